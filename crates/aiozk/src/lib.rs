@@ -1,3 +1,21 @@
 //! aiozk: an asynchronous Apache ZooKeeper client for tokio.
+pub mod acl;
+mod client;
+mod driver;
 mod error;
+pub mod fourlw;
+pub mod hosts;
+pub mod path;
+pub mod retry;
+pub mod session;
+
+pub use acl::{Acl, Id, Perms};
+pub use aiozk_proto::{ClientInfo, CreateMode, EventType, Stat};
+pub use client::{
+    Client, ClientBuilder, ClientStats, CreateOptions, DeleteAllReport, OneshotWatcher, OpResult,
+    PersistentWatcher, ReadOp, ReadResult, Transaction, WatchedEvent,
+};
+pub use driver::SessionEvent;
 pub use error::{Error, Result};
+pub use retry::RetryPolicy;
+pub use session::{SessionState, StateCause};

@@ -1,0 +1,378 @@
+//! The driver: the one task that owns the connection.
+//!
+//! It shuttles bytes between the socket and the [`Session`] state machine, runs its timers,
+//! opens connections when the session asks for one, and hands replies and watch events to
+//! the futures and streams that wait for them. It holds no protocol logic of its own.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use aiozk_proto::{AddWatchMode, Response};
+use rand::seq::SliceRandom;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use tracing::{debug, info_span, Instrument};
+
+use crate::error::Error;
+use crate::hosts::HostPort;
+use crate::session::{
+    Event, Outgoing, Session, SessionConfig, SessionState, SessionStats, StateCause, Tokens,
+    WatchedEvent,
+};
+
+/// The channel types the driver gives the session as tokens.
+pub(crate) struct Channels;
+
+impl Tokens for Channels {
+    type Reply = oneshot::Sender<Result<Response, Error>>;
+    type Oneshot = oneshot::Sender<WatchedEvent>;
+    type Stream = mpsc::UnboundedSender<WatchedEvent>;
+}
+
+/// A request from a [`crate::Client`] handle to the driver.
+pub(crate) enum Command {
+    Request(Outgoing<Channels>),
+    Auth {
+        scheme: String,
+        auth: Vec<u8>,
+        reply: oneshot::Sender<Result<Response, Error>>,
+    },
+    AddWatch {
+        id: u64,
+        path: String,
+        mode: AddWatchMode,
+        stream: mpsc::UnboundedSender<WatchedEvent>,
+        reply: oneshot::Sender<Result<Response, Error>>,
+    },
+    RemoveWatch {
+        id: u64,
+    },
+    Close {
+        done: oneshot::Sender<()>,
+    },
+}
+
+/// A state change as published to [`crate::Client::state_changes`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionEvent {
+    /// The state changed, with its cause.
+    State(SessionState, StateCause),
+    /// A new session was established (the first, or one replacing an expired session).
+    NewSession {
+        /// The session id.
+        session_id: i64,
+    },
+}
+
+/// What the driver publishes about the session, readable from every handle.
+#[derive(Clone, Debug)]
+pub(crate) struct Shared {
+    pub(crate) state: SessionState,
+    pub(crate) session_id: i64,
+    pub(crate) password: Vec<u8>,
+    pub(crate) timeout: Duration,
+    pub(crate) stats: SessionStats,
+    pub(crate) watches: usize,
+    pub(crate) server: Option<String>,
+}
+
+/// A byte stream to a server (TCP, or TLS over TCP).
+pub(crate) trait Transport: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Transport for T {}
+
+type BoxTransport = Box<dyn Transport>;
+type ConnectFuture = Pin<Box<dyn Future<Output = Result<(BoxTransport, String), Error>> + Send>>;
+
+/// Opens a transport to one server.
+pub(crate) type Connector =
+    Arc<dyn Fn(HostPort) -> ConnectFuture + Send + Sync + 'static>;
+
+/// The default connector: plain TCP, resolving the name at each attempt and picking one of
+/// its addresses at random.
+pub(crate) fn tcp_connector() -> Connector {
+    Arc::new(|host: HostPort| {
+        Box::pin(async move {
+            let target = (host.host.as_str(), host.port);
+            let mut addrs: Vec<_> = tokio::net::lookup_host(target)
+                .await
+                .map_err(|e| Error::io(&e))?
+                .collect();
+            addrs.shuffle(&mut rand::thread_rng());
+            let addr = addrs
+                .first()
+                .copied()
+                .ok_or_else(|| Error::NoHosts(format!("{host} resolved to no address")))?;
+            let stream = TcpStream::connect(addr).await.map_err(|e| Error::io(&e))?;
+            // Requests are small and latency-bound; batching is done by the driver.
+            let _ = stream.set_nodelay(true);
+            Ok((Box::new(stream) as BoxTransport, addr.to_string()))
+        }) as ConnectFuture
+    })
+}
+
+pub(crate) struct Driver {
+    session: Session<Channels>,
+    hosts: Vec<HostPort>,
+    next_host: usize,
+    connector: Connector,
+    rx: mpsc::UnboundedReceiver<Command>,
+    shared: Arc<Mutex<Shared>>,
+    state_tx: watch::Sender<SessionState>,
+    events_tx: broadcast::Sender<SessionEvent>,
+    conn: Option<BoxTransport>,
+    connecting: Option<ConnectFuture>,
+    server: Option<String>,
+    close_waiters: Vec<oneshot::Sender<()>>,
+    handles_gone: bool,
+}
+
+enum Wake {
+    Command(Option<Command>),
+    Connected(Result<(BoxTransport, String), Error>),
+    Read(std::io::Result<usize>),
+    Timer,
+}
+
+fn now() -> Instant {
+    tokio::time::Instant::now().into_std()
+}
+
+impl Driver {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        config: SessionConfig,
+        mut hosts: Vec<HostPort>,
+        connector: Connector,
+        rx: mpsc::UnboundedReceiver<Command>,
+        shared: Arc<Mutex<Shared>>,
+        state_tx: watch::Sender<SessionState>,
+        events_tx: broadcast::Sender<SessionEvent>,
+    ) -> Self {
+        // Shuffled once, then used round-robin, so clients spread over the ensemble.
+        hosts.shuffle(&mut rand::thread_rng());
+        Self {
+            session: Session::new(config, now()),
+            hosts,
+            next_host: 0,
+            connector,
+            rx,
+            shared,
+            state_tx,
+            events_tx,
+            conn: None,
+            connecting: None,
+            server: None,
+            close_waiters: Vec::new(),
+            handles_gone: false,
+        }
+    }
+
+    pub(crate) async fn run(mut self) {
+        let span = info_span!("zk_session", session_id = tracing::field::Empty);
+        async move {
+            loop {
+                if self.step_outputs().await {
+                    break;
+                }
+                let wake = self.wait().await;
+                let now = now();
+                match wake {
+                    Wake::Command(Some(cmd)) => {
+                        self.command(now, cmd);
+                        // Take everything already queued before writing: one write serves
+                        // many requests.
+                        for _ in 0..1024 {
+                            match self.rx.try_recv() {
+                                Ok(cmd) => self.command(now, cmd),
+                                Err(_) => break,
+                            }
+                        }
+                    }
+                    Wake::Command(None) => {
+                        // Every handle is gone: close the session politely.
+                        self.handles_gone = true;
+                        self.session.close(now);
+                    }
+                    Wake::Connected(Ok((stream, addr))) => {
+                        self.connecting = None;
+                        debug!(server = %addr, "connected");
+                        self.conn = Some(stream);
+                        self.server = Some(addr);
+                        // Do not re-register watches nobody waits for any more.
+                        self.session.forget_oneshot_watchers(|tx| tx.is_closed());
+                        self.session.on_transport_connected(now);
+                    }
+                    Wake::Connected(Err(err)) => {
+                        self.connecting = None;
+                        debug!(%err, "connect failed");
+                        self.session.on_transport_closed(now, err);
+                    }
+                    Wake::Read(Ok(0)) => {
+                        self.drop_conn();
+                        self.session
+                            .on_transport_closed(now, Error::Io("server closed the connection".into()));
+                    }
+                    Wake::Read(Ok(_)) => self.session.handle_read(now),
+                    Wake::Read(Err(e)) => {
+                        self.drop_conn();
+                        self.session.on_transport_closed(now, Error::io(&e));
+                    }
+                    Wake::Timer => self.session.handle_timeout(now),
+                }
+            }
+        }
+        .instrument(span)
+        .await
+    }
+
+    fn drop_conn(&mut self) {
+        self.conn = None;
+        self.server = None;
+    }
+
+    fn command(&mut self, now: Instant, cmd: Command) {
+        match cmd {
+            Command::Request(req) => self.session.submit(now, req),
+            Command::Auth {
+                scheme,
+                auth,
+                reply,
+            } => self.session.add_auth(now, &scheme, &auth, reply),
+            Command::AddWatch {
+                id,
+                path,
+                mode,
+                stream,
+                reply,
+            } => self.session.add_persistent(now, id, path, mode, stream, reply),
+            Command::RemoveWatch { id } => self.session.remove_persistent(now, id),
+            Command::Close { done } => {
+                self.close_waiters.push(done);
+                self.session.close(now);
+            }
+        }
+    }
+
+    /// Carries out everything the session asked for. Returns true when the driver is done.
+    async fn step_outputs(&mut self) -> bool {
+        loop {
+            let now = now();
+            if self.session.take_close_transport() {
+                self.drop_conn();
+                self.connecting = None;
+            }
+            if self.session.poll_connect(now) {
+                let host = self.hosts[self.next_host % self.hosts.len()].clone();
+                self.next_host = self.next_host.wrapping_add(1);
+                debug!(%host, "connecting");
+                self.connecting = Some((self.connector)(host));
+            }
+            self.deliver_events();
+            let Some(buf) = self.session.poll_transmit() else {
+                break;
+            };
+            let Some(conn) = self.conn.as_mut() else {
+                // Nothing to write to: the session re-sends what matters after the next
+                // handshake.
+                continue;
+            };
+            let deadline = self
+                .session
+                .poll_timeout()
+                .map(tokio::time::Instant::from_std)
+                .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(10));
+            let write = async {
+                conn.write_all(&buf).await?;
+                conn.flush().await
+            };
+            match tokio::time::timeout_at(deadline, write).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    self.drop_conn();
+                    self.session.on_transport_closed(now, Error::io(&e));
+                }
+                Err(_) => {
+                    self.drop_conn();
+                    self.session.on_transport_closed(now, Error::ConnectionLoss);
+                }
+            }
+        }
+        self.publish();
+        let state = self.session.state();
+        if state.is_terminal() || (self.handles_gone && state == SessionState::Expired) {
+            for done in self.close_waiters.drain(..) {
+                let _ = done.send(());
+            }
+            // Keep answering handles that still exist, with the terminal error.
+            if self.handles_gone {
+                return true;
+            }
+        }
+        false
+    }
+
+    async fn wait(&mut self) -> Wake {
+        let deadline = self.session.poll_timeout().map(tokio::time::Instant::from_std);
+        let session = &mut self.session;
+        let conn = &mut self.conn;
+        let connecting = &mut self.connecting;
+        let rx = &mut self.rx;
+        let rx_open = !self.handles_gone;
+        tokio::select! {
+            cmd = rx.recv(), if rx_open => Wake::Command(cmd),
+            res = async { connecting.as_mut().expect("guarded by the select condition").await },
+                if connecting.is_some() => Wake::Connected(res),
+            res = async { conn.as_mut().expect("guarded by the select condition").read_buf(session.read_buf()).await },
+                if conn.is_some() => Wake::Read(res),
+            _ = async {
+                match deadline {
+                    Some(d) => tokio::time::sleep_until(d).await,
+                    None => std::future::pending().await,
+                }
+            } => Wake::Timer,
+        }
+    }
+
+    fn deliver_events(&mut self) {
+        while let Some(event) = self.session.poll_event() {
+            match event {
+                Event::Reply(tx, result) => {
+                    let _ = tx.send(result);
+                }
+                Event::Oneshot(tx, ev) => {
+                    let _ = tx.send(ev);
+                }
+                Event::Stream(tx, ev) => {
+                    let _ = tx.send(ev);
+                }
+                Event::StreamEnded(tx) => drop(tx),
+                Event::State(state, cause) => {
+                    let _ = self.state_tx.send(state);
+                    let _ = self.events_tx.send(SessionEvent::State(state, cause));
+                }
+                Event::NewSession { session_id } => {
+                    tracing::Span::current()
+                        .record("session_id", tracing::field::display(format_args!("{session_id:#x}")));
+                    let _ = self.events_tx.send(SessionEvent::NewSession { session_id });
+                }
+            }
+        }
+    }
+
+    fn publish(&self) {
+        // A poisoned lock only means a reader panicked; the data is plain values.
+        let mut shared = self.shared.lock().unwrap_or_else(|e| e.into_inner());
+        shared.state = self.session.state();
+        shared.session_id = self.session.session_id();
+        if shared.password != self.session.password() {
+            shared.password = self.session.password().to_vec();
+        }
+        shared.timeout = self.session.negotiated_timeout();
+        shared.stats = self.session.stats();
+        shared.watches = self.session.watch_count();
+        shared.server.clone_from(&self.server);
+    }
+}

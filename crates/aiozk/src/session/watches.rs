@@ -1,0 +1,281 @@
+//! The local watch registry: which local watchers wait for which server watch.
+//!
+//! The server keeps at most one watch per (connection, path, table); many local watchers can
+//! share it. This registry fans each notification out to the right local watchers and lists
+//! the watches to re-register after a reconnect.
+
+use std::collections::HashMap;
+
+use aiozk_proto::{AddWatchMode, Encode, EventType, OpCode, SetWatches};
+use bytes::{Bytes, BytesMut};
+
+use super::{Tokens, WatchedEvent};
+
+/// The kind of a one-shot watch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum WatchKind {
+    /// Set by getData, or by exists on an existing node: fires on change and deletion.
+    Data,
+    /// Set by exists on a missing node: fires on creation.
+    Exist,
+    /// Set by getChildren: fires when the children change or the node is deleted.
+    Child,
+}
+
+/// A local watcher reached by a notification or by the end of the session.
+pub(crate) enum Hit<'a, T: Tokens> {
+    /// A one-shot watcher, removed from the registry.
+    Oneshot(T::Oneshot),
+    /// A persistent watcher, still registered.
+    Stream(&'a T::Stream),
+    /// A persistent watcher removed from the registry.
+    StreamEnded(T::Stream),
+}
+
+struct Persistent<S> {
+    id: u64,
+    /// The server acknowledged the addWatch for this watcher (or already held the watch).
+    active: bool,
+    stream: S,
+}
+
+pub(crate) struct WatchRegistry<T: Tokens> {
+    data: HashMap<String, Vec<T::Oneshot>>,
+    exist: HashMap<String, Vec<T::Oneshot>>,
+    child: HashMap<String, Vec<T::Oneshot>>,
+    persistent: HashMap<String, Vec<Persistent<T::Stream>>>,
+    recursive: HashMap<String, Vec<Persistent<T::Stream>>>,
+    by_id: HashMap<u64, (String, AddWatchMode)>,
+}
+
+impl<T: Tokens> Default for WatchRegistry<T> {
+    fn default() -> Self {
+        Self {
+            data: HashMap::new(),
+            exist: HashMap::new(),
+            child: HashMap::new(),
+            persistent: HashMap::new(),
+            recursive: HashMap::new(),
+            by_id: HashMap::new(),
+        }
+    }
+}
+
+impl<T: Tokens> WatchRegistry<T> {
+    pub(crate) fn len(&self) -> usize {
+        self.data.values().map(Vec::len).sum::<usize>()
+            + self.exist.values().map(Vec::len).sum::<usize>()
+            + self.child.values().map(Vec::len).sum::<usize>()
+            + self.by_id.len()
+    }
+
+    fn oneshot_table(&mut self, kind: WatchKind) -> &mut HashMap<String, Vec<T::Oneshot>> {
+        match kind {
+            WatchKind::Data => &mut self.data,
+            WatchKind::Exist => &mut self.exist,
+            WatchKind::Child => &mut self.child,
+        }
+    }
+
+    fn persistent_table(
+        &mut self,
+        mode: AddWatchMode,
+    ) -> &mut HashMap<String, Vec<Persistent<T::Stream>>> {
+        match mode {
+            AddWatchMode::Persistent => &mut self.persistent,
+            AddWatchMode::PersistentRecursive => &mut self.recursive,
+        }
+    }
+
+    pub(crate) fn add_oneshot(&mut self, kind: WatchKind, path: String, token: T::Oneshot) {
+        // A node can move between "exists" and "missing" between two reads: keep the data
+        // and exist tables disjoint per path, as the server does.
+        if kind == WatchKind::Data {
+            if let Some(mut moved) = self.exist.remove(&path) {
+                let list = self.data.entry(path.clone()).or_default();
+                list.append(&mut moved);
+            }
+        } else if kind == WatchKind::Exist {
+            if let Some(mut moved) = self.data.remove(&path) {
+                let list = self.exist.entry(path.clone()).or_default();
+                list.append(&mut moved);
+            }
+        }
+        self.oneshot_table(kind).entry(path).or_default().push(token);
+    }
+
+    /// Adds a persistent watcher; returns whether the server already holds the watch for
+    /// another active local watcher.
+    pub(crate) fn add_persistent(
+        &mut self,
+        id: u64,
+        path: String,
+        mode: AddWatchMode,
+        stream: T::Stream,
+    ) -> bool {
+        self.by_id.insert(id, (path.clone(), mode));
+        let list = self.persistent_table(mode).entry(path).or_default();
+        let active = list.iter().any(|p| p.active);
+        list.push(Persistent { id, active, stream });
+        active
+    }
+
+    pub(crate) fn activate_persistent(&mut self, id: u64) {
+        let Some((path, mode)) = self.by_id.get(&id).cloned() else {
+            return;
+        };
+        if let Some(list) = self.persistent_table(mode).get_mut(&path) {
+            for p in list.iter_mut().filter(|p| p.id == id) {
+                p.active = true;
+            }
+        }
+    }
+
+    /// Removes a persistent watcher. Returns its path when no persistent watcher of either
+    /// mode is left on it (the server watch can then go).
+    pub(crate) fn remove_persistent(&mut self, id: u64) -> Option<String> {
+        let (path, mode) = self.by_id.remove(&id)?;
+        let table = self.persistent_table(mode);
+        if let Some(list) = table.get_mut(&path) {
+            list.retain(|p| p.id != id);
+            if list.is_empty() {
+                table.remove(&path);
+            }
+        }
+        let left = self.persistent.contains_key(&path) || self.recursive.contains_key(&path);
+        (!left).then_some(path)
+    }
+
+    /// True when a one-shot watch on `path` still relies on the server's tables.
+    pub(crate) fn path_is_watched(&self, path: &str) -> bool {
+        self.data.contains_key(path) || self.exist.contains_key(path) || self.child.contains_key(path)
+    }
+
+    pub(crate) fn retain_oneshot(&mut self, mut keep: impl FnMut(&T::Oneshot) -> bool) {
+        for table in [&mut self.data, &mut self.exist, &mut self.child] {
+            table.retain(|_, list| {
+                list.retain(&mut keep);
+                !list.is_empty()
+            });
+        }
+    }
+
+    /// Delivers a server notification to every local watcher it concerns.
+    pub(crate) fn fire(
+        &mut self,
+        event: &WatchedEvent,
+        mut hit: impl FnMut(Hit<'_, T>),
+    ) {
+        let path = event.path.as_str();
+        let kinds: &[WatchKind] = match event.event_type {
+            EventType::NodeCreated | EventType::NodeDataChanged => {
+                &[WatchKind::Data, WatchKind::Exist]
+            }
+            EventType::NodeChildrenChanged => &[WatchKind::Child],
+            EventType::NodeDeleted => &[WatchKind::Data, WatchKind::Exist, WatchKind::Child],
+            _ => &[],
+        };
+        for &kind in kinds {
+            if let Some(list) = self.oneshot_table(kind).remove(path) {
+                list.into_iter().for_each(|t| hit(Hit::Oneshot(t)));
+            }
+        }
+        if let Some(list) = self.persistent.get(path) {
+            list.iter()
+                .filter(|p| p.active)
+                .for_each(|p| hit(Hit::Stream(&p.stream)));
+        }
+        // Recursive watches never receive child events: the server does not send them for
+        // recursive watches, and one arriving for a standard child watch is not theirs.
+        if event.event_type != EventType::NodeChildrenChanged && !self.recursive.is_empty() {
+            let mut at = Some(path);
+            while let Some(p) = at {
+                if let Some(list) = self.recursive.get(p) {
+                    list.iter()
+                        .filter(|p| p.active)
+                        .for_each(|p| hit(Hit::Stream(&p.stream)));
+                }
+                at = crate::path::parent(p);
+            }
+        }
+    }
+
+    /// Removes every watcher, reporting each to the callbacks (used when the session ends).
+    pub(crate) fn drain_all(
+        &mut self,
+        mut hit: impl FnMut(Hit<'_, T>, &str),
+    ) {
+        for table in [&mut self.data, &mut self.exist, &mut self.child] {
+            for (path, list) in table.drain() {
+                for token in list {
+                    hit(Hit::Oneshot(token), &path);
+                }
+            }
+        }
+        for table in [&mut self.persistent, &mut self.recursive] {
+            for (path, list) in table.drain() {
+                for p in list {
+                    hit(Hit::StreamEnded(p.stream), &path);
+                }
+            }
+        }
+        self.by_id.clear();
+    }
+
+    /// The SetWatches/SetWatches2 bodies that re-register every watch, in batches whose
+    /// paths add up to about `limit` bytes.
+    pub(crate) fn set_watches_batches(&self, zxid: i64, limit: usize) -> Vec<(OpCode, Bytes)> {
+        let active_paths = |t: &HashMap<String, Vec<Persistent<T::Stream>>>| -> Vec<String> {
+            t.iter()
+                .filter(|(_, l)| l.iter().any(|p| p.active))
+                .map(|(k, _)| k.clone())
+                .collect()
+        };
+        let persistent = active_paths(&self.persistent);
+        let recursive = active_paths(&self.recursive);
+        let lists: [Vec<&str>; 5] = [
+            self.data.keys().map(String::as_str).collect(),
+            self.exist.keys().map(String::as_str).collect(),
+            self.child.keys().map(String::as_str).collect(),
+            persistent.iter().map(String::as_str).collect(),
+            recursive.iter().map(String::as_str).collect(),
+        ];
+        let mut out = Vec::new();
+        let mut batch = SetWatches {
+            relative_zxid: zxid,
+            ..Default::default()
+        };
+        let mut size = 0;
+        for (i, list) in lists.iter().enumerate() {
+            for &path in list {
+                let target = match i {
+                    0 => &mut batch.data,
+                    1 => &mut batch.exist,
+                    2 => &mut batch.child,
+                    3 => &mut batch.persistent,
+                    _ => &mut batch.persistent_recursive,
+                };
+                target.push(path);
+                size += path.len();
+                if size >= limit {
+                    out.push(encode_batch(&batch));
+                    batch = SetWatches {
+                        relative_zxid: zxid,
+                        ..Default::default()
+                    };
+                    size = 0;
+                }
+            }
+        }
+        if !batch.is_empty() {
+            out.push(encode_batch(&batch));
+        }
+        out
+    }
+}
+
+fn encode_batch(batch: &SetWatches<'_>) -> (OpCode, Bytes) {
+    let mut body = BytesMut::new();
+    batch.encode(&mut body);
+    (batch.opcode(), body.freeze())
+}
