@@ -1,0 +1,61 @@
+//! End-to-end basics on a real server.
+
+mod common;
+
+use aiozk::{CreateOptions, Error, EventType};
+use common::{base, connect, within};
+
+#[tokio::test]
+async fn getting_started_flow() {
+    let zk = connect("").await;
+    let b = base(&zk, "gs").await;
+    zk.ensure_path(&format!("{b}/greeting/to")).await.unwrap();
+    let (path, stat) = zk
+        .create(&format!("{b}/greeting/to/world"), b"hello world")
+        .await
+        .unwrap();
+    assert_eq!(path, format!("{b}/greeting/to/world"));
+    assert_eq!(stat.data_length, 11);
+    let (data, _) = zk.get_data(&path).await.unwrap();
+    assert_eq!(&data[..], b"hello world");
+    zk.delete(&path, None).await.unwrap();
+    assert_eq!(zk.exists(&path).await.unwrap(), None);
+    assert_eq!(zk.get_data(&path).await.unwrap_err(), Error::NoNode);
+    zk.close().await;
+    assert_eq!(zk.exists("/").await.unwrap_err(), Error::Closed);
+}
+
+#[tokio::test]
+async fn requests_reach_the_server_in_call_order() {
+    let zk = connect("").await;
+    let b = base(&zk, "order").await;
+    let opts = CreateOptions::new().sequential();
+    // Create the futures in one order and await them in the reverse order: the sequence
+    // numbers follow the call order.
+    let futs: Vec<_> = (0..50)
+        .map(|i| zk.create_with(&format!("{b}/n{i:02}-"), b"", &opts))
+        .collect();
+    let mut results = Vec::new();
+    for f in futs.into_iter().rev() {
+        results.push(f.await.unwrap().0);
+    }
+    results.reverse();
+    let seqs: Vec<u64> = results
+        .iter()
+        .map(|p| p[p.len() - 10..].parse().unwrap())
+        .collect();
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
+}
+
+#[tokio::test]
+async fn oneshot_watch_fires_on_change() {
+    let zk = connect("").await;
+    let b = base(&zk, "watch").await;
+    let node = format!("{b}/n");
+    let (stat, w) = zk.exists_watched(&node).await.unwrap();
+    assert_eq!(stat, None);
+    zk.create(&node, b"x").await.unwrap();
+    let ev = within(10, w).await;
+    assert_eq!(ev.event_type, EventType::NodeCreated);
+    assert_eq!(ev.path, node);
+}
