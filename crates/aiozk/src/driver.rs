@@ -127,6 +127,28 @@ pub(crate) struct Driver {
     server: Option<String>,
     close_waiters: Vec<oneshot::Sender<()>>,
     handles_gone: bool,
+    probe: Probe,
+}
+
+/// While connected to a read-only server, other servers are asked `isro` from time to
+/// time; the first that answers `rw` is connected to instead.
+struct Probe {
+    next_at: Option<tokio::time::Instant>,
+    interval: Duration,
+    running: Option<Pin<Box<dyn Future<Output = Option<usize>> + Send>>>,
+}
+
+impl Probe {
+    const FIRST: Duration = Duration::from_millis(100);
+    const MAX: Duration = Duration::from_secs(60);
+
+    fn new() -> Self {
+        Self {
+            next_at: None,
+            interval: Self::FIRST,
+            running: None,
+        }
+    }
 }
 
 enum Wake {
@@ -134,6 +156,8 @@ enum Wake {
     Connected(Result<(BoxTransport, String), Error>),
     Read(std::io::Result<usize>),
     Timer,
+    Probe(Option<usize>),
+    ProbeDue,
 }
 
 fn now() -> Instant {
@@ -167,6 +191,7 @@ impl Driver {
             server: None,
             close_waiters: Vec::new(),
             handles_gone: false,
+            probe: Probe::new(),
         }
     }
 
@@ -221,11 +246,63 @@ impl Driver {
                         self.session.on_transport_closed(now, Error::io(&e));
                     }
                     Wake::Timer => self.session.handle_timeout(now),
+                    Wake::ProbeDue => self.start_probe(),
+                    Wake::Probe(found) => {
+                        self.probe.running = None;
+                        match found {
+                            Some(index) if self.session.is_read_only() => {
+                                tracing::info!(host = %self.hosts[index], "read-write server found; leaving the read-only one");
+                                self.next_host = index;
+                                self.session.reconnect(now);
+                            }
+                            _ => {
+                                self.probe.interval = (self.probe.interval * 2).min(Probe::MAX);
+                                self.probe.next_at = Some(tokio::time::Instant::now() + self.probe.interval);
+                            }
+                        }
+                    }
                 }
             }
         }
         .instrument(span)
         .await
+    }
+
+    fn start_probe(&mut self) {
+        self.probe.next_at = None;
+        let current = self.next_host.wrapping_sub(1) % self.hosts.len().max(1);
+        let candidates: Vec<(usize, HostPort)> = self
+            .hosts
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != current)
+            .map(|(i, h)| (i, h.clone()))
+            .collect();
+        self.probe.running = Some(Box::pin(async move {
+            for (i, host) in candidates {
+                let answer = crate::fourlw::four_letter_word(
+                    &host.address(),
+                    crate::fourlw::FourLetterWord::Isro,
+                    Duration::from_secs(1),
+                )
+                .await;
+                if matches!(answer.as_deref().map(str::trim), Ok("rw")) {
+                    return Some(i);
+                }
+            }
+            None
+        }));
+    }
+
+    /// Keeps the read-only probe schedule in step with the session state.
+    fn update_probe(&mut self) {
+        if self.session.is_read_only() && self.hosts.len() > 1 {
+            if self.probe.next_at.is_none() && self.probe.running.is_none() {
+                self.probe.next_at = Some(tokio::time::Instant::now() + self.probe.interval);
+            }
+        } else {
+            self.probe = Probe::new();
+        }
     }
 
     fn drop_conn(&mut self) {
@@ -301,6 +378,7 @@ impl Driver {
             }
         }
         self.publish();
+        self.update_probe();
         let state = self.session.state();
         if state.is_terminal() || (self.handles_gone && state == SessionState::Expired) {
             for done in self.close_waiters.drain(..) {
@@ -321,7 +399,17 @@ impl Driver {
         let connecting = &mut self.connecting;
         let rx = &mut self.rx;
         let rx_open = !self.handles_gone;
+        let probe_at = self.probe.next_at;
+        let probe = &mut self.probe.running;
         tokio::select! {
+            found = async { probe.as_mut().expect("guarded by the select condition").await },
+                if probe.is_some() => Wake::Probe(found),
+            _ = async {
+                match probe_at {
+                    Some(d) => tokio::time::sleep_until(d).await,
+                    None => std::future::pending().await,
+                }
+            } => Wake::ProbeDue,
             cmd = rx.recv(), if rx_open => Wake::Command(cmd),
             res = async { connecting.as_mut().expect("guarded by the select condition").await },
                 if connecting.is_some() => Wake::Connected(res),

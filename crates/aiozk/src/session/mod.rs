@@ -519,6 +519,22 @@ impl<T: Tokens> Session<T> {
         }
     }
 
+    /// Drops the current connection and reconnects at once, keeping the session (used to
+    /// leave a read-only server once a read-write one is reachable). Requests in flight fail
+    /// with [`Error::ConnectionLoss`].
+    pub fn reconnect(&mut self, now: Instant) {
+        if let Phase::Connected { .. } = self.phase {
+            self.close_transport = true;
+            self.lose_connection(now, Error::ConnectionLoss);
+            self.phase = Phase::Waiting { next_attempt: now };
+        }
+    }
+
+    /// True while connected to a read-only server.
+    pub fn is_read_only(&self) -> bool {
+        matches!(self.phase, Phase::Connected { read_only: true })
+    }
+
     /// The driver opened a connection as asked by [`Session::poll_connect`]: the
     /// ConnectRequest is queued for transmission.
     pub fn on_transport_connected(&mut self, now: Instant) {
