@@ -1,1 +1,52 @@
-//! x
+//! Test kit for aiozk: starts real Apache ZooKeeper servers and a fault-injecting TCP proxy.
+//!
+//! This crate is meant for tests only. It installs nothing: it finds ZooKeeper either through
+//! the `ZOOKEEPER_HOME` environment variable or in Debian's `/usr/share/java` layout (package
+//! `zookeeper`), and it needs `java` on `PATH`.
+//!
+//! * [`Ensemble`] starts one server (standalone) or several (a quorum) on `127.0.0.1`, each in
+//!   its own directory under a temporary directory. Everything is stopped and removed when the
+//!   [`Ensemble`] is dropped (also when a test panics). The `java` processes additionally die
+//!   when the test process dies without running destructors (each one has a small watchdog `sh`
+//!   process that kills it once the test process is gone).
+//! * [`ServerConfig`] tunes the servers (tick time, session timeout clamp, extra `zoo.cfg`
+//!   lines, extra JVM flags, TTL/container support, read-only mode, a TLS port, ...).
+//! * [`four_letter_word`] and [`four_letter_word_async`] send four-letter words such as
+//!   `ruok`, `srvr` or `mntr`.
+//! * [`FaultProxy`] sits between a client and a server and can cut connections (RST or FIN),
+//!   stall them, black-hole them, refuse new ones, or cut a connection right after its n-th
+//!   request frame.
+//! * [`free_port`] and [`free_ports`] hand out loopback ports that no other caller in this
+//!   process has received.
+//!
+//! Blocking and async: the [`Ensemble`] methods without a suffix block the calling thread
+//! (they use `std::process` and `std::net` and real time). They can be called from
+//! `#[tokio::test]`s, but while they wait (starting, restarting, stopping) no other task of a
+//! current-thread runtime runs; in particular a [`FaultProxy`] on that runtime stops
+//! forwarding. Use the `*_async` variants in that situation. The async variants use tokio
+//! timers, so they do not work under `tokio::time::pause()`.
+//!
+//! ```no_run
+//! # fn main() -> std::io::Result<()> {
+//! use aiozk_testkit::{Ensemble, ServerConfig};
+//!
+//! let zk = Ensemble::start(1, ServerConfig::new().min_session_timeout_ms(1000))?;
+//! assert_eq!(zk.four_letter(0, "ruok")?, "imok");
+//! println!("connect to {}", zk.connect_string());
+//! # Ok(())
+//! # }
+//! ```
+
+mod config;
+mod ensemble;
+mod fourlw;
+mod install;
+mod ports;
+mod proxy;
+
+pub use config::ServerConfig;
+pub use ensemble::Ensemble;
+pub use fourlw::{four_letter_word, four_letter_word_async, Mode};
+pub use install::ZooKeeperInstall;
+pub use ports::{free_port, free_ports, port_is_free};
+pub use proxy::FaultProxy;

@@ -1,0 +1,151 @@
+//! `zk-testkit serve [--port P] [--members N]`: runs a throw-away ZooKeeper for manual testing.
+//!
+//! Starts a standalone server (or an `N`-member ensemble) on 127.0.0.1 in a temporary
+//! directory, prints the connect string as one line on stdout, and keeps it running until
+//! stdin reaches end of file or the process gets SIGINT or SIGTERM; then it stops the servers
+//! and removes the directory. With `--port P` a standalone server uses exactly client port `P`
+//! (an ensemble uses `P`, `P+1`, ...); otherwise free ports are chosen. Status messages go to
+//! stderr. Even if this process is killed with SIGKILL, the servers die with it.
+
+use std::io::{self, Write};
+use std::process::ExitCode;
+
+use aiozk_testkit::{Ensemble, ServerConfig};
+
+const USAGE: &str = "usage: zk-testkit serve [--port P] [--members N]
+
+Starts a standalone ZooKeeper server (or an N-member ensemble) on 127.0.0.1, prints the
+connect string on stdout and runs until stdin reaches end of file or SIGINT/SIGTERM arrives.
+ZooKeeper is found through ZOOKEEPER_HOME or the Debian package zookeeper.";
+
+struct Args {
+    port: Option<u16>,
+    members: usize,
+}
+
+fn parse(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
+    match args.next().as_deref() {
+        Some("serve") => {}
+        Some("-h" | "--help" | "help") => return Err(String::new()),
+        Some(other) => return Err(format!("unknown command {other:?}")),
+        None => return Err("missing command".into()),
+    }
+    let mut parsed = Args {
+        port: None,
+        members: 1,
+    };
+    while let Some(arg) = args.next() {
+        let (name, inline) = match arg.split_once('=') {
+            Some((n, v)) => (n.to_owned(), Some(v.to_owned())),
+            None => (arg.clone(), None),
+        };
+        let mut value = || {
+            inline
+                .clone()
+                .or_else(|| args.next())
+                .ok_or_else(|| format!("{name} needs a value"))
+        };
+        match name.as_str() {
+            "--port" => {
+                let v = value()?;
+                parsed.port = Some(v.parse().map_err(|_| format!("bad port {v:?}"))?);
+            }
+            "--members" => {
+                let v = value()?;
+                parsed.members = v
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=254).contains(n))
+                    .ok_or_else(|| format!("bad member count {v:?} (1 to 254)"))?;
+            }
+            "-h" | "--help" => return Err(String::new()),
+            _ => return Err(format!("unknown argument {arg:?}")),
+        }
+    }
+    Ok(parsed)
+}
+
+/// Waits for SIGINT, SIGTERM or end of file on stdin.
+fn wait_for_shutdown() -> io::Result<&'static str> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    // A plain thread, so that a read blocked on stdin does not keep the runtime alive.
+    std::thread::spawn(move || {
+        let _ = io::copy(&mut io::stdin().lock(), &mut io::sink());
+        let _ = tx.send(());
+    });
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            let mut term = signal(SignalKind::terminate())?;
+            let mut int = signal(SignalKind::interrupt())?;
+            Ok(tokio::select! {
+                _ = term.recv() => "SIGTERM",
+                _ = int.recv() => "SIGINT",
+                _ = rx => "end of stdin",
+            })
+        }
+        #[cfg(not(unix))]
+        {
+            Ok(tokio::select! {
+                _ = tokio::signal::ctrl_c() => "interrupt",
+                _ = rx => "end of stdin",
+            })
+        }
+    })
+}
+
+fn serve(args: Args) -> io::Result<()> {
+    let mut config = ServerConfig::new();
+    if let Some(port) = args.port {
+        let ports = (0..args.members)
+            .map(|i| {
+                u16::try_from(usize::from(port) + i)
+                    .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "port out of range"))
+            })
+            .collect::<io::Result<Vec<u16>>>()?;
+        config = config.client_ports(ports);
+    }
+    let zk = Ensemble::start(args.members, config)?;
+    let mut out = io::stdout().lock();
+    writeln!(out, "{}", zk.connect_string())?;
+    out.flush()?;
+    drop(out);
+    eprintln!(
+        "zk-testkit: {} member(s) ready in {}; stop with SIGINT, SIGTERM or end of stdin",
+        zk.len(),
+        zk.dir().display()
+    );
+    let why = wait_for_shutdown();
+    drop(zk);
+    match why {
+        Ok(why) => eprintln!("zk-testkit: {why}, servers stopped"),
+        Err(e) => eprintln!("zk-testkit: waiting failed ({e}), servers stopped"),
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let args = match parse(std::env::args().skip(1)) {
+        Ok(a) => a,
+        Err(msg) => {
+            if msg.is_empty() {
+                println!("{USAGE}");
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("zk-testkit: {msg}\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match serve(args) {
+        // The stdin thread may still be blocked; leave without waiting for it.
+        Ok(()) => std::process::exit(0),
+        Err(e) => {
+            eprintln!("zk-testkit: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
