@@ -23,6 +23,8 @@
 pub mod codec;
 pub mod consts;
 pub mod frame;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod records;
 
 pub use codec::{Decode, DecodeError, Encode};

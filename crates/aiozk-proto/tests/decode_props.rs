@@ -68,3 +68,19 @@ proptest! {
         prop_assert!(bytes.is_empty());
     }
 }
+
+/// The fuzz target's seed corpus decodes without panicking, also when truncated anywhere.
+#[test]
+fn fuzz_corpus_replays() {
+    let dir =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus/decode_reply");
+    let mut n = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let data = std::fs::read(entry.unwrap().path()).unwrap();
+        for cut in 0..=data.len() {
+            aiozk_proto::fuzzing::decode_reply_stream(&data[..cut]);
+        }
+        n += 1;
+    }
+    assert!(n >= 5, "seed corpus missing");
+}
