@@ -20,7 +20,9 @@ use crate::error::{Error, Result};
 use crate::hosts::ConnectString;
 use crate::path::{validate_path, validate_sequential_prefix, Chroot};
 use crate::retry::RetryPolicy;
-use crate::session::{Outgoing, SessionConfig, SessionState, SessionStats, WatchKind, WatchRequest};
+use crate::session::{
+    Outgoing, SessionConfig, SessionState, SessionStats, WatchKind, WatchRequest,
+};
 
 /// A watch event as seen by the application: the path has the chroot removed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,10 +75,20 @@ impl std::fmt::Debug for ClientBuilder {
             .field("max_frame", &self.max_frame)
             .field("retry", &self.retry)
             .field("reconnect_after_expiry", &self.reconnect_after_expiry)
-            .field("resume", &self.resume.as_ref().map(|(id, _)| format!("{id:#x}, <redacted>")))
+            .field(
+                "resume",
+                &self
+                    .resume
+                    .as_ref()
+                    .map(|(id, _)| format!("{id:#x}, <redacted>")),
+            )
             .field(
                 "auth",
-                &self.auth.iter().map(|(s, _)| format!("{s}:<redacted>")).collect::<Vec<_>>(),
+                &self
+                    .auth
+                    .iter()
+                    .map(|(s, _)| format!("{s}:<redacted>"))
+                    .collect::<Vec<_>>(),
             )
             .finish()
     }
@@ -882,14 +894,13 @@ impl Client {
             let started = Instant::now();
             let mut attempt = 1u32;
             let mut result = recv(rx).await;
-            while idempotent {
-                let Err(err) = &result else { break };
+            while let (true, Err(err)) = (idempotent, &result) {
                 if !err.is_retryable() {
                     break;
                 }
-                let Some(delay) = this
-                    .retry
-                    .delay_before_attempt(attempt + 1, started, Instant::now())
+                let Some(delay) =
+                    this.retry
+                        .delay_before_attempt(attempt + 1, started, Instant::now())
                 else {
                     if attempt > 1 {
                         result = Err(Error::RetriesExhausted {
@@ -1065,10 +1076,16 @@ impl Client {
     ///
     /// # Errors
     /// Connection and session errors; [`Error::InvalidPath`].
-    pub fn exists(&self, path: &str) -> impl Future<Output = Result<Option<Stat>>> + Send + 'static {
+    pub fn exists(
+        &self,
+        path: &str,
+    ) -> impl Future<Output = Result<Option<Stat>>> + Send + 'static {
         let req = self.server_path(path);
         self.call_plain(
-            path_ref(&req).map(|p| Request::Exists { path: p, watch: false }),
+            path_ref(&req).map(|p| Request::Exists {
+                path: p,
+                watch: false,
+            }),
             true,
             map_exists,
         )
@@ -1085,7 +1102,10 @@ impl Client {
     ) -> impl Future<Output = Result<(Option<Stat>, OneshotWatcher)>> + Send + 'static {
         let req = self.server_path(path);
         let fut = self.call(
-            path_ref(&req).map(|p| Request::Exists { path: p, watch: true }),
+            path_ref(&req).map(|p| Request::Exists {
+                path: p,
+                watch: true,
+            }),
             Some(WatchKind::Data),
             true,
             map_exists,
@@ -1097,10 +1117,16 @@ impl Client {
     ///
     /// # Errors
     /// [`Error::NoNode`]; [`Error::NoAuth`] without READ permission; connection errors.
-    pub fn get_data(&self, path: &str) -> impl Future<Output = Result<(Bytes, Stat)>> + Send + 'static {
+    pub fn get_data(
+        &self,
+        path: &str,
+    ) -> impl Future<Output = Result<(Bytes, Stat)>> + Send + 'static {
         let req = self.server_path(path);
         self.call_plain(
-            path_ref(&req).map(|p| Request::GetData { path: p, watch: false }),
+            path_ref(&req).map(|p| Request::GetData {
+                path: p,
+                watch: false,
+            }),
             true,
             map_data,
         )
@@ -1125,7 +1151,10 @@ impl Client {
     ) -> impl Future<Output = Result<(Bytes, Stat, OneshotWatcher)>> + Send + 'static {
         let req = self.server_path(path);
         let fut = self.call(
-            path_ref(&req).map(|p| Request::GetData { path: p, watch: true }),
+            path_ref(&req).map(|p| Request::GetData {
+                path: p,
+                watch: true,
+            }),
             Some(WatchKind::Data),
             true,
             map_data,
@@ -1140,10 +1169,16 @@ impl Client {
     ///
     /// # Errors
     /// [`Error::NoNode`]; [`Error::NoAuth`]; connection errors.
-    pub fn get_children(&self, path: &str) -> impl Future<Output = Result<Vec<String>>> + Send + 'static {
+    pub fn get_children(
+        &self,
+        path: &str,
+    ) -> impl Future<Output = Result<Vec<String>>> + Send + 'static {
         let req = self.server_path(path);
         self.call_plain(
-            path_ref(&req).map(|p| Request::GetChildren { path: p, watch: false }),
+            path_ref(&req).map(|p| Request::GetChildren {
+                path: p,
+                watch: false,
+            }),
             true,
             |r, _| match r? {
                 Response::Strings(c) => Ok(c),
@@ -1162,7 +1197,10 @@ impl Client {
     ) -> impl Future<Output = Result<(Vec<String>, Stat)>> + Send + 'static {
         let req = self.server_path(path);
         self.call_plain(
-            path_ref(&req).map(|p| Request::GetChildren2 { path: p, watch: false }),
+            path_ref(&req).map(|p| Request::GetChildren2 {
+                path: p,
+                watch: false,
+            }),
             true,
             map_children2,
         )
@@ -1179,7 +1217,10 @@ impl Client {
     ) -> impl Future<Output = Result<(Vec<String>, Stat, OneshotWatcher)>> + Send + 'static {
         let req = self.server_path(path);
         let fut = self.call(
-            path_ref(&req).map(|p| Request::GetChildren2 { path: p, watch: true }),
+            path_ref(&req).map(|p| Request::GetChildren2 {
+                path: p,
+                watch: true,
+            }),
             Some(WatchKind::Child),
             true,
             map_children2,
@@ -1194,14 +1235,21 @@ impl Client {
     ///
     /// # Errors
     /// [`Error::NoNode`]; [`Error::NoAuth`] without READ or ADMIN.
-    pub fn get_acl(&self, path: &str) -> impl Future<Output = Result<(Vec<Acl>, Stat)>> + Send + 'static {
+    pub fn get_acl(
+        &self,
+        path: &str,
+    ) -> impl Future<Output = Result<(Vec<Acl>, Stat)>> + Send + 'static {
         let req = self.server_path(path);
-        self.call_plain(path_ref(&req).map(|p| Request::GetAcl { path: p }), true, |r, _| {
-            match r? {
-                Response::Acl { acl, stat } => Ok((acl.into_iter().map(from_record).collect(), stat)),
+        self.call_plain(
+            path_ref(&req).map(|p| Request::GetAcl { path: p }),
+            true,
+            |r, _| match r? {
+                Response::Acl { acl, stat } => {
+                    Ok((acl.into_iter().map(from_record).collect(), stat))
+                }
                 _ => Err(unexpected()),
-            }
-        })
+            },
+        )
     }
 
     /// Waits until the connected server has caught up with the leader for `path`, so the
@@ -1211,9 +1259,11 @@ impl Client {
     /// Connection errors.
     pub fn sync(&self, path: &str) -> impl Future<Output = Result<()>> + Send + 'static {
         let req = self.server_path(path);
-        self.call_plain(path_ref(&req).map(|p| Request::Sync { path: p }), true, |r, _| {
-            r.map(|_| ())
-        })
+        self.call_plain(
+            path_ref(&req).map(|p| Request::Sync { path: p }),
+            true,
+            |r, _| r.map(|_| ()),
+        )
     }
 
     /// The ephemeral nodes of this session whose paths start with `prefix` (a plain string
@@ -1221,7 +1271,10 @@ impl Client {
     ///
     /// # Errors
     /// Connection errors; [`Error::Unimplemented`] before ZooKeeper 3.6.
-    pub fn get_ephemerals(&self, prefix: &str) -> impl Future<Output = Result<Vec<String>>> + Send + 'static {
+    pub fn get_ephemerals(
+        &self,
+        prefix: &str,
+    ) -> impl Future<Output = Result<Vec<String>>> + Send + 'static {
         let server = if prefix.is_empty() || prefix == "/" {
             Ok(self.inner.chroot.prefix("/"))
         } else if prefix.starts_with('/') {
@@ -1248,7 +1301,10 @@ impl Client {
     ///
     /// # Errors
     /// [`Error::NoNode`]; connection errors; [`Error::Unimplemented`] before 3.6.
-    pub fn get_all_children_number(&self, path: &str) -> impl Future<Output = Result<i32>> + Send + 'static {
+    pub fn get_all_children_number(
+        &self,
+        path: &str,
+    ) -> impl Future<Output = Result<i32>> + Send + 'static {
         let req = self.server_path(path);
         self.call_plain(
             path_ref(&req).map(|p| Request::GetAllChildrenNumber { path: p }),
@@ -1359,9 +1415,15 @@ impl Client {
                 .iter()
                 .map(|(data, p)| {
                     if *data {
-                        Request::GetData { path: p, watch: false }
+                        Request::GetData {
+                            path: p,
+                            watch: false,
+                        }
                     } else {
-                        Request::GetChildren { path: p, watch: false }
+                        Request::GetChildren {
+                            path: p,
+                            watch: false,
+                        }
                     }
                 })
                 .collect()),
@@ -1396,7 +1458,11 @@ impl Client {
     /// [`Error::NodeExists`]; [`Error::NoNode`] when the parent is missing;
     /// [`Error::NoChildrenForEphemerals`]; [`Error::NoAuth`]; [`Error::InvalidPath`];
     /// [`Error::InvalidArgument`] for data over the frame limit.
-    pub fn create(&self, path: &str, data: &[u8]) -> impl Future<Output = Result<(String, Stat)>> + Send + 'static {
+    pub fn create(
+        &self,
+        path: &str,
+        data: &[u8],
+    ) -> impl Future<Output = Result<(String, Stat)>> + Send + 'static {
         self.create_with(path, data, &CreateOptions::new())
     }
 
@@ -1435,13 +1501,16 @@ impl Client {
             Ok((self.inner.chroot.prefix(&client_path), acl, ttl))
         })();
         let req_parts = prepared.clone();
-        let req = req_parts.as_ref().map_err(Clone::clone).map(|(p, acl, ttl)| Request::Create {
-            path: p,
-            data,
-            acl,
-            mode,
-            ttl: *ttl,
-        });
+        let req = req_parts
+            .as_ref()
+            .map_err(Clone::clone)
+            .map(|(p, acl, ttl)| Request::Create {
+                path: p,
+                data,
+                acl,
+                mode,
+                ttl: *ttl,
+            });
         let fut = self.call_plain(req, !mode.is_sequential(), map_create);
         let this = self.clone();
         async move {
@@ -1456,7 +1525,12 @@ impl Client {
 
     /// After a connection loss during a protected create: find the node by its id, or give
     /// up with the original error (the caller may retry; no node with this id exists).
-    async fn recover_protected(&self, server_path: &str, guid: &str, err: Error) -> Result<(String, Stat)> {
+    async fn recover_protected(
+        &self,
+        server_path: &str,
+        guid: &str,
+        err: Error,
+    ) -> Result<(String, Stat)> {
         let chroot = &self.inner.chroot;
         let client_path = chroot.strip(server_path).to_owned();
         let parent = crate::path::parent(&client_path).unwrap_or("/").to_owned();
@@ -1519,7 +1593,11 @@ impl Client {
     ///
     /// # Errors
     /// [`Error::NoNode`]; [`Error::BadVersion`]; [`Error::NotEmpty`]; [`Error::NoAuth`].
-    pub fn delete(&self, path: &str, version: Option<i32>) -> impl Future<Output = Result<()>> + Send + 'static {
+    pub fn delete(
+        &self,
+        path: &str,
+        version: Option<i32>,
+    ) -> impl Future<Output = Result<()>> + Send + 'static {
         let req = self.server_path(path);
         // Deleting "/" goes out as "/" so that it fails (BadArguments) instead of deleting
         // the chroot node.
@@ -1539,7 +1617,10 @@ impl Client {
     ///
     /// # Errors
     /// Only for an invalid path; everything else is in the report.
-    pub fn deleteall(&self, path: &str) -> impl Future<Output = Result<DeleteAllReport>> + Send + 'static {
+    pub fn deleteall(
+        &self,
+        path: &str,
+    ) -> impl Future<Output = Result<DeleteAllReport>> + Send + 'static {
         let this = self.clone();
         let checked = validate_path(path).map(|_| path.to_owned());
         async move {
@@ -1604,7 +1685,12 @@ impl Client {
     ///
     /// # Errors
     /// As for [`Client::set_data`].
-    pub fn set(&self, path: &str, data: &[u8], version: i32) -> impl Future<Output = Result<Stat>> + Send + 'static {
+    pub fn set(
+        &self,
+        path: &str,
+        data: &[u8],
+        version: i32,
+    ) -> impl Future<Output = Result<Stat>> + Send + 'static {
         self.set_data(path, data, Some(version))
     }
 
@@ -1674,7 +1760,10 @@ impl Client {
         } else {
             AddWatchMode::Persistent
         };
-        let id = self.inner.next_watch_id.fetch_add(1, AtomicOrdering::Relaxed);
+        let id = self
+            .inner
+            .next_watch_id
+            .fetch_add(1, AtomicOrdering::Relaxed);
         let (stream_tx, stream_rx) = mpsc::unbounded_channel();
         let (reply, rx) = oneshot::channel();
         let sent = self.server_path(path).and_then(|path| {
@@ -1703,14 +1792,12 @@ impl Client {
     }
 }
 
-fn with_watcher<T>(
+async fn with_watcher<T>(
     fut: impl Future<Output = Result<(T, Option<OneshotWatcher>)>>,
-) -> impl Future<Output = Result<(T, OneshotWatcher)>> {
-    async move {
-        let (value, watcher) = fut.await?;
-        // Invariant: `call` returns a watcher whenever a watch kind was passed.
-        Ok((value, watcher.ok_or_else(unexpected)?))
-    }
+) -> Result<(T, OneshotWatcher)> {
+    let (value, watcher) = fut.await?;
+    // `call` returns a watcher whenever a watch kind was passed; the error is unreachable.
+    Ok((value, watcher.ok_or_else(unexpected)?))
 }
 
 fn path_ref(path: &Result<String>) -> Result<&str> {
@@ -1805,7 +1892,11 @@ mod tests {
             Error::TransactionFailed {
                 index: 1,
                 error: Box::new(Error::NoNode),
-                results: vec![Error::RolledBack, Error::NoNode, Error::RuntimeInconsistency],
+                results: vec![
+                    Error::RolledBack,
+                    Error::NoNode,
+                    Error::RuntimeInconsistency
+                ],
             }
         );
     }
@@ -1817,7 +1908,10 @@ mod tests {
             CreateMode::EphemeralSequential
         );
         assert_eq!(
-            CreateOptions::new().sequential().ttl(Duration::from_secs(1)).mode,
+            CreateOptions::new()
+                .sequential()
+                .ttl(Duration::from_secs(1))
+                .mode,
             CreateMode::PersistentSequentialWithTtl
         );
     }

@@ -87,8 +87,7 @@ type BoxTransport = Box<dyn Transport>;
 type ConnectFuture = Pin<Box<dyn Future<Output = Result<(BoxTransport, String), Error>> + Send>>;
 
 /// Opens a transport to one server.
-pub(crate) type Connector =
-    Arc<dyn Fn(HostPort) -> ConnectFuture + Send + Sync + 'static>;
+pub(crate) type Connector = Arc<dyn Fn(HostPort) -> ConnectFuture + Send + Sync + 'static>;
 
 /// The default connector: plain TCP, resolving the name at each attempt and picking one of
 /// its addresses at random.
@@ -324,7 +323,9 @@ impl Driver {
                 mode,
                 stream,
                 reply,
-            } => self.session.add_persistent(now, id, path, mode, stream, reply),
+            } => self
+                .session
+                .add_persistent(now, id, path, mode, stream, reply),
             Command::RemoveWatch { id } => self.session.remove_persistent(now, id),
             Command::Close { done } => {
                 self.close_waiters.push(done);
@@ -393,7 +394,10 @@ impl Driver {
     }
 
     async fn wait(&mut self) -> Wake {
-        let deadline = self.session.poll_timeout().map(tokio::time::Instant::from_std);
+        let deadline = self
+            .session
+            .poll_timeout()
+            .map(tokio::time::Instant::from_std);
         let session = &mut self.session;
         let conn = &mut self.conn;
         let connecting = &mut self.connecting;
@@ -442,8 +446,10 @@ impl Driver {
                     let _ = self.events_tx.send(SessionEvent::State(state, cause));
                 }
                 Event::NewSession { session_id } => {
-                    tracing::Span::current()
-                        .record("session_id", tracing::field::display(format_args!("{session_id:#x}")));
+                    tracing::Span::current().record(
+                        "session_id",
+                        tracing::field::display(format_args!("{session_id:#x}")),
+                    );
                     let _ = self.events_tx.send(SessionEvent::NewSession { session_id });
                 }
             }

@@ -193,7 +193,10 @@ impl std::fmt::Debug for SessionConfig {
             .field("max_frame", &self.max_frame)
             .field("host_count", &self.host_count)
             .field("reconnect_after_expiry", &self.reconnect_after_expiry)
-            .field("resume", &self.resume.as_ref().map(|(id, _)| format!("{id:#x}")))
+            .field(
+                "resume",
+                &self.resume.as_ref().map(|(id, _)| format!("{id:#x}")),
+            )
             .finish()
     }
 }
@@ -461,7 +464,8 @@ impl<T: Tokens> Session<T> {
         }
         let active = self.watches.add_persistent(id, path.clone(), mode, stream);
         if active {
-            self.events.push_back(Event::Reply(reply, Ok(Response::Empty)));
+            self.events
+                .push_back(Event::Reply(reply, Ok(Response::Empty)));
             return;
         }
         let mut body = BytesMut::new();
@@ -494,7 +498,12 @@ impl<T: Tokens> Session<T> {
             watcher_type: aiozk_proto::WatcherType::Any,
         }
         .encode(&mut body);
-        self.write_request(now, OpCode::RemoveWatches, &body, PendingKind::RemoveWatches);
+        self.write_request(
+            now,
+            OpCode::RemoveWatches,
+            &body,
+            PendingKind::RemoveWatches,
+        );
     }
 
     /// Drops a one-shot watcher whose receiver is gone (no server call: the server watch
@@ -544,7 +553,11 @@ impl<T: Tokens> Session<T> {
         self.inbuf.clear();
         self.out.clear();
         let start = frame::begin_frame(&mut self.out);
-        let session_id = if self.seen_rw_server { self.session_id } else { 0 };
+        let session_id = if self.seen_rw_server {
+            self.session_id
+        } else {
+            0
+        };
         ConnectRequest {
             last_zxid_seen: self.last_zxid,
             timeout_ms: millis_i32(self.config.session_timeout),
@@ -832,7 +845,10 @@ impl<T: Tokens> Session<T> {
         self.alive_at = Some(self.last_recv);
         self.fail_pending(&Error::ConnectionLoss);
         self.schedule_attempt(now);
-        self.set_state(SessionState::Disconnected, StateCause::ConnectionLost(reason));
+        self.set_state(
+            SessionState::Disconnected,
+            StateCause::ConnectionLost(reason),
+        );
         self.check_local_expiry(now);
     }
 
@@ -845,7 +861,9 @@ impl<T: Tokens> Session<T> {
         let err = Error::ProtocolViolation(msg);
         match self.phase {
             Phase::Connected { .. } => self.lose_connection(now, err),
-            Phase::Closing { .. } => self.stop(SessionState::Closed, StateCause::UserClose, &Error::Closed),
+            Phase::Closing { .. } => {
+                self.stop(SessionState::Closed, StateCause::UserClose, &Error::Closed)
+            }
             _ => self.schedule_attempt(now),
         }
     }
@@ -868,7 +886,8 @@ impl<T: Tokens> Session<T> {
     fn fail_queued(&mut self, err: &Error) {
         for q in std::mem::take(&mut self.queued) {
             self.stats.errors += 1;
-            self.events.push_back(Event::Reply(q.token, Err(err.clone())));
+            self.events
+                .push_back(Event::Reply(q.token, Err(err.clone())));
         }
         for (_, token) in std::mem::take(&mut self.auth_waiting) {
             self.events.push_back(Event::Reply(token, Err(err.clone())));
@@ -956,10 +975,7 @@ impl<T: Tokens> Session<T> {
             return Ok(());
         }
         if resp.password.len() != PASSWORD_LEN && !resp.password.is_empty() {
-            return Err(format!(
-                "session password of {} bytes",
-                resp.password.len()
-            ));
+            return Err(format!("session password of {} bytes", resp.password.len()));
         }
         let new_session = resp.session_id != self.session_id;
         self.session_id = resp.session_id;
@@ -1004,7 +1020,12 @@ impl<T: Tokens> Session<T> {
             self.resend_watches(now);
         }
         for (id, body, token) in std::mem::take(&mut self.queued_add_watches) {
-            self.write_request(now, OpCode::AddWatch, &body, PendingKind::AddWatch { token, id });
+            self.write_request(
+                now,
+                OpCode::AddWatch,
+                &body,
+                PendingKind::AddWatch { token, id },
+            );
         }
         while let Some(req) = self.queued.pop_front() {
             self.send_outgoing(now, req);
@@ -1014,7 +1035,9 @@ impl<T: Tokens> Session<T> {
     }
 
     fn resend_watches(&mut self, now: Instant) {
-        let batches = self.watches.set_watches_batches(self.last_zxid, SET_WATCHES_BATCH_BYTES);
+        let batches = self
+            .watches
+            .set_watches_batches(self.last_zxid, SET_WATCHES_BATCH_BYTES);
         for body in batches {
             let (op, body) = body;
             self.stats.set_watches_batches += 1;
@@ -1023,7 +1046,8 @@ impl<T: Tokens> Session<T> {
     }
 
     fn handle_frame(&mut self, now: Instant, mut frame: Bytes) -> Result<(), String> {
-        let header = ReplyHeader::decode(&mut frame).map_err(|e| format!("bad reply header: {e}"))?;
+        let header =
+            ReplyHeader::decode(&mut frame).map_err(|e| format!("bad reply header: {e}"))?;
         match header.xid {
             xid::NOTIFICATION => {
                 let ev = WatcherEvent::decode(&mut frame)
@@ -1060,9 +1084,14 @@ impl<T: Tokens> Session<T> {
                     if let Some(token) = token {
                         self.events.push_back(Event::Reply(token, Err(err.clone())));
                     }
-                    self.stop(SessionState::AuthFailed, StateCause::AuthRejected(err), &Error::AuthFailed);
+                    self.stop(
+                        SessionState::AuthFailed,
+                        StateCause::AuthRejected(err),
+                        &Error::AuthFailed,
+                    );
                 } else if let Some(token) = token {
-                    self.events.push_back(Event::Reply(token, Ok(Response::Empty)));
+                    self.events
+                        .push_back(Event::Reply(token, Ok(Response::Empty)));
                 }
                 Ok(())
             }
@@ -1085,7 +1114,13 @@ impl<T: Tokens> Session<T> {
         }
     }
 
-    fn complete(&mut self, now: Instant, p: Pending<T>, err: i32, mut body: Bytes) -> Result<(), String> {
+    fn complete(
+        &mut self,
+        now: Instant,
+        p: Pending<T>,
+        err: i32,
+        mut body: Bytes,
+    ) -> Result<(), String> {
         let result = if err == 0 {
             Ok(decode_response(p.op, &mut body)
                 .map_err(|e| format!("bad {:?} reply: {e}", p.op))?)

@@ -101,7 +101,10 @@ impl<T: Tokens> WatchRegistry<T> {
                 list.append(&mut moved);
             }
         }
-        self.oneshot_table(kind).entry(path).or_default().push(token);
+        self.oneshot_table(kind)
+            .entry(path)
+            .or_default()
+            .push(token);
     }
 
     /// Adds a persistent watcher; returns whether the server already holds the watch for
@@ -148,7 +151,9 @@ impl<T: Tokens> WatchRegistry<T> {
 
     /// True when a one-shot watch on `path` still relies on the server's tables.
     pub(crate) fn path_is_watched(&self, path: &str) -> bool {
-        self.data.contains_key(path) || self.exist.contains_key(path) || self.child.contains_key(path)
+        self.data.contains_key(path)
+            || self.exist.contains_key(path)
+            || self.child.contains_key(path)
     }
 
     pub(crate) fn retain_oneshot(&mut self, mut keep: impl FnMut(&T::Oneshot) -> bool) {
@@ -161,11 +166,7 @@ impl<T: Tokens> WatchRegistry<T> {
     }
 
     /// Delivers a server notification to every local watcher it concerns.
-    pub(crate) fn fire(
-        &mut self,
-        event: &WatchedEvent,
-        mut hit: impl FnMut(Hit<'_, T>),
-    ) {
+    pub(crate) fn fire(&mut self, event: &WatchedEvent, mut hit: impl FnMut(Hit<'_, T>)) {
         let path = event.path.as_str();
         let kinds: &[WatchKind] = match event.event_type {
             EventType::NodeCreated | EventType::NodeDataChanged => {
@@ -201,10 +202,7 @@ impl<T: Tokens> WatchRegistry<T> {
     }
 
     /// Removes every watcher, reporting each to the callbacks (used when the session ends).
-    pub(crate) fn drain_all(
-        &mut self,
-        mut hit: impl FnMut(Hit<'_, T>, &str),
-    ) {
+    pub(crate) fn drain_all(&mut self, mut hit: impl FnMut(Hit<'_, T>, &str)) {
         for table in [&mut self.data, &mut self.exist, &mut self.child] {
             for (path, list) in table.drain() {
                 for token in list {
