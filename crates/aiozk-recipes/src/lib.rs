@@ -1,0 +1,15 @@
+//! Coordination recipes on the public [`aiozk::Client`] API.
+//!
+//! Each recipe documents its znode layout, its guarantees, and what it does on connection
+//! loss and session expiry. The layouts of [`Lock`], [`SharedLock`] and [`LeaderElection`]
+//! match the Python library aiozk (`<label>-<guid>-<sequence>` ephemeral sequential nodes),
+//! so processes using either library contend correctly on the same path.
+
+// Ownership recipes: locks, leases, semaphores, elections.
+mod ownership;
+
+// Observation and grouping recipes: watchers, barriers, parties, counters, caches, queues.
+mod observe;
+
+pub use ownership::*;
+pub use observe::*;

@@ -1,0 +1,1 @@
+//! Watchers, barriers, parties, counters, caches and queues.

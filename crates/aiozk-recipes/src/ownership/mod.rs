@@ -1,0 +1,1 @@
+//! Locks, leases, semaphores and elections.
