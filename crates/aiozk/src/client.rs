@@ -61,6 +61,8 @@ pub struct ClientBuilder {
     reconnect_after_expiry: bool,
     resume: Option<(i64, Vec<u8>)>,
     auth: Vec<(String, Vec<u8>)>,
+    sasl: Option<crate::session::SaslCredentials>,
+    tls: Option<crate::tls::TlsOptions>,
     connector: Option<Connector>,
 }
 
@@ -107,6 +109,8 @@ impl ClientBuilder {
             reconnect_after_expiry: true,
             resume: None,
             auth: Vec::new(),
+            sasl: None,
+            tls: None,
             connector: None,
         }
     }
@@ -173,6 +177,24 @@ impl ClientBuilder {
         self
     }
 
+    /// Authenticate every connection with SASL DIGEST-MD5 (the server's JAAS
+    /// `DigestLoginModule`) before anything else is sent.
+    pub fn sasl_digest_md5(mut self, username: &str, password: &str) -> Self {
+        self.sasl = Some(crate::session::SaslCredentials {
+            username: username.to_owned(),
+            password: password.to_owned(),
+        });
+        self
+    }
+
+    /// Use TLS with these options for every server (servers written `tls://host:port` in
+    /// the connect string use TLS even without this call, with these options if given, else
+    /// the system's certificate authorities).
+    pub fn tls(mut self, options: crate::tls::TlsOptions) -> Self {
+        self.tls = Some(options);
+        self
+    }
+
     #[doc(hidden)]
     #[allow(private_interfaces)]
     pub fn connector(mut self, connector: Connector) -> Self {
@@ -202,11 +224,18 @@ impl ClientBuilder {
             s if s.is_connected() => Ok(client),
             SessionState::AuthFailed => Err(Error::AuthFailed),
             _ => {
+                let last = client.shared().last_error;
                 client.close().await;
-                Err(Error::NoHosts(format!(
-                    "no server of {} answered within {timeout:?}",
-                    client.inner.servers
-                )))
+                Err(Error::NoHosts(match last {
+                    Some(why) => format!(
+                        "no server of {} answered within {timeout:?}; last error: {why}",
+                        client.inner.servers
+                    ),
+                    None => format!(
+                        "no server of {} answered within {timeout:?}",
+                        client.inner.servers
+                    ),
+                }))
             }
         }
     }
@@ -217,7 +246,17 @@ impl ClientBuilder {
     /// # Errors
     /// As for [`ClientBuilder::connect`], for a bad server list.
     pub fn start(self) -> Result<(Client, ())> {
-        let parsed = ConnectString::parse(&self.servers)?;
+        let mut parsed = ConnectString::parse(&self.servers)?;
+        if self.tls.is_some() {
+            for host in &mut parsed.hosts {
+                host.tls = true;
+            }
+        }
+        let tls_config = if parsed.hosts.iter().any(|h| h.tls) {
+            Some(self.tls.clone().unwrap_or_default().client_config()?)
+        } else {
+            None
+        };
         let chroot = Chroot::new(parsed.chroot.as_deref())?;
         if self.default_acl.is_empty() {
             return Err(Error::InvalidArgument("the default ACL is empty".into()));
@@ -230,6 +269,7 @@ impl ClientBuilder {
             reconnect_after_expiry: self.reconnect_after_expiry,
             resume: self.resume.clone(),
             seed: rand::random(),
+            sasl: self.sasl.clone(),
         };
         let (tx, rx) = mpsc::unbounded_channel();
         let (state_tx, state_rx) = watch::channel(SessionState::Connecting);
@@ -242,8 +282,12 @@ impl ClientBuilder {
             stats: SessionStats::default(),
             watches: 0,
             server: None,
+            last_error: None,
         }));
-        let connector = self.connector.clone().unwrap_or_else(driver::tcp_connector);
+        let connector = self
+            .connector
+            .clone()
+            .unwrap_or_else(|| driver::tcp_connector(tls_config));
         // Credentials go first so they are replayed before anything else.
         for (scheme, auth) in &self.auth {
             let (reply, _) = oneshot::channel();
@@ -448,7 +492,8 @@ pub struct PersistentWatcher {
     rx: mpsc::UnboundedReceiver<crate::session::WatchedEvent>,
     id: u64,
     chroot: Chroot,
-    tx: mpsc::UnboundedSender<Command>,
+    // Weak: a watcher must not keep the session open once every Client handle is gone.
+    tx: mpsc::WeakUnboundedSender<Command>,
 }
 
 impl PersistentWatcher {
@@ -474,7 +519,9 @@ impl futures_core::Stream for PersistentWatcher {
 
 impl Drop for PersistentWatcher {
     fn drop(&mut self) {
-        let _ = self.tx.send(Command::RemoveWatch { id: self.id });
+        if let Some(tx) = self.tx.upgrade() {
+            let _ = tx.send(Command::RemoveWatch { id: self.id });
+        }
     }
 }
 
@@ -622,7 +669,14 @@ impl Transaction {
 
     /// Deletes a node (`version` -1: any version).
     pub fn delete(mut self, path: &str, version: i32) -> Self {
-        if let Some(path) = self.path(path, false) {
+        // As in Client::delete: "/" goes out as "/" (the server refuses it) instead of
+        // deleting the chroot node.
+        let server_path = if path == "/" {
+            Some(path.to_owned())
+        } else {
+            self.path(path, false)
+        };
+        if let Some(path) = server_path {
             self.ops.push(TxnOp::Delete { path, version });
         }
         self
@@ -1289,8 +1343,15 @@ impl Client {
             path_ref(&server).map(|p| Request::GetEphemerals { prefix: p }),
             true,
             |r, chroot| match r? {
-                Response::Strings(paths) => {
-                    Ok(paths.iter().map(|p| chroot.strip(p).to_owned()).collect())
+                Response::Strings(paths) => Ok(paths
+                    .iter()
+                    .filter(|p| {
+                        chroot.as_str().is_none_or(|c| {
+                            p.strip_prefix(c).is_some_and(|r| r.is_empty() || r.starts_with('/'))
+                        })
+                    })
+                    .map(|p| chroot.strip(p).to_owned())
+                    .collect()),
                 }
                 _ => Err(unexpected()),
             },
@@ -1782,7 +1843,7 @@ impl Client {
             rx: stream_rx,
             id,
             chroot: self.inner.chroot.clone(),
-            tx: self.inner.tx.clone(),
+            tx: self.inner.tx.downgrade(),
         };
         async move {
             sent?;

@@ -77,6 +77,8 @@ pub(crate) struct Shared {
     pub(crate) stats: SessionStats,
     pub(crate) watches: usize,
     pub(crate) server: Option<String>,
+    /// Why the last connection attempt or connection failed.
+    pub(crate) last_error: Option<String>,
 }
 
 /// A byte stream to a server (TCP, or TLS over TCP).
@@ -89,10 +91,11 @@ type ConnectFuture = Pin<Box<dyn Future<Output = Result<(BoxTransport, String), 
 /// Opens a transport to one server.
 pub(crate) type Connector = Arc<dyn Fn(HostPort) -> ConnectFuture + Send + Sync + 'static>;
 
-/// The default connector: plain TCP, resolving the name at each attempt and picking one of
-/// its addresses at random.
-pub(crate) fn tcp_connector() -> Connector {
-    Arc::new(|host: HostPort| {
+/// The default connector: TCP, resolving the name at each attempt and picking one of its
+/// addresses at random, then TLS for hosts marked `tls`.
+pub(crate) fn tcp_connector(tls: Option<Arc<tokio_rustls::rustls::ClientConfig>>) -> Connector {
+    Arc::new(move |host: HostPort| {
+        let tls = tls.clone();
         Box::pin(async move {
             let target = (host.host.as_str(), host.port);
             let mut addrs: Vec<_> = tokio::net::lookup_host(target)
@@ -107,6 +110,17 @@ pub(crate) fn tcp_connector() -> Connector {
             let stream = TcpStream::connect(addr).await.map_err(|e| Error::io(&e))?;
             // Requests are small and latency-bound; batching is done by the driver.
             let _ = stream.set_nodelay(true);
+            if !host.tls {
+                return Ok((Box::new(stream) as BoxTransport, addr.to_string()));
+            }
+            let config = tls.ok_or_else(|| {
+                Error::InvalidArgument(format!("{host} asks for TLS but no TLS options were given"))
+            })?;
+            let name = crate::tls::server_name(&host.host)?;
+            let stream = tokio_rustls::TlsConnector::from(config)
+                .connect(name, stream)
+                .await
+                .map_err(|e| Error::Tls(format!("TLS handshake with {host} failed: {e}").into()))?;
             Ok((Box::new(stream) as BoxTransport, addr.to_string()))
         }) as ConnectFuture
     })
@@ -124,6 +138,7 @@ pub(crate) struct Driver {
     conn: Option<BoxTransport>,
     connecting: Option<ConnectFuture>,
     server: Option<String>,
+    last_error: Option<String>,
     close_waiters: Vec<oneshot::Sender<()>>,
     handles_gone: bool,
     probe: Probe,
@@ -188,6 +203,7 @@ impl Driver {
             conn: None,
             connecting: None,
             server: None,
+            last_error: None,
             close_waiters: Vec::new(),
             handles_gone: false,
             probe: Probe::new(),
@@ -232,16 +248,19 @@ impl Driver {
                     Wake::Connected(Err(err)) => {
                         self.connecting = None;
                         debug!(%err, "connect failed");
+                        self.last_error = Some(err.to_string());
                         self.session.on_transport_closed(now, err);
                     }
                     Wake::Read(Ok(0)) => {
                         self.drop_conn();
+                        self.last_error = Some("the server closed the connection".into());
                         self.session
                             .on_transport_closed(now, Error::Io("server closed the connection".into()));
                     }
                     Wake::Read(Ok(_)) => self.session.handle_read(now),
                     Wake::Read(Err(e)) => {
                         self.drop_conn();
+                        self.last_error = Some(e.to_string());
                         self.session.on_transport_closed(now, Error::io(&e));
                     }
                     Wake::Timer => self.session.handle_timeout(now),
@@ -468,5 +487,6 @@ impl Driver {
         shared.stats = self.session.stats();
         shared.watches = self.session.watch_count();
         shared.server.clone_from(&self.server);
+        shared.last_error.clone_from(&self.last_error);
     }
 }

@@ -164,6 +164,10 @@ pub enum Error {
     /// No server in the list could be reached (or resolved).
     #[error("no server could be reached: {0}")]
     NoHosts(String),
+    /// A TLS handshake failed (untrusted or mismatched certificate, missing client
+    /// certificate, plaintext server on a TLS port, ...).
+    #[error("{0}")]
+    Tls(Arc<str>),
     /// An I/O error on the connection.
     #[error("I/O error: {0}")]
     Io(Arc<str>),

@@ -8,6 +8,7 @@ pub mod hosts;
 pub mod path;
 pub mod retry;
 pub mod session;
+mod tls;
 
 pub use acl::{Acl, Id, Perms};
 pub use aiozk_proto::{ClientInfo, CreateMode, EventType, Stat};
@@ -18,4 +19,5 @@ pub use client::{
 pub use driver::SessionEvent;
 pub use error::{Error, Result};
 pub use retry::RetryPolicy;
-pub use session::{SessionState, StateCause};
+pub use session::{SaslCredentials, SessionState, StateCause};
+pub use tls::TlsOptions;

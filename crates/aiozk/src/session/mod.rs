@@ -16,6 +16,7 @@
 //! After any input the driver should drain all outputs. Time is always an argument, so tests
 //! drive the machine with a simulated clock and scripted server bytes.
 
+mod sasl;
 mod watches;
 
 use std::collections::VecDeque;
@@ -30,6 +31,7 @@ use bytes::{Bytes, BytesMut};
 use tracing::{debug, info, warn};
 
 use crate::error::Error;
+pub use sasl::SaslCredentials;
 pub use watches::WatchKind;
 use watches::{Hit, WatchRegistry};
 
@@ -181,8 +183,10 @@ pub struct SessionConfig {
     pub reconnect_after_expiry: bool,
     /// Resume this session (id, password) instead of creating one.
     pub resume: Option<(i64, Vec<u8>)>,
-    /// Seed of the jitter added to reconnect delays.
+    /// Seed of the jitter added to reconnect delays and of SASL nonces.
     pub seed: u64,
+    /// SASL DIGEST-MD5 credentials, authenticated on every connection.
+    pub sasl: Option<SaslCredentials>,
 }
 
 impl std::fmt::Debug for SessionConfig {
@@ -211,6 +215,7 @@ impl Default for SessionConfig {
             reconnect_after_expiry: true,
             resume: None,
             seed: 0x5eed,
+            sasl: None,
         }
     }
 }
@@ -259,6 +264,13 @@ enum PendingKind<T: Tokens> {
     SetWatches,
     RemoveWatches,
     Close,
+    Sasl,
+}
+
+struct SaslExchange {
+    mech: sasl::DigestMd5,
+    /// The state to report once authenticated.
+    state: SessionState,
 }
 
 struct Pending<T: Tokens> {
@@ -301,6 +313,7 @@ pub struct Session<T: Tokens> {
     /// addWatch requests submitted while not connected.
     queued_add_watches: Vec<(u64, Bytes, T::Reply)>,
     watches: WatchRegistry<T>,
+    sasl: Option<SaslExchange>,
     events: VecDeque<Event<T>>,
     close_transport: bool,
     want_connect: bool,
@@ -343,6 +356,7 @@ impl<T: Tokens> Session<T> {
             auth_waiting: Vec::new(),
             queued_add_watches: Vec::new(),
             watches: WatchRegistry::default(),
+            sasl: None,
             events: VecDeque::new(),
             close_transport: false,
             want_connect: false,
@@ -745,7 +759,7 @@ impl<T: Tokens> Session<T> {
     }
 
     fn can_send(&self) -> bool {
-        matches!(self.phase, Phase::Connected { .. })
+        matches!(self.phase, Phase::Connected { .. }) && self.sasl.is_none()
     }
 
     fn next_xid(&mut self) -> i32 {
@@ -811,12 +825,17 @@ impl<T: Tokens> Session<T> {
         self.events.push_back(Event::State(state, cause));
     }
 
-    fn jitter(&mut self, max_ms: u64) -> Duration {
-        // xorshift64: deterministic for a given seed, good enough to spread reconnects.
+    fn next_random(&mut self) -> u64 {
+        // xorshift64: deterministic for a given seed; spreads reconnects and makes SASL
+        // client nonces (seeded from the OS by the client builder).
         self.rng ^= self.rng << 13;
         self.rng ^= self.rng >> 7;
         self.rng ^= self.rng << 17;
-        Duration::from_millis(self.rng % (max_ms + 1))
+        self.rng
+    }
+
+    fn jitter(&mut self, max_ms: u64) -> Duration {
+        Duration::from_millis(self.next_random() % (max_ms + 1))
     }
 
     fn schedule_attempt(&mut self, now: Instant) {
@@ -842,6 +861,7 @@ impl<T: Tokens> Session<T> {
 
     fn lose_connection(&mut self, now: Instant, reason: Error) {
         self.stats.disconnects += 1;
+        self.sasl = None;
         self.alive_at = Some(self.last_recv);
         self.fail_pending(&Error::ConnectionLoss);
         self.schedule_attempt(now);
@@ -875,7 +895,10 @@ impl<T: Tokens> Session<T> {
                     self.stats.errors += 1;
                     self.events.push_back(Event::Reply(token, Err(err.clone())));
                 }
-                PendingKind::SetWatches | PendingKind::RemoveWatches | PendingKind::Close => {}
+                PendingKind::SetWatches
+                | PendingKind::RemoveWatches
+                | PendingKind::Close
+                | PendingKind::Sasl => {}
             }
         }
         for token in std::mem::take(&mut self.auth_pending).into_iter().flatten() {
@@ -1006,8 +1029,62 @@ impl<T: Tokens> Session<T> {
             read_only = resp.read_only,
             "handshake complete"
         );
-        // Order after the handshake: credentials, then watch re-registration, then the
-        // requests that waited for the connection.
+        match self.config.sasl.clone() {
+            // SASL runs first, alone on the connection: the server handles its packets out
+            // of band, and nothing else may be sent until it is done.
+            Some(creds) => {
+                let cnonce = format!("{:016x}{:016x}", self.next_random(), self.next_random());
+                let mech = sasl::DigestMd5::new(creds, cnonce);
+                let token = mech.initial();
+                self.sasl = Some(SaslExchange { mech, state });
+                self.write_sasl(now, &token);
+            }
+            None => self.finish_handshake(now, state),
+        }
+        Ok(())
+    }
+
+    fn write_sasl(&mut self, now: Instant, token: &[u8]) {
+        let mut body = BytesMut::new();
+        Request::Sasl { token }.encode(&mut body);
+        self.write_request(now, OpCode::Sasl, &body, PendingKind::Sasl);
+    }
+
+    fn sasl_reply(&mut self, now: Instant, result: Result<Response, Error>) {
+        let step = match result {
+            Ok(Response::Sasl(Some(token))) => self
+                .sasl
+                .as_mut()
+                .map(|x| x.mech.step(&token))
+                .unwrap_or_else(|| Err("SASL reply without an exchange".into())),
+            Ok(_) => Err("the server has no SASL configuration".into()),
+            Err(e) => Err(format!("the server rejected the SASL credentials: {e}")),
+        };
+        match step {
+            Ok(sasl::Step::Send(token)) => self.write_sasl(now, &token),
+            Ok(sasl::Step::Done) => {
+                let state = self.sasl.take().map_or(SessionState::Connected, |x| x.state);
+                info!(
+                    session_id = format_args!("{:#x}", self.session_id),
+                    "SASL authentication complete"
+                );
+                self.finish_handshake(now, state);
+            }
+            Err(msg) => {
+                warn!(session_id = format_args!("{:#x}", self.session_id), "{msg}");
+                self.sasl = None;
+                self.stop(
+                    SessionState::AuthFailed,
+                    StateCause::AuthRejected(Error::AuthFailed),
+                    &Error::AuthFailed,
+                );
+            }
+        }
+    }
+
+    /// Sends what waited for the connection, in this order: credentials, watch
+    /// re-registration, then the requests queued meanwhile.
+    fn finish_handshake(&mut self, now: Instant, state: SessionState) {
         for i in 0..self.auths.len() {
             let token = self
                 .auth_waiting
@@ -1016,9 +1093,9 @@ impl<T: Tokens> Session<T> {
                 .map(|pos| self.auth_waiting.swap_remove(pos).1);
             self.write_auth(now, i, token);
         }
-        if !new_session {
-            self.resend_watches(now);
-        }
+        // After an expiry the registry is empty; after a switch from a read-only session to
+        // a new read-write one, the watches must be set again on the new session.
+        self.resend_watches(now);
         for (id, body, token) in std::mem::take(&mut self.queued_add_watches) {
             self.write_request(
                 now,
@@ -1031,7 +1108,6 @@ impl<T: Tokens> Session<T> {
             self.send_outgoing(now, req);
         }
         self.set_state(state, StateCause::Handshake);
-        Ok(())
     }
 
     fn resend_watches(&mut self, now: Instant) {
@@ -1152,6 +1228,7 @@ impl<T: Tokens> Session<T> {
                 }
             }
             PendingKind::RemoveWatches => {}
+            PendingKind::Sasl => self.sasl_reply(now, result),
             PendingKind::Close => {
                 self.close_transport = true;
                 self.stop(SessionState::Closed, StateCause::UserClose, &Error::Closed);
