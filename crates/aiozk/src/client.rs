@@ -1346,13 +1346,12 @@ impl Client {
                 Response::Strings(paths) => Ok(paths
                     .iter()
                     .filter(|p| {
-                        chroot.as_str().is_none_or(|c| {
+                        chroot.as_str().map_or(true, |c| {
                             p.strip_prefix(c).is_some_and(|r| r.is_empty() || r.starts_with('/'))
                         })
                     })
                     .map(|p| chroot.strip(p).to_owned())
                     .collect()),
-                }
                 _ => Err(unexpected()),
             },
         )
