@@ -1,4 +1,49 @@
-//! aiozk: an asynchronous Apache ZooKeeper client for tokio.
+//! aiozk: an asynchronous, fault-tolerant Apache ZooKeeper client for tokio.
+//!
+//! ```no_run
+//! # async fn demo() -> aiozk::Result<()> {
+//! let zk = aiozk::Client::connect("127.0.0.1:2181/app").await?;
+//! zk.ensure_path("/greeting/to").await?;
+//! zk.create("/greeting/to/world", b"hello world").await?;
+//! let (data, stat) = zk.get_data("/greeting/to/world").await?;
+//! assert_eq!(&data[..], b"hello world");
+//! assert_eq!(stat.version, 0);
+//! zk.close().await;
+//! # Ok(()) }
+//! ```
+//!
+//! # Architecture
+//! * [`aiozk_proto`] encodes and decodes the wire protocol, with no IO.
+//! * [`session::Session`] is the session state machine: xids, the FIFO of requests in
+//!   flight, watches, credentials to replay, timers. It does no IO and takes the time as an
+//!   argument, so it is tested with scripted bytes and a simulated clock.
+//! * A driver task (one per client) owns the connection and feeds the state machine.
+//! * [`Client`] is a cheap, cloneable handle; every method validates, encodes and queues its
+//!   request when called.
+//!
+//! # Behaviour
+//! * **Ordering.** Requests reach the server in the order the methods were called, whatever
+//!   order their futures are awaited in; ZooKeeper executes and answers them in that order.
+//! * **Connection loss.** Requests in flight fail with [`Error::ConnectionLoss`] (their
+//!   outcome is unknown); the client reconnects to the next server with the same session,
+//!   replays credentials, then re-registers every watch (SetWatches/SetWatches2, in batches)
+//!   before sending anything else, so the server reports exactly the changes missed.
+//! * **Retries.** Reads and version-checked writes are retried after a connection loss by the
+//!   client's [`RetryPolicy`]; writes that could be duplicated are not (sequential creates
+//!   can use [`CreateOptions::protected`]).
+//! * **Expiry.** Detected from the server or locally once the session timeout has passed
+//!   without a server. Everything pending fails with [`Error::SessionExpired`], watches end
+//!   with an event of type [`EventType::None`], and by default a new session is opened and
+//!   announced as [`SessionEvent::NewSession`].
+//! * **Watches are values.** One-shot watches are futures returned with the read
+//!   ([`Client::get_data_watched`], ...); persistent watches are streams
+//!   ([`Client::add_watch`]) that unregister when dropped.
+//! * **Bad input never panics**: invalid paths, oversized data and malformed server replies
+//!   give typed errors.
+//! * **Security.** TLS and mutual TLS ([`TlsOptions`]), digest credentials
+//!   ([`Client::add_auth`]) and SASL DIGEST-MD5 ([`ClientBuilder::sasl_digest_md5`]), all
+//!   replayed on every reconnect. No `Debug` output or log line contains a password, a
+//!   private key or a session password.
 pub mod acl;
 mod client;
 mod driver;
