@@ -537,7 +537,9 @@ impl<T: Tokens> Session<T> {
                 self.phase = Phase::Closing { deadline };
                 self.fail_queued(&Error::Closed);
             }
-            Phase::Closing { .. } | Phase::Stopped => {}
+            Phase::Closing { .. } => {}
+            // Stopped after an expiry: the session is gone, but the client is now closed.
+            Phase::Stopped => self.set_state(SessionState::Closed, StateCause::UserClose),
             _ => self.stop(SessionState::Closed, StateCause::UserClose, &Error::Closed),
         }
     }
@@ -649,6 +651,10 @@ impl<T: Tokens> Session<T> {
                 }
             }
             Phase::Connecting { deadline, .. } => {
+                self.check_local_expiry(now);
+                if !matches!(self.phase, Phase::Connecting { .. }) {
+                    return;
+                }
                 if now >= deadline {
                     debug!("connection attempt timed out");
                     self.close_transport = true;
@@ -694,7 +700,10 @@ impl<T: Tokens> Session<T> {
                 Some(alive) => next_attempt.min(alive + self.negotiated),
                 None => next_attempt,
             }),
-            Phase::Connecting { deadline, .. } => Some(deadline),
+            Phase::Connecting { deadline, .. } => Some(match self.alive_at {
+                Some(alive) => deadline.min(alive + self.negotiated),
+                None => deadline,
+            }),
             Phase::Connected { .. } => Some(
                 (self.last_recv + self.read_timeout()).min(self.last_send + self.ping_interval()),
             ),
@@ -878,6 +887,8 @@ impl<T: Tokens> Session<T> {
             "{msg}; dropping the connection"
         );
         self.close_transport = true;
+        // The stream cannot be resynchronised: whatever is left of it is garbage.
+        self.inbuf.clear();
         let err = Error::ProtocolViolation(msg);
         match self.phase {
             Phase::Connected { .. } => self.lose_connection(now, err),
@@ -891,7 +902,14 @@ impl<T: Tokens> Session<T> {
     fn fail_pending(&mut self, err: &Error) {
         for p in std::mem::take(&mut self.pending) {
             match p.kind {
-                PendingKind::User { token, .. } | PendingKind::AddWatch { token, .. } => {
+                PendingKind::User { token, .. } => {
+                    self.stats.errors += 1;
+                    self.events.push_back(Event::Reply(token, Err(err.clone())));
+                }
+                PendingKind::AddWatch { token, id } => {
+                    // The server may or may not hold the watch; the caller gets an error and
+                    // no stream, so nothing local may stay behind.
+                    self.watches.remove_persistent(id);
                     self.stats.errors += 1;
                     self.events.push_back(Event::Reply(token, Err(err.clone())));
                 }
@@ -949,6 +967,12 @@ impl<T: Tokens> Session<T> {
             self.fail_queued(&Error::SessionExpired);
         }
         self.end_watches(SessionState::Expired);
+        // Persistent watches end with the session, including those not yet registered.
+        for (id, _, token) in std::mem::take(&mut self.queued_add_watches) {
+            self.watches.remove_persistent(id);
+            self.events
+                .push_back(Event::Reply(token, Err(Error::SessionExpired)));
+        }
         self.alive_at = None;
         self.session_id = 0;
         self.password = vec![0; PASSWORD_LEN];
@@ -1063,7 +1087,10 @@ impl<T: Tokens> Session<T> {
         match step {
             Ok(sasl::Step::Send(token)) => self.write_sasl(now, &token),
             Ok(sasl::Step::Done) => {
-                let state = self.sasl.take().map_or(SessionState::Connected, |x| x.state);
+                let state = self
+                    .sasl
+                    .take()
+                    .map_or(SessionState::Connected, |x| x.state);
                 info!(
                     session_id = format_args!("{:#x}", self.session_id),
                     "SASL authentication complete"
@@ -1198,8 +1225,15 @@ impl<T: Tokens> Session<T> {
         mut body: Bytes,
     ) -> Result<(), String> {
         let result = if err == 0 {
-            Ok(decode_response(p.op, &mut body)
-                .map_err(|e| format!("bad {:?} reply: {e}", p.op))?)
+            match decode_response(p.op, &mut body) {
+                Ok(response) => Ok(response),
+                Err(e) => {
+                    let msg = format!("bad {:?} reply: {e}", p.op);
+                    // Back in the queue, so that the connection loss fails it properly.
+                    self.pending.push_front(p);
+                    return Err(msg);
+                }
+            }
         } else {
             Err(Error::from_code(err))
         };
