@@ -1075,6 +1075,11 @@ impl<T: Tokens> Session<T> {
     }
 
     fn sasl_reply(&mut self, now: Instant, result: Result<Response, Error>) {
+        if matches!(self.phase, Phase::Closing { .. }) {
+            // Closed during the exchange: the closeSession reply ends everything.
+            self.sasl = None;
+            return;
+        }
         let step = match result {
             Ok(Response::Sasl(Some(token))) => self
                 .sasl
