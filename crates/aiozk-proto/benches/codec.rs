@@ -1,5 +1,7 @@
 //! Encode and decode of the common records (run with `cargo bench -p aiozk-proto`).
 
+#![allow(missing_docs)] // criterion_group! generates undocumented items
+
 use std::hint::black_box;
 
 use aiozk_proto::{
