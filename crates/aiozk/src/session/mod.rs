@@ -960,25 +960,20 @@ impl<T: Tokens> Session<T> {
             "session expired"
         );
         self.close_transport = !matches!(self.phase, Phase::Waiting { .. });
-        // Everything in flight belonged to the dead session.
+        // Everything in flight, and everything queued while disconnected, was meant for the
+        // dead session. Watches end first, so that persistent watchers whose addWatch was
+        // still queued see their stream end before their registration fails. Calls made
+        // after the Expired event go to the new session, if one is opened.
         self.fail_pending(&Error::SessionExpired);
-        let keep_queue = self.config.reconnect_after_expiry;
-        if !keep_queue {
-            self.fail_queued(&Error::SessionExpired);
-        }
         self.end_watches(SessionState::Expired);
-        // Persistent watches end with the session, including those not yet registered.
-        for (id, _, token) in std::mem::take(&mut self.queued_add_watches) {
-            self.watches.remove_persistent(id);
-            self.events
-                .push_back(Event::Reply(token, Err(Error::SessionExpired)));
-        }
+        self.fail_queued(&Error::SessionExpired);
+        let keep_going = self.config.reconnect_after_expiry;
         self.alive_at = None;
         self.session_id = 0;
         self.password = vec![0; PASSWORD_LEN];
         self.seen_rw_server = false;
         self.set_state(SessionState::Expired, cause);
-        if keep_queue {
+        if keep_going {
             self.phase = Phase::Waiting { next_attempt: now };
             self.want_connect = true;
         } else {
