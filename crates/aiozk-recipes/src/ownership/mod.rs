@@ -1,1 +1,60 @@
 //! Locks, leases, semaphores and elections.
+//!
+//! Every recipe here grants ownership through one ephemeral sequential node per
+//! contender, named `<path>/<label>-<guid>-<10-digit sequence>` as in the Python library
+//! aiozk (`guid` is a uuid4 in hex), and ordered by the sequence number:
+//!
+//! | recipe | label | granted when |
+//! |---|---|---|
+//! | [`Lock`] | `lock` (or [`Lock::with_label`]) | no earlier blocking node |
+//! | [`SharedLock`] readers | `read` | no earlier `write` node |
+//! | [`SharedLock`] writers | `write` | no earlier node |
+//! | [`Semaphore`] | `permit` | fewer than N earlier nodes |
+//! | [`Lease`] | `lease` | fewer than N earlier nodes, checked once |
+//! | [`LeaderElection`] | `candidate` | no earlier node |
+//!
+//! # Ownership loss
+//! A granted ownership comes with a [`LostSignal`] that fires, with a [`LossReason`], when
+//! it ends: released, session expired, node deleted, lease expired, client closed, or
+//! **suspended**: the connection has been down for so long that the server may already
+//! have expired the session.
+//!
+//! The suspension rule is what makes the signal come early enough. The server expires a
+//! session no earlier than one session timeout after it last heard from the client. The
+//! client notices a silent connection at most two thirds of the timeout after its last
+//! reply (aiozk's client, like the Java client). So when the client reports
+//! `Disconnected`, at least a third of the timeout is left before the ownership node can
+//! be deleted by the server and someone else granted ownership; the signal fires after
+//! [that third minus a margin](#suspension-grace). Waiting for the client's own
+//! `Expired` state instead would be too late: the server expires the session first, and
+//! the client only notices when it reconnects (or, while a connection attempt hangs,
+//! even later).
+//!
+//! After an involuntary loss the recipe deletes its node as soon as it can (a delete
+//! queued at once, retried after reconnecting), also when the session may still be alive.
+//!
+//! # Suspension grace
+//! `session_timeout / 3 - max(session_timeout / 20, 50 ms)`: 1.13 s for a 4 s session,
+//! 2.83 s for 10 s. Connection drops shorter than that do not end an ownership.
+//!
+//! # Fenced writes
+//! A local flag can never be exact: a process may be paused between checking it and
+//! writing. [`Fence`] sends each write in a transaction that first checks that the
+//! ownership node exists, so the server refuses the write once the ownership is gone.
+//! Because the recipe queues the delete of its node when it signals a loss, and the
+//! client sends requests in call order, every fenced write made after the signal fired
+//! fails, even when the session survived.
+
+mod core;
+mod election;
+mod lease;
+mod lock;
+mod queue;
+mod semaphore;
+mod util;
+
+pub use self::core::{Fence, LossReason, LostSignal, OwnershipGuard};
+pub use self::election::{LeaderElection, Leadership};
+pub use self::lease::{Lease, LeaseGuard};
+pub use self::lock::{Lock, LockGuard, SharedLock};
+pub use self::semaphore::{Semaphore, SemaphorePermit};

@@ -1,0 +1,231 @@
+//! Exclusive and shared (read/write) locks.
+
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use aiozk::{Client, Error, Result};
+use tokio::time::Instant;
+
+use super::core::{Core, OwnershipGuard};
+use super::queue::{wait_in_line, Turn};
+
+/// Proof that a [`Lock`] is held; releases it when dropped. See [`OwnershipGuard`].
+pub type LockGuard = OwnershipGuard;
+
+/// A fair, exclusive lock (aiozk's `Lock`).
+///
+/// # Layout
+/// Each contender creates an ephemeral sequential node
+/// `<path>/<label>-<guid>-<10-digit sequence>` (label `lock` by default, guid a fresh
+/// uuid4 in hex for every acquisition). Contenders are served in sequence order: a
+/// contender holds the lock when no earlier node is *blocking* it, that is, no earlier
+/// node at all, or with [`Lock::blocked_by`], no earlier node with one of those labels.
+/// It waits for the deletion of the closest earlier blocking node only (no herd effect).
+/// This is aiozk's layout and rule, so Python aiozk processes and this crate exclude each
+/// other on the same path.
+///
+/// # Connection loss and session expiry
+/// Reads are retried after a connection loss. The sequential create is not repeated
+/// blindly: after a lost reply we look for our guid among the children first, so no
+/// duplicate node can block us. If the session expires while waiting, the acquisition
+/// starts again with a new node. Once held, see [`OwnershipGuard::lost`].
+#[derive(Debug, Clone)]
+pub struct Lock {
+    client: Client,
+    base: String,
+    label: String,
+    blocked_by: Option<Vec<String>>,
+    held: Arc<Mutex<Vec<Weak<Core>>>>,
+}
+
+impl Lock {
+    /// A lock on `path` (the parent of the contenders' nodes; created when missing).
+    pub fn new(client: &Client, path: &str) -> Self {
+        Self {
+            client: client.clone(),
+            base: normalize(path),
+            label: "lock".to_owned(),
+            blocked_by: None,
+            held: Arc::default(),
+        }
+    }
+
+    /// Uses `label` for this lock's nodes instead of `lock` (aiozk's `znode_label`).
+    pub fn with_label(mut self, label: &str) -> Self {
+        label.clone_into(&mut self.label);
+        self
+    }
+
+    /// Waits only for earlier nodes with one of these labels (aiozk's `blocked_by`);
+    /// by default every earlier node blocks.
+    pub fn blocked_by<I, S>(mut self, labels: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.blocked_by = Some(labels.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// The lock's path.
+    pub fn path(&self) -> &str {
+        &self.base
+    }
+
+    /// The label of this lock's nodes.
+    pub fn label(&self) -> &str {
+        &self.label
+    }
+
+    /// Waits until the lock is held, at most `timeout` (`None`: no limit).
+    ///
+    /// Each call is a separate contender, even on the same `Lock`: a second `acquire`
+    /// while a guard of this `Lock` is alive waits for that guard (the lock is not
+    /// re-entrant).
+    ///
+    /// # Errors
+    /// [`Error::Timeout`] when the timeout passed first (our node is deleted);
+    /// [`Error::InvalidArgument`] for a label that is empty or holds a `/`;
+    /// [`Error::Closed`] when the client is closed; [`Error::SessionExpired`] when the
+    /// session expired and the client opens no new one; lasting server errors such as
+    /// [`Error::NoAuth`].
+    ///
+    /// # Cancellation safety
+    /// Dropping the future before it completes withdraws from the line: our node is
+    /// deleted (found by its guid if its create had not been answered yet).
+    pub async fn acquire(&self, timeout: Option<Duration>) -> Result<LockGuard> {
+        check_label(&self.label)?;
+        let deadline = timeout.map(|t| Instant::now() + t);
+        let blocked_by = self.blocked_by.clone();
+        let queued = wait_in_line(
+            || Core::new(&self.client, &self.base, &self.label),
+            &[],
+            &self.base,
+            move |siblings, position| {
+                let blocker = siblings[..position].iter().rev().find(|s| {
+                    blocked_by
+                        .as_ref()
+                        .map_or(true, |labels| labels.contains(&s.label))
+                });
+                match blocker {
+                    Some(s) => Turn::WaitFor(s.name.clone()),
+                    None => Turn::Granted,
+                }
+            },
+        );
+        let armed = match deadline {
+            Some(at) => tokio::time::timeout_at(at, queued)
+                .await
+                .map_err(|_| Error::Timeout)??,
+            None => queued.await?,
+        };
+        let core = armed.disarm();
+        core.hold(None);
+        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        held.retain(|w| w.upgrade().is_some_and(|c| c.lost_reason().is_none()));
+        held.push(Arc::downgrade(&core));
+        Ok(OwnershipGuard::new(core, None))
+    }
+
+    /// Releases every lock held through this `Lock` (and its clones) and waits for the
+    /// nodes to be deleted; their guards become inert. Does nothing when none is held.
+    ///
+    /// # Errors
+    /// The first lasting error of a delete, such as [`Error::NoAuth`].
+    pub async fn release(&self) -> Result<()> {
+        let cores: Vec<Arc<Core>> = {
+            let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+            held.drain(..).filter_map(|w| w.upgrade()).collect()
+        };
+        let mut result = Ok(());
+        for core in cores {
+            if let Err(e) = core.release().await {
+                result = result.and(Err(e));
+            }
+        }
+        result
+    }
+
+    /// True while a guard of this `Lock` (or a clone) holds the lock, as far as this
+    /// process can tell (aiozk's `locked()`).
+    pub fn is_held(&self) -> bool {
+        let held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        held.iter()
+            .any(|w| w.upgrade().is_some_and(|c| c.is_held()))
+    }
+}
+
+/// A read/write lock (aiozk's `SharedLock`): readers share it, writers are exclusive.
+///
+/// Two [`Lock`]s on one path: readers use the label `read` and are blocked only by earlier
+/// `write` nodes; writers use `write` and are blocked by every earlier node. A reader that
+/// arrives after a waiting writer queues behind it, so writers are not starved.
+#[derive(Debug, Clone)]
+pub struct SharedLock {
+    reader: Lock,
+    writer: Lock,
+}
+
+impl SharedLock {
+    /// A read/write lock on `path`.
+    pub fn new(client: &Client, path: &str) -> Self {
+        Self {
+            reader: Lock::new(client, path)
+                .with_label("read")
+                .blocked_by(["write"]),
+            writer: Lock::new(client, path).with_label("write"),
+        }
+    }
+
+    /// The readers' lock (aiozk's `reader_lock`).
+    pub fn reader_lock(&self) -> &Lock {
+        &self.reader
+    }
+
+    /// The writers' lock (aiozk's `writer_lock`).
+    pub fn writer_lock(&self) -> &Lock {
+        &self.writer
+    }
+
+    /// Acquires a read lock; see [`Lock::acquire`].
+    ///
+    /// # Errors
+    /// As for [`Lock::acquire`].
+    ///
+    /// # Cancellation safety
+    /// As for [`Lock::acquire`].
+    pub async fn acquire_read(&self, timeout: Option<Duration>) -> Result<LockGuard> {
+        self.reader.acquire(timeout).await
+    }
+
+    /// Acquires the write lock; see [`Lock::acquire`].
+    ///
+    /// # Errors
+    /// As for [`Lock::acquire`].
+    ///
+    /// # Cancellation safety
+    /// As for [`Lock::acquire`].
+    pub async fn acquire_write(&self, timeout: Option<Duration>) -> Result<LockGuard> {
+        self.writer.acquire(timeout).await
+    }
+}
+
+/// `path` without a trailing slash (except for the root).
+pub(crate) fn normalize(path: &str) -> String {
+    let trimmed = path.trim_end_matches('/');
+    if trimmed.is_empty() {
+        "/".to_owned()
+    } else {
+        trimmed.to_owned()
+    }
+}
+
+/// aiozk refuses a `/` in a label; an empty label would make names ambiguous.
+pub(crate) fn check_label(label: &str) -> Result<()> {
+    if label.is_empty() || label.contains('/') {
+        return Err(Error::InvalidArgument(format!(
+            "invalid node label {label:?}: it must be non-empty and hold no '/'"
+        )));
+    }
+    Ok(())
+}
