@@ -209,7 +209,7 @@ impl ClientBuilder {
     /// [`Error::NoHosts`] when no server answered within the connect timeout;
     /// [`Error::AuthFailed`] when the server rejected the credentials.
     pub async fn connect(self) -> Result<Client> {
-        let (client, _) = self.start()?;
+        let client = self.start()?;
         let timeout = client.connect_timeout;
         let mut state = client.inner.state_rx.clone();
         let wait = state.wait_for(|s| {
@@ -245,7 +245,7 @@ impl ClientBuilder {
     ///
     /// # Errors
     /// As for [`ClientBuilder::connect`], for a bad server list.
-    pub fn start(self) -> Result<(Client, ())> {
+    pub fn start(self) -> Result<Client> {
         let mut parsed = ConnectString::parse(&self.servers)?;
         if self.tls.is_some() {
             for host in &mut parsed.hosts {
@@ -318,14 +318,11 @@ impl ClientBuilder {
             next_watch_id: AtomicU64::new(1),
             servers: self.servers.clone(),
         };
-        Ok((
-            Client {
-                inner: Arc::new(inner),
-                retry: self.retry,
-                connect_timeout: self.connect_timeout.unwrap_or(self.session_timeout),
-            },
-            (),
-        ))
+        Ok(Client {
+            inner: Arc::new(inner),
+            retry: self.retry,
+            connect_timeout: self.connect_timeout.unwrap_or(self.session_timeout),
+        })
     }
 }
 

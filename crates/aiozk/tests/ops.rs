@@ -762,3 +762,60 @@ async fn resume_session_reuses_the_session() {
     within(5, owner.close()).await;
     zk.close().await;
 }
+
+#[tokio::test]
+async fn calls_made_before_the_connection_is_up_are_queued() {
+    let root = connect("").await;
+    let b = base(&root, "ops-start").await;
+    let zk = Client::builder(&server().connect_string()).start().unwrap();
+    // Issued at once, before the handshake; sent afterwards, in call order.
+    let p = format!("{b}/early");
+    let create = zk.create(&p, b"1");
+    let set = zk.set_data(&p, b"2", Some(0));
+    let get = zk.get_data(&p);
+    assert_eq!(within(10, create).await.unwrap().0, p);
+    assert_eq!(within(10, set).await.unwrap().version, 1);
+    assert_eq!(&within(10, get).await.unwrap().0[..], b"2");
+    assert_eq!(zk.state(), SessionState::Connected);
+    zk.close().await;
+    root.close().await;
+}
+
+#[tokio::test]
+async fn state_changes_report_the_close() {
+    let zk = Client::connect(&server().connect_string()).await.unwrap();
+    let mut events = zk.state_changes();
+    let mut state = zk.state_watch();
+    assert_eq!(*state.borrow_and_update(), SessionState::Connected);
+    zk.close().await;
+    within(10, state.wait_for(|s| *s == SessionState::Closed))
+        .await
+        .unwrap();
+    let ev = within(10, events.recv()).await.unwrap();
+    assert!(
+        matches!(
+            ev,
+            aiozk::SessionEvent::State(SessionState::Closed, aiozk::StateCause::UserClose)
+        ),
+        "{ev:?}"
+    );
+}
+
+#[tokio::test]
+async fn persistent_watcher_is_a_stream() {
+    use futures_core::Stream;
+    use std::pin::Pin;
+    let zk = connect("").await;
+    let b = base(&zk, "ops-stream").await;
+    let mut w = zk.add_watch(&b, true).await.unwrap();
+    zk.create(&format!("{b}/x"), b"").await.unwrap();
+    let ev = within(
+        10,
+        std::future::poll_fn(|cx| Pin::new(&mut w).poll_next(cx)),
+    )
+    .await
+    .unwrap();
+    assert_eq!(ev.event_type, aiozk::EventType::NodeCreated);
+    assert_eq!(ev.path, format!("{b}/x"));
+    zk.close().await;
+}
