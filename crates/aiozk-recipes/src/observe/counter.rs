@@ -1,0 +1,255 @@
+//! `Counter`: a shared number updated with compare-and-set.
+
+use std::fmt::Debug;
+use std::sync::Mutex;
+
+use aiozk::{Client, Error, Result, RetryPolicy};
+
+use super::util::{is_transient, parent_of, persist, wait_usable};
+
+/// A number a [`Counter`] can hold, stored as decimal text.
+pub trait CounterValue: Copy + PartialEq + Debug + Send + Sync + 'static {
+    /// The text stored in the node (aiozk writes Python's `str(value)`).
+    fn encode(self) -> String;
+    /// Parses a node's data; `None` when it is not a number of this type.
+    fn decode(data: &[u8]) -> Option<Self>;
+    /// `self + by`.
+    fn plus(self, by: Self) -> Self;
+    /// `self - by`.
+    fn minus(self, by: Self) -> Self;
+}
+
+impl CounterValue for i64 {
+    fn encode(self) -> String {
+        self.to_string()
+    }
+
+    fn decode(data: &[u8]) -> Option<Self> {
+        std::str::from_utf8(data).ok()?.trim().parse().ok()
+    }
+
+    fn plus(self, by: Self) -> Self {
+        self.wrapping_add(by)
+    }
+
+    fn minus(self, by: Self) -> Self {
+        self.wrapping_sub(by)
+    }
+}
+
+impl CounterValue for f64 {
+    /// Python's `str(float)` for the usual range: whole numbers keep a `.0` (`2.0`), others
+    /// use the shortest text that reads back to the same value.
+    fn encode(self) -> String {
+        if self.is_finite() && self.fract() == 0.0 && self.abs() < 1e16 {
+            format!("{self:.1}")
+        } else if self.is_nan() {
+            "nan".to_owned()
+        } else if self.is_infinite() {
+            if self > 0.0 { "inf" } else { "-inf" }.to_owned()
+        } else {
+            self.to_string()
+        }
+    }
+
+    fn decode(data: &[u8]) -> Option<Self> {
+        std::str::from_utf8(data).ok()?.trim().parse().ok()
+    }
+
+    fn plus(self, by: Self) -> Self {
+        self + by
+    }
+
+    fn minus(self, by: Self) -> Self {
+        self - by
+    }
+}
+
+/// A shared counter (aiozk's `Counter`): an integer (`Counter<i64>`) or a float
+/// (`Counter<f64>`) stored in one node as decimal text.
+///
+/// # Znode layout
+/// One persistent node at `path` whose data is the value as text (`"5"`, `"1.5"`, `"2.0"`),
+/// readable and writable by aiozk. Missing parents are created by
+/// [`start`](Counter::start).
+///
+/// # Guarantees
+/// [`incr`](Counter::incr) and [`decr`](Counter::decr) are atomic read-modify-writes: each
+/// writes with the version it read (compare-and-set) and retries on a conflict, so
+/// concurrent updates from any number of clients are never lost. [`set`](Counter::set)
+/// overwrites unconditionally.
+///
+/// # Connection loss and session expiry
+/// The node is persistent; sessions do not matter. If the connection drops while an
+/// update is in flight, its outcome is unknown. The counter then reads the node again
+/// (after a `sync`): if the version did not move, the update was not applied and is
+/// retried; if it moved, the update may or may not be ours, and
+/// [`Error::ConnectionLoss`] is returned rather than risk applying it twice or losing it.
+///
+/// # Cancellation safety
+/// Dropping an update half-way may leave it applied or not.
+#[derive(Debug)]
+pub struct Counter<T: CounterValue = i64> {
+    client: Client,
+    path: String,
+    default: T,
+    /// The value and version last read or written.
+    cached: Mutex<Option<(T, i32)>>,
+}
+
+impl<T: CounterValue> Counter<T> {
+    /// A counter at `path` that starts at `default` if the node does not exist yet.
+    pub fn new(client: &Client, path: &str, default: T) -> Self {
+        Self {
+            client: client.clone(),
+            path: path.to_owned(),
+            default,
+            cached: Mutex::new(None),
+        }
+    }
+
+    /// The counter's path.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// The value last read or written by this instance (aiozk's `value`), `None` before
+    /// the first.
+    pub fn value(&self) -> Option<T> {
+        self.cached().map(|(v, _)| v)
+    }
+
+    fn cached(&self) -> Option<(T, i32)> {
+        *self.cached.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn remember(&self, value: T, version: i32) {
+        *self.cached.lock().unwrap_or_else(|e| e.into_inner()) = Some((value, version));
+    }
+
+    /// Creates the node with the default value if it does not exist (and missing
+    /// parents), otherwise reads it. Returns the current value.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] when the node holds something that is not a number of
+    /// this type; [`Error::NoAuth`]; errors that end the session.
+    pub async fn start(&self) -> Result<T> {
+        if let Some(parent) = parent_of(&self.path) {
+            persist(&self.client, || self.client.ensure_path(parent)).await?;
+        }
+        let text = self.default.encode();
+        match self.client.create(&self.path, text.as_bytes()).await {
+            Ok((_, stat)) => {
+                self.remember(self.default, stat.version);
+                Ok(self.default)
+            }
+            Err(Error::NodeExists) => self.get().await,
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Reads the current value from the server (aiozk's `get_value`).
+    ///
+    /// # Errors
+    /// [`Error::NoNode`]; [`Error::InvalidArgument`] for data that is not a number.
+    pub async fn get(&self) -> Result<T> {
+        let (data, stat) = persist(&self.client, || self.client.get_data(&self.path)).await?;
+        let value = T::decode(&data).ok_or_else(|| self.not_a_number(&data))?;
+        self.remember(value, stat.version);
+        Ok(value)
+    }
+
+    fn not_a_number(&self, data: &[u8]) -> Error {
+        Error::InvalidArgument(format!(
+            "counter {} holds {:?}, not a number of the counter's type",
+            self.path,
+            String::from_utf8_lossy(data)
+        ))
+    }
+
+    /// Sets the value unconditionally (aiozk's `set_value(value, force=True)`).
+    ///
+    /// # Errors
+    /// [`Error::NoNode`] when the counter was never started; errors that end the session.
+    pub async fn set(&self, value: T) -> Result<()> {
+        let stat = self
+            .client
+            .set_data(&self.path, value.encode().as_bytes(), None)
+            .await?;
+        self.remember(value, stat.version);
+        Ok(())
+    }
+
+    /// Adds `by` atomically and returns the new value.
+    ///
+    /// # Errors
+    /// [`Error::ConnectionLoss`] when the connection dropped during the write and the
+    /// outcome cannot be told (see the type's documentation); [`Error::NoNode`] when the
+    /// node was deleted; [`Error::InvalidArgument`] for data that is not a number.
+    pub async fn incr(&self, by: T) -> Result<T> {
+        self.apply(|v| v.plus(by)).await
+    }
+
+    /// Subtracts `by` atomically and returns the new value.
+    ///
+    /// # Errors
+    /// As for [`Counter::incr`].
+    pub async fn decr(&self, by: T) -> Result<T> {
+        self.apply(|v| v.minus(by)).await
+    }
+
+    async fn apply(&self, op: impl Fn(T) -> T) -> Result<T> {
+        // Versioned writes are not retried by the client here: a retry after a lost reply
+        // could fail with BadVersion although the first attempt was applied.
+        let once = self.client.with_retry(RetryPolicy::once());
+        let (mut value, mut version) = match self.cached() {
+            Some(c) => c,
+            None => {
+                self.start().await?;
+                self.cached().ok_or(Error::NoNode)?
+            }
+        };
+        loop {
+            let new = op(value);
+            match once.set(&self.path, new.encode().as_bytes(), version).await {
+                Ok(stat) => {
+                    self.remember(new, stat.version);
+                    return Ok(new);
+                }
+                Err(Error::BadVersion) => {
+                    value = self.get().await?;
+                    version = self.cached().map_or(version, |(_, v)| v);
+                }
+                Err(e) if is_transient(&e) => {
+                    wait_usable(&self.client).await?;
+                    persist(&self.client, || self.client.sync(&self.path)).await?;
+                    let current = self.get().await?;
+                    let now = self.cached().map_or(version, |(_, v)| v);
+                    if now != version {
+                        return Err(Error::ConnectionLoss);
+                    }
+                    value = current;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_like_python() {
+        assert_eq!(5i64.encode(), "5");
+        assert_eq!(2.0f64.encode(), "2.0");
+        assert_eq!(1.5f64.encode(), "1.5");
+        assert_eq!((-0.25f64).encode(), "-0.25");
+        assert_eq!(i64::decode(b"42"), Some(42));
+        assert_eq!(i64::decode(b"4.5"), None);
+        assert_eq!(f64::decode(b"4"), Some(4.0));
+        assert_eq!(f64::decode(b"1.5"), Some(1.5));
+        assert_eq!(f64::decode(b"x"), None);
+    }
+}

@@ -1,0 +1,260 @@
+//! `Party`: a group membership with change notification.
+
+use std::sync::{Arc, Mutex};
+
+use aiozk::{Client, Error, EventType, Result, SessionState};
+use tokio::sync::watch;
+
+use super::util::{
+    create_unique, delete_quietly, join, label_of, new_guid, persist, sorted_sequential,
+    OrphanGuard, SessionWatch, TaskGuard,
+};
+
+/// A party (group membership): members [`join`](Party::join) under a common base path,
+/// and each sees the current [`members`](Party::members) and can
+/// [`wait_for_change`](Party::wait_for_change).
+///
+/// # Znode layout (the same as aiozk)
+/// `<base>/<name>-<guid>-<10-digit sequence>`: one ephemeral sequential node per joined
+/// member (`guid`: 32 hex digits, one per `Party` value). Members are reported by name, in
+/// the order they joined (sequence number). Names must not contain `/`. Two members may
+/// use the same name; the name is then listed twice.
+///
+/// # Guarantees
+/// [`members`](Party::members) is the latest list read from the server; every change of
+/// the list is observed, though changes in quick succession may be coalesced into one.
+///
+/// # Connection loss and session expiry
+/// The member node survives reconnects, and the list is re-read after every reconnect.
+/// When the session expires the node is gone; the party joins again, with a new node, as
+/// soon as the new session is established (other members see a leave and a join). A node
+/// deleted by someone else while the session is alive is not re-created (the member was
+/// removed on purpose).
+///
+/// # Cancellation safety
+/// Dropping [`join`](Party::join) half-way leaves no node behind. Dropping the `Party`
+/// stops watching but does not delete the node (it goes with the session); call
+/// [`leave`](Party::leave).
+#[derive(Debug)]
+pub struct Party {
+    client: Client,
+    base: String,
+    name: String,
+    guid: String,
+    shared: Arc<Shared>,
+    task: Mutex<Option<TaskGuard>>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    /// The member names, by sequence.
+    members: watch::Sender<Vec<String>>,
+    /// The full path of our node while joined.
+    own: Mutex<Option<String>>,
+}
+
+impl Shared {
+    fn own(&self) -> Option<String> {
+        self.own.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn set_own(&self, node: Option<String>) {
+        *self.own.lock().unwrap_or_else(|e| e.into_inner()) = node;
+    }
+}
+
+impl Party {
+    /// A party member called `name` under `base_path`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] when `name` is empty or contains `/`.
+    pub fn new(client: &Client, base_path: &str, name: &str) -> Result<Self> {
+        if name.is_empty() || name.contains('/') {
+            return Err(Error::InvalidArgument(format!(
+                "party member name {name:?} must be non-empty and without '/'"
+            )));
+        }
+        Ok(Self {
+            client: client.clone(),
+            base: base_path.to_owned(),
+            name: name.to_owned(),
+            guid: new_guid(),
+            shared: Arc::new(Shared {
+                members: watch::channel(Vec::new()).0,
+                own: Mutex::new(None),
+            }),
+            task: Mutex::new(None),
+        })
+    }
+
+    /// The base path.
+    pub fn base_path(&self) -> &str {
+        &self.base
+    }
+
+    /// This member's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// This member's node while joined.
+    pub fn own_node(&self) -> Option<String> {
+        self.shared.own()
+    }
+
+    /// Joins the party (creating the base path if needed) and starts following the member
+    /// list. Joining twice is a no-op. Must be called within a tokio runtime.
+    ///
+    /// # Errors
+    /// [`Error::NoAuth`]; [`Error::Closed`] and other errors that end the session.
+    ///
+    /// # Cancellation safety
+    /// Dropping the future leaves no member node behind.
+    pub async fn join(&self) -> Result<()> {
+        if self.shared.own().is_some() {
+            return Ok(());
+        }
+        let mut guard = OrphanGuard::new(
+            &self.client,
+            &self.base,
+            format!("{}-{}-", self.name, self.guid),
+        );
+        let node = create_unique(&self.client, &self.base, &self.name, &self.guid, b"").await?;
+        self.shared.set_own(Some(node));
+        let children = persist(&self.client, || self.client.get_children(&self.base)).await?;
+        publish(&self.shared, children);
+        let task = tokio::spawn(follow(
+            self.client.clone(),
+            self.base.clone(),
+            self.name.clone(),
+            self.guid.clone(),
+            self.shared.clone(),
+        ));
+        *self.task.lock().unwrap_or_else(|e| e.into_inner()) = Some(TaskGuard(task));
+        guard.disarm();
+        Ok(())
+    }
+
+    /// Leaves the party: stops following and deletes this member's node.
+    ///
+    /// # Errors
+    /// [`Error::Closed`] and other errors that end the session.
+    pub async fn leave(&self) -> Result<()> {
+        drop(self.task.lock().unwrap_or_else(|e| e.into_inner()).take());
+        if self.shared.own().is_none() {
+            return Ok(());
+        }
+        self.shared.set_own(None);
+        // Sweep by prefix: the follower task may have been re-joining when it was stopped.
+        let prefix = format!("{}-{}-", self.name, self.guid);
+        let children = match persist(&self.client, || self.client.get_children(&self.base)).await {
+            Ok(c) => c,
+            Err(Error::NoNode) => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        for c in children.iter().filter(|c| c.starts_with(&prefix)) {
+            delete_quietly(&self.client, &join(&self.base, c)).await?;
+        }
+        Ok(())
+    }
+
+    /// The member names as last read, in joining order (empty before [`join`](Party::join)).
+    pub fn members(&self) -> Vec<String> {
+        self.shared.members.borrow().clone()
+    }
+
+    /// Waits for the member list to change and returns the new list.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] when the party was not joined.
+    ///
+    /// # Cancellation safety
+    /// Cancel safe.
+    pub async fn wait_for_change(&self) -> Result<Vec<String>> {
+        let mut rx = self.members_watch()?;
+        rx.borrow_and_update();
+        rx.changed().await.map_err(|_| Error::Closed)?;
+        let members = rx.borrow().clone();
+        Ok(members)
+    }
+
+    /// A receiver of the member list, for callers that must not miss a change between two
+    /// waits.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] when the party was not joined.
+    pub fn members_watch(&self) -> Result<watch::Receiver<Vec<String>>> {
+        if self.shared.own().is_none() {
+            return Err(Error::InvalidArgument("the party was not joined".into()));
+        }
+        Ok(self.shared.members.subscribe())
+    }
+}
+
+/// Publishes the member names of `children` if they changed.
+fn publish(shared: &Shared, children: Vec<String>) {
+    let names: Vec<String> = sorted_sequential(children)
+        .iter()
+        .map(|c| label_of(c).to_owned())
+        .collect();
+    shared.members.send_if_modified(|m| {
+        if *m == names {
+            false
+        } else {
+            *m = names;
+            true
+        }
+    });
+}
+
+/// Follows the member list, and joins again after a session expiry.
+async fn follow(client: Client, base: String, name: String, guid: String, shared: Arc<Shared>) {
+    let mut session = SessionWatch::new(&client);
+    let mut session_id = client.session_id();
+    loop {
+        let read = persist(&client, || client.get_children_watched(&base)).await;
+        let watcher = match read {
+            Ok((children, _, w)) => {
+                publish(&shared, children);
+                Some(w)
+            }
+            Err(Error::NoNode) => {
+                publish(&shared, Vec::new());
+                None
+            }
+            Err(_) => return,
+        };
+        if client.session_id() != session_id && client.state().is_connected() {
+            session_id = client.session_id();
+            if let Some(node) = shared.own() {
+                if matches!(persist(&client, || client.exists(&node)).await, Ok(None)) {
+                    match create_unique(&client, &base, &name, &guid, b"").await {
+                        Ok(node) => shared.set_own(Some(node)),
+                        Err(_) => return,
+                    }
+                    continue;
+                }
+            }
+        }
+        let watcher = match watcher {
+            Some(w) => w,
+            None => match persist(&client, || client.exists_watched(&base)).await {
+                Ok((Some(_), _)) => continue,
+                Ok((None, w)) => w,
+                Err(_) => return,
+            },
+        };
+        tokio::select! {
+            ev = watcher => {
+                if ev.event_type == EventType::None && ev.state == SessionState::Closed {
+                    return;
+                }
+            }
+            r = session.next() => {
+                if r.is_none() {
+                    return;
+                }
+            }
+        }
+    }
+}

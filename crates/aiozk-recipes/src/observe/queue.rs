@@ -1,0 +1,381 @@
+//! `Queue`: a FIFO of persistent items with at-least-once, claim-based consumption.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use aiozk::{Client, CreateOptions, Error, EventType, OpResult, Result, SessionState};
+use bytes::Bytes;
+
+use super::util::{
+    deadline_after, delete_quietly, is_transient, join, persist, sequence_of, sleep_until, until,
+    wait_usable, SessionWatch,
+};
+
+/// The prefix of item nodes (after the protected-create id, see [`Queue`]).
+const ITEM: &str = "item-";
+/// The suffix of claim nodes.
+const CLAIM: &str = ".lock";
+
+/// A distributed FIFO queue with at-least-once delivery.
+///
+/// # Znode layout
+/// Everything lives directly under `<base>`:
+/// * `_c_<id>-item-<10-digit sequence>`: one persistent sequential node per item, holding
+///   its payload. The `_c_<id>-` prefix comes from the client's protected create, which
+///   lets [`put`](Queue::put) find out after a connection loss whether the item was
+///   created, so an item is never enqueued twice by one call. Order is by sequence number.
+/// * `<item name>.lock`: an ephemeral node created by the consumer that claimed the item;
+///   its data is the consumer's session id in hex.
+///
+/// # Guarantees
+/// * FIFO: [`take`](Queue::take) claims the unclaimed item with the lowest sequence number.
+/// * A claim is exclusive: the lock node and the check that the item still exists are
+///   one transaction, so two consumers never hold the same item at the same time (within
+///   one session's lifetime, see below).
+/// * At least once: an item is deleted only by [`QueueItem::complete`], atomically with its
+///   claim. If a consumer dies, its session ends, its ephemeral claim vanishes, and the
+///   item is handed to another consumer. An item can therefore be processed more than once;
+///   processing should be idempotent.
+///
+/// # Connection loss and session expiry
+/// Waiting consumers survive reconnects. A claim made in a transaction whose reply was lost
+/// is recognised afterwards by the lock's owner session. A claim survives reconnects but
+/// not session expiry: after expiry [`QueueItem::complete`] fails with
+/// [`Error::SessionExpired`]-like errors (the item was, or will be, given to another
+/// consumer) and should not be retried.
+///
+/// # Cancellation safety
+/// Dropping [`take`](Queue::take) never leaves a claim behind: a claim transaction still in
+/// flight is undone by a spawned task. Dropping a [`QueueItem`] without completing it
+/// releases the claim (the delete is queued immediately). Dropping [`put`](Queue::put) may
+/// or may not enqueue the item.
+#[derive(Debug, Clone)]
+pub struct Queue {
+    client: Client,
+    base: String,
+}
+
+/// An item claimed by [`Queue::take`]. Process it, then [`complete`](QueueItem::complete)
+/// it; dropping it (or [`release`](QueueItem::release)) gives it back to the queue.
+#[derive(Debug)]
+pub struct QueueItem {
+    client: Client,
+    path: String,
+    lock: String,
+    data: Bytes,
+    done: bool,
+}
+
+impl Queue {
+    /// A queue under `base_path` (created when the first item is put).
+    pub fn new(client: &Client, base_path: &str) -> Self {
+        Self {
+            client: client.clone(),
+            base: base_path.to_owned(),
+        }
+    }
+
+    /// The base path.
+    pub fn base_path(&self) -> &str {
+        &self.base
+    }
+
+    /// Appends an item. Returns its node's path.
+    ///
+    /// # Errors
+    /// [`Error::NoAuth`]; [`Error::InvalidArgument`] for data over the frame limit; a
+    /// connection error when the outcome could not be established (then the item was not
+    /// created).
+    pub async fn put(&self, data: &[u8]) -> Result<String> {
+        let options = CreateOptions::new().sequential().protected();
+        let prefix = join(&self.base, ITEM);
+        let mut made_parents = false;
+        loop {
+            match self.client.create_with(&prefix, data, &options).await {
+                Ok((path, _)) => return Ok(path),
+                Err(Error::NoNode) if !made_parents => {
+                    made_parents = true;
+                    persist(&self.client, || self.client.ensure_path(&self.base)).await?;
+                }
+                // The protected create already looked for our node: it was not created.
+                Err(e) if is_transient(&e) => wait_usable(&self.client).await?,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// The number of items, claimed or not.
+    ///
+    /// # Errors
+    /// Errors that end the session.
+    pub async fn len(&self) -> Result<usize> {
+        Ok(self.items().await?.0.len())
+    }
+
+    /// True when there is no item.
+    ///
+    /// # Errors
+    /// As for [`Queue::len`].
+    pub async fn is_empty(&self) -> Result<bool> {
+        Ok(self.len().await? == 0)
+    }
+
+    /// The item names (by sequence) and claim names.
+    async fn items(&self) -> Result<(Vec<String>, Vec<String>)> {
+        let children = match persist(&self.client, || self.client.get_children(&self.base)).await {
+            Ok(c) => c,
+            Err(Error::NoNode) => Vec::new(),
+            Err(e) => return Err(e),
+        };
+        Ok(split(children))
+    }
+
+    /// Claims the oldest unclaimed item, waiting for one at most `timeout` (`None`: no
+    /// limit).
+    ///
+    /// # Errors
+    /// [`Error::Timeout`]; [`Error::Closed`] and other errors that end the session.
+    ///
+    /// # Cancellation safety
+    /// Cancel safe: no claim is left behind (see the type's documentation).
+    pub async fn take(&self, timeout: Option<Duration>) -> Result<QueueItem> {
+        let deadline = deadline_after(timeout);
+        let mut session = SessionWatch::new(&self.client);
+        loop {
+            let client = &self.client;
+            let read = until(
+                deadline,
+                persist(client, || client.get_children_watched(&self.base)),
+            )
+            .await;
+            let watcher = match read {
+                Ok((children, _, watcher)) => {
+                    let (items, claims) = split(children);
+                    for item in items.iter().filter(|i| !claims.contains(&claim_name(i))) {
+                        if let Some(taken) = until(deadline, self.claim(item)).await? {
+                            return Ok(taken);
+                        }
+                    }
+                    watcher
+                }
+                Err(Error::NoNode) => {
+                    let (stat, watcher) = until(
+                        deadline,
+                        persist(client, || client.exists_watched(&self.base)),
+                    )
+                    .await?;
+                    if stat.is_some() {
+                        continue;
+                    }
+                    watcher
+                }
+                Err(e) => return Err(e),
+            };
+            tokio::select! {
+                ev = watcher => {
+                    if ev.event_type == EventType::None && ev.state == SessionState::Closed {
+                        return Err(Error::Closed);
+                    }
+                }
+                _ = session.next() => {}
+                () = sleep_until(deadline) => return Err(Error::Timeout),
+            }
+        }
+    }
+
+    /// Claims the oldest unclaimed item if there is one, without waiting.
+    ///
+    /// # Errors
+    /// As for [`Queue::take`], without the timeout.
+    pub async fn try_take(&self) -> Result<Option<QueueItem>> {
+        let (items, claims) = self.items().await?;
+        for item in items.iter().filter(|i| !claims.contains(&claim_name(i))) {
+            if let Some(taken) = self.claim(item).await? {
+                return Ok(Some(taken));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Tries to claim `item`: `None` when someone else has it or it is gone.
+    async fn claim(&self, item: &str) -> Result<Option<QueueItem>> {
+        let client = &self.client;
+        let path = join(&self.base, item);
+        let lock = join(&self.base, &claim_name(item));
+        loop {
+            let owner = format!("{:x}", client.session_id());
+            let commit = client
+                .transaction()
+                .check_version(&path, -1)
+                .create(&lock, owner.as_bytes(), &CreateOptions::new().ephemeral())
+                .commit();
+            let mut pending = PendingClaim {
+                commit: Some(Box::pin(commit)),
+                client: client.clone(),
+                lock: lock.clone(),
+            };
+            let result = match pending.commit.as_mut() {
+                Some(c) => c.await,
+                None => unreachable!("set just above"),
+            };
+            pending.commit = None;
+            match result {
+                Ok(_) => break,
+                Err(Error::TransactionFailed { .. }) => return Ok(None),
+                Err(e) if is_transient(&e) => {
+                    // Did the lost transaction go through? Our lock would be owned by our
+                    // session (if the session survived).
+                    wait_usable(client).await?;
+                    match persist(client, || client.exists(&lock)).await? {
+                        Some(stat) if stat.ephemeral_owner == client.session_id() => break,
+                        Some(_) => return Ok(None),
+                        None => continue,
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        match persist(client, || client.get_data(&path)).await {
+            Ok((data, _)) => Ok(Some(QueueItem {
+                client: client.clone(),
+                path,
+                lock,
+                data,
+                done: false,
+            })),
+            Err(Error::NoNode) => {
+                // Completed by a consumer whose claim had expired: not ours to process.
+                delete_quietly(client, &lock).await?;
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
+type Commit = Pin<Box<dyn Future<Output = Result<Vec<OpResult>>> + Send>>;
+
+/// Undoes a claim whose transaction was still in flight when `take` was dropped.
+struct PendingClaim {
+    commit: Option<Commit>,
+    client: Client,
+    lock: String,
+}
+
+impl Drop for PendingClaim {
+    fn drop(&mut self) {
+        let Some(commit) = self.commit.take() else {
+            return;
+        };
+        let client = self.client.clone();
+        let lock = std::mem::take(&mut self.lock);
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move {
+                if commit.await.is_ok() {
+                    let _ = delete_quietly(&client, &lock).await;
+                }
+            });
+        }
+    }
+}
+
+impl QueueItem {
+    /// The item's payload.
+    pub fn data(&self) -> &Bytes {
+        &self.data
+    }
+
+    /// The item's node.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// Removes the item from the queue (and its claim), atomically.
+    ///
+    /// # Errors
+    /// [`Error::TransactionFailed`] when the claim was lost (session expired; another
+    /// consumer may have the item) or the item was already removed; a connection error
+    /// when the outcome is unknown.
+    pub async fn complete(mut self) -> Result<()> {
+        self.done = true;
+        let client = &self.client;
+        let owned = persist(client, || client.exists(&self.lock)).await?;
+        if !matches!(owned, Some(s) if s.ephemeral_owner == client.session_id()) {
+            return Err(Error::TransactionFailed {
+                index: 0,
+                error: Box::new(Error::NoNode),
+                results: vec![Error::NoNode],
+            });
+        }
+        let result = client
+            .transaction()
+            .delete(&self.lock, -1)
+            .delete(&self.path, -1)
+            .commit()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if is_transient(&e) => {
+                wait_usable(client).await?;
+                match persist(client, || client.exists(&self.path)).await? {
+                    None => Ok(()),
+                    Some(_) => Err(e),
+                }
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Gives the item back to the queue for another consumer.
+    ///
+    /// # Errors
+    /// Errors that end the session (the claim then vanishes anyway).
+    pub async fn release(mut self) -> Result<()> {
+        self.done = true;
+        delete_quietly(&self.client, &self.lock).await
+    }
+}
+
+impl Drop for QueueItem {
+    fn drop(&mut self) {
+        if !self.done {
+            // Queued now; the reply is not needed.
+            drop(self.client.delete(&self.lock, None));
+        }
+    }
+}
+
+fn claim_name(item: &str) -> String {
+    format!("{item}{CLAIM}")
+}
+
+/// Splits a queue's children into items (by sequence) and claims.
+fn split(children: Vec<String>) -> (Vec<String>, Vec<String>) {
+    let (claims, rest): (Vec<String>, Vec<String>) =
+        children.into_iter().partition(|c| c.ends_with(CLAIM));
+    let mut items: Vec<(u64, String)> = rest
+        .into_iter()
+        .filter(|c| c.contains(ITEM))
+        .filter_map(|c| sequence_of(&c).map(|s| (s, c)))
+        .collect();
+    items.sort();
+    (items.into_iter().map(|(_, c)| c).collect(), claims)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_items_and_claims() {
+        let (items, claims) = split(vec![
+            "_c_b-item-0000000002".into(),
+            "_c_a-item-0000000001.lock".into(),
+            "_c_a-item-0000000001".into(),
+            "other".into(),
+        ]);
+        assert_eq!(items, vec!["_c_a-item-0000000001", "_c_b-item-0000000002"]);
+        assert_eq!(claims, vec!["_c_a-item-0000000001.lock"]);
+    }
+}
