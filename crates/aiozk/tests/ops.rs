@@ -819,3 +819,20 @@ async fn persistent_watcher_is_a_stream() {
     assert_eq!(ev.path, format!("{b}/x"));
     zk.close().await;
 }
+
+#[tokio::test]
+async fn requests_queued_before_close_are_carried_out() {
+    let zk = connect("").await;
+    let b = base(&zk, "ops-close-queued").await;
+    let other = connect("").await;
+    let futs: Vec<_> = (0..100)
+        .map(|i| zk.create(&format!("{b}/n{i}"), b""))
+        .collect();
+    // close() is queued after the creates, so the server runs them first.
+    within(10, zk.close()).await;
+    for f in futs {
+        within(10, f).await.unwrap();
+    }
+    assert_eq!(other.get_children(&b).await.unwrap().len(), 100);
+    other.close().await;
+}

@@ -328,9 +328,9 @@ async fn persistent_watchers_share_one_server_watch() {
 }
 
 #[tokio::test]
-#[ignore = "BUG (client.rs add_watch, 3.8 server): a connection holds one watch mode per path; \
-            the second addWatch (persistent) replaces the recursive one on the server, so the \
-            recursive watcher silently stops getting descendant events"]
+#[ignore = "BUG (session watch registry, 3.8 server): a connection holds one watch mode per \
+            path, so the second addWatch (persistent) replaces the recursive one on the server \
+            and the recursive watcher silently stops getting descendant events"]
 async fn recursive_and_persistent_on_the_same_path_are_separate() {
     let zk = connect("").await;
     let b = base(&zk, "w-modes").await;
@@ -420,4 +420,51 @@ async fn dropping_the_client_closes_the_session_despite_live_watchers() {
     }
     assert_eq!(observer.exists(&eph).await.unwrap(), None);
     observer.close().await;
+}
+
+#[tokio::test]
+async fn a_persistent_watch_added_again_after_a_drop_works() {
+    let zk = connect("").await;
+    let b = base(&zk, "w-readd").await;
+    let p = format!("{b}/x");
+    // Dropped, then added again at once: the removal and the new addWatch reach the
+    // server in order, so the new watch is in place.
+    let w1 = zk.add_watch(&p, false).await.unwrap();
+    drop(w1);
+    let mut w2 = zk.add_watch(&p, false).await.unwrap();
+    zk.create(&p, b"").await.unwrap();
+    assert_eq!(pair(&next(&mut w2).await), ev(EventType::NodeCreated, &p));
+    drop(w2);
+    // An add_watch future dropped before it resolved does not disturb a second one.
+    let q = format!("{b}/y");
+    let f1 = zk.add_watch(&q, false);
+    let f2 = zk.add_watch(&q, false);
+    drop(f1);
+    let mut w3 = f2.await.unwrap();
+    zk.create(&q, b"").await.unwrap();
+    assert_eq!(pair(&next(&mut w3).await), ev(EventType::NodeCreated, &q));
+    zk.close().await;
+}
+
+#[tokio::test]
+#[ignore = "BUG (session/mod.rs remove_persistent): dropping the last persistent watcher while a \
+            one-shot watch on the same path is pending skips removeWatches, and nothing sends it \
+            after the one-shot fires: the server keeps the persistent watch (and its \
+            notifications) for the rest of the connection"]
+async fn a_deferred_persistent_watch_removal_happens_eventually() {
+    let zk = connect("").await;
+    let b = base(&zk, "w-deferred").await;
+    let p = format!("{b}/x");
+    zk.create(&p, b"").await.unwrap();
+    let (_, _, w) = zk.get_data_watched(&p).await.unwrap();
+    let per = zk.add_watch(&p, false).await.unwrap();
+    drop(per);
+    zk.set_data(&p, b"1", None).await.unwrap();
+    assert_eq!(
+        pair(&within(10, w).await),
+        ev(EventType::NodeDataChanged, &p)
+    );
+    // No local watcher is left on the path: the server watch must go.
+    wait_server_watches(zk.session_id(), |paths| paths.is_empty()).await;
+    zk.close().await;
 }
