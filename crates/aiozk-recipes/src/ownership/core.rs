@@ -113,13 +113,18 @@ impl IntoFuture for LostSignal {
 /// ownership node exists (`check_version(node, -1)`). ZooKeeper applies the transaction
 /// atomically, so a fenced write is applied only while this process still owned the lock
 /// (or permit, lease, leadership) **at the server**, whatever the process believes. That
-/// holds even for a process that was paused past its session timeout.
+/// holds even for a process that was paused past its session timeout: nobody else can be
+/// granted the ownership while the node exists.
+///
+/// Once the [`LostSignal`] has fired, the writes fail without a round trip, and a
+/// [`Fence::transaction`] built afterwards can never succeed.
 ///
 /// Like the client's own calls, every method queues its request when it is called.
 #[derive(Debug, Clone)]
 pub struct Fence {
     client: Client,
     node: String,
+    lost: watch::Receiver<Option<LossReason>>,
 }
 
 impl Fence {
@@ -128,30 +133,44 @@ impl Fence {
         &self.node
     }
 
+    /// Why the ownership ended, or `None` while it lasts.
+    pub fn lost_reason(&self) -> Option<LossReason> {
+        *self.lost.borrow()
+    }
+
     /// A transaction that already holds the fence check (operation 0); add operations
     /// and commit it. The results vector starts with [`OpResult::Checked`].
     ///
-    /// The commit fails with [`Error::TransactionFailed`] with `index == 0` and
-    /// `error == NoNode` when the ownership is gone.
+    /// The commit fails with [`Error::TransactionFailed`] at `index` 0 when the ownership
+    /// node is gone (`NoNode`), or when the ownership had already ended when this
+    /// transaction was built (the check then asks for an impossible version:
+    /// `BadVersion`).
     pub fn transaction(&self) -> Transaction {
-        self.client.transaction().check_version(&self.node, -1)
+        // Ownership nodes are never written, so their version stays far below i32::MAX.
+        let version = if self.lost_reason().is_some() {
+            i32::MAX
+        } else {
+            -1
+        };
+        self.client.transaction().check_version(&self.node, version)
     }
 
     /// Creates a node if the ownership still holds; returns the created path.
     ///
     /// # Errors
-    /// [`Error::TransactionFailed`] (index 0) when the ownership node is gone; the
-    /// create's own error (such as [`Error::NodeExists`]) when only the create failed;
-    /// connection errors (the outcome is then unknown: a transaction is never retried).
+    /// [`Error::TransactionFailed`] with `index` 0 when the ownership node is gone or the
+    /// loss signal has fired (then without a round trip); the create's own error (such
+    /// as [`Error::NodeExists`]) when only the create failed; connection errors (the
+    /// outcome is then unknown: a transaction is never retried).
     pub fn create(
         &self,
         path: &str,
         data: &[u8],
         options: &CreateOptions,
     ) -> impl Future<Output = Result<String>> + Send + 'static {
-        let commit = self.transaction().create(path, data, options).commit();
+        let commit = self.send(self.transaction().create(path, data, options));
         async move {
-            match commit.await.map_err(unfence)?.pop() {
+            match commit.await?.pop() {
                 Some(OpResult::Created { path, .. }) => Ok(path),
                 _ => Err(Error::ProtocolViolation("unexpected multi result".into())),
             }
@@ -169,12 +188,12 @@ impl Fence {
         data: &[u8],
         version: Option<i32>,
     ) -> impl Future<Output = Result<Stat>> + Send + 'static {
-        let commit = self
-            .transaction()
-            .set_data(path, data, version.unwrap_or(-1))
-            .commit();
+        let commit = self.send(
+            self.transaction()
+                .set_data(path, data, version.unwrap_or(-1)),
+        );
         async move {
-            match commit.await.map_err(unfence)?.pop() {
+            match commit.await?.pop() {
                 Some(OpResult::Updated(stat)) => Ok(stat),
                 _ => Err(Error::ProtocolViolation("unexpected multi result".into())),
             }
@@ -191,11 +210,24 @@ impl Fence {
         path: &str,
         version: Option<i32>,
     ) -> impl Future<Output = Result<()>> + Send + 'static {
-        let commit = self
-            .transaction()
-            .delete(path, version.unwrap_or(-1))
-            .commit();
-        async move { commit.await.map(|_| ()).map_err(unfence) }
+        let commit = self.send(self.transaction().delete(path, version.unwrap_or(-1)));
+        async move { commit.await.map(|_| ()) }
+    }
+
+    /// Commits a two-operation fenced transaction now, or fails at once when lost.
+    fn send(
+        &self,
+        txn: Transaction,
+    ) -> impl Future<Output = Result<Vec<OpResult>>> + Send + 'static {
+        let commit = match self.lost_reason() {
+            Some(_) => Err(Error::TransactionFailed {
+                index: 0,
+                error: Box::new(Error::NoNode),
+                results: vec![Error::NoNode, Error::RuntimeInconsistency],
+            }),
+            None => Ok(txn.commit()),
+        };
+        async move { commit?.await.map_err(unfence) }
     }
 }
 
@@ -320,6 +352,7 @@ impl Core {
         Fence {
             client: self.client.clone(),
             node: self.node().to_owned(),
+            lost: self.lost_tx.subscribe(),
         }
     }
 
