@@ -26,9 +26,10 @@
 //! `Disconnected`, at least a third of the timeout is left before the ownership node can
 //! be deleted by the server and someone else granted ownership; the signal fires after
 //! [that third minus a margin](#suspension-grace). Waiting for the client's own
-//! `Expired` state instead would be too late: the server expires the session first, and
-//! the client only notices when it reconnects (or, while a connection attempt hangs,
-//! even later).
+//! `Expired` state instead leaves no margin: the client declares the session expired one
+//! timeout after its last reply, which is about when the server may expire it (the
+//! server rounds its expiry up to a tick, but measures from when it last heard from us,
+//! which can be earlier than our last reply by up to a round trip).
 //!
 //! After an involuntary loss the recipe deletes its node as soon as it can (a delete
 //! queued at once, retried after reconnecting), also when the session may still be alive.
