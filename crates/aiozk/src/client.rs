@@ -1343,7 +1343,7 @@ impl Client {
                 Response::Strings(paths) => Ok(paths
                     .iter()
                     .filter(|p| {
-                        chroot.as_str().map_or(true, |c| {
+                        chroot.as_str().is_none_or(|c| {
                             p.strip_prefix(c).is_some_and(|r| r.is_empty() || r.starts_with('/'))
                         })
                     })

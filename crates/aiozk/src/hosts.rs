@@ -392,7 +392,7 @@ mod tests {
         proptest::option::of(proptest::collection::vec("[a-zA-Z0-9_,:.-]{1,6}", 1..4))
             .prop_map(|segs| segs.map(|s| format!("/{}", s.join("/"))))
             .prop_filter("valid path", |c| {
-                c.as_deref().map_or(true, |c| validate_path(c).is_ok())
+                c.as_deref().is_none_or(|c| validate_path(c).is_ok())
             })
     }
 

@@ -328,9 +328,6 @@ async fn persistent_watchers_share_one_server_watch() {
 }
 
 #[tokio::test]
-#[ignore = "BUG (session watch registry, 3.8 server): a connection holds one watch mode per \
-            path, so the second addWatch (persistent) replaces the recursive one on the server \
-            and the recursive watcher silently stops getting descendant events"]
 async fn recursive_and_persistent_on_the_same_path_are_separate() {
     let zk = connect("").await;
     let b = base(&zk, "w-modes").await;
@@ -447,10 +444,6 @@ async fn a_persistent_watch_added_again_after_a_drop_works() {
 }
 
 #[tokio::test]
-#[ignore = "BUG (session/mod.rs remove_persistent): dropping the last persistent watcher while a \
-            one-shot watch on the same path is pending skips removeWatches, and nothing sends it \
-            after the one-shot fires: the server keeps the persistent watch (and its \
-            notifications) for the rest of the connection"]
 async fn a_deferred_persistent_watch_removal_happens_eventually() {
     let zk = connect("").await;
     let b = base(&zk, "w-deferred").await;

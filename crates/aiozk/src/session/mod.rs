@@ -33,7 +33,7 @@ use tracing::{debug, info, warn};
 use crate::error::Error;
 pub use sasl::SaslCredentials;
 pub use watches::WatchKind;
-use watches::{Hit, WatchRegistry};
+use watches::{Hit, Removal, WatchRegistry};
 
 /// The handle types a session hands back to its driver.
 ///
@@ -313,6 +313,8 @@ pub struct Session<T: Tokens> {
     /// addWatch requests submitted while not connected.
     queued_add_watches: Vec<(u64, Bytes, T::Reply)>,
     watches: WatchRegistry<T>,
+    /// Paths whose server watch is to be removed once their one-shot watches have fired.
+    deferred_removals: std::collections::HashSet<String>,
     sasl: Option<SaslExchange>,
     events: VecDeque<Event<T>>,
     close_transport: bool,
@@ -356,6 +358,7 @@ impl<T: Tokens> Session<T> {
             auth_waiting: Vec::new(),
             queued_add_watches: Vec::new(),
             watches: WatchRegistry::default(),
+            deferred_removals: std::collections::HashSet::new(),
             sasl: None,
             events: VecDeque::new(),
             close_transport: false,
@@ -500,15 +503,39 @@ impl<T: Tokens> Session<T> {
     /// servers accept for persistent watches), unless one-shot watches on the same path
     /// still need the server's tables.
     pub fn remove_persistent(&mut self, now: Instant, id: u64) {
-        let Some(path) = self.watches.remove_persistent(id) else {
-            return;
+        let path = match self.watches.remove_persistent(id) {
+            None => return,
+            Some(Removal::Remove(path)) => path,
+            Some(Removal::Downgrade(path)) => {
+                if self.can_send() {
+                    let mut body = BytesMut::new();
+                    Request::AddWatch {
+                        path: &path,
+                        mode: AddWatchMode::Persistent,
+                    }
+                    .encode(&mut body);
+                    self.write_request(now, OpCode::AddWatch, &body, PendingKind::RemoveWatches);
+                }
+                return;
+            }
         };
-        if self.watches.path_is_watched(&path) || !self.can_send() {
+        if !self.can_send() {
+            // The server watch goes with the connection; re-registration will skip it.
             return;
         }
+        if self.watches.path_is_watched(&path) {
+            // removeWatches(Any) would also remove the one-shot watch still waiting there:
+            // remove the server watch once that one has fired.
+            self.deferred_removals.insert(path);
+            return;
+        }
+        self.send_remove_watches(now, &path);
+    }
+
+    fn send_remove_watches(&mut self, now: Instant, path: &str) {
         let mut body = BytesMut::new();
         Request::RemoveWatches {
-            path: &path,
+            path,
             watcher_type: aiozk_proto::WatcherType::Any,
         }
         .encode(&mut body);
@@ -620,7 +647,12 @@ impl<T: Tokens> Session<T> {
                 Ok(Some(frame)) => frame,
                 Ok(None) => return,
                 Err(e) => {
-                    return self.protocol_violation(now, format!("bad frame from server: {e}"))
+                    if let (aiozk_proto::FrameError::TooLarge { .. }, Phase::Connected { .. }) =
+                        (&e, &self.phase)
+                    {
+                        self.blame_oversized_reply(&e);
+                    }
+                    return self.protocol_violation(now, format!("bad frame from server: {e}"));
                 }
             };
             let result = match self.phase {
@@ -870,6 +902,7 @@ impl<T: Tokens> Session<T> {
 
     fn lose_connection(&mut self, now: Instant, reason: Error) {
         self.stats.disconnects += 1;
+        self.deferred_removals.clear();
         self.sasl = None;
         self.alive_at = Some(self.last_recv);
         self.fail_pending(&Error::ConnectionLoss);
@@ -896,6 +929,29 @@ impl<T: Tokens> Session<T> {
                 self.stop(SessionState::Closed, StateCause::UserClose, &Error::Closed)
             }
             _ => self.schedule_attempt(now),
+        }
+    }
+
+    /// A reply too large for the frame limit is almost always the answer to the oldest
+    /// request: fail that one with an error that says so (and that no retry policy repeats),
+    /// instead of a connection loss that would make it come back forever.
+    fn blame_oversized_reply(&mut self, e: &aiozk_proto::FrameError) {
+        if !matches!(self.pending.front(), Some(p) if matches!(p.kind, PendingKind::User { .. }))
+        {
+            return;
+        }
+        if let Some(Pending {
+            kind: PendingKind::User { token, .. },
+            ..
+        }) = self.pending.pop_front()
+        {
+            self.stats.errors += 1;
+            self.events.push_back(Event::Reply(
+                token,
+                Err(Error::ProtocolViolation(format!(
+                    "the reply is too large: {e}; raise the client's max_frame"
+                ))),
+            ));
         }
     }
 
@@ -1173,7 +1229,7 @@ impl<T: Tokens> Session<T> {
                     path: ev.path,
                     zxid: (header.zxid > 0).then_some(header.zxid),
                 };
-                self.dispatch(event);
+                self.dispatch(now, event);
                 Ok(())
             }
             xid::PING => Ok(()),
@@ -1284,13 +1340,20 @@ impl<T: Tokens> Session<T> {
         self.watches.add_oneshot(kind, w.path, w.token);
     }
 
-    fn dispatch(&mut self, event: WatchedEvent) {
+    fn dispatch(&mut self, now: Instant, event: WatchedEvent) {
         let events = &mut self.events;
-        self.watches.fire(&event, |hit| match hit {
+        self.watches.fire(&event, |hit, event| match hit {
             Hit::Oneshot(token) => events.push_back(Event::Oneshot(token, event.clone())),
             Hit::Stream(stream) => events.push_back(Event::Stream(stream.clone(), event.clone())),
             Hit::StreamEnded(stream) => events.push_back(Event::StreamEnded(stream)),
         });
+        if self.deferred_removals.contains(&event.path)
+            && !self.watches.path_is_watched(&event.path)
+            && !self.watches.has_persistent(&event.path)
+        {
+            self.deferred_removals.remove(&event.path);
+            self.send_remove_watches(now, &event.path);
+        }
     }
 }
 

@@ -1195,12 +1195,21 @@ fn bad_notification_drops_the_connection() {
 }
 
 #[test]
-fn oversized_frame_drops_the_connection() {
+fn oversized_frame_drops_the_connection_and_fails_the_oldest_request_for_good() {
     let mut h = Pair::connected(config(), 30_000);
     two_pending(&mut h);
     let len = i32::try_from(DEFAULT_MAX_FRAME + 1).unwrap();
     h.feed(&len.to_be_bytes());
-    assert_dropped_with_pending(&mut h);
+    assert_eq!(h.closes.len(), 1, "the connection must be dropped");
+    let evs = h.take_events();
+    // The oversized reply answers the oldest request: it fails with an error no retry
+    // policy repeats; the other one only lost its connection.
+    assert!(
+        matches!(&evs[0], Ev::Reply(1, Err(Error::ProtocolViolation(m))) if m.contains("max_frame")),
+        "events: {evs:?}"
+    );
+    assert_eq!(evs[1], Ev::Reply(2, Err(Error::ConnectionLoss)));
+    assert_dropped_state(&evs);
     assert_recovers(&mut h);
 }
 

@@ -22,6 +22,16 @@ pub enum WatchKind {
     Child,
 }
 
+/// What the server watch of a path needs after a persistent watcher was removed.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Removal {
+    /// No local persistent watcher is left: remove the server watch.
+    Remove(String),
+    /// Only plain persistent watchers are left: switch the server watch from recursive to
+    /// persistent mode.
+    Downgrade(String),
+}
+
 /// A local watcher reached by a notification or by the end of the session.
 pub(crate) enum Hit<'a, T: Tokens> {
     /// A one-shot watcher, removed from the registry.
@@ -117,8 +127,12 @@ impl<T: Tokens> WatchRegistry<T> {
         stream: T::Stream,
     ) -> bool {
         self.by_id.insert(id, (path.clone(), mode));
+        // A 3.6–3.8 server keeps one watch mode per path and connection, so a recursive
+        // watch also serves the persistent watchers of its path: their child events are
+        // derived from the recursive watch's creations and deletions of direct children.
+        let served_by_recursive = mode == AddWatchMode::Persistent && self.recursive_active(&path);
         let list = self.persistent_table(mode).entry(path).or_default();
-        let active = list.iter().any(|p| p.active);
+        let active = served_by_recursive || list.iter().any(|p| p.active);
         list.push(Persistent { id, active, stream });
         active
     }
@@ -134,10 +148,16 @@ impl<T: Tokens> WatchRegistry<T> {
         }
     }
 
-    /// Removes a persistent watcher. Returns its path when no persistent watcher of either
-    /// mode is left on it (the server watch can then go).
-    pub(crate) fn remove_persistent(&mut self, id: u64) -> Option<String> {
+    fn recursive_active(&self, path: &str) -> bool {
+        self.recursive
+            .get(path)
+            .is_some_and(|l| l.iter().any(|p| p.active))
+    }
+
+    /// Removes a persistent watcher and says what the server watch of its path needs.
+    pub(crate) fn remove_persistent(&mut self, id: u64) -> Option<Removal> {
         let (path, mode) = self.by_id.remove(&id)?;
+        let was_recursive = self.recursive_active(&path);
         let table = self.persistent_table(mode);
         if let Some(list) = table.get_mut(&path) {
             list.retain(|p| p.id != id);
@@ -145,8 +165,20 @@ impl<T: Tokens> WatchRegistry<T> {
                 table.remove(&path);
             }
         }
-        let left = self.persistent.contains_key(&path) || self.recursive.contains_key(&path);
-        (!left).then_some(path)
+        if self.recursive.contains_key(&path) {
+            return None;
+        }
+        if self.persistent.contains_key(&path) {
+            // The last recursive watcher went: the server must be told to keep a plain
+            // persistent watch for the others.
+            return was_recursive.then_some(Removal::Downgrade(path));
+        }
+        Some(Removal::Remove(path))
+    }
+
+    /// True when a persistent watcher of either mode is registered on `path`.
+    pub(crate) fn has_persistent(&self, path: &str) -> bool {
+        self.persistent.contains_key(path) || self.recursive.contains_key(path)
     }
 
     /// True when a one-shot watch on `path` still relies on the server's tables.
@@ -166,7 +198,11 @@ impl<T: Tokens> WatchRegistry<T> {
     }
 
     /// Delivers a server notification to every local watcher it concerns.
-    pub(crate) fn fire(&mut self, event: &WatchedEvent, mut hit: impl FnMut(Hit<'_, T>)) {
+    pub(crate) fn fire(
+        &mut self,
+        event: &WatchedEvent,
+        mut hit: impl FnMut(Hit<'_, T>, &WatchedEvent),
+    ) {
         let path = event.path.as_str();
         let kinds: &[WatchKind] = match event.event_type {
             EventType::NodeCreated | EventType::NodeDataChanged => {
@@ -178,13 +214,34 @@ impl<T: Tokens> WatchRegistry<T> {
         };
         for &kind in kinds {
             if let Some(list) = self.oneshot_table(kind).remove(path) {
-                list.into_iter().for_each(|t| hit(Hit::Oneshot(t)));
+                list.into_iter().for_each(|t| hit(Hit::Oneshot(t), event));
             }
         }
         if let Some(list) = self.persistent.get(path) {
             list.iter()
                 .filter(|p| p.active)
-                .for_each(|p| hit(Hit::Stream(&p.stream)));
+                .for_each(|p| hit(Hit::Stream(&p.stream), event));
+        }
+        // Persistent watchers served by a recursive watch on the same path (see
+        // `add_persistent`) learn of child changes from creations and deletions below.
+        if matches!(
+            event.event_type,
+            EventType::NodeCreated | EventType::NodeDeleted
+        ) {
+            if let Some(parent) = crate::path::parent(path) {
+                if self.recursive_active(parent) {
+                    if let Some(list) = self.persistent.get(parent) {
+                        let derived = WatchedEvent {
+                            event_type: EventType::NodeChildrenChanged,
+                            path: parent.to_owned(),
+                            ..event.clone()
+                        };
+                        list.iter()
+                            .filter(|p| p.active)
+                            .for_each(|p| hit(Hit::Stream(&p.stream), &derived));
+                    }
+                }
+            }
         }
         // Recursive watches never receive child events: the server does not send them for
         // recursive watches, and one arriving for a standard child watch is not theirs.
@@ -194,7 +251,7 @@ impl<T: Tokens> WatchRegistry<T> {
                 if let Some(list) = self.recursive.get(p) {
                     list.iter()
                         .filter(|p| p.active)
-                        .for_each(|p| hit(Hit::Stream(&p.stream)));
+                        .for_each(|p| hit(Hit::Stream(&p.stream), event));
                 }
                 at = crate::path::parent(p);
             }
@@ -229,7 +286,10 @@ impl<T: Tokens> WatchRegistry<T> {
                 .map(|(k, _)| k.clone())
                 .collect()
         };
-        let persistent = active_paths(&self.persistent);
+        let persistent: Vec<String> = active_paths(&self.persistent)
+            .into_iter()
+            .filter(|p| !self.recursive_active(p))
+            .collect();
         let recursive = active_paths(&self.recursive);
         let lists: [Vec<&str>; 5] = [
             self.data.keys().map(String::as_str).collect(),
