@@ -1683,19 +1683,27 @@ impl Client {
         async move {
             let root = checked?;
             let mut report = DeleteAllReport::default();
-            // Collect the subtree breadth-first, then delete in reverse (children first).
+            // Collect the subtree breadth-first, one pipelined round trip per level, then
+            // delete in reverse (children first).
             let mut order = vec![root.clone()];
-            let mut i = 0;
-            while i < order.len() {
-                let node = order[i].clone();
-                i += 1;
-                match this.get_children(&node).await {
-                    Ok(children) => {
-                        order.extend(children.iter().map(|c| crate::path::join(&node, c)))
+            let mut level = vec![root.clone()];
+            while !level.is_empty() {
+                let listings: Vec<_> = level
+                    .iter()
+                    .map(|node| (node.clone(), this.get_children(node)))
+                    .collect();
+                let mut next = Vec::new();
+                for (node, listing) in listings {
+                    match listing.await {
+                        Ok(children) => {
+                            next.extend(children.iter().map(|c| crate::path::join(&node, c)))
+                        }
+                        Err(Error::NoNode) => {}
+                        Err(e) => report.failed.push((node, e)),
                     }
-                    Err(Error::NoNode) => {}
-                    Err(e) => report.failed.push((node, e)),
                 }
+                order.extend(next.iter().cloned());
+                level = next;
             }
             // Pipeline the deletes level by level: deepest nodes were listed last.
             let futures: Vec<_> = order
