@@ -7,8 +7,8 @@ use aiozk::{Client, Error, EventType, Result, SessionState};
 use tokio::time::Instant;
 
 use super::util::{
-    create_unique, deadline_after, delete_quietly, join, new_guid, parent_of, persist, sleep_until,
-    sorted_sequential, until, OrphanGuard, SessionWatch,
+    create_unique, deadline_after, delete_quietly, join, new_guid, parent_of, persist, reclaim,
+    sleep_until, sorted_sequential, until, OrphanGuard, SessionWatch,
 };
 
 /// A barrier: processes [`wait`](Barrier::wait) while the barrier node exists, and go on
@@ -266,14 +266,13 @@ impl DoubleBarrier {
             if client.session_id() != session_id {
                 session_id = client.session_id();
                 if let Some(node) = self.own_node() {
-                    let alive = until(deadline, persist(client, || client.exists(&node))).await?;
-                    if alive.is_none() {
-                        let node = until(
-                            deadline,
-                            create_unique(client, &self.base, WORKER, &self.guid, b""),
-                        )
-                        .await?;
-                        self.set_own(Some(node));
+                    let now = until(
+                        deadline,
+                        reclaim(client, &self.base, WORKER, &self.guid, &node),
+                    )
+                    .await?;
+                    if now != node {
+                        self.set_own(Some(now));
                         check_count = true;
                     }
                 }

@@ -6,7 +6,7 @@ use aiozk::{Client, Error, EventType, Result, SessionState};
 use tokio::sync::watch;
 
 use super::util::{
-    create_unique, delete_quietly, join, label_of, new_guid, persist, sorted_sequential,
+    create_unique, delete_quietly, join, label_of, new_guid, persist, reclaim, sorted_sequential,
     OrphanGuard, SessionWatch, TaskGuard,
 };
 
@@ -227,12 +227,13 @@ async fn follow(client: Client, base: String, name: String, guid: String, shared
         if client.session_id() != session_id && client.state().is_connected() {
             session_id = client.session_id();
             if let Some(node) = shared.own() {
-                if matches!(persist(&client, || client.exists(&node)).await, Ok(None)) {
-                    match create_unique(&client, &base, &name, &guid, b"").await {
-                        Ok(node) => shared.set_own(Some(node)),
-                        Err(_) => return,
+                match reclaim(&client, &base, &name, &guid, &node).await {
+                    Ok(new) if new == node => {}
+                    Ok(new) => {
+                        shared.set_own(Some(new));
+                        continue;
                     }
-                    continue;
+                    Err(_) => return,
                 }
             }
         }

@@ -203,6 +203,11 @@ impl Queue {
         let client = &self.client;
         let path = join(&self.base, item);
         let lock = join(&self.base, &claim_name(item));
+        let mut guard = ClaimGuard {
+            client: client.clone(),
+            lock: lock.clone(),
+            state: Claim::Clear,
+        };
         loop {
             let owner = format!("{:x}", client.session_id());
             let commit = client
@@ -210,45 +215,54 @@ impl Queue {
                 .check_version(&path, -1)
                 .create(&lock, owner.as_bytes(), &CreateOptions::new().ephemeral())
                 .commit();
-            let mut pending = PendingClaim {
-                commit: Some(Box::pin(commit)),
-                client: client.clone(),
-                lock: lock.clone(),
+            guard.state = Claim::Pending(Box::pin(commit));
+            let result = match &mut guard.state {
+                Claim::Pending(c) => c.await,
+                _ => unreachable!("set just above"),
             };
-            let result = match pending.commit.as_mut() {
-                Some(c) => c.await,
-                None => unreachable!("set just above"),
-            };
-            pending.commit = None;
+            guard.state = Claim::Unknown;
             match result {
                 Ok(_) => break,
-                Err(Error::TransactionFailed { .. }) => return Ok(None),
+                Err(Error::TransactionFailed { .. }) => {
+                    guard.state = Claim::Clear;
+                    return Ok(None);
+                }
                 Err(e) if is_transient(&e) => {
                     // Did the lost transaction go through? Our lock would be owned by our
                     // session (if the session survived).
                     wait_usable(client).await?;
                     match persist(client, || client.exists(&lock)).await? {
                         Some(stat) if stat.ephemeral_owner == client.session_id() => break,
-                        Some(_) => return Ok(None),
+                        Some(_) => {
+                            guard.state = Claim::Clear;
+                            return Ok(None);
+                        }
                         None => continue,
                     }
                 }
-                Err(e) => return Err(e),
+                Err(e) => {
+                    guard.state = Claim::Clear;
+                    return Err(e);
+                }
             }
         }
-        match persist(client, || client.get_data(&path)).await {
-            Ok((data, _)) => Ok(Some(QueueItem {
-                client: client.clone(),
-                path,
-                lock,
-                data,
-                done: false,
-            })),
-            Err(Error::NoNode) => {
-                // Completed by a consumer whose claim had expired: not ours to process.
-                delete_quietly(client, &lock).await?;
-                Ok(None)
+        // From here the claim is ours: the item releases it if dropped before it is done.
+        guard.state = Claim::Clear;
+        let mut taken = QueueItem {
+            client: client.clone(),
+            path,
+            lock,
+            data: Bytes::new(),
+            done: false,
+        };
+        match persist(client, || client.get_data(&taken.path)).await {
+            Ok((data, _)) => {
+                taken.data = data;
+                Ok(Some(taken))
             }
+            // Completed by a consumer whose claim had expired: not ours to process.
+            // Dropping `taken` releases the claim.
+            Err(Error::NoNode) => Ok(None),
             Err(e) => Err(e),
         }
     }
@@ -256,27 +270,53 @@ impl Queue {
 
 type Commit = Pin<Box<dyn Future<Output = Result<Vec<OpResult>>> + Send>>;
 
-/// Undoes a claim whose transaction was still in flight when `take` was dropped.
-struct PendingClaim {
-    commit: Option<Commit>,
-    client: Client,
-    lock: String,
+/// Where a claim stands while `claim` runs.
+enum Claim {
+    /// Nothing of ours exists.
+    Clear,
+    /// The claim transaction is in flight.
+    Pending(Commit),
+    /// The claim may exist (its reply was lost).
+    Unknown,
 }
 
-impl Drop for PendingClaim {
+/// Undoes a claim when `take` is dropped half-way: waits for a transaction still in flight,
+/// or checks whether a lock of unknown fate is ours, and deletes it.
+struct ClaimGuard {
+    client: Client,
+    lock: String,
+    state: Claim,
+}
+
+impl Drop for ClaimGuard {
     fn drop(&mut self) {
-        let Some(commit) = self.commit.take() else {
+        let state = std::mem::replace(&mut self.state, Claim::Clear);
+        if matches!(state, Claim::Clear) {
             return;
-        };
+        }
         let client = self.client.clone();
         let lock = std::mem::take(&mut self.lock);
-        if let Ok(rt) = tokio::runtime::Handle::try_current() {
-            rt.spawn(async move {
-                if commit.await.is_ok() {
-                    let _ = delete_quietly(&client, &lock).await;
-                }
-            });
-        }
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        rt.spawn(async move {
+            let unknown = match state {
+                Claim::Pending(commit) => match commit.await {
+                    Ok(_) => false,
+                    Err(e) if is_transient(&e) => true,
+                    Err(_) => return,
+                },
+                _ => true,
+            };
+            let ours = !unknown
+                || matches!(
+                    persist(&client, || client.exists(&lock)).await,
+                    Ok(Some(s)) if s.ephemeral_owner == client.session_id()
+                );
+            if ours {
+                let _ = delete_quietly(&client, &lock).await;
+            }
+        });
     }
 }
 

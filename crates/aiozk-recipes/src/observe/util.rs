@@ -233,13 +233,37 @@ pub(crate) async fn create_unique(
             Err(e) if is_transient(&e) => {
                 wait_usable(client).await?;
                 let children = persist(client, || client.get_children(base)).await?;
-                if let Some(name) = children.iter().find(|c| c.starts_with(&prefix)) {
-                    return Ok(join(base, name));
+                for name in children.iter().filter(|c| c.starts_with(&prefix)) {
+                    // Only a node of the current session is ours; one left by an expired
+                    // session is about to vanish.
+                    let candidate = join(base, name);
+                    let stat = persist(client, || client.exists(&candidate)).await?;
+                    if stat.is_some_and(|s| s.ephemeral_owner == client.session_id()) {
+                        return Ok(candidate);
+                    }
                 }
             }
             Err(e) => return Err(e),
         }
     }
+}
+
+/// After a new session: keeps `node` if the current session owns it, otherwise deletes it
+/// (it belonged to the expired session and is about to vanish anyway) and creates this
+/// instance's node again. Returns the node to use.
+pub(crate) async fn reclaim(
+    client: &Client,
+    base: &str,
+    label: &str,
+    guid: &str,
+    node: &str,
+) -> Result<String> {
+    let stat = persist(client, || client.exists(node)).await?;
+    if stat.is_some_and(|s| s.ephemeral_owner == client.session_id()) {
+        return Ok(node.to_owned());
+    }
+    delete_quietly(client, node).await?;
+    create_unique(client, base, label, guid, b"").await
 }
 
 /// Deletes `path`, waiting through connection loss; a missing node is success.
