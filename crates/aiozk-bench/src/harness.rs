@@ -1,0 +1,621 @@
+//! `aiozk-bench run`: starts a server, prepares the znodes, warms the JVM up, runs every
+//! (workload, client) pair several times interleaved, each in its own pinned process, and
+//! writes the Markdown report.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use aiozk_testkit::{Ensemble, FaultProxy, ServerConfig};
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+use tokio::process::Command;
+
+use crate::report;
+use crate::sys;
+use crate::workload::{paths, BIG_LEN, WORKLOADS};
+
+/// Every client the harness knows: name, description, implemented by the Python script.
+pub const CLIENTS: &[(&str, &str, bool)] = &[
+    (
+        "ours",
+        "aiozk (this crate), tokio current-thread runtime",
+        false,
+    ),
+    (
+        "zkc",
+        "zookeeper-client (Rust), tokio current-thread runtime",
+        false,
+    ),
+    ("kazoo", "kazoo (Python, threads)", true),
+    ("aiozk-py", "aiozk (Python, asyncio)", true),
+    ("aiozk-py-uvloop", "aiozk (Python, asyncio on uvloop)", true),
+];
+
+/// Options of a harness run.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Tiny counts and one round: proves the harness works, measures nothing.
+    pub quick: bool,
+    /// Rounds of every (workload, client) pair.
+    pub rounds: usize,
+    /// Clients to run.
+    pub clients: Vec<String>,
+    /// Workloads to run.
+    pub workloads: Vec<String>,
+    /// Seconds per timed run.
+    pub seconds: f64,
+    /// Children of the get_children node.
+    pub children: usize,
+    /// Sessions opened by the sessions workload.
+    pub sessions: usize,
+    /// Watches registered by the watch workloads.
+    pub watches: usize,
+    /// Seconds of warm-up load before the first measured run.
+    pub warmup_seconds: f64,
+    /// Where the Markdown report goes.
+    pub out: PathBuf,
+    /// Where the raw JSON results go.
+    pub json_out: PathBuf,
+    /// The Python virtual environment (created when missing).
+    pub venv: PathBuf,
+    /// Wait until the 1-minute load average is below this before starting (0: don't wait).
+    pub max_load: f64,
+}
+
+/// The workspace root (two levels above this crate).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .nth(2)
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+fn python_script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("python/bench_clients.py")
+}
+
+/// One finished client run.
+#[derive(Clone, Debug)]
+pub struct Sample {
+    /// The client.
+    pub client: String,
+    /// The workload.
+    pub workload: String,
+    /// The round.
+    pub round: usize,
+    /// The figures printed by the client plus the server CPU added by the harness.
+    pub figures: Value,
+}
+
+struct Bench {
+    opts: Options,
+    cpus: usize,
+    pin: bool,
+    server_pid: u32,
+    server_addr: String,
+    proxy: FaultProxy,
+    exe: PathBuf,
+    heap_exe: PathBuf,
+    python: Option<PathBuf>,
+    notes: Vec<String>,
+}
+
+/// Runs the whole benchmark and writes the report.
+pub async fn run(opts: Options) -> Result<(), String> {
+    let started = Instant::now();
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let pin = cpus >= 2 && which("taskset");
+    let mut notes = Vec::new();
+    if pin {
+        // The server inherits this: the harness and the server share CPU 0.
+        taskset(&["-a", "-cp", "0", &std::process::id().to_string()]).await?;
+    } else {
+        notes.push(format!("{cpus} CPU(s) or no taskset: nothing pinned"));
+    }
+    let load0 = wait_for_quiet(opts.max_load).await;
+    if opts.max_load > 0.0 && load0 >= opts.max_load {
+        notes.push(format!(
+            "the machine never got quiet: load average {load0:.2} at the start (wanted < {})",
+            opts.max_load
+        ));
+    }
+
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let heap_exe = exe.with_file_name("aiozk-bench-heap");
+    if !heap_exe.exists() {
+        return Err(format!(
+            "{} is missing: build both binaries (`cargo build --release -p aiozk-bench --bins`, \
+             or use scripts/bench.sh)",
+            heap_exe.display()
+        ));
+    }
+
+    let python = if opts.clients.iter().any(|c| is_python(c)) {
+        match ensure_venv(&opts.venv).await {
+            Ok(p) => Some(p),
+            Err(e) => {
+                notes.push(format!("Python clients skipped: {e}"));
+                None
+            }
+        }
+    } else {
+        None
+    };
+
+    eprintln!("starting ZooKeeper (forceSync=no)");
+    let config = ServerConfig::new()
+        .cfg_line("forceSync=no")
+        .jvm_flag("-Xms512m")
+        .jvm_flag("-Xmx1g");
+    let ensemble = Ensemble::start_async(1, config)
+        .await
+        .map_err(|e| format!("starting ZooKeeper: {e}"))?;
+    let server_pid = ensemble.pid(0).ok_or("the server has no pid")?;
+    if pin {
+        taskset(&["-a", "-cp", "0", &server_pid.to_string()]).await?;
+    }
+    let server_addr = ensemble.member_addr(0).to_string();
+    let proxy = FaultProxy::start(ensemble.member_addr(0))
+        .await
+        .map_err(|e| format!("starting the proxy: {e}"))?;
+    let zk_version = ensemble
+        .four_letter_async(0, "srvr")
+        .await
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Zookeeper version: ").map(str::to_owned))
+        })
+        .unwrap_or_else(|| "unknown".into());
+
+    let mut bench = Bench {
+        opts: opts.clone(),
+        cpus,
+        pin,
+        server_pid,
+        server_addr,
+        proxy,
+        exe,
+        heap_exe,
+        python,
+        notes,
+    };
+    eprintln!("creating the znodes");
+    bench.setup().await?;
+    eprintln!("warming the JVM up");
+    bench.warm_up().await?;
+
+    let mut samples = Vec::new();
+    let mut clients: Vec<String> = opts.clients.clone();
+    if bench.python.is_none() {
+        clients.retain(|c| !is_python(c));
+    }
+    for round in 0..opts.rounds {
+        for workload in &opts.workloads {
+            // Interleaved: every client once per round, in a rotating order.
+            let mut order = clients.clone();
+            if !order.is_empty() {
+                let k = (round
+                    + opts
+                        .workloads
+                        .iter()
+                        .position(|w| w == workload)
+                        .unwrap_or(0))
+                    % order.len();
+                order.rotate_left(k);
+            }
+            for client in &order {
+                eprint!(
+                    "round {}/{} {workload:<16} {client:<16} ",
+                    round + 1,
+                    opts.rounds
+                );
+                let figures = match bench.run_one(client, workload, round).await {
+                    Ok(f) => f,
+                    Err(e) => json!({ "client": client, "workload": workload, "failed": e }),
+                };
+                eprintln!("{}", report::one_line(&figures));
+                samples.push(Sample {
+                    client: client.clone(),
+                    workload: workload.clone(),
+                    round,
+                    figures,
+                });
+            }
+        }
+    }
+    let load1 = sys_loadavg();
+    drop(ensemble);
+
+    let machine = machine_description(&zk_version, &bench, load0, load1).await;
+    let raw: Vec<Value> = samples
+        .iter()
+        .map(|s| json!({ "round": s.round, "figures": s.figures }))
+        .collect();
+    if let Some(dir) = opts.json_out.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    std::fs::write(
+        &opts.json_out,
+        serde_json::to_string_pretty(&json!({ "machine": machine, "samples": raw }))
+            .unwrap_or_default(),
+    )
+    .map_err(|e| format!("writing {}: {e}", opts.json_out.display()))?;
+    let md = report::markdown(&opts, &clients, &samples, &machine, &bench.notes);
+    if let Some(dir) = opts.out.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    std::fs::write(&opts.out, &md).map_err(|e| format!("writing {}: {e}", opts.out.display()))?;
+    eprintln!(
+        "wrote {} and {} in {:.0} s",
+        opts.out.display(),
+        opts.json_out.display(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+fn is_python(client: &str) -> bool {
+    CLIENTS.iter().any(|c| c.0 == client && c.2)
+}
+
+fn which(cmd: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(cmd).exists()))
+}
+
+async fn taskset(args: &[&str]) -> Result<(), String> {
+    let out = Command::new("taskset")
+        .args(args)
+        .stdout(Stdio::null())
+        .output()
+        .await
+        .map_err(|e| format!("taskset: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "taskset {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
+fn sys_loadavg() -> f64 {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// Waits (up to 20 minutes) for the 1-minute load average to drop below `max`; returns the
+/// load average when it starts.
+async fn wait_for_quiet(max: f64) -> f64 {
+    let mut load = sys_loadavg();
+    if max <= 0.0 {
+        return load;
+    }
+    for _ in 0..20 {
+        if load < max {
+            break;
+        }
+        eprintln!("load average {load:.2} >= {max}: waiting a minute for a quiet machine");
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        load = sys_loadavg();
+    }
+    load
+}
+
+async fn ensure_venv(venv: &Path) -> Result<PathBuf, String> {
+    let python = venv.join("bin/python");
+    let check = |python: PathBuf| async move {
+        Command::new(&python)
+            .args(["-c", "import kazoo, aiozk, uvloop"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .await
+            .is_ok_and(|s| s.success())
+    };
+    if check(python.clone()).await {
+        return Ok(python);
+    }
+    eprintln!(
+        "creating {} (pip install kazoo aiozk uvloop)",
+        venv.display()
+    );
+    let run = |cmd: &str, args: Vec<String>| {
+        let mut c = Command::new(cmd);
+        c.args(args);
+        async move {
+            let out = c.output().await.map_err(|e| format!("{e}"))?;
+            if out.status.success() {
+                Ok(())
+            } else {
+                Err(String::from_utf8_lossy(&out.stderr).trim().to_owned())
+            }
+        }
+    };
+    run(
+        "python3",
+        vec!["-m".into(), "venv".into(), venv.display().to_string()],
+    )
+    .await
+    .map_err(|e| format!("python3 -m venv: {e}"))?;
+    run(
+        &venv.join("bin/pip").display().to_string(),
+        vec![
+            "install".into(),
+            "-q".into(),
+            "kazoo".into(),
+            "aiozk".into(),
+            "uvloop".into(),
+        ],
+    )
+    .await
+    .map_err(|e| format!("pip install: {e}"))?;
+    if check(python.clone()).await {
+        Ok(python)
+    } else {
+        Err("kazoo, aiozk or uvloop does not import".into())
+    }
+}
+
+impl Bench {
+    async fn setup(&self) -> Result<(), String> {
+        let zk = aiozk::Client::connect(&self.server_addr)
+            .await
+            .map_err(|e| e.to_string())?;
+        let e = |e: aiozk::Error| e.to_string();
+        zk.ensure_path(paths::CD).await.map_err(e)?;
+        zk.create(paths::DATA100, &[1u8; 100]).await.map_err(e)?;
+        zk.create(paths::SET, &[2u8; 100]).await.map_err(e)?;
+        zk.create(paths::BIG, &vec![3u8; BIG_LEN])
+            .await
+            .map_err(e)?;
+        zk.create(paths::CHILDREN, b"").await.map_err(e)?;
+        let mut set = tokio::task::JoinSet::new();
+        for i in 0..self.opts.children {
+            if set.len() >= 200 {
+                set.join_next().await;
+            }
+            set.spawn(zk.create(&format!("{}/child-{i:06}", paths::CHILDREN), b""));
+        }
+        while let Some(r) = set.join_next().await {
+            r.map_err(|e| e.to_string())?.map_err(e)?;
+        }
+        zk.close().await;
+        Ok(())
+    }
+
+    async fn warm_up(&mut self) -> Result<(), String> {
+        // The JIT compiles the server's request path under the same mix the runs use.
+        let per = self.opts.warmup_seconds / 4.0;
+        for w in ["get100", "set100", "create_delete100", "children10k"] {
+            self.spawn_client("ours", w, per, self.opts.watches, &self.server_addr.clone())
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn run_one(
+        &mut self,
+        client: &str,
+        workload: &str,
+        round: usize,
+    ) -> Result<Value, String> {
+        let count = match workload {
+            "sessions" => self.opts.sessions,
+            _ => self.opts.watches,
+        };
+        let through_proxy = matches!(workload, "watches" | "pwatches");
+        let addr = if through_proxy {
+            self.proxy.addr().to_string()
+        } else {
+            self.server_addr.clone()
+        };
+        let _ = round;
+        let mut figures = self
+            .spawn_client(client, workload, self.opts.seconds, count, &addr)
+            .await?;
+        if through_proxy {
+            // Let the server forget the closed session's watches before the next run.
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        if let Some(obj) = figures.as_object_mut() {
+            obj.insert("round".into(), json!(round));
+        }
+        Ok(figures)
+    }
+
+    /// Runs one client process and returns its figures with the server CPU added.
+    async fn spawn_client(
+        &self,
+        client: &str,
+        workload: &str,
+        seconds: f64,
+        count: usize,
+        addr: &str,
+    ) -> Result<Value, String> {
+        let tag = format!("{client}-{}-{}", std::process::id(), rand_tag());
+        let mut args: Vec<String> = Vec::new();
+        if is_python(client) {
+            let python = self.python.as_ref().ok_or("no Python environment")?;
+            args.push(python.display().to_string());
+            args.push(python_script().display().to_string());
+        } else {
+            let counting = matches!(workload, "sessions" | "watches" | "pwatches");
+            let exe = if counting { &self.heap_exe } else { &self.exe };
+            args.push(exe.display().to_string());
+            args.push("client".into());
+        }
+        for (k, v) in [
+            ("--client", client.to_owned()),
+            ("--workload", workload.to_owned()),
+            ("--server", addr.to_owned()),
+            ("--seconds", seconds.to_string()),
+            ("--count", count.to_string()),
+            ("--tag", tag),
+        ] {
+            args.push(k.into());
+            args.push(v);
+        }
+        let mut cmd = if self.pin {
+            let mut c = Command::new("taskset");
+            c.args(["-c", "1"]).args(&args);
+            c
+        } else {
+            let mut c = Command::new(&args[0]);
+            c.args(&args[1..]);
+            c
+        };
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        let mut child = cmd.spawn().map_err(|e| format!("spawning {args:?}: {e}"))?;
+        let stdout = child.stdout.take().ok_or("no stdout")?;
+        let mut stderr = child.stderr.take().ok_or("no stderr")?;
+        let err_task = tokio::spawn(async move {
+            let mut s = String::new();
+            let _ = stderr.read_to_string(&mut s).await;
+            s
+        });
+        let mut lines = BufReader::new(stdout).lines();
+        let mut ticks = (None, None);
+        let mut result = None;
+        let limit = Duration::from_secs(600);
+        let read = async {
+            while let Some(line) = lines.next_line().await.map_err(|e| e.to_string())? {
+                let Ok(v) = serde_json::from_str::<Value>(&line) else {
+                    continue;
+                };
+                match v.get("mark").and_then(Value::as_str) {
+                    Some("start") => ticks.0 = sys::proc_cpu_ticks(self.server_pid),
+                    Some("end") => ticks.1 = sys::proc_cpu_ticks(self.server_pid),
+                    Some("registered") => {
+                        // Give the client a moment to start waiting for the loss.
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        self.proxy.cut_rst().await;
+                    }
+                    _ => {}
+                }
+                if let Some(r) = v.get("result") {
+                    result = Some(r.clone());
+                }
+            }
+            Ok::<_, String>(())
+        };
+        let outcome = tokio::time::timeout(limit, read).await;
+        let status = tokio::time::timeout(Duration::from_secs(30), child.wait()).await;
+        let stderr = err_task.await.unwrap_or_default();
+        let tail = || stderr.lines().rev().take(8).collect::<Vec<_>>().join(" | ");
+        match outcome {
+            Err(_) => return Err(format!("timed out after {limit:?}: {}", tail())),
+            Ok(Err(e)) => return Err(format!("reading its output: {e}")),
+            Ok(Ok(())) => {}
+        }
+        let mut result = match (result, status) {
+            (Some(r), _) => r,
+            (None, Ok(Ok(s))) => return Err(format!("exited with {s} and no result: {}", tail())),
+            (None, _) => return Err(format!("no result: {}", tail())),
+        };
+        if let (Some(t0), Some(t1), Some(obj)) = (ticks.0, ticks.1, result.as_object_mut()) {
+            let server_s = (t1.saturating_sub(t0)) as f64 / sys::clock_ticks() as f64;
+            obj.insert("server_cpu_s".into(), json!(server_s));
+        }
+        Ok(result)
+    }
+}
+
+fn rand_tag() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(Instant::now().elapsed().as_nanos());
+    h.finish() % 1_000_000
+}
+
+async fn command_output(cmd: &str, args: &[&str]) -> String {
+    match Command::new(cmd).args(args).output().await {
+        Ok(o) => {
+            let s = if o.stdout.is_empty() {
+                o.stderr
+            } else {
+                o.stdout
+            };
+            String::from_utf8_lossy(&s)
+                .lines()
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_owned()
+        }
+        Err(_) => "unknown".into(),
+    }
+}
+
+async fn machine_description(zk_version: &str, bench: &Bench, load0: f64, load1: f64) -> Value {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("model name"))
+        .map(|s| s.trim_start_matches([' ', '\t', ':']).to_owned())
+        .unwrap_or_else(|| "unknown".into());
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .unwrap_or_default()
+        .trim()
+        .to_owned();
+    let mut m = BTreeMap::new();
+    m.insert(
+        "date",
+        json!(command_output("date", &["-u", "+%Y-%m-%d %H:%M UTC"]).await),
+    );
+    m.insert("cpus", json!(bench.cpus));
+    m.insert("cpu_model", json!(model));
+    m.insert("kernel", json!(kernel));
+    m.insert(
+        "zookeeper",
+        json!(zk_version.split(',').next().unwrap_or(zk_version)),
+    );
+    m.insert("java", json!(command_output("java", &["-version"]).await));
+    m.insert("rustc", json!(command_output("rustc", &["-V"]).await));
+    m.insert("zookeeper_client_crate", json!(zkc_version()));
+    m.insert("pinned", json!(bench.pin));
+    m.insert("load_start", json!(load0));
+    m.insert("load_end", json!(load1));
+    if let Some(py) = &bench.python {
+        let py = py.display().to_string();
+        m.insert("python", json!(command_output(&py, &["-V"]).await));
+        let versions = command_output(
+            &py,
+            &[
+                "-c",
+                "import importlib.metadata as m; print(', '.join(f'{p} {m.version(p)}' for p in ('kazoo','aiozk','uvloop')))",
+            ],
+        )
+        .await;
+        m.insert("python_packages", json!(versions));
+    }
+    json!(m)
+}
+
+fn zkc_version() -> String {
+    let lock = std::fs::read_to_string(workspace_root().join("Cargo.lock")).unwrap_or_default();
+    let mut lines = lock.lines();
+    while let Some(l) = lines.next() {
+        if l == "name = \"zookeeper-client\"" {
+            if let Some(v) = lines.next().and_then(|v| v.strip_prefix("version = ")) {
+                return v.trim_matches('"').to_owned();
+            }
+        }
+    }
+    "0.11".into()
+}
+
+/// The names of every workload.
+pub fn all_workloads() -> Vec<String> {
+    WORKLOADS.iter().map(|w| w.0.to_owned()).collect()
+}
