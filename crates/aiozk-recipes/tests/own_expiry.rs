@@ -12,6 +12,7 @@ use aiozk::{Client, Error, SessionEvent, SessionState};
 use aiozk_recipes::{LeaderElection, Lock, LossReason};
 use aiozk_testkit::FaultProxy;
 use own_common::{base, connect, connect_to, server, wait_children, within};
+use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
 
 const SESSION: Duration = Duration::from_secs(2);
@@ -23,23 +24,30 @@ fn expiry_instant(client: &Client) -> JoinHandle<Option<Instant>> {
         loop {
             match events.recv().await {
                 Ok(SessionEvent::State(SessionState::Expired, _)) => return Some(Instant::now()),
-                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
                 Err(_) => return None,
             }
         }
     })
 }
 
-/// Waits until `client` is connected on a session other than `old`.
-async fn new_session(client: &Client, old: i64) {
-    let mut state = client.state_watch();
+/// Waits for a new session (other than `old`) on `events`, then for the connection.
+/// (`events` must be subscribed before the new session can start; the session id is
+/// taken from the event because `Client::session_id` is published after the events.)
+async fn new_session(client: &Client, mut events: broadcast::Receiver<SessionEvent>, old: i64) {
     within(30, async {
         loop {
-            if state.borrow_and_update().is_connected() && client.session_id() != old {
-                return;
+            match events.recv().await {
+                Ok(SessionEvent::NewSession { session_id }) if session_id != old => break,
+                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(e) => panic!("{e}"),
             }
-            state.changed().await.unwrap();
         }
+        client
+            .state_watch()
+            .wait_for(|s| s.is_connected())
+            .await
+            .unwrap();
     })
     .await;
 }
@@ -114,8 +122,9 @@ async fn lock_loss_is_signalled_before_anyone_else_gets_the_lock() {
         "{err:?}"
     );
     // ...and a transaction prepared before the loss fails at the server.
+    let events = victim.state_changes();
     proxy.blackhole(false);
-    new_session(&victim, old_session).await;
+    new_session(&victim, events, old_session).await;
     let err = within(10, prepared.commit()).await.unwrap_err();
     println!("the transaction prepared while holding failed with: {err}");
     assert!(
@@ -182,9 +191,10 @@ async fn leadership_loss_is_signalled_before_the_next_leader_takes_over() {
         matches!(err, Error::TransactionFailed { index: 0, .. }),
         "{err:?}"
     );
+    let events = victim.state_changes();
     proxy.blackhole(false);
     // After the loss the old leader is out of the election until it volunteers again.
-    new_session(&victim, old_session).await;
+    new_session(&victim, events, old_session).await;
     assert!(!ours.is_candidate());
     ours.volunteer().await.unwrap();
     theirs.resign().await.unwrap();

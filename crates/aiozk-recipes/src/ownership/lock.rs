@@ -102,11 +102,13 @@ impl Lock {
             &[],
             &self.base,
             move |siblings, position| {
-                let blocker = siblings[..position].iter().rev().find(|s| {
-                    blocked_by
-                        .as_ref()
-                        .map_or(true, |labels| labels.contains(&s.label))
-                });
+                let blocker = siblings[..position]
+                    .iter()
+                    .rev()
+                    .find(|s| match &blocked_by {
+                        Some(labels) => labels.contains(&s.label),
+                        None => true,
+                    });
                 match blocker {
                     Some(s) => Turn::WaitFor(s.name.clone()),
                     None => Turn::Granted,
