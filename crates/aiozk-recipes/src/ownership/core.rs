@@ -14,9 +14,7 @@ use aiozk::{
 use tokio::sync::{broadcast, watch};
 use tokio::time::Instant;
 
-use super::util::{
-    create_unique, delete_by_prefix, delete_retrying, finish_delete, transient, wait_connected,
-};
+use super::util::{create_unique, delete_by_prefix, finish_delete, transient, wait_connected};
 
 /// Why an ownership (a lock, a permit, a lease, a leadership) ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -248,10 +246,10 @@ fn unfence(err: Error) -> Error {
 /// the last reply it received, and the server cannot expire the session earlier than one
 /// full timeout after it last heard from the client. So from the moment the client
 /// reports `Disconnected`, at least a third of the timeout remains before the server may
-/// expire the session. We keep a margin of 1/20 (at least 50 ms) for scheduling delays
-/// and the round trip.
+/// expire the session. We keep a margin of a tenth of the timeout (at least 100 ms) for
+/// the round trip and for timers that fire late on a busy machine.
 pub(crate) fn suspension_grace(session_timeout: Duration) -> Duration {
-    let margin = (session_timeout / 20).max(Duration::from_millis(50));
+    let margin = (session_timeout / 10).max(Duration::from_millis(100));
     (session_timeout / 3).saturating_sub(margin)
 }
 
@@ -401,19 +399,37 @@ impl Core {
         }
     }
 
-    /// Releases: ends the ownership and deletes the node, waiting for the outcome.
+    /// Releases: ends the ownership and queues the delete of the node **now**; the
+    /// future waits for the outcome, retrying after connection losses.
     ///
     /// # Errors
     /// Lasting errors of the delete, such as [`Error::NoAuth`].
-    pub(crate) async fn release(&self) -> Result<()> {
-        if !self.end() {
-            return Ok(());
+    pub(crate) fn release(&self) -> impl Future<Output = Result<()>> + Send + 'static {
+        enum Work<D, C> {
+            Nothing,
+            Delete(D, String),
+            ByPrefix(C, String, String),
         }
-        match self.node.get() {
-            Some(node) => delete_retrying(&self.client, node).await,
-            None => {
-                let children = self.client.get_children(&self.base);
-                delete_by_prefix(&self.client, &self.base, &self.prefix, children).await
+        let client = self.client.clone();
+        let work = if !self.end() {
+            Work::Nothing
+        } else {
+            match self.node.get() {
+                Some(node) => Work::Delete(client.delete(node, None), node.clone()),
+                None => Work::ByPrefix(
+                    client.get_children(&self.base),
+                    self.base.clone(),
+                    self.prefix.clone(),
+                ),
+            }
+        };
+        async move {
+            match work {
+                Work::Nothing => Ok(()),
+                Work::Delete(first, node) => finish_delete(&client, &node, first.await).await,
+                Work::ByPrefix(children, base, prefix) => {
+                    delete_by_prefix(&client, &base, &prefix, children).await
+                }
             }
         }
     }
@@ -671,10 +687,12 @@ impl OwnershipGuard {
     /// Lasting errors of the delete, such as [`Error::NoAuth`].
     ///
     /// # Cancellation safety
-    /// The ownership counts as released from the first poll on; if the future is dropped
-    /// before the delete completes, the node may stay until the session ends.
+    /// The first poll ends the ownership and queues the delete, so dropping the future
+    /// afterwards still releases; only the retries after a connection loss are abandoned
+    /// (the node then stays until the session ends).
     pub async fn release(self) -> Result<()> {
-        self.core.release().await
+        let release = self.core.release();
+        release.await
     }
 }
 
@@ -690,13 +708,13 @@ mod tests {
 
     #[test]
     fn grace_leaves_a_margin_before_the_earliest_expiry() {
-        // 4 s: a third is 1333 ms, minus a 200 ms margin.
+        // 4 s: a third is 1333 ms, minus a 400 ms margin.
         let g = suspension_grace(Duration::from_secs(4));
-        assert_eq!(g.as_millis(), 1133);
-        // 30 s: 10 s minus 1.5 s.
-        assert_eq!(suspension_grace(Duration::from_secs(30)).as_millis(), 8500);
+        assert_eq!(g.as_millis(), 933);
+        // 30 s: 10 s minus 3 s.
+        assert_eq!(suspension_grace(Duration::from_secs(30)).as_millis(), 7000);
         // Tiny timeouts saturate at zero: lost as soon as the connection drops.
-        assert_eq!(suspension_grace(Duration::from_millis(100)), Duration::ZERO);
+        assert_eq!(suspension_grace(Duration::from_millis(300)), Duration::ZERO);
     }
 
     #[test]

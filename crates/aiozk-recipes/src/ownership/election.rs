@@ -150,6 +150,11 @@ impl LeaderElection {
     ///
     /// # Errors
     /// Lasting errors of the delete, such as [`Error::NoAuth`].
+    ///
+    /// # Cancellation safety
+    /// Once the future has taken the candidacy (its first poll, unless a concurrent
+    /// `volunteer` holds it), the candidacy is over and the delete is queued; dropping the
+    /// future then only abandons the retries after a connection loss.
     pub async fn resign(&self) -> Result<()> {
         let Some(candidacy) = self.shared.candidacy.lock().await.take() else {
             return Ok(());

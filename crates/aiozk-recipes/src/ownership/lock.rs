@@ -134,14 +134,20 @@ impl Lock {
     ///
     /// # Errors
     /// The first lasting error of a delete, such as [`Error::NoAuth`].
+    ///
+    /// # Cancellation safety
+    /// The first poll ends every such lock and queues the deletes of their nodes;
+    /// dropping the future afterwards only abandons the retries after a connection loss.
     pub async fn release(&self) -> Result<()> {
         let cores: Vec<Arc<Core>> = {
             let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
             held.drain(..).filter_map(|w| w.upgrade()).collect()
         };
+        // Every release is started (ended, delete queued) before any is awaited.
+        let releases: Vec<_> = cores.iter().map(|c| c.release()).collect();
         let mut result = Ok(());
-        for core in cores {
-            if let Err(e) = core.release().await {
+        for release in releases {
+            if let Err(e) = release.await {
                 result = result.and(Err(e));
             }
         }

@@ -35,8 +35,10 @@
 //! queued at once, retried after reconnecting), also when the session may still be alive.
 //!
 //! # Suspension grace
-//! `session_timeout / 3 - max(session_timeout / 20, 50 ms)`: 1.13 s for a 4 s session,
-//! 2.83 s for 10 s. Connection drops shorter than that do not end an ownership.
+//! `session_timeout / 3 - max(session_timeout / 10, 100 ms)`: 467 ms for a 2 s session,
+//! 933 ms for 4 s, 2.33 s for 10 s. Connection drops shorter than that do not end an
+//! ownership. The margin covers the round trip and timers that fire late on a busy
+//! machine.
 //!
 //! # Fenced writes
 //! A local flag can never be exact: a process may be paused between checking it and
