@@ -461,6 +461,9 @@ impl Driver {
                 }
                 Event::StreamEnded(tx) => drop(tx),
                 Event::State(state, cause) => {
+                    // Whoever wakes on the change reads the session id, server and
+                    // counters next: they must already be current.
+                    self.publish();
                     let _ = self.state_tx.send(state);
                     let _ = self.events_tx.send(SessionEvent::State(state, cause));
                 }
@@ -469,6 +472,7 @@ impl Driver {
                         "session_id",
                         tracing::field::display(format_args!("{session_id:#x}")),
                     );
+                    self.publish();
                     let _ = self.events_tx.send(SessionEvent::NewSession { session_id });
                 }
             }
