@@ -936,8 +936,7 @@ impl<T: Tokens> Session<T> {
     /// request: fail that one with an error that says so (and that no retry policy repeats),
     /// instead of a connection loss that would make it come back forever.
     fn blame_oversized_reply(&mut self, e: &aiozk_proto::FrameError) {
-        if !matches!(self.pending.front(), Some(p) if matches!(p.kind, PendingKind::User { .. }))
-        {
+        if !matches!(self.pending.front(), Some(p) if matches!(p.kind, PendingKind::User { .. })) {
             return;
         }
         if let Some(Pending {
@@ -1060,6 +1059,21 @@ impl<T: Tokens> Session<T> {
     }
 
     fn handle_connect_response(&mut self, now: Instant, mut frame: Bytes) -> Result<(), String> {
+        if frame.len() == 16 {
+            // A read-only server that will not create a global session answers with a bare
+            // error reply header (e.g. NOTREADONLY) instead of a ConnectResponse.
+            if let Ok(header) = ReplyHeader::decode(&mut frame.clone()) {
+                if header.err != 0 {
+                    warn!(
+                        error = %Error::from_code(header.err),
+                        "the server refused the session; trying another"
+                    );
+                    self.close_transport = true;
+                    self.schedule_attempt(now);
+                    return Ok(());
+                }
+            }
+        }
         let resp = ConnectResponse::decode(&mut frame)
             .map_err(|e| format!("bad connect response: {e}"))?;
         if resp.timeout_ms <= 0 {
