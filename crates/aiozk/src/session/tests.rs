@@ -1417,6 +1417,19 @@ fn close_after_a_final_expiry_reports_closed() {
 }
 
 #[test]
+fn bare_error_reply_to_the_handshake_is_a_refusal() {
+    let mut h = Pair::new(config());
+    h.connect_req();
+    // What a read-only server without local sessions sends instead of a ConnectResponse.
+    h.feed(&reply_frame(0, 0, -119, &[]));
+    assert_eq!(h.closes.len(), 1);
+    assert!(h.take_events().is_empty());
+    assert_eq!(h.s.state(), SessionState::Connecting);
+    let c = h.next_connect_req();
+    assert_eq!(c.session_id, 0);
+}
+
+#[test]
 fn refusal_of_a_new_session_is_not_an_expiry() {
     let mut h = Pair::new(config());
     h.connect_req();
