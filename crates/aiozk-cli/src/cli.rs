@@ -38,7 +38,8 @@ Errors are one line on standard error, also with --json.";
     long_about = LONG_ABOUT,
     after_long_help = crate::exit::TABLE,
     after_help = "Run `zk help COMMAND` for a command's options; `zk --help` for the JSON shapes and exit statuses.",
-    max_term_width = 100
+    max_term_width = 100,
+    args_override_self = true
 )]
 pub struct Cli {
     /// Global options.

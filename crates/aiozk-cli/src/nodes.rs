@@ -263,7 +263,7 @@ pub async fn create(ctx: &Ctx, path: &str, data: &[u8], args: CreateArgs) -> Res
     let (created, stat) = ctx
         .req(path, ctx.client.create_with(path, data, &options))
         .await
-        .map_err(|f| explain_ttl(f, args.ttl.is_some()))?;
+        .map_err(|f| explain(f, args.ttl.is_some()))?;
     if ctx.json {
         output::json(&json!({"path": created, "stat": output::stat_json(&stat)}))?;
     } else {
@@ -272,11 +272,14 @@ pub async fn create(ctx: &Ctx, path: &str, data: &[u8], args: CreateArgs) -> Res
     Ok(exit::OK)
 }
 
-fn explain_ttl(mut failure: Failure, ttl: bool) -> Failure {
-    if ttl && failure.code == exit::GENERIC {
-        if let Some(m) = &mut failure.message {
-            m.push_str(" (TTL nodes need extendedTypesEnabled=true on the server)");
-        }
+fn explain(mut failure: Failure, ttl: bool) -> Failure {
+    let hint = match failure.code {
+        exit::NO_NODE => " (the parent is missing: -p creates it)",
+        exit::GENERIC if ttl => " (TTL nodes need extendedTypesEnabled=true on the server)",
+        _ => "",
+    };
+    if let Some(m) = &mut failure.message {
+        m.push_str(hint);
     }
     failure
 }

@@ -520,6 +520,55 @@ fn rmr_deletes_a_big_subtree() {
     assert!(err.contains(&format!("{locked}/child")), "{err}");
 }
 
+/// Runs zk under a pseudo-terminal (util-linux `script`), returning what the terminal got.
+fn on_terminal(args: &[&str]) -> Option<String> {
+    if !std::path::Path::new("/usr/bin/script").exists() {
+        eprintln!("no /usr/bin/script: progress bars not checked");
+        return None;
+    }
+    let line = std::iter::once(ZK)
+        .chain(["--servers", &servers()])
+        .chain(args.iter().copied())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let out = Command::new("/usr/bin/script")
+        .args(["-qec", &line, "/dev/null"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{line}: {out:?}");
+    Some(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+#[test]
+fn progress_bars_on_a_terminal_only() {
+    let b = base("progress");
+    let big = format!("{b}/big");
+    let dir = temp_dir();
+    let file = dir.join("wide.json");
+    std::fs::write(&file, wide_dump(400)).unwrap();
+    let file = file.to_str().unwrap();
+    let Some(shown) = on_terminal(&["load", file, &big]) else {
+        return;
+    };
+    assert!(
+        shown.contains("loading") && shown.contains("/401 nodes"),
+        "{shown:?}"
+    );
+    let copy = dir.join("copy.json");
+    let shown = on_terminal(&["dump", &big, "-o", copy.to_str().unwrap()]).unwrap();
+    assert!(shown.contains("dumping"), "{shown:?}");
+    let shown = on_terminal(&["rmr", &big]).unwrap();
+    assert!(shown.contains("deleting"), "{shown:?}");
+    assert!(!exists(&big));
+    // Not on a terminal: nothing on stderr.
+    let out = run(&["load", file, &big]);
+    assert!(out.status.success() && out.stderr.is_empty(), "{out:?}");
+    let out = run(&["rmr", &big]);
+    assert!(out.status.success() && out.stderr.is_empty(), "{out:?}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 #[test]
 fn getacl_setacl_and_auth() {
     let b = base("acl");
@@ -854,6 +903,49 @@ fn watch_survives_a_reconnect_and_says_so() {
         line = w.next();
     }
     assert!(line.starts_with("reconnected (session 0x"), "{line}");
+}
+
+#[test]
+fn watch_survives_a_session_expiry_and_says_so() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let proxy = runtime
+        .block_on(aiozk_testkit::FaultProxy::start(server().member_addr(0)))
+        .unwrap();
+    let b = base("watch-expiry");
+    for persistent in [false, true] {
+        let mut args = vec!["--json", "--session-timeout", "2", "watch"];
+        if persistent {
+            args.push("--persistent");
+        }
+        args.push(&b);
+        let mut watch = cmd(&args);
+        watch.env("ZK_SERVERS", proxy.addr().to_string());
+        let w = Lines::spawn(watch);
+        std::thread::sleep(Duration::from_millis(1500));
+        // Cut the connection and keep the server out of reach past the session timeout.
+        proxy.refuse(true);
+        runtime.block_on(proxy.cut_rst());
+        assert_eq!(w.next_json()["state"], "disconnected");
+        std::thread::sleep(Duration::from_secs(4));
+        proxy.refuse(false);
+        let line = loop {
+            let line = w.next_json();
+            if line["state"] != "disconnected" {
+                break line;
+            }
+        };
+        assert_eq!(line["state"], "new_session", "{line}");
+        assert!(line["session"].as_str().unwrap().starts_with("0x"));
+        // The watches were set again on the new session.
+        std::thread::sleep(Duration::from_millis(1000));
+        ok(&["set", &b, "after expiry"]);
+        let ev = w.next_json();
+        assert_eq!(ev["event"], "NodeDataChanged", "{ev}");
+    }
 }
 
 // ------------------------------------------------------------------------ dump and load
