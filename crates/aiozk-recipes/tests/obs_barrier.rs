@@ -289,3 +289,41 @@ async fn double_barrier_leave_timeout_removes_own_node() {
     assert_eq!(children(&zk, &b).await, Vec::<String>::new());
     zk.deleteall(&b).await.unwrap();
 }
+
+#[tokio::test]
+async fn double_barrier_enter_survives_session_expiry() {
+    let zk = connect().await;
+    let b = base(&zk, "double-expire").await;
+    let proxy = proxy().await;
+    let proxied = connect_via(&proxy, Duration::from_secs(2)).await;
+    let first = Arc::new(DoubleBarrier::new(&proxied, &b, 2));
+    let task = {
+        let first = first.clone();
+        tokio::spawn(async move { first.enter(None).await })
+    };
+    eventually(10, "first participant registered", || async {
+        children(&zk, &b).await.len() == 1
+    })
+    .await;
+    let old = first.own_node().unwrap();
+    obs_common::expire_session(&proxied, &proxy).await;
+    // The waiting participant registers again in its new session…
+    eventually(30, "re-registered", || async {
+        first.own_node().is_some_and(|n| n != old)
+            && zk
+                .exists(&first.own_node().unwrap())
+                .await
+                .unwrap()
+                .is_some_and(|s| s.ephemeral_owner == proxied.session_id())
+    })
+    .await;
+    // …so the second participant completes the quorum and both enter.
+    let second = DoubleBarrier::new(&zk, &b, 2);
+    within(30, second.enter(None)).await.unwrap();
+    within(30, task).await.unwrap().unwrap();
+    let (x, y) = tokio::join!(first.leave(None), second.leave(None));
+    x.unwrap();
+    y.unwrap();
+    assert_eq!(children(&zk, &b).await, Vec::<String>::new());
+    zk.deleteall(&b).await.unwrap();
+}

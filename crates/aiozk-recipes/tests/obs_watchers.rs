@@ -302,3 +302,31 @@ async fn children_watcher_sees_concurrent_joins_and_final_state_after_cut() {
 async fn children_now(zk: &aiozk::Client, path: &str) -> Vec<String> {
     zk.get_children(path).await.unwrap()
 }
+
+#[tokio::test]
+async fn creation_during_a_cut_is_reported() {
+    let other = connect().await;
+    let b = base(&other, "dw-create-cut").await;
+    let node = format!("{b}/n");
+    let proxy = proxy().await;
+    let zk = connect_via(&proxy, Duration::from_secs(10)).await;
+    let mut dw = DataWatcher::with_options(&zk, &node, FOLLOW);
+    let mut cw = ChildrenWatcher::with_options(&zk, &node, FOLLOW);
+    assert!(!next_data(&mut dw).await.exists());
+    assert!(!next_children(&mut cw).await.exists());
+    // The node appears (with a child) while the watchers' connection is stalled: only
+    // their exist watches can tell.
+    proxy.stall();
+    other.create(&node, b"born").await.unwrap();
+    other.create(&format!("{node}/kid"), b"").await.unwrap();
+    proxy.cut_rst().await;
+    proxy.resume();
+    assert_eq!(data(&next_data(&mut dw).await), Some(&b"born"[..]));
+    let mut kids = next_children(&mut cw).await;
+    while kids.children.as_deref() != Some(&["kid".to_owned()][..]) {
+        let next = next_children(&mut cw).await;
+        assert_ne!(next, kids);
+        kids = next;
+    }
+    other.deleteall(&b).await.unwrap();
+}

@@ -281,7 +281,8 @@ impl DoubleBarrier {
     }
 
     /// Leaves the barrier: removes this participant and waits until every participant has
-    /// left, at most `timeout`. The last one out deletes the sentinel.
+    /// left, at most `timeout`. The last one out deletes the sentinel. Returns at once when
+    /// this value has not entered.
     ///
     /// # Errors
     /// [`Error::Timeout`] (this participant's node is removed anyway); [`Error::Closed`] and
@@ -290,6 +291,10 @@ impl DoubleBarrier {
     /// # Cancellation safety
     /// Dropping the future removes this participant's node.
     pub async fn leave(&self, timeout: Option<Duration>) -> Result<()> {
+        if self.own_node().is_none() {
+            // Never entered, or already left.
+            return Ok(());
+        }
         let deadline = deadline_after(timeout);
         let mut guard =
             OrphanGuard::new(&self.client, &self.base, format!("{WORKER}-{}-", self.guid));

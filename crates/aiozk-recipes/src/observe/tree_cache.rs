@@ -1,6 +1,6 @@
 //! `TreeCache`: a live, in-memory mirror of a subtree.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -220,6 +220,7 @@ impl TreeCache {
             session: SessionWatch::new(client),
             watch: None,
             watch_session: 0,
+            synced: Mutex::new(HashMap::new()),
             oneshots: JoinSet::new(),
             data_armed: HashSet::new(),
             child_armed: HashSet::new(),
@@ -361,6 +362,10 @@ struct Follower {
     watch: Option<PersistentWatcher>,
     /// The session the watch was added in.
     watch_session: i64,
+    /// Persistent mode: for each node, the child zxid (pzxid) as of which its cached
+    /// children are known to be complete. A Stat read alone does not prove that: the
+    /// events of children created while the connection was down are never sent.
+    synced: Mutex<HashMap<String, i64>>,
     /// One-shot mode: the armed watches.
     oneshots: JoinSet<(Kind, String, WatchedEvent)>,
     data_armed: HashSet<String>,
@@ -390,17 +395,17 @@ impl Follower {
         })
     }
 
-    /// get_children, queued now.
-    fn children(&self, path: &str) -> Read<Vec<String>> {
+    /// get_children with the parent's Stat (one atomic read), queued now.
+    fn children(&self, path: &str) -> Read<(Vec<String>, Stat)> {
         self.shared.children_reads.fetch_add(1, Ordering::Relaxed);
-        let first = self.client.get_children(path);
+        let first = self.client.get_children_stat(path);
         let (client, shared, path) = (self.client.clone(), self.shared.clone(), path.to_owned());
         Box::pin(async move {
             let r = match first.await {
                 Err(e) if is_transient(&e) => {
                     persist(&client, || {
                         shared.children_reads.fetch_add(1, Ordering::Relaxed);
-                        client.get_children(&path)
+                        client.get_children_stat(&path)
                     })
                     .await
                 }
@@ -500,6 +505,7 @@ impl Follower {
             let mut gone: Vec<String> = nodes
                 .range(prefix.clone()..)
                 .take_while(|(p, _)| p.starts_with(&prefix))
+                .filter(|(p, _)| p.as_str() != path)
                 .map(|(p, _)| p.clone())
                 .collect();
             if nodes.contains_key(path) {
@@ -510,6 +516,12 @@ impl Follower {
             }
             gone
         };
+        {
+            let mut synced = self.synced.lock().unwrap_or_else(|e| e.into_inner());
+            for p in &removed {
+                synced.remove(p);
+            }
+        }
         // Deepest first, the order in which the server deletes.
         for p in removed.iter().rev() {
             self.emit(TreeEvent::Removed(p.clone()));
@@ -562,23 +574,78 @@ impl Follower {
             for (path, read) in level.iter().zip(datas) {
                 match read {
                     Some((data, stat)) => {
-                        if stat.num_children > 0 {
+                        changed += u64::from(self.upsert(path, data, stat));
+                        if !self.children_known(path, &stat) {
                             parents.push(path.clone());
                         }
-                        changed += u64::from(self.upsert(path, data, stat));
                     }
                     None => changed += self.remove_subtree(path),
                 }
             }
-            let lists = self.pipelined(&parents, Self::children).await?;
-            level = Vec::new();
-            for (parent, list) in parents.iter().zip(lists) {
-                for child in list.unwrap_or_default() {
-                    level.push(join(parent, &child));
-                }
-            }
+            let (more, new) = self.list_children(&parents).await?;
+            changed += more;
+            level = new;
         }
         Ok(changed)
+    }
+
+    /// What a Stat read tells about a node's children: with none, the cached children are
+    /// complete as of its pzxid (any cached ones are gone). Returns true when the cached
+    /// children are known to be complete.
+    fn children_known(&self, path: &str, stat: &Stat) -> bool {
+        if stat.num_children == 0 {
+            for gone in self.cached_children(path) {
+                self.remove_subtree(&join(path, &gone));
+            }
+            self.set_synced(path, stat.pzxid);
+            return true;
+        }
+        self.synced_at(path) == Some(stat.pzxid)
+    }
+
+    fn synced_at(&self, path: &str) -> Option<i64> {
+        self.synced
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(path)
+            .copied()
+    }
+
+    fn set_synced(&self, path: &str, pzxid: i64) {
+        self.synced
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(path.to_owned(), pzxid);
+    }
+
+    /// Lists the children of `parents` (with their Stat, atomically), drops cached children
+    /// that are gone, and returns (changes, paths of children not cached yet).
+    async fn list_children(&self, parents: &[String]) -> Result<(u64, Vec<String>)> {
+        let mut changed = 0;
+        let mut new = Vec::new();
+        let lists = self.pipelined(parents, Self::children).await?;
+        for (parent, list) in parents.iter().zip(lists) {
+            let Some((list, stat)) = list else {
+                changed += self.remove_subtree(parent);
+                continue;
+            };
+            let now: BTreeSet<String> = list.into_iter().collect();
+            let was = self.cached_children(parent);
+            for gone in was.difference(&now) {
+                changed += self.remove_subtree(&join(parent, gone));
+            }
+            new.extend(now.difference(&was).map(|c| join(parent, c)));
+            self.set_synced(parent, stat.pzxid);
+            // The listing's Stat is newer than the cached one; take it unless the data
+            // changed too (then a data read is due anyway).
+            if self
+                .cached_stat(parent)
+                .is_some_and(|c| c.mzxid == stat.mzxid)
+            {
+                changed += u64::from(self.update_stat(parent, stat));
+            }
+        }
+        Ok((changed, new))
     }
 
     async fn follow_persistent(&mut self) -> Result<()> {
@@ -642,16 +709,27 @@ impl Follower {
         }
         let paths: Vec<String> = refresh.into_iter().collect();
         let reads = self.pipelined(&paths, Self::data).await?;
+        let mut list = Vec::new();
         for (path, read) in paths.iter().zip(reads) {
             match read {
                 Some((data, stat)) => {
                     self.upsert(path, data, stat);
+                    // Children normally arrive through their own events; a count that
+                    // disagrees means some were created or deleted unseen (while the
+                    // connection was down): list them.
+                    if !self.children_known(path, &stat)
+                        && self.cached_children(path).len() != stat.num_children as usize
+                    {
+                        list.push(path.clone());
+                    }
                 }
                 None => {
                     self.remove_subtree(path);
                 }
             }
         }
+        let (_, new) = self.list_children(&list).await?;
+        self.load(new).await?;
         Ok(())
     }
 
@@ -690,7 +768,7 @@ impl Follower {
                     } else {
                         changed += u64::from(self.update_stat(path, now));
                     }
-                    if now.pzxid != was.pzxid {
+                    if !self.children_known(path, &now) {
                         children_check.push(path.clone());
                     }
                 }
@@ -703,21 +781,9 @@ impl Follower {
                 None => self.remove_subtree(path),
             };
         }
-        let lists = self.pipelined(&children_check, Self::children).await?;
-        for (parent, list) in children_check.iter().zip(lists) {
-            let Some(list) = list else {
-                changed += self.remove_subtree(parent);
-                continue;
-            };
-            let now: BTreeSet<String> = list.into_iter().collect();
-            let was = self.cached_children(parent);
-            for gone in was.difference(&now) {
-                changed += self.remove_subtree(&join(parent, gone));
-            }
-            for new in now.difference(&was) {
-                new_roots.push(join(parent, new));
-            }
-        }
+        let (more, new) = self.list_children(&children_check).await?;
+        changed += more;
+        new_roots.extend(new);
         changed += self.load(new_roots).await?;
         let after = self.counters();
         let report = ResyncReport {

@@ -53,6 +53,7 @@ where
     Fut: Future<Output = Result<T>>,
 {
     let mut expiries = 0;
+    let mut pause = Duration::from_millis(5);
     loop {
         match op().await {
             Ok(v) => return Ok(v),
@@ -66,6 +67,10 @@ where
             Err(e) if is_transient(&e) => {
                 expiries = 0;
                 wait_usable(client).await?;
+                // A server that sheds load (throttled, request timeout) answers while
+                // connected: do not hammer it.
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(1));
             }
             Err(e) => return Err(e),
         }
