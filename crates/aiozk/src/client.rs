@@ -63,6 +63,7 @@ pub struct ClientBuilder {
     auth: Vec<(String, Vec<u8>)>,
     sasl: Option<crate::session::SaslCredentials>,
     tls: Option<crate::tls::TlsOptions>,
+    request_timeout: Option<Duration>,
     connector: Option<Connector>,
 }
 
@@ -76,6 +77,7 @@ impl std::fmt::Debug for ClientBuilder {
             .field("default_acl", &self.default_acl)
             .field("max_frame", &self.max_frame)
             .field("retry", &self.retry)
+            .field("request_timeout", &self.request_timeout)
             .field("reconnect_after_expiry", &self.reconnect_after_expiry)
             .field(
                 "resume",
@@ -111,6 +113,7 @@ impl ClientBuilder {
             auth: Vec::new(),
             sasl: None,
             tls: None,
+            request_timeout: None,
             connector: None,
         }
     }
@@ -126,6 +129,15 @@ impl ClientBuilder {
     /// session timeout.
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = Some(timeout);
+        self
+    }
+
+    /// Fail a call with [`Error::RequestTimeout`] when its reply takes longer than
+    /// `timeout` (each retry gets its own `timeout`). The request itself is not withdrawn: it
+    /// may still be carried out. Default: no limit (a call waits while the session lives,
+    /// failing on connection loss or expiry).
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = Some(timeout);
         self
     }
 
@@ -317,6 +329,7 @@ impl ClientBuilder {
             events_tx,
             next_watch_id: AtomicU64::new(1),
             servers: self.servers.clone(),
+            request_timeout: self.request_timeout,
         };
         Ok(Client {
             inner: Arc::new(inner),
@@ -336,6 +349,7 @@ struct Inner {
     events_tx: broadcast::Sender<SessionEvent>,
     next_watch_id: AtomicU64,
     servers: String,
+    request_timeout: Option<Duration>,
 }
 
 /// A handle to a ZooKeeper session. Cloning is cheap; all clones share the session. The
@@ -757,11 +771,12 @@ impl Transaction {
                     .map(|(rx, _)| Some(rx))
             }
         };
+        let limit = self.client.inner.request_timeout;
         async move {
             let Some(rx) = sent? else {
                 return Ok(Vec::new());
             };
-            let Response::Multi(results) = recv(rx).await? else {
+            let Response::Multi(results) = recv(rx, limit).await? else {
                 return Err(unexpected());
             };
             multi_outcome(&chroot, results)
@@ -843,9 +858,16 @@ fn unexpected() -> Error {
 
 type ReplyRx = oneshot::Receiver<Result<Response>>;
 
-async fn recv(rx: ReplyRx) -> Result<Response> {
+/// Waits for a reply, at most `limit` (the builder's request timeout).
+async fn recv(rx: ReplyRx, limit: Option<Duration>) -> Result<Response> {
     // A dropped sender means the driver stopped: the client is closed.
-    rx.await.unwrap_or(Err(Error::Closed))
+    match limit {
+        Some(limit) => match tokio::time::timeout(limit, rx).await {
+            Ok(reply) => reply.unwrap_or(Err(Error::Closed)),
+            Err(_) => Err(Error::RequestTimeout),
+        },
+        None => rx.await.unwrap_or(Err(Error::Closed)),
+    }
 }
 
 impl Client {
@@ -941,11 +963,12 @@ impl Client {
             Ok((op, body, watch_path, sent))
         });
         let this = self.clone();
+        let limit = self.inner.request_timeout;
         async move {
             let (op, body, watch_path, (rx, mut watcher)) = first?;
             let started = Instant::now();
             let mut attempt = 1u32;
-            let mut result = recv(rx).await;
+            let mut result = recv(rx, limit).await;
             while let (true, Err(err)) = (idempotent, &result) {
                 if !err.is_retryable() {
                     break;
@@ -967,7 +990,7 @@ impl Client {
                 tracing::debug!(?op, attempt, "retrying");
                 let (rx, w) = this.send(op, body.clone(), watch_path.clone())?;
                 watcher = w;
-                result = recv(rx).await;
+                result = recv(rx, limit).await;
             }
             Ok((map(result, &this.inner.chroot)?, watcher))
         }
@@ -1116,9 +1139,10 @@ impl Client {
                 reply,
             })
             .map_err(|_| Error::Closed);
+        let limit = self.inner.request_timeout;
         async move {
             sent?;
-            recv(rx).await.map(|_| ())
+            recv(rx, limit).await.map(|_| ())
         }
     }
 
@@ -1345,7 +1369,8 @@ impl Client {
                     .iter()
                     .filter(|p| {
                         chroot.as_str().is_none_or(|c| {
-                            p.strip_prefix(c).is_some_and(|r| r.is_empty() || r.starts_with('/'))
+                            p.strip_prefix(c)
+                                .is_some_and(|r| r.is_empty() || r.starts_with('/'))
                         })
                     })
                     .map(|p| chroot.strip(p).to_owned())
@@ -1489,9 +1514,10 @@ impl Client {
         };
         let encoded = built.and_then(|reqs| self.encode(&Request::MultiRead(&reqs)));
         let sent = encoded.and_then(|(op, body)| self.send(op, body, None));
+        let limit = self.inner.request_timeout;
         async move {
             let (rx, _) = sent?;
-            let Response::Multi(results) = recv(rx).await? else {
+            let Response::Multi(results) = recv(rx, limit).await? else {
                 return Err(unexpected());
             };
             Ok(results
@@ -1850,9 +1876,10 @@ impl Client {
             chroot: self.inner.chroot.clone(),
             tx: self.inner.tx.downgrade(),
         };
+        let limit = self.inner.request_timeout;
         async move {
             sent?;
-            recv(rx).await?;
+            recv(rx, limit).await?;
             Ok(watcher)
         }
     }

@@ -1134,3 +1134,38 @@ async fn close_returns_promptly_without_a_reachable_server() {
         assert_eq!(c.exists("/").await.unwrap_err(), Error::Closed);
     }
 }
+
+#[tokio::test]
+async fn request_timeout_bounds_a_call_to_a_stalled_server() {
+    let zk = start(1, ServerConfig::new()).await;
+    let proxy = FaultProxy::start(zk.member_addr(0)).await.unwrap();
+    let client = builder(&proxy.addr().to_string(), Duration::from_secs(20))
+        .request_timeout(Duration::from_millis(300))
+        .retry_policy(RetryPolicy::once())
+        .connect()
+        .await
+        .expect("connect");
+    assert!(client.exists("/").await.unwrap().is_some());
+    proxy.stall();
+    let started = Instant::now();
+    let err = within(10, "a timed-out call", client.exists("/"))
+        .await
+        .unwrap_err();
+    let took = started.elapsed();
+    println!(
+        "request timeout 300 ms returned after {} ms",
+        took.as_millis()
+    );
+    assert_eq!(err, Error::RequestTimeout);
+    assert!(
+        took >= Duration::from_millis(300) && took < Duration::from_secs(3),
+        "{took:?}"
+    );
+    // The session is untouched: once the server answers again, calls work.
+    proxy.resume();
+    assert!(within(10, "a call after resume", client.exists("/"))
+        .await
+        .unwrap()
+        .is_some());
+    client.close().await;
+}
