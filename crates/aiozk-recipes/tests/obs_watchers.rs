@@ -330,3 +330,28 @@ async fn creation_during_a_cut_is_reported() {
     }
     other.deleteall(&b).await.unwrap();
 }
+
+#[tokio::test]
+async fn closing_the_client_ends_the_streams() {
+    let zk = connect().await;
+    let b = base(&zk, "dw-close").await;
+    let node = format!("{b}/n");
+    zk.create(&node, b"x").await.unwrap();
+    let mut dw = DataWatcher::new(&zk, &node);
+    let mut cw = ChildrenWatcher::new(&zk, &node);
+    next_data(&mut dw).await;
+    next_children(&mut cw).await;
+    let cleaner = connect().await;
+    zk.close().await;
+    assert_eq!(
+        within(10, dw.next()).await.unwrap().unwrap_err(),
+        aiozk::Error::Closed
+    );
+    assert!(within(10, dw.next()).await.is_none());
+    assert_eq!(
+        within(10, cw.next()).await.unwrap().unwrap_err(),
+        aiozk::Error::Closed
+    );
+    assert!(within(10, cw.next()).await.is_none());
+    cleaner.deleteall(&b).await.unwrap();
+}

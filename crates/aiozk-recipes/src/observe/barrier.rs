@@ -7,8 +7,9 @@ use aiozk::{Client, Error, EventType, Result, SessionState};
 use tokio::time::Instant;
 
 use super::util::{
-    create_unique, deadline_after, delete_quietly, join, new_guid, parent_of, persist, reclaim,
-    sleep_until, sorted_sequential, until, OrphanGuard, SessionWatch,
+    create_unique, deadline_after, delete_quietly, is_transient, join, new_guid, parent_of,
+    persist, reclaim, sleep_until, sorted_sequential, until, wait_usable, OrphanGuard,
+    SessionWatch,
 };
 
 /// A barrier: processes [`wait`](Barrier::wait) while the barrier node exists, and go on
@@ -239,9 +240,13 @@ impl DoubleBarrier {
                 )
                 .await?;
                 if sorted_sequential(children).len() >= self.min_participants {
-                    match client.create(&sentinel, b"").await {
+                    match until(deadline, client.create(&sentinel, b"")).await {
                         Ok(_) | Err(Error::NodeExists) => return Ok(()),
-                        Err(e) if super::util::is_transient(&e) => {}
+                        // Nobody else may be left to create it: count and try again.
+                        Err(e) if is_transient(&e) => {
+                            until(deadline, wait_usable(client)).await?;
+                            continue;
+                        }
                         Err(e) => return Err(e),
                     }
                 }
