@@ -1049,6 +1049,10 @@ impl Client {
     }
 
     /// A receiver of the current state, to `wait_for` a state or see each change.
+    ///
+    /// A receiver only sees the latest value: a state that lasts an instant (`Expired`
+    /// when a new session follows at once) can be skipped. Use
+    /// [`Client::state_changes`] to see every transition.
     pub fn state_watch(&self) -> watch::Receiver<SessionState> {
         self.inner.state_rx.clone()
     }
