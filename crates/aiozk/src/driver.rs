@@ -142,6 +142,16 @@ pub(crate) struct Driver {
     close_waiters: Vec<oneshot::Sender<()>>,
     handles_gone: bool,
     probe: Probe,
+    timer: Timer,
+}
+
+/// The session's deadline timer, kept across wake-ups: creating and dropping a timer on
+/// every wake-up cost more than the rest of a wake-up's bookkeeping. It is re-armed only
+/// when the session's deadline moves earlier; firing early is harmless (the session
+/// compares every deadline with the time it is given and does nothing before it).
+struct Timer {
+    sleep: Option<Pin<Box<tokio::time::Sleep>>>,
+    armed: Option<tokio::time::Instant>,
 }
 
 /// While connected to a read-only server, other servers are asked `isro` from time to
@@ -207,6 +217,10 @@ impl Driver {
             close_waiters: Vec::new(),
             handles_gone: false,
             probe: Probe::new(),
+            timer: Timer {
+                sleep: None,
+                armed: None,
+            },
         }
     }
 
@@ -263,7 +277,10 @@ impl Driver {
                         self.last_error = Some(e.to_string());
                         self.session.on_transport_closed(now, Error::io(&e));
                     }
-                    Wake::Timer => self.session.handle_timeout(now),
+                    Wake::Timer => {
+                        self.timer.armed = None;
+                        self.session.handle_timeout(now);
+                    }
                     Wake::ProbeDue => self.start_probe(),
                     Wake::Probe(found) => {
                         self.probe.running = None;
@@ -417,6 +434,19 @@ impl Driver {
             .session
             .poll_timeout()
             .map(tokio::time::Instant::from_std);
+        match (deadline, self.timer.armed) {
+            (Some(d), Some(armed)) if armed <= d => {}
+            (Some(d), _) => {
+                match &mut self.timer.sleep {
+                    Some(sleep) => sleep.as_mut().reset(d),
+                    None => self.timer.sleep = Some(Box::pin(tokio::time::sleep_until(d))),
+                }
+                self.timer.armed = Some(d);
+            }
+            (None, _) => self.timer.armed = None,
+        }
+        let timer_armed = self.timer.armed.is_some();
+        let timer = &mut self.timer.sleep;
         let session = &mut self.session;
         let conn = &mut self.conn;
         let connecting = &mut self.connecting;
@@ -438,12 +468,8 @@ impl Driver {
                 if connecting.is_some() => Wake::Connected(res),
             res = async { conn.as_mut().expect("guarded by the select condition").read_buf(session.read_buf()).await },
                 if conn.is_some() => Wake::Read(res),
-            _ = async {
-                match deadline {
-                    Some(d) => tokio::time::sleep_until(d).await,
-                    None => std::future::pending().await,
-                }
-            } => Wake::Timer,
+            _ = async { timer.as_mut().expect("guarded by the select condition").as_mut().await },
+                if timer_armed => Wake::Timer,
         }
     }
 
