@@ -322,6 +322,9 @@ pub struct Session<T: Tokens> {
     stats: SessionStats,
 }
 
+/// The least room [`Session::read_buf`] offers for one read.
+const READ_CHUNK: usize = 8 * 1024;
+
 /// Batches of watch re-registrations start a new batch once their paths reach this many
 /// bytes, far below the server's frame limit.
 pub const SET_WATCHES_BATCH_BYTES: usize = 128 * 1024;
@@ -349,8 +352,10 @@ impl<T: Tokens> Session<T> {
             alive_at: None,
             attempts: 0,
             rng,
-            inbuf: BytesMut::with_capacity(64 * 1024),
-            out: BytesMut::with_capacity(64 * 1024),
+            // Allocated as needed (see `read_buf`): 128 KiB of buffers per session made a
+            // thousand idle sessions cost 128 MiB.
+            inbuf: BytesMut::new(),
+            out: BytesMut::new(),
             queued: VecDeque::new(),
             pending: VecDeque::new(),
             auth_pending: VecDeque::new(),
@@ -634,8 +639,19 @@ impl<T: Tokens> Session<T> {
         }
     }
 
-    /// The buffer to read server bytes into; call [`Session::handle_read`] afterwards.
+    /// The buffer to read server bytes into; call [`Session::handle_read`] afterwards. It
+    /// has room for at least 8 KiB, or for the rest of the frame being received.
     pub fn read_buf(&mut self) -> &mut BytesMut {
+        let mut want = READ_CHUNK;
+        if let Some(head) = self.inbuf.get(..4) {
+            let frame = u32::from_be_bytes([head[0], head[1], head[2], head[3]]) as usize;
+            if frame <= self.config.max_frame {
+                want = want.max((frame + 4).saturating_sub(self.inbuf.len()));
+            }
+        }
+        if self.inbuf.capacity() - self.inbuf.len() < want {
+            self.inbuf.reserve(want);
+        }
         &mut self.inbuf
     }
 
