@@ -285,7 +285,8 @@ impl ClientBuilder {
         };
         let (tx, rx) = mpsc::unbounded_channel();
         let (state_tx, state_rx) = watch::channel(SessionState::Connecting);
-        let (events_tx, _) = broadcast::channel(256);
+        // 64 transitions of slack for a slow subscriber; 256 slots cost 17 KB per client.
+        let (events_tx, _) = broadcast::channel(64);
         let shared = Arc::new(Mutex::new(Shared {
             state: SessionState::Connecting,
             session_id: 0,
@@ -1057,7 +1058,9 @@ impl Client {
         self.inner.state_rx.clone()
     }
 
-    /// Every state transition with its cause, and every new session, from now on.
+    /// Every state transition with its cause, and every new session, from now on. A
+    /// receiver that falls more than 64 events behind gets `RecvError::Lagged` and skips the
+    /// oldest ones.
     pub fn state_changes(&self) -> broadcast::Receiver<SessionEvent> {
         self.inner.events_tx.subscribe()
     }
