@@ -49,6 +49,12 @@ enum Cmd {
         #[arg(long)]
         max_load: Option<f64>,
     },
+    /// Start the benchmark's server with its znodes and wait for Ctrl-C (for profiling).
+    Serve {
+        /// Children of the get_children node.
+        #[arg(long, default_value_t = 10_000)]
+        children: usize,
+    },
     /// Run one workload with one Rust client and print JSON lines (used by `run`).
     Client {
         /// `ours` or `zkc`.
@@ -76,6 +82,11 @@ enum Cmd {
 pub fn main() -> i32 {
     let cli = Cli::parse();
     let result = match cli.command {
+        Cmd::Serve { children } => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())
+            .and_then(|rt| rt.block_on(harness::serve(children))),
         Cmd::Client {
             client,
             workload,

@@ -146,11 +146,7 @@ pub async fn run(opts: Options) -> Result<(), String> {
     };
 
     eprintln!("starting ZooKeeper (forceSync=no)");
-    let config = ServerConfig::new()
-        .cfg_line("forceSync=no")
-        .jvm_flag("-Xms512m")
-        .jvm_flag("-Xmx1g");
-    let ensemble = Ensemble::start_async(1, config)
+    let ensemble = Ensemble::start_async(1, server_config())
         .await
         .map_err(|e| format!("starting ZooKeeper: {e}"))?;
     let server_pid = ensemble.pid(0).ok_or("the server has no pid")?;
@@ -364,9 +360,33 @@ async fn ensure_venv(venv: &Path) -> Result<PathBuf, String> {
     }
 }
 
-impl Bench {
-    async fn setup(&self) -> Result<(), String> {
-        let zk = aiozk::Client::connect(&self.server_addr)
+/// Starts the benchmark's server with its znodes, prints its address and waits for Ctrl-C:
+/// for profiling one client run (`aiozk-bench client ...`) by hand.
+pub async fn serve(children: usize) -> Result<(), String> {
+    let ensemble = Ensemble::start_async(1, server_config())
+        .await
+        .map_err(|e| format!("starting ZooKeeper: {e}"))?;
+    let pid = ensemble.pid(0).ok_or("the server has no pid")?;
+    if std::thread::available_parallelism().map_or(1, |n| n.get()) >= 2 && which("taskset") {
+        taskset(&["-a", "-cp", "0", &pid.to_string()]).await?;
+    }
+    let addr = ensemble.member_addr(0).to_string();
+    setup_znodes(&addr, children).await?;
+    println!("{addr} (pid {pid}); Ctrl-C stops it");
+    let _ = tokio::signal::ctrl_c().await;
+    Ok(())
+}
+
+fn server_config() -> ServerConfig {
+    ServerConfig::new()
+        .cfg_line("forceSync=no")
+        .jvm_flag("-Xms512m")
+        .jvm_flag("-Xmx1g")
+}
+
+async fn setup_znodes(addr: &str, children: usize) -> Result<(), String> {
+    {
+        let zk = aiozk::Client::connect(addr)
             .await
             .map_err(|e| e.to_string())?;
         let e = |e: aiozk::Error| e.to_string();
@@ -378,7 +398,7 @@ impl Bench {
             .map_err(e)?;
         zk.create(paths::CHILDREN, b"").await.map_err(e)?;
         let mut set = tokio::task::JoinSet::new();
-        for i in 0..self.opts.children {
+        for i in 0..children {
             if set.len() >= 200 {
                 set.join_next().await;
             }
@@ -389,6 +409,12 @@ impl Bench {
         }
         zk.close().await;
         Ok(())
+    }
+}
+
+impl Bench {
+    async fn setup(&self) -> Result<(), String> {
+        setup_znodes(&self.server_addr, self.opts.children).await
     }
 
     async fn warm_up(&mut self) -> Result<(), String> {

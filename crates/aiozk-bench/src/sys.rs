@@ -5,8 +5,7 @@ use std::time::Duration;
 
 /// CPU time (user + system) of this whole process, every thread included.
 pub fn process_cpu() -> Duration {
-    let t = rustix::time::clock_gettime(rustix::time::ClockId::ProcessCPUTime);
-    Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
+    cpu_time::ProcessTime::try_now().map_or(Duration::ZERO, |t| t.as_duration())
 }
 
 /// A `kB` field of `/proc/self/status` (`VmRSS`, `VmHWM`), in bytes.
