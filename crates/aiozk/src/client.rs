@@ -501,7 +501,7 @@ impl Future for OneshotWatcher {
 /// when the session expires or the client closes.
 #[derive(Debug)]
 pub struct PersistentWatcher {
-    rx: mpsc::UnboundedReceiver<crate::session::WatchedEvent>,
+    rx: Arc<driver::EventQueue>,
     id: u64,
     chroot: Chroot,
     // Weak: a watcher must not keep the session open once every Client handle is gone.
@@ -516,7 +516,7 @@ impl PersistentWatcher {
 
     fn poll_next_event(&mut self, cx: &mut Context<'_>) -> Poll<Option<WatchedEvent>> {
         self.rx
-            .poll_recv(cx)
+            .poll_next(cx)
             .map(|ev| ev.map(|ev| strip_event(&self.chroot, ev)))
     }
 }
@@ -1863,7 +1863,7 @@ impl Client {
             .inner
             .next_watch_id
             .fetch_add(1, AtomicOrdering::Relaxed);
-        let (stream_tx, stream_rx) = mpsc::unbounded_channel();
+        let (stream_tx, stream_rx) = driver::StreamTx::new();
         let (reply, rx) = oneshot::channel();
         let sent = self.server_path(path).and_then(|path| {
             self.inner

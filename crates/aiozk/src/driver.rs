@@ -29,7 +29,96 @@ pub(crate) struct Channels;
 impl Tokens for Channels {
     type Reply = oneshot::Sender<Result<Response, Error>>;
     type Oneshot = oneshot::Sender<WatchedEvent>;
-    type Stream = mpsc::UnboundedSender<WatchedEvent>;
+    type Stream = StreamTx;
+}
+
+/// The events of one persistent watcher, from the driver to its [`crate::PersistentWatcher`].
+///
+/// A queue that allocates nothing until an event arrives: a tokio unbounded channel
+/// allocates a block of 32 slots when it is created, 2 KB for every persistent watch.
+#[derive(Debug, Default)]
+pub(crate) struct EventQueue {
+    state: Mutex<QueueState>,
+}
+
+#[derive(Debug, Default)]
+struct QueueState {
+    events: std::collections::VecDeque<WatchedEvent>,
+    waker: Option<std::task::Waker>,
+    closed: bool,
+}
+
+impl EventQueue {
+    fn lock(&self) -> std::sync::MutexGuard<'_, QueueState> {
+        // A poisoned lock only means a panic elsewhere; the queue itself stays consistent.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn push(&self, event: WatchedEvent) {
+        let mut state = self.lock();
+        if state.closed {
+            return;
+        }
+        state.events.push_back(event);
+        let waker = state.waker.take();
+        drop(state);
+        if let Some(w) = waker {
+            w.wake();
+        }
+    }
+
+    fn close(&self) {
+        let waker = {
+            let mut state = self.lock();
+            state.closed = true;
+            state.waker.take()
+        };
+        if let Some(w) = waker {
+            w.wake();
+        }
+    }
+
+    /// The next event; `None` once the driver side has ended the stream and it is drained.
+    pub(crate) fn poll_next(
+        &self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<WatchedEvent>> {
+        let mut state = self.lock();
+        if let Some(event) = state.events.pop_front() {
+            return std::task::Poll::Ready(Some(event));
+        }
+        if state.closed {
+            return std::task::Poll::Ready(None);
+        }
+        match &state.waker {
+            Some(w) if w.will_wake(cx.waker()) => {}
+            _ => state.waker = Some(cx.waker().clone()),
+        }
+        std::task::Poll::Pending
+    }
+}
+
+/// The driver's handle to an [`EventQueue`]. The queue ends when the last handle is dropped
+/// (the session removed the watcher, or the driver stopped), as a channel does.
+#[derive(Debug, Clone)]
+pub(crate) struct StreamTx(Arc<EventQueue>);
+
+impl StreamTx {
+    /// A queue and its driver-side handle.
+    pub(crate) fn new() -> (Self, Arc<EventQueue>) {
+        let queue = Arc::new(EventQueue::default());
+        (Self(queue.clone()), queue)
+    }
+}
+
+impl Drop for StreamTx {
+    fn drop(&mut self) {
+        // Handles are only cloned and dropped by the driver's task; the watcher holds the
+        // one other reference. Two left means this is the last handle.
+        if Arc::strong_count(&self.0) <= 2 {
+            self.0.close();
+        }
+    }
 }
 
 /// A request from a [`crate::Client`] handle to the driver.
@@ -44,7 +133,7 @@ pub(crate) enum Command {
         id: u64,
         path: String,
         mode: AddWatchMode,
-        stream: mpsc::UnboundedSender<WatchedEvent>,
+        stream: StreamTx,
         reply: oneshot::Sender<Result<Response, Error>>,
     },
     RemoveWatch {
@@ -482,10 +571,8 @@ impl Driver {
                 Event::Oneshot(tx, ev) => {
                     let _ = tx.send(ev);
                 }
-                Event::Stream(tx, ev) => {
-                    let _ = tx.send(ev);
-                }
-                Event::StreamEnded(tx) => drop(tx),
+                Event::Stream(tx, ev) => tx.0.push(ev),
+                Event::StreamEnded(tx) => tx.0.close(),
                 Event::State(state, cause) => {
                     // Whoever wakes on the change reads the session id, server and
                     // counters next: they must already be current.
