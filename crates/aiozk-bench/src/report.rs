@@ -163,6 +163,9 @@ pub fn one_line(v: &Value) -> String {
             get(Metric::RssPerItem)
         );
     }
+    if let Some(e) = v.get("recover_error") {
+        let _ = write!(s, ", no recovery: {e}");
+    }
     if v.get("recover_ms").is_some() {
         let _ = write!(
             s,
@@ -415,21 +418,26 @@ pub fn markdown(
     let failures: Vec<String> = samples
         .iter()
         .filter_map(|s| {
-            let e = s
-                .figures
-                .get("failed")
-                .or_else(|| s.figures.get("unsupported"))?;
+            let (what, e) = match (
+                s.figures
+                    .get("failed")
+                    .or_else(|| s.figures.get("unsupported")),
+                s.figures.get("recover_error"),
+            ) {
+                (Some(e), _) => ("", e),
+                (None, Some(e)) => ("did not recover after the forced reconnect: ", e),
+                (None, None) => return None,
+            };
             Some(format!(
-                "- {} / {} (round {}): {}",
+                "- {} / {} (round {}): {what}{e}",
                 s.client,
                 s.workload,
-                s.round + 1,
-                e
+                s.round + 1
             ))
         })
         .collect();
     if !failures.is_empty() {
-        let _ = writeln!(md, "## Runs without figures\n");
+        let _ = writeln!(md, "## Runs without figures, or without recovery\n");
         for f in failures {
             let _ = writeln!(md, "{f}");
         }

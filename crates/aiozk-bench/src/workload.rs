@@ -295,6 +295,18 @@ impl Counted {
         }
     }
 
+    /// Records the times after a forced reconnect: (lost, reconnected, first reply), or why
+    /// the client did not recover.
+    fn recovery(&mut self, r: Result<(Instant, Instant, Instant), String>) {
+        match r {
+            Ok((lost, connected, done)) => {
+                self.set("recover_ms", json!((done - lost).as_secs_f64() * 1e3));
+                self.set("rereg_ms", json!((done - connected).as_secs_f64() * 1e3));
+            }
+            Err(e) => self.set("recover_error", json!(e)),
+        }
+    }
+
     fn finish(mut self) -> Value {
         self.set("peak_rss", json!(sys::peak_rss()));
         Value::Object(self.fields)
@@ -443,33 +455,34 @@ mod ours {
         mark("end");
         let mut events = zk.state_changes();
         mark("registered");
-        timeout("the disconnection", async {
-            loop {
-                match events.recv().await {
-                    Ok(SessionEvent::State(SessionState::Disconnected, _)) => break Ok(()),
-                    Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
-                    Err(e) => break Err(e.to_string()),
+        let recovery = async {
+            timeout("the disconnection", async {
+                loop {
+                    match events.recv().await {
+                        Ok(SessionEvent::State(SessionState::Disconnected, _)) => break Ok(()),
+                        Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                        Err(e) => break Err(e.to_string()),
+                    }
                 }
-            }
-        })
-        .await??;
-        let lost = Instant::now();
-        timeout("the reconnection", async {
-            loop {
-                match events.recv().await {
-                    Ok(SessionEvent::State(SessionState::Connected, _)) => break Ok(()),
-                    Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
-                    Err(e) => break Err(e.to_string()),
+            })
+            .await??;
+            let lost = Instant::now();
+            timeout("the reconnection", async {
+                loop {
+                    match events.recv().await {
+                        Ok(SessionEvent::State(SessionState::Connected, _)) => break Ok(()),
+                        Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                        Err(e) => break Err(e.to_string()),
+                    }
                 }
-            }
-        })
-        .await??;
-        let connected = Instant::now();
-        // Watches are re-registered before anything else: this reply comes after theirs.
-        timeout("a reply", zk.exists("/")).await?.map_err(err)?;
-        let done = Instant::now();
-        out.set("recover_ms", json!((done - lost).as_secs_f64() * 1e3));
-        out.set("rereg_ms", json!((done - connected).as_secs_f64() * 1e3));
+            })
+            .await??;
+            let connected = Instant::now();
+            // Watches are re-registered before anything else: this reply comes after theirs.
+            timeout("a reply", zk.exists("/")).await?.map_err(err)?;
+            Ok::<_, String>((lost, connected, Instant::now()))
+        };
+        out.recovery(recovery.await);
         out.set("live", json!(zk.stats().live_watches));
         drop((oneshot, streams));
         Ok(out.finish())
@@ -607,22 +620,23 @@ mod zkc {
         mark("end");
         let mut states = client.state_watcher();
         mark("registered");
-        timeout("the disconnection", async {
-            while states.changed().await != zk::SessionState::Disconnected {}
-        })
-        .await?;
-        let lost = Instant::now();
-        timeout("the reconnection", async {
-            while states.changed().await != zk::SessionState::SyncConnected {}
-        })
-        .await?;
-        let connected = Instant::now();
-        timeout("a reply", client.check_stat("/"))
-            .await?
-            .map_err(err)?;
-        let done = Instant::now();
-        out.set("recover_ms", json!((done - lost).as_secs_f64() * 1e3));
-        out.set("rereg_ms", json!((done - connected).as_secs_f64() * 1e3));
+        let recovery = async {
+            timeout("the disconnection", async {
+                while states.changed().await != zk::SessionState::Disconnected {}
+            })
+            .await?;
+            let lost = Instant::now();
+            timeout("the reconnection", async {
+                while states.changed().await != zk::SessionState::SyncConnected {}
+            })
+            .await?;
+            let connected = Instant::now();
+            timeout("a reply", client.check_stat("/"))
+                .await?
+                .map_err(err)?;
+            Ok::<_, String>((lost, connected, Instant::now()))
+        };
+        out.recovery(recovery.await);
         drop((oneshot, streams));
         Ok(out.finish())
     }
