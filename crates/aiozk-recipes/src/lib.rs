@@ -11,5 +11,5 @@ mod ownership;
 // Observation and grouping recipes: watchers, barriers, parties, counters, caches, queues.
 mod observe;
 
-pub use ownership::*;
 pub use observe::*;
+pub use ownership::*;
