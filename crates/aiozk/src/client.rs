@@ -318,6 +318,7 @@ impl ClientBuilder {
             shared.clone(),
             state_tx,
             events_tx.clone(),
+            chroot.clone(),
         );
         tokio::spawn(driver.run());
         let inner = Inner {
@@ -471,19 +472,17 @@ impl CreateOptions {
 #[derive(Debug)]
 #[must_use = "a watcher does nothing unless awaited"]
 pub struct OneshotWatcher {
-    rx: oneshot::Receiver<crate::session::WatchedEvent>,
-    chroot: Chroot,
+    slot: Arc<driver::OneshotSlot>,
 }
 
 impl Future for OneshotWatcher {
     type Output = WatchedEvent;
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<WatchedEvent> {
-        let this = &mut *self;
-        match Pin::new(&mut this.rx).poll(cx) {
-            Poll::Ready(Ok(ev)) => Poll::Ready(strip_event(&this.chroot, ev)),
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<WatchedEvent> {
+        match self.slot.poll_event(cx) {
+            Poll::Ready(Some(ev)) => Poll::Ready(ev),
             // The driver is gone: the client was closed.
-            Poll::Ready(Err(_)) => Poll::Ready(WatchedEvent {
+            Poll::Ready(None) => Poll::Ready(WatchedEvent {
                 event_type: EventType::None,
                 state: SessionState::Closed,
                 path: String::new(),
@@ -537,7 +536,7 @@ impl Drop for PersistentWatcher {
     }
 }
 
-fn strip_event(chroot: &Chroot, ev: crate::session::WatchedEvent) -> WatchedEvent {
+pub(crate) fn strip_event(chroot: &Chroot, ev: crate::session::WatchedEvent) -> WatchedEvent {
     WatchedEvent {
         event_type: ev.event_type,
         state: ev.state,
@@ -921,17 +920,14 @@ impl Client {
         let (token, rx) = oneshot::channel();
         let (watch, watcher) = match watch {
             Some((kind, path)) => {
-                let (wtx, wrx) = oneshot::channel();
+                let (wtx, slot) = driver::OneshotTx::new();
                 (
                     Some(WatchRequest {
                         kind,
                         path,
                         token: wtx,
                     }),
-                    Some(OneshotWatcher {
-                        rx: wrx,
-                        chroot: self.inner.chroot.clone(),
-                    }),
+                    Some(OneshotWatcher { slot }),
                 )
             }
             None => (None, None),

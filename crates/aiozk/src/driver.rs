@@ -18,6 +18,7 @@ use tracing::{debug, info_span, Instrument};
 
 use crate::error::Error;
 use crate::hosts::HostPort;
+use crate::path::Chroot;
 use crate::session::{
     Event, Outgoing, Session, SessionConfig, SessionState, SessionStats, StateCause, Tokens,
     WatchedEvent,
@@ -28,8 +29,103 @@ pub(crate) struct Channels;
 
 impl Tokens for Channels {
     type Reply = oneshot::Sender<Result<Response, Error>>;
-    type Oneshot = oneshot::Sender<WatchedEvent>;
+    type Oneshot = OneshotTx;
     type Stream = StreamTx;
+}
+
+/// Where one one-shot watch delivers its event: filled once by the driver, awaited by the
+/// [`crate::OneshotWatcher`], which holds nothing else. 48 bytes with its reference counts;
+/// a tokio oneshot channel of an event was about 100, and the watcher kept a copy of the
+/// chroot.
+#[derive(Debug)]
+pub(crate) struct OneshotSlot {
+    state: Mutex<SlotState>,
+}
+
+#[derive(Debug)]
+enum SlotState {
+    /// Not fired yet; the waker of the task awaiting it, if polled.
+    Waiting(Option<std::task::Waker>),
+    /// Fired (the chroot already stripped from the path).
+    Fired(Box<crate::WatchedEvent>),
+    /// The driver dropped the watch without firing it: the client stopped.
+    Closed,
+    /// The event was taken.
+    Taken,
+}
+
+impl OneshotSlot {
+    fn lock(&self) -> std::sync::MutexGuard<'_, SlotState> {
+        // A poisoned lock only means a panic elsewhere; the state itself stays consistent.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn settle(&self, to: SlotState) {
+        let waker = {
+            let mut state = self.lock();
+            match std::mem::replace(&mut *state, to) {
+                SlotState::Waiting(w) => w,
+                // Already settled: keep the first outcome.
+                other => {
+                    *state = other;
+                    None
+                }
+            }
+        };
+        if let Some(w) = waker {
+            w.wake();
+        }
+    }
+
+    /// The event once fired; `None` when the client stopped first (or it was taken).
+    pub(crate) fn poll_event(
+        &self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<crate::WatchedEvent>> {
+        let mut state = self.lock();
+        match &mut *state {
+            SlotState::Waiting(w) => {
+                if !w.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                    *w = Some(cx.waker().clone());
+                }
+                std::task::Poll::Pending
+            }
+            SlotState::Fired(_) => match std::mem::replace(&mut *state, SlotState::Taken) {
+                SlotState::Fired(ev) => std::task::Poll::Ready(Some(*ev)),
+                _ => std::task::Poll::Ready(None),
+            },
+            SlotState::Closed | SlotState::Taken => std::task::Poll::Ready(None),
+        }
+    }
+}
+
+/// The driver's (only) handle to a [`OneshotSlot`]; dropping it unfired closes the slot.
+#[derive(Debug)]
+pub(crate) struct OneshotTx(Arc<OneshotSlot>);
+
+impl OneshotTx {
+    /// A slot and its driver-side handle.
+    pub(crate) fn new() -> (Self, Arc<OneshotSlot>) {
+        let slot = Arc::new(OneshotSlot {
+            state: Mutex::new(SlotState::Waiting(None)),
+        });
+        (Self(slot.clone()), slot)
+    }
+
+    fn fire(&self, event: crate::WatchedEvent) {
+        self.0.settle(SlotState::Fired(Box::new(event)));
+    }
+
+    /// True when the watcher was dropped: nobody waits for the event any more.
+    pub(crate) fn is_closed(&self) -> bool {
+        Arc::strong_count(&self.0) == 1
+    }
+}
+
+impl Drop for OneshotTx {
+    fn drop(&mut self) {
+        self.0.settle(SlotState::Closed);
+    }
 }
 
 /// The events of one persistent watcher, from the driver to its [`crate::PersistentWatcher`].
@@ -232,6 +328,8 @@ pub(crate) struct Driver {
     handles_gone: bool,
     probe: Probe,
     timer: Timer,
+    /// Stripped from the paths of one-shot watch events before they are handed over.
+    chroot: Chroot,
 }
 
 /// The session's deadline timer, kept across wake-ups: creating and dropping a timer on
@@ -287,6 +385,7 @@ impl Driver {
         shared: Arc<Mutex<Shared>>,
         state_tx: watch::Sender<SessionState>,
         events_tx: broadcast::Sender<SessionEvent>,
+        chroot: Chroot,
     ) -> Self {
         // Shuffled once, then used round-robin, so clients spread over the ensemble.
         hosts.shuffle(&mut rand::thread_rng());
@@ -310,6 +409,7 @@ impl Driver {
                 sleep: None,
                 armed: None,
             },
+            chroot,
         }
     }
 
@@ -568,9 +668,7 @@ impl Driver {
                 Event::Reply(tx, result) => {
                     let _ = tx.send(result);
                 }
-                Event::Oneshot(tx, ev) => {
-                    let _ = tx.send(ev);
-                }
+                Event::Oneshot(tx, ev) => tx.fire(crate::client::strip_event(&self.chroot, ev)),
                 Event::Stream(tx, ev) => tx.0.push(ev),
                 Event::StreamEnded(tx) => tx.0.close(),
                 Event::State(state, cause) => {
