@@ -1,0 +1,601 @@
+"""``ZKClient``: aiozk's client class on the Rust client.
+
+Every method that talks to the server queues its request when it is **called** (not when
+the returned awaitable is first awaited), so requests reach the server in call order.
+Results, watch callbacks and ``wait_for_events`` futures are resolved on the event loop of
+the call. Nothing blocks the event loop: the Rust session runs on its own threads, so it
+keeps pinging the server even while the loop is blocked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any, Awaitable, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, TypeVar, Union
+
+from . import _aiozk, exc, protocol
+from .features import Features
+from .protocol.acl import ACL, UNRESTRICTED_ACCESS, from_tuples, to_tuples
+from .protocol.stat import Stat
+from .protocol.watches import WatchEvent
+from .recipes.proxy import RecipeProxy
+from .retry import RetryPolicy
+from .session import Session
+from .transaction import Transaction
+
+log = logging.getLogger(__name__)
+
+T = TypeVar('T')
+R = TypeVar('R')
+
+Data = Union[bytes, bytearray, memoryview, str, None]
+AclArg = Union[ACL, Sequence[ACL], None]
+
+
+def _encode(data: Data) -> bytes:
+    if data is None:
+        return b''
+    if isinstance(data, str):
+        return data.encode('utf-8')
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        return bytes(data)
+    raise TypeError(f'node data must be bytes or str, not {type(data).__name__}')
+
+
+def _key(path: str) -> str:
+    """A path relative to the chroot, normalized (the stat cache key)."""
+    return '/' + '/'.join(s for s in path.split('/') if s)
+
+
+async def _then(fut: Awaitable[T], fn: Callable[[T], R]) -> R:
+    return fn(await fut)
+
+
+class StateChange:
+    """A session state change from ``ZKClient.state_changes()``.
+
+    ``state``: the Rust session state (``connecting``, ``connected``,
+    ``connected_read_only``, ``disconnected``, ``expired``, ``auth_failed``, ``closed``) or
+    ``new_session``; ``cause``: why; ``session_id``: the new session's id for
+    ``new_session``.
+    """
+
+    __slots__ = ('cause', 'session_id', 'state')
+
+    def __init__(self, state: str, cause: str, session_id: Optional[int]) -> None:
+        self.state = state
+        self.cause = cause
+        self.session_id = session_id
+
+    def __repr__(self) -> str:
+        return f'StateChange({self.state!r}, {self.cause!r}, {self.session_id!r})'
+
+
+class StateChanges:
+    """An async iterator of ``StateChange``; ends when the client closes."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    def __aiter__(self) -> 'StateChanges':
+        return self
+
+    async def __anext__(self) -> StateChange:
+        state, cause, session_id = await self._inner.__anext__()
+        return StateChange(state, cause, session_id)
+
+
+class PersistentWatch:
+    """A persistent (or recursive) watch: an async iterator of ``WatchEvent``.
+
+    Events carry paths relative to the chroot. Iteration ends when the watch ends (the
+    session expired or the client closed) or after ``close()``, which removes the watch.
+    Also an async context manager that closes it on exit.
+    """
+
+    def __init__(self, inner: Any, client: 'ZKClient') -> None:
+        self._inner = inner
+        self._client = client
+
+    def __aiter__(self) -> 'PersistentWatch':
+        return self
+
+    async def __anext__(self) -> WatchEvent:
+        while True:
+            type_, state, path = await self._inner.__anext__()
+            if type_ == WatchEvent.NONE:
+                raise StopAsyncIteration
+            return WatchEvent(type=type_, state=state, path=self._client.denormalize_path(path))
+
+    def close(self) -> None:
+        """Stops the iteration and removes the watch."""
+        self._inner.close()
+
+    async def __aenter__(self) -> 'PersistentWatch':
+        return self
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        self.close()
+
+
+class ZKClient:
+    """An asyncio ZooKeeper client with aiozk's API.
+
+    :param str servers: comma-separated ``host:port`` list (``[v6addr]:port`` for IPv6, a
+        bare host means port 2181; ``tls://host:port`` for TLS).
+    :param str chroot: root of every path of this client; created by ``start()``.
+    :param float session_timeout: requested session timeout in seconds.
+    :param default_acl: ACL (an ``ACL`` or a list) for nodes created without one
+        (default: everything for everyone).
+    :param RetryPolicy retry_policy: retries after a lost connection (default
+        ``RetryPolicy.forever()``).
+    :param bool allow_read_only: accept read-only servers.
+    :param float read_timeout: fail a call whose reply takes longer, with
+        ``exc.RequestTimeout`` (default: no limit).
+    :param loop: ignored (aiozk 0.28 compatibility).
+
+    Keyword-only additions: ``auth`` (a list of ``(scheme, credentials)`` sent at every
+    connect), ``sasl`` (``(user, password)`` for SASL DIGEST-MD5), ``tls`` (a
+    ``TlsOptions``), ``reconnect_after_expiry`` (default True: open a new session after an
+    expiry, as aiozk), ``connect_timeout`` (default for ``start()``).
+    """
+
+    def __init__(
+        self,
+        servers: str,
+        chroot: Optional[str] = None,
+        session_timeout: float = 10,
+        default_acl: AclArg = None,
+        retry_policy: Optional[RetryPolicy] = None,
+        allow_read_only: bool = False,
+        read_timeout: Optional[float] = None,
+        loop: Any = None,
+        *,
+        auth: Optional[Iterable[Tuple[str, Union[bytes, str]]]] = None,
+        sasl: Optional[Tuple[str, str]] = None,
+        tls: Optional['_aiozk.TlsOptions'] = None,
+        reconnect_after_expiry: bool = True,
+        connect_timeout: Optional[float] = None,
+    ) -> None:
+        self.servers = servers
+        self.chroot: Optional[str] = None
+        if chroot:
+            normalized = _key(chroot)
+            self.chroot = None if normalized == '/' else normalized
+        self.session = Session(self, session_timeout, allow_read_only)
+        if isinstance(default_acl, ACL):
+            default_acl = [default_acl]
+        self.default_acl: List[ACL] = list(default_acl) if default_acl else [UNRESTRICTED_ACCESS]
+        self.retry_policy = retry_policy or RetryPolicy.forever()
+        self.allow_read_only = allow_read_only
+        self.read_timeout = read_timeout
+        self.connect_timeout = connect_timeout
+        self.loop = loop
+        self.stat_cache: Dict[str, Stat] = {}
+        self.recipes = RecipeProxy(self)
+        self._auth = [(s, _encode(c)) for s, c in (auth or [])]
+        self._sasl = sasl
+        self._tls = tls
+        self._reconnect_after_expiry = reconnect_after_expiry
+        self._core: Optional[_aiozk.Client] = None
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self, timeout: Optional[float] = None) -> None:
+        """Starts the session, waits until connected, then creates the chroot node.
+
+        Waits as long as it takes (as aiozk), unless ``timeout`` (or the client's
+        ``connect_timeout``) is given: then it raises ``exc.NoServersError`` when no server
+        answered in time, and the client is closed again. Raises ``exc.AuthFailed`` when
+        the server rejected the credentials. A second ``start()`` only waits.
+        """
+        await self._start_session(timeout)
+        if self.chroot:
+            await self._core.ensure_path('/')  # type: ignore[union-attr]
+
+    async def _start_session(self, timeout: Optional[float] = None) -> None:
+        if timeout is None:
+            timeout = self.connect_timeout
+        if self._core is None or self._core.state in ('closed', 'auth_failed'):
+            self._core = _aiozk.Client(
+                self.servers,
+                chroot=self.chroot,
+                session_timeout=float(self.session.requested_timeout),
+                allow_read_only=self.allow_read_only,
+                default_acl=to_tuples(self.default_acl),
+                retry=self.retry_policy._spec,
+                request_timeout=self.read_timeout,
+                auth=self._auth,
+                sasl=self._sasl,
+                tls=self._tls,
+                reconnect_after_expiry=self._reconnect_after_expiry,
+            )
+            self.session.state._set('lost')
+            self._core.on_state(self.session._on_rust_state)
+            self.session.started = True
+        try:
+            state = await self._core.wait_connected(timeout)
+        except BaseException:
+            core, self._core = self._core, None
+            self.session.started = False
+            await core.close()
+            raise
+        self.session._on_rust_state(state)
+
+    async def close(self) -> None:
+        """Closes the session (its ephemeral nodes go at once). Returns promptly also when
+        no server is reachable. Does nothing when not started."""
+        await self._close_session()
+
+    async def _close_session(self) -> None:
+        core = self._core
+        if core is None or self.session.closing:
+            return
+        self.session.closing = True
+        try:
+            await core.close()
+        finally:
+            self.session.closing = False
+            self.session.started = False
+            self.session.state._set('lost')
+
+    async def __aenter__(self) -> 'ZKClient':
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        await self.close()
+
+    def _c(self) -> '_aiozk.Client':
+        core = self._core
+        if core is None:
+            raise exc.ClientClosed('the client is not started: call start() first')
+        return core
+
+    # ------------------------------------------------------------------ paths
+
+    def normalize_path(self, path: str) -> str:
+        """The server path of ``path`` (chroot joined, empty segments dropped)."""
+        if self.chroot:
+            path = self.chroot + '/' + path
+        return _key(path)
+
+    def denormalize_path(self, path: str) -> str:
+        """``path`` with the chroot removed."""
+        chroot = self.chroot
+        if chroot and (path == chroot or path.startswith(chroot + '/')):
+            return path[len(chroot):]
+        return path
+
+    @property
+    def features(self) -> Features:
+        """What the server supports (aiozk's flags): all True once connected (the Rust
+        client needs ZooKeeper 3.5 or later), all False before."""
+        if self._core is not None and self._core.state.startswith('connected'):
+            return Features((3, 5, 1))
+        return Features((0, 0, 0))
+
+    @property
+    def state(self) -> str:
+        """The Rust session state: ``connecting``, ``connected``, ``connected_read_only``,
+        ``disconnected``, ``expired``, ``auth_failed`` or ``closed`` (``closed`` before
+        ``start()``)."""
+        return self._core.state if self._core is not None else 'closed'
+
+    @property
+    def session_id(self) -> Optional[int]:
+        """The session id (None before connecting)."""
+        return self.session.session_id
+
+    def stats(self) -> Dict[str, int]:
+        """Counters of the client (requests, errors, reconnects, sessions, ...)."""
+        return self._c().stats()
+
+    def state_changes(self) -> StateChanges:
+        """An async iterator of every ``StateChange`` from now on; ends when the client
+        closes."""
+        return StateChanges(self._c().state_changes())
+
+    # ------------------------------------------------------------------ stat cache
+
+    def _cache(self, path: str, stat: Optional[Stat]) -> None:
+        if stat is None:
+            self.stat_cache.pop(_key(path), None)
+        else:
+            self.stat_cache[_key(path)] = stat
+
+    def _cached_version(self, path: str, force: bool, acl: bool = False) -> Optional[int]:
+        if force:
+            return None
+        stat = self.stat_cache.get(_key(path))
+        if stat is None:
+            return None
+        return stat.acl_version if acl else stat.version
+
+    def _evict_on_nonode(self, path: str, fut: Awaitable[T]) -> Awaitable[T]:
+        async def run() -> T:
+            try:
+                return await fut
+            except exc.NoNode:
+                self.stat_cache.pop(_key(path), None)
+                raise
+
+        return run()
+
+    # ------------------------------------------------------------------ reads
+
+    def _watch_cb(self, watch: bool) -> Optional[Callable[[int, str], None]]:
+        return self.session.event_dispatch if watch else None
+
+    def exists(self, path: str, watch: bool = False) -> Awaitable[bool]:
+        """True when the node exists. ``watch=True`` sets a watch (fires on creation,
+        change or deletion; see ``wait_for_events``)."""
+
+        def done(stat: Optional[Stat]) -> bool:
+            self._cache(path, stat)
+            return stat is not None
+
+        return _then(self._c().exists(path, self._watch_cb(watch)), done)
+
+    def stat(self, path: str, watch: bool = False) -> Awaitable[Optional[Stat]]:
+        """The node's ``Stat``, or None when it does not exist (``exists`` with a stat)."""
+
+        def done(stat: Optional[Stat]) -> Optional[Stat]:
+            self._cache(path, stat)
+            return stat
+
+        return _then(self._c().exists(path, self._watch_cb(watch)), done)
+
+    def get(self, path: str, watch: bool = False) -> Awaitable[Tuple[Optional[bytes], Stat]]:
+        """``(data, stat)``. Empty data is returned as None (see the README)."""
+
+        def done(result: Tuple[bytes, Stat]) -> Tuple[Optional[bytes], Stat]:
+            data, stat = result
+            self._cache(path, stat)
+            return (data or None), stat
+
+        return _then(self._evict_on_nonode(path, self._c().get_data(path, self._watch_cb(watch))), done)
+
+    def get_data(self, path: str, watch: bool = False) -> Awaitable[Optional[bytes]]:
+        """The node's data (None when empty)."""
+
+        def done(result: Tuple[bytes, Stat]) -> Optional[bytes]:
+            data, stat = result
+            self._cache(path, stat)
+            return data or None
+
+        return _then(self._evict_on_nonode(path, self._c().get_data(path, self._watch_cb(watch))), done)
+
+    def get_children(self, path: str, watch: bool = False) -> Awaitable[List[str]]:
+        """The children's names (unsorted). ``watch=True`` sets a child watch."""
+
+        def done(result: Tuple[List[str], Stat]) -> List[str]:
+            children, stat = result
+            self._cache(path, stat)
+            return children
+
+        return _then(self._evict_on_nonode(path, self._c().get_children(path, self._watch_cb(watch))), done)
+
+    def get_children_stat(self, path: str, watch: bool = False) -> Awaitable[Tuple[List[str], Stat]]:
+        """``(children, stat)``: the children's names and the node's ``Stat``."""
+
+        def done(result: Tuple[List[str], Stat]) -> Tuple[List[str], Stat]:
+            self._cache(path, result[1])
+            return result
+
+        return _then(self._evict_on_nonode(path, self._c().get_children(path, self._watch_cb(watch))), done)
+
+    def get_acl(self, path: str) -> Awaitable[List[ACL]]:
+        """The node's ACL."""
+
+        def done(result: Tuple[list, Stat]) -> List[ACL]:
+            acl, stat = result
+            self._cache(path, stat)
+            return from_tuples(acl)
+
+        return _then(self._c().get_acl(path), done)
+
+    def sync(self, path: str) -> Awaitable[None]:
+        """Waits until the server has caught up with the leader for ``path``."""
+        return self._c().sync(path)
+
+    # ------------------------------------------------------------------ writes
+
+    def create(
+        self,
+        path: str,
+        data: Data = None,
+        acl: AclArg = None,
+        ephemeral: bool = False,
+        sequential: bool = False,
+        container: bool = False,
+        *,
+        ttl: Optional[float] = None,
+    ) -> Awaitable[str]:
+        """Creates a node; returns its path (with the sequence number when sequential).
+
+        ``ttl`` (seconds) makes a TTL node (needs ``extendedTypesEnabled`` on the server).
+        """
+        acl_tuples = to_tuples(acl) if acl else None
+
+        def done(result: Tuple[str, Stat]) -> str:
+            created, stat = result
+            self._cache(path, stat)
+            return created
+
+        return _then(
+            self._c().create(path, _encode(data), acl_tuples, ephemeral, sequential, container, ttl),
+            done,
+        )
+
+    def ensure_path(self, path: str, acl: AclArg = None, *, container: bool = False) -> Awaitable[None]:
+        """Creates ``path`` and its missing ancestors (persistent nodes; ``container=True``
+        for container nodes)."""
+        return self._c().ensure_path(path, to_tuples(acl) if acl else None, container)
+
+    def delete(self, path: str, force: bool = False) -> Awaitable[None]:
+        """Deletes a node; unless ``force``, with the version last seen by this client (the
+        stat cache), so a concurrent change makes it fail with ``exc.BadVersion``."""
+        fut = self._c().delete(path, self._cached_version(path, force))
+
+        async def run() -> None:
+            try:
+                await fut
+            finally:
+                self.stat_cache.pop(_key(path), None)
+
+        return run()
+
+    def deleteall(self, path: str) -> Awaitable[None]:
+        """Deletes ``path`` and everything below it; ``exc.NoNode`` if it does not exist."""
+        fut = self._c().deleteall(path)
+        prefix = _key(path)
+
+        async def run() -> None:
+            try:
+                await fut
+            finally:
+                for key in [k for k in self.stat_cache if k == prefix or k.startswith(prefix.rstrip('/') + '/')]:
+                    del self.stat_cache[key]
+
+        return run()
+
+    def set(self, path: str, data: Data, version: int) -> Awaitable[Stat]:
+        """Sets the data if the node's version is ``version`` (-1: any); returns the new
+        ``Stat``."""
+
+        def done(stat: Stat) -> Stat:
+            self._cache(path, stat)
+            return stat
+
+        return _then(self._c().set_data(path, _encode(data), None if version == -1 else version), done)
+
+    def set_data(self, path: str, data: Data, force: bool = False) -> Awaitable[None]:
+        """Sets the data; unless ``force``, with the version last seen (the stat cache)."""
+
+        def done(stat: Stat) -> None:
+            self._cache(path, stat)
+
+        return _then(self._c().set_data(path, _encode(data), self._cached_version(path, force)), done)
+
+    def set_acl(self, path: str, acl: AclArg, force: bool = False) -> Awaitable[None]:
+        """Sets the ACL; unless ``force``, with the ACL version last seen."""
+
+        def done(stat: Stat) -> None:
+            self._cache(path, stat)
+
+        return _then(self._c().set_acl(path, to_tuples(acl), self._cached_version(path, force, acl=True)), done)
+
+    def add_auth(self, scheme: str, credentials: Union[bytes, str]) -> Awaitable[None]:
+        """Adds credentials to the session (e.g. ``('digest', 'user:password')``); they are
+        sent again after every reconnect. ``exc.AuthFailed`` when rejected."""
+        return self._c().add_auth(scheme, _encode(credentials))
+
+    def begin_transaction(self) -> Transaction:
+        """A new ``Transaction`` on this client."""
+        return Transaction(self)
+
+    # ------------------------------------------------------------------ watches
+
+    def wait_for_events(self, event_types: Iterable[int], path: str) -> asyncio.Future:
+        """A future resolved (with None) by the next event of one of ``event_types`` on
+        ``path``. Not a coroutine; it sets no watch: follow it with a read with
+        ``watch=True``. Its callbacks are removed when it is resolved or cancelled."""
+        full = self.normalize_path(path)
+        f = asyncio.get_running_loop().create_future()
+        types = list(event_types)
+
+        def set_future(_: str) -> None:
+            if not f.done():
+                f.set_result(None)
+
+        def cleanup(_: asyncio.Future) -> None:
+            for t in types:
+                self.session.remove_watch_callback(t, full, set_future)
+
+        for t in types:
+            self.session.add_watch_callback(t, full, set_future)
+        f.add_done_callback(cleanup)
+        return f
+
+    async def add_watch(self, path: str, recursive: bool = False) -> PersistentWatch:
+        """A persistent watch on ``path`` (``recursive``: on every descendant too, without
+        child events); an async iterator of ``WatchEvent``. Needs ZooKeeper 3.6+."""
+        inner = await self._c().add_watch(path, recursive)
+        return PersistentWatch(inner, self)
+
+    # ------------------------------------------------------------------ low level
+
+    async def send(self, request: protocol.Request) -> Optional[protocol.Response]:
+        """Sends one of the request records of ``aiozk.protocol`` and returns its response
+        record (exists, getData, setData, create, create2, delete, getChildren(2), getACL,
+        setACL, sync, auth, ping, close). Updates the stat cache as aiozk does."""
+        core = self._c()
+        p = protocol
+        path = getattr(request, 'path', None)
+        watch = self._watch_cb(bool(getattr(request, 'watch', False)))
+        if isinstance(request, p.ExistsRequest):
+            stat = await core.exists(path, watch)
+            if stat is None:
+                raise exc.NoNode()
+            self._cache(path, stat)
+            return p.ExistsResponse(stat=stat)
+        if isinstance(request, p.GetDataRequest):
+            data, stat = await core.get_data(path, watch)
+            self._cache(path, stat)
+            return p.GetDataResponse(data=data or None, stat=stat)
+        if isinstance(request, p.SetDataRequest):
+            version = request.version
+            stat = await core.set_data(path, _encode(request.data), None if version in (None, -1) else version)
+            self._cache(path, stat)
+            return p.SetDataResponse(stat=stat)
+        if isinstance(request, p.CreateRequest):
+            flags = request.flags or 0
+            created, stat = await core.create(
+                path,
+                _encode(request.data),
+                to_tuples(request.acl) if request.acl else None,
+                bool(flags & 1),
+                bool(flags & 2),
+                bool(flags & 4),
+                None,
+            )
+            if isinstance(request, p.Create2Request):
+                self._cache(path, stat)
+                return p.Create2Response(path=created, stat=stat)
+            return p.CreateResponse(path=created)
+        if isinstance(request, p.DeleteRequest):
+            version = request.version
+            await core.delete(path, None if version in (None, -1) else version)
+            return p.DeleteResponse()
+        if isinstance(request, (p.GetChildrenRequest, p.GetChildren2Request)):
+            children, stat = await core.get_children(path, watch)
+            self._cache(path, stat)
+            if isinstance(request, p.GetChildren2Request):
+                return p.GetChildren2Response(children=children, stat=stat)
+            return p.GetChildrenResponse(children=children)
+        if isinstance(request, p.GetACLRequest):
+            acl, stat = await core.get_acl(path)
+            self._cache(path, stat)
+            return p.GetACLResponse(acl=from_tuples(acl), stat=stat)
+        if isinstance(request, p.SetACLRequest):
+            version = request.version
+            stat = await core.set_acl(path, to_tuples(request.acl), None if version in (None, -1) else version)
+            self._cache(path, stat)
+            return p.SetACLResponse(stat=stat)
+        if isinstance(request, p.SyncRequest):
+            await core.sync(path)
+            return p.SyncResponse(path=path)
+        if isinstance(request, p.AuthRequest):
+            await core.add_auth(request.scheme, _encode(request.auth))
+            return p.AuthResponse()
+        if isinstance(request, p.PingRequest):
+            await core.exists('/', None)
+            return p.PingResponse()
+        if isinstance(request, p.CloseRequest):
+            await self.close()
+            return p.CloseResponse()
+        raise TypeError(f'{type(request).__name__} cannot be sent on its own')
+
+    def __repr__(self) -> str:
+        return f'<ZKClient {self.servers!r} chroot={self.chroot!r} {self.state}>'

@@ -1,0 +1,34 @@
+"""``WatchEvent``: a watch notification (``type``, ``state``, ``path``) and its constants."""
+
+from __future__ import annotations
+
+from .part import Part
+
+WATCH_XID = -1
+
+
+class WatchEvent(Part):
+    """A watch notification.
+
+    ``type`` is one of ``CREATED``, ``DELETED``, ``DATA_CHANGED``, ``CHILDREN_CHANGED``
+    (and, for persistent watches, ``DATA_WATCH_REMOVED``, ``CHILD_WATCH_REMOVED``,
+    ``PERSISTENT_WATCH_REMOVED``); ``state`` the session state code; ``path`` the node.
+    """
+
+    NONE = -1
+    CREATED = 1
+    DELETED = 2
+    DATA_CHANGED = 3
+    CHILDREN_CHANGED = 4
+    DATA_WATCH_REMOVED = 5
+    CHILD_WATCH_REMOVED = 6
+    PERSISTENT_WATCH_REMOVED = 7
+
+    DISCONNECTED = 0
+    CONNECTED = 3
+    AUTH_FAILED = 4
+    CONNECTED_READ_ONLY = 5
+    SASL_AUTHENTICATED = 6
+    SESSION_EXPIRED = -112
+
+    parts = (('type', int), ('state', int), ('path', str))

@@ -1,0 +1,60 @@
+"""Recipes: ``client.recipes.<Name>(...)`` for every name of ``RECIPES``.
+
+aiozk's twelve (DataWatcher, ChildrenWatcher, Lock, SharedLock, Lease, Barrier,
+DoubleBarrier, LeaderElection, Party, Counter, TreeCache, Allocator), plus Semaphore and
+Queue; all backed by the Rust recipes, with aiozk's znode layouts.
+"""
+
+from .allocator import Allocator
+from .barrier import Barrier
+from .children_watcher import ChildrenWatcher
+from .counter import Counter
+from .data_watcher import DataWatcher
+from .double_barrier import DoubleBarrier
+from .election import LeaderElection
+from .lease import Lease
+from .lock import Lock
+from .party import Party
+from .proxy import RecipeProxy
+from .queue import Queue
+from .recipe import Recipe
+from .semaphore import Semaphore
+from .shared_lock import SharedLock
+from .tree_cache import TreeCache
+
+RECIPES = {
+    'DataWatcher': DataWatcher,
+    'ChildrenWatcher': ChildrenWatcher,
+    'Lock': Lock,
+    'SharedLock': SharedLock,
+    'Lease': Lease,
+    'Barrier': Barrier,
+    'DoubleBarrier': DoubleBarrier,
+    'LeaderElection': LeaderElection,
+    'Party': Party,
+    'Counter': Counter,
+    'TreeCache': TreeCache,
+    'Allocator': Allocator,
+    'Semaphore': Semaphore,
+    'Queue': Queue,
+}
+
+__all__ = [
+    'RECIPES',
+    'Allocator',
+    'Barrier',
+    'ChildrenWatcher',
+    'Counter',
+    'DataWatcher',
+    'DoubleBarrier',
+    'LeaderElection',
+    'Lease',
+    'Lock',
+    'Party',
+    'Queue',
+    'Recipe',
+    'RecipeProxy',
+    'Semaphore',
+    'SharedLock',
+    'TreeCache',
+]

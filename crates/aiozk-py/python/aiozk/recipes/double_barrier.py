@@ -1,0 +1,34 @@
+"""``DoubleBarrier``: ``enter()`` waits for ``min_participants``; ``leave()`` waits until
+all have left (aiozk's layout: ``worker-<guid>-<sequence>`` nodes and a ``sentinel``)."""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from .. import _aiozk
+from .recipe import RustRecipe
+
+
+class DoubleBarrier(RustRecipe):
+    """A double barrier on ``base_path``."""
+
+    def __init__(self, base_path: str, min_participants: int) -> None:
+        super().__init__(base_path)
+        self.min_participants = min_participants
+
+    @property
+    def sentinel_path(self) -> str:
+        """The sentinel node's path."""
+        return f'{self.base_path}/sentinel'
+
+    def _build(self, core: Any) -> Any:
+        return _aiozk.DoubleBarrier(core, self.base_path, self.min_participants)
+
+    async def enter(self, timeout: Optional[float] = None) -> None:
+        """Waits until ``min_participants`` have entered (``exc.TimeoutError`` after
+        ``timeout``; our node is then removed)."""
+        await self._r().enter(timeout)
+
+    async def leave(self, timeout: Optional[float] = None) -> None:
+        """Leaves and waits until every participant has left (``exc.TimeoutError``)."""
+        await self._r().leave(timeout)

@@ -1,0 +1,37 @@
+"""``Party``: a group membership (``<name>-<guid>-<sequence>`` nodes under ``base_path``)."""
+
+from __future__ import annotations
+
+from typing import Any, List
+
+from .. import _aiozk
+from .recipe import RustRecipe
+
+
+class Party(RustRecipe):
+    """Membership of ``name`` in the party at ``base_path``; ``members`` lists the names
+    of all members (sorted by arrival)."""
+
+    def __init__(self, base_path: str, name: str) -> None:
+        super().__init__(base_path)
+        self.name = name
+
+    def _build(self, core: Any) -> Any:
+        return _aiozk.Party(core, self.base_path, self.name)
+
+    @property
+    def members(self) -> List[str]:
+        """The members' names as last seen."""
+        return self._rust.members() if self._rust is not None else []
+
+    async def join(self) -> None:
+        """Joins the party (again in a new session after an expiry)."""
+        await self._r().join()
+
+    async def wait_for_change(self) -> List[str]:
+        """Waits until the membership changes; returns the new members."""
+        return await self._r().wait_for_change()
+
+    async def leave(self) -> None:
+        """Leaves the party."""
+        await self._r().leave()

@@ -1,0 +1,835 @@
+//! `Client`: the Rust client behind `aiozk.ZKClient`.
+//!
+//! Paths: aiozk joins the chroot and the caller's path and drops empty segments (so `''`
+//! and `'/'` name the chroot node itself, and relative paths are taken from the chroot),
+//! then strips the chroot from returned paths. This class does the same, with a Rust client
+//! that has no chroot of its own; watch events carry server paths, as in aiozk.
+
+use std::time::Duration;
+
+use aiozk::{
+    Client, CreateOptions, EventType, OneshotWatcher, OpResult, RetryPolicy, SessionState,
+    TlsOptions,
+};
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList, PyTuple};
+
+use std::sync::Arc;
+
+use crate::bridge::{self, call_soon, runtime, spawn, LoopRef};
+use crate::types::{self, acl_from, acl_to, AclTuple};
+use crate::watch::{state_name, PersistentWatchInner, PyPersistentWatch, PyStateChanges};
+
+/// A started ZooKeeper session (the Rust `aiozk::Client`).
+#[pyclass(module = "aiozk._aiozk", name = "Client", frozen)]
+pub(crate) struct PyClient {
+    pub(crate) client: Client,
+    chroot: Option<String>,
+}
+
+/// TLS settings for `ZKClient(tls=...)`.
+#[pyclass(module = "aiozk._aiozk", name = "TlsOptions", frozen)]
+pub(crate) struct PyTlsOptions {
+    options: TlsOptions,
+}
+
+#[pymethods]
+impl PyTlsOptions {
+    #[new]
+    #[pyo3(signature = (ca_file=None, ca_pem=None, cert_file=None, key_file=None, cert_pem=None,
+        key_pem=None, verify_hostname=true))]
+    fn new(
+        ca_file: Option<String>,
+        ca_pem: Option<Vec<u8>>,
+        cert_file: Option<String>,
+        key_file: Option<String>,
+        cert_pem: Option<Vec<u8>>,
+        key_pem: Option<Vec<u8>>,
+        verify_hostname: bool,
+    ) -> PyResult<Self> {
+        let py_err = |e: aiozk::Error| Python::attach(|py| crate::errors::to_py(py, e));
+        let mut options = TlsOptions::new();
+        if let Some(path) = ca_file {
+            options = options.ca_file(path).map_err(py_err)?;
+        }
+        if let Some(pem) = ca_pem {
+            options = options.ca_pem(&pem).map_err(py_err)?;
+        }
+        match (cert_file, key_file, cert_pem, key_pem) {
+            (Some(c), Some(k), None, None) => {
+                options = options.client_identity_files(c, k).map_err(py_err)?;
+            }
+            (None, None, Some(c), Some(k)) => {
+                options = options.client_identity_pem(&c, &k).map_err(py_err)?;
+            }
+            (None, None, None, None) => {}
+            _ => return Err(PyValueError::new_err(
+                "a client certificate needs both the certificate and the key, as files or as PEM",
+            )),
+        }
+        if !verify_hostname {
+            options = options.danger_disable_hostname_verification();
+        }
+        Ok(Self { options })
+    }
+
+    fn __repr__(&self) -> String {
+        format!("{:?}", self.options)
+    }
+}
+
+/// `user:BASE64(SHA1(user:password))`, the id of a `digest` ACL entry.
+#[pyfunction]
+pub(crate) fn digest_id(user: &str, password: &str) -> String {
+    aiozk::acl::digest(user, password)
+}
+
+fn secs(value: f64, what: &str) -> PyResult<Duration> {
+    Duration::try_from_secs_f64(value).map_err(|_| {
+        PyValueError::new_err(format!("{what} must be a non-negative number of seconds"))
+    })
+}
+
+/// A retry policy from `aiozk.RetryPolicy._spec`: `(kind, arg, maximum)`.
+fn retry_policy(spec: (String, Option<f64>, Option<f64>)) -> PyResult<RetryPolicy> {
+    let (kind, arg, maximum) = spec;
+    let policy = match kind.as_str() {
+        "once" => RetryPolicy::once(),
+        "n_times" => RetryPolicy::n_times(arg.unwrap_or(1.0).max(1.0) as u32),
+        "forever" => RetryPolicy::forever(),
+        "exponential_backoff" => RetryPolicy::exponential_backoff(
+            arg.unwrap_or(2.0),
+            maximum.map(|m| secs(m, "maximum")).transpose()?,
+        ),
+        "until_elapsed" => RetryPolicy::until_elapsed(secs(arg.unwrap_or(0.0), "timeout")?),
+        other => {
+            return Err(PyValueError::new_err(format!(
+                "unknown retry policy {other:?}"
+            )))
+        }
+    };
+    // Without a delay a policy that retries at once would spin while no server answers.
+    Ok(match kind.as_str() {
+        "forever" | "until_elapsed" | "n_times" => {
+            policy.with_backoff(Duration::from_millis(10), Duration::from_secs(1))
+        }
+        _ => policy,
+    })
+}
+
+fn create_options(
+    acl: Option<Vec<AclTuple>>,
+    ephemeral: bool,
+    sequential: bool,
+    container: bool,
+    ttl: Option<f64>,
+) -> PyResult<CreateOptions> {
+    let mut options = CreateOptions::new();
+    if container {
+        if ephemeral || sequential || ttl.is_some() {
+            return Err(PyValueError::new_err(
+                "a container node cannot be ephemeral, sequential or have a TTL",
+            ));
+        }
+        options = options.container();
+    }
+    if ephemeral {
+        options = options.ephemeral();
+    }
+    if sequential {
+        options = options.sequential();
+    }
+    if let Some(ttl) = ttl {
+        if ephemeral {
+            return Err(PyValueError::new_err("an ephemeral node cannot have a TTL"));
+        }
+        options = options.ttl(secs(ttl, "ttl")?);
+    }
+    if let Some(acl) = acl {
+        options = options.acl(acl_from(acl));
+    }
+    Ok(options)
+}
+
+/// The kind of one-shot watch a read set, to re-check it after a session expiry.
+#[derive(Clone, Copy)]
+enum WatchKind {
+    /// `exists` on a missing node: fires on creation.
+    Exist,
+    /// `exists` on an existing node, or `get`: fires on data change or deletion.
+    Data,
+    /// `get_children`: fires on a child change or deletion.
+    Child,
+}
+
+fn event_code(t: EventType) -> i32 {
+    match t {
+        EventType::None => -1,
+        EventType::NodeCreated => 1,
+        EventType::NodeDeleted => 2,
+        EventType::NodeDataChanged => 3,
+        EventType::NodeChildrenChanged => 4,
+        EventType::DataWatchRemoved => 5,
+        EventType::ChildWatchRemoved => 6,
+        EventType::PersistentWatchRemoved => 7,
+    }
+}
+
+/// Waits until the client is connected again; false once it has stopped for good.
+pub(crate) async fn wait_connected(client: &Client) -> bool {
+    let mut rx = client.state_watch();
+    let connected = matches!(
+        rx.wait_for(|s| s.is_connected() || s.is_terminal()).await,
+        Ok(s) if s.is_connected()
+    );
+    connected
+}
+
+/// Forwards the event of a one-shot watch to `callback(type, path)` on `event_loop`.
+///
+/// A watch that ends because the session expired is checked again once a new session is
+/// up, and reported as the server reports a watch re-registered by aiozk (it sends the
+/// change of every watched node relative to zxid 0): a data watch fires with the node's
+/// deletion or a data change, a child watch with deletion or a child change, an exist watch
+/// with creation (or is set again on the new session while the node is still missing).
+/// A watch that ends because the client closed is dropped silently.
+fn forward_watch(
+    client: Client,
+    kind: WatchKind,
+    path: String,
+    watcher: OneshotWatcher,
+    event_loop: LoopRef,
+    callback: Py<PyAny>,
+) {
+    runtime().spawn(async move {
+        let mut watcher = watcher;
+        let code = loop {
+            let event = watcher.await;
+            if event.event_type != EventType::None {
+                break event_code(event.event_type);
+            }
+            if event.state != SessionState::Expired || !wait_connected(&client).await {
+                return;
+            }
+            match kind {
+                WatchKind::Exist => match client.exists_watched(&path).await {
+                    Ok((Some(_), _)) => break 1,
+                    Ok((None, w)) => watcher = w,
+                    Err(_) => return,
+                },
+                WatchKind::Data | WatchKind::Child => match client.exists(&path).await {
+                    Ok(Some(_)) if matches!(kind, WatchKind::Data) => break 3,
+                    Ok(Some(_)) => break 4,
+                    Ok(None) => break 2,
+                    Err(_) => return,
+                },
+            }
+        };
+        call_soon(
+            event_loop,
+            Box::new(move |py| {
+                let args = PyTuple::new(
+                    py,
+                    [
+                        code.into_pyobject(py)?.into_any().unbind(),
+                        path.into_pyobject(py)?.into_any().unbind(),
+                    ],
+                )?;
+                Ok((callback, args.unbind()))
+            }),
+        );
+    });
+}
+
+impl PyClient {
+    /// The server path of `path`: aiozk's `normalize_path`.
+    pub(crate) fn path(&self, path: &str) -> String {
+        let mut out = String::with_capacity(path.len() + 16);
+        let chroot = self.chroot.as_deref().unwrap_or("");
+        for segment in chroot.split('/').chain(path.split('/')) {
+            if !segment.is_empty() {
+                out.push('/');
+                out.push_str(segment);
+            }
+        }
+        if out.is_empty() {
+            out.push('/');
+        }
+        out
+    }
+
+    /// A server path as seen by the caller: aiozk's `denormalize_path`.
+    fn strip(chroot: Option<&str>, path: String) -> String {
+        match chroot {
+            Some(c) if path == c => String::new(),
+            Some(c) if path.starts_with(c) && path[c.len()..].starts_with('/') => {
+                path[c.len()..].to_owned()
+            }
+            _ => path,
+        }
+    }
+
+    fn watch_target(
+        &self,
+        py: Python<'_>,
+        on_event: Option<Py<PyAny>>,
+    ) -> PyResult<Option<(LoopRef, Py<PyAny>)>> {
+        match on_event {
+            Some(cb) => Ok(Some((Arc::new(bridge::running_loop(py)?.unbind()), cb))),
+            None => Ok(None),
+        }
+    }
+}
+
+#[pymethods]
+impl PyClient {
+    /// Starts a session (the driver connects in the background).
+    #[new]
+    #[pyo3(signature = (servers, *, chroot=None, session_timeout=10.0, allow_read_only=false,
+        default_acl=None, retry=None, request_timeout=None, connect_timeout=None, auth=Vec::new(),
+        sasl=None, tls=None, reconnect_after_expiry=true, resume=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        servers: &str,
+        chroot: Option<String>,
+        session_timeout: f64,
+        allow_read_only: bool,
+        default_acl: Option<Vec<AclTuple>>,
+        retry: Option<(String, Option<f64>, Option<f64>)>,
+        request_timeout: Option<f64>,
+        connect_timeout: Option<f64>,
+        auth: Vec<(String, Vec<u8>)>,
+        sasl: Option<(String, String)>,
+        tls: Option<PyRef<'_, PyTlsOptions>>,
+        reconnect_after_expiry: bool,
+        resume: Option<(i64, Vec<u8>)>,
+    ) -> PyResult<Self> {
+        let mut builder = Client::builder(servers)
+            .session_timeout(secs(session_timeout, "session_timeout")?)
+            .allow_read_only(allow_read_only)
+            .reconnect_after_expiry(reconnect_after_expiry);
+        if let Some(acl) = default_acl {
+            builder = builder.default_acl(acl_from(acl));
+        }
+        if let Some(spec) = retry {
+            builder = builder.retry_policy(retry_policy(spec)?);
+        }
+        if let Some(t) = request_timeout {
+            builder = builder.request_timeout(secs(t, "read_timeout")?);
+        }
+        if let Some(t) = connect_timeout {
+            builder = builder.connect_timeout(secs(t, "connect_timeout")?);
+        }
+        for (scheme, credentials) in &auth {
+            builder = builder.auth(scheme, credentials);
+        }
+        if let Some((user, password)) = sasl {
+            builder = builder.sasl_digest_md5(&user, &password);
+        }
+        if let Some(tls) = tls {
+            builder = builder.tls(tls.options.clone());
+        }
+        if let Some((id, password)) = resume {
+            builder = builder.resume_session(id, password);
+        }
+        let _guard = runtime().enter();
+        let client = builder
+            .start()
+            .map_err(|e| Python::attach(|py| crate::errors::to_py(py, e)))?;
+        let chroot = chroot.filter(|c| c != "/" && !c.is_empty());
+        Ok(Self { client, chroot })
+    }
+
+    /// Waits until connected (or read-only when allowed); `timeout` in seconds or None.
+    #[pyo3(signature = (timeout=None))]
+    fn wait_connected<'py>(
+        &self,
+        py: Python<'py>,
+        timeout: Option<f64>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let client = self.client.clone();
+        let timeout = timeout.map(|t| secs(t, "timeout")).transpose()?;
+        spawn(
+            py,
+            async move {
+                let wait = async {
+                    let mut rx = client.state_watch();
+                    let state = rx
+                        .wait_for(|s| s.is_connected() || s.is_terminal())
+                        .await
+                        .map(|s| *s)
+                        .unwrap_or(SessionState::Closed);
+                    match state {
+                        SessionState::AuthFailed => Err(aiozk::Error::AuthFailed),
+                        SessionState::Closed => Err(aiozk::Error::Closed),
+                        s => Ok(state_name(s)),
+                    }
+                };
+                match timeout {
+                    Some(t) => match tokio::time::timeout(t, wait).await {
+                        Ok(r) => r,
+                        Err(_) => Err(aiozk::Error::NoHosts(format!(
+                            "no server answered within {t:?}"
+                        ))),
+                    },
+                    None => wait.await,
+                }
+            },
+            |py, s: &'static str| Ok(s.into_pyobject(py)?.into_any().unbind()),
+        )
+    }
+
+    /// Closes the session.
+    fn close<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let client = self.client.clone();
+        spawn(
+            py,
+            async move {
+                client.close().await;
+                Ok(())
+            },
+            |py, ()| Ok(py.None()),
+        )
+    }
+
+    /// The session state (`connecting`, `connected`, `connected_read_only`, `disconnected`,
+    /// `expired`, `auth_failed`, `closed`).
+    #[getter]
+    fn state(&self) -> &'static str {
+        state_name(self.client.state())
+    }
+
+    #[getter]
+    fn session_id(&self) -> i64 {
+        self.client.session_id()
+    }
+
+    #[getter]
+    fn session_password(&self) -> Vec<u8> {
+        self.client.session_password()
+    }
+
+    /// The negotiated session timeout in seconds.
+    #[getter]
+    fn session_timeout(&self) -> f64 {
+        self.client.session_timeout().as_secs_f64()
+    }
+
+    #[getter]
+    fn connected_server(&self) -> Option<String> {
+        self.client.connected_server()
+    }
+
+    /// Counters of the client, as a dict.
+    fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let s = self.client.stats();
+        let d = PyDict::new(py);
+        d.set_item("requests", s.requests)?;
+        d.set_item("errors", s.errors)?;
+        d.set_item("reconnects", s.reconnects)?;
+        d.set_item("disconnects", s.disconnects)?;
+        d.set_item("sessions", s.sessions)?;
+        d.set_item("notifications", s.notifications)?;
+        d.set_item("set_watches_batches", s.set_watches_batches)?;
+        d.set_item("live_watches", s.live_watches)?;
+        Ok(d)
+    }
+
+    /// Calls `callback(state)` on the running loop at every state change from now on (and
+    /// once with `new_session` for every new session).
+    fn on_state(&self, py: Python<'_>, callback: Py<PyAny>) -> PyResult<()> {
+        let event_loop: LoopRef = Arc::new(bridge::running_loop(py)?.unbind());
+        let callback = Arc::new(callback);
+        let mut changes = self.client.state_changes();
+        runtime().spawn(async move {
+            loop {
+                let name = match changes.recv().await {
+                    Ok(aiozk::SessionEvent::State(s, _)) => state_name(s),
+                    Ok(aiozk::SessionEvent::NewSession { .. }) => "new_session",
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                };
+                let callback = Arc::clone(&callback);
+                call_soon(
+                    Arc::clone(&event_loop),
+                    Box::new(move |py| {
+                        Ok((callback.clone_ref(py), PyTuple::new(py, [name])?.unbind()))
+                    }),
+                );
+                if name == "closed" || name == "auth_failed" {
+                    break;
+                }
+            }
+        });
+        Ok(())
+    }
+
+    /// An async iterator of `(state, cause)` for every state change from now on.
+    fn state_changes(&self) -> PyStateChanges {
+        PyStateChanges::new(self.client.state_changes())
+    }
+
+    #[pyo3(signature = (path, watch=None))]
+    fn exists<'py>(
+        &self,
+        py: Python<'py>,
+        path: &str,
+        watch: Option<Py<PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let server_path = self.path(path);
+        match self.watch_target(py, watch)? {
+            None => spawn(py, self.client.exists(&server_path), types::opt_stat),
+            Some((event_loop, callback)) => {
+                let fut = self.client.exists_watched(&server_path);
+                let client = self.client.clone();
+                spawn(
+                    py,
+                    async move {
+                        let (stat, watcher) = fut.await?;
+                        let kind = if stat.is_some() {
+                            WatchKind::Data
+                        } else {
+                            WatchKind::Exist
+                        };
+                        forward_watch(client, kind, server_path, watcher, event_loop, callback);
+                        Ok(stat)
+                    },
+                    types::opt_stat,
+                )
+            }
+        }
+    }
+
+    #[pyo3(signature = (path, watch=None))]
+    fn get_data<'py>(
+        &self,
+        py: Python<'py>,
+        path: &str,
+        watch: Option<Py<PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let server_path = self.path(path);
+        let convert: bridge::Convert<(bytes::Bytes, aiozk::Stat)> = |py, (data, stat)| {
+            Ok(
+                PyTuple::new(py, [types::bytes(py, &data), types::stat(py, stat)?])?
+                    .into_any()
+                    .unbind(),
+            )
+        };
+        match self.watch_target(py, watch)? {
+            None => spawn(py, self.client.get_data(&server_path), convert),
+            Some((event_loop, callback)) => {
+                let fut = self.client.get_data_watched(&server_path);
+                let client = self.client.clone();
+                spawn(
+                    py,
+                    async move {
+                        let (data, stat, watcher) = fut.await?;
+                        forward_watch(
+                            client,
+                            WatchKind::Data,
+                            server_path,
+                            watcher,
+                            event_loop,
+                            callback,
+                        );
+                        Ok((data, stat))
+                    },
+                    convert,
+                )
+            }
+        }
+    }
+
+    #[pyo3(signature = (path, watch=None))]
+    fn get_children<'py>(
+        &self,
+        py: Python<'py>,
+        path: &str,
+        watch: Option<Py<PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let server_path = self.path(path);
+        let convert: bridge::Convert<(Vec<String>, aiozk::Stat)> = |py, (children, stat)| {
+            Ok(PyTuple::new(
+                py,
+                [
+                    PyList::new(py, children)?.into_any().unbind(),
+                    types::stat(py, stat)?,
+                ],
+            )?
+            .into_any()
+            .unbind())
+        };
+        match self.watch_target(py, watch)? {
+            None => spawn(py, self.client.get_children_stat(&server_path), convert),
+            Some((event_loop, callback)) => {
+                let fut = self.client.get_children_watched(&server_path);
+                let client = self.client.clone();
+                spawn(
+                    py,
+                    async move {
+                        let (children, stat, watcher) = fut.await?;
+                        forward_watch(
+                            client,
+                            WatchKind::Child,
+                            server_path,
+                            watcher,
+                            event_loop,
+                            callback,
+                        );
+                        Ok((children, stat))
+                    },
+                    convert,
+                )
+            }
+        }
+    }
+
+    fn get_acl<'py>(&self, py: Python<'py>, path: &str) -> PyResult<Bound<'py, PyAny>> {
+        spawn(
+            py,
+            self.client.get_acl(&self.path(path)),
+            |py, (acl, stat)| {
+                Ok(PyTuple::new(
+                    py,
+                    [
+                        acl_to(acl).into_pyobject(py)?.into_any().unbind(),
+                        types::stat(py, stat)?,
+                    ],
+                )?
+                .into_any()
+                .unbind())
+            },
+        )
+    }
+
+    #[pyo3(signature = (path, data, acl=None, ephemeral=false, sequential=false, container=false, ttl=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn create<'py>(
+        &self,
+        py: Python<'py>,
+        path: &str,
+        data: &[u8],
+        acl: Option<Vec<AclTuple>>,
+        ephemeral: bool,
+        sequential: bool,
+        container: bool,
+        ttl: Option<f64>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let options = create_options(acl, ephemeral, sequential, container, ttl)?;
+        let fut = self.client.create_with(&self.path(path), data, &options);
+        let chroot = self.chroot.clone();
+        spawn(
+            py,
+            async move {
+                let (created, stat) = fut.await?;
+                Ok((Self::strip(chroot.as_deref(), created), stat))
+            },
+            |py, (path, stat)| {
+                Ok(PyTuple::new(
+                    py,
+                    [
+                        path.into_pyobject(py)?.into_any().unbind(),
+                        types::stat(py, stat)?,
+                    ],
+                )?
+                .into_any()
+                .unbind())
+            },
+        )
+    }
+
+    #[pyo3(signature = (path, acl=None, container=false))]
+    fn ensure_path<'py>(
+        &self,
+        py: Python<'py>,
+        path: &str,
+        acl: Option<Vec<AclTuple>>,
+        container: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let options = create_options(acl, false, false, container, None)?;
+        spawn(
+            py,
+            self.client.ensure_path_with(&self.path(path), &options),
+            |py, ()| Ok(py.None()),
+        )
+    }
+
+    #[pyo3(signature = (path, version=None))]
+    fn delete<'py>(
+        &self,
+        py: Python<'py>,
+        path: &str,
+        version: Option<i32>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        spawn(
+            py,
+            self.client.delete(&self.path(path), version),
+            |py, ()| Ok(py.None()),
+        )
+    }
+
+    /// Deletes the subtree; NoNode when it did not exist, the first failure otherwise.
+    fn deleteall<'py>(&self, py: Python<'py>, path: &str) -> PyResult<Bound<'py, PyAny>> {
+        let fut = self.client.deleteall(&self.path(path));
+        spawn(
+            py,
+            async move {
+                let report = fut.await?;
+                if let Some((_, e)) = report.failed.into_iter().next() {
+                    return Err(e);
+                }
+                if report.deleted == 0 {
+                    return Err(aiozk::Error::NoNode);
+                }
+                Ok(report.deleted)
+            },
+            |py, n| Ok(n.into_pyobject(py)?.into_any().unbind()),
+        )
+    }
+
+    #[pyo3(signature = (path, data, version=None))]
+    fn set_data<'py>(
+        &self,
+        py: Python<'py>,
+        path: &str,
+        data: &[u8],
+        version: Option<i32>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        spawn(
+            py,
+            self.client.set_data(&self.path(path), data, version),
+            types::stat,
+        )
+    }
+
+    #[pyo3(signature = (path, acl, version=None))]
+    fn set_acl<'py>(
+        &self,
+        py: Python<'py>,
+        path: &str,
+        acl: Vec<AclTuple>,
+        version: Option<i32>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        spawn(
+            py,
+            self.client
+                .set_acl(&self.path(path), &acl_from(acl), version),
+            types::stat,
+        )
+    }
+
+    fn sync<'py>(&self, py: Python<'py>, path: &str) -> PyResult<Bound<'py, PyAny>> {
+        spawn(py, self.client.sync(&self.path(path)), |py, ()| {
+            Ok(py.None())
+        })
+    }
+
+    fn add_auth<'py>(
+        &self,
+        py: Python<'py>,
+        scheme: &str,
+        credentials: &[u8],
+    ) -> PyResult<Bound<'py, PyAny>> {
+        spawn(py, self.client.add_auth(scheme, credentials), |py, ()| {
+            Ok(py.None())
+        })
+    }
+
+    /// Commits a transaction. `ops`: tuples `("create", path, data, acl, ephemeral,
+    /// sequential, container, ttl)`, `("delete", path, version)`, `("set_data", path, data,
+    /// version)`, `("check", path, version)`. Returns one tuple per operation:
+    /// `("created", path, stat_or_None)`, `("deleted",)`, `("updated", stat)`, `("checked",)`.
+    fn commit<'py>(&self, py: Python<'py>, ops: Bound<'py, PyList>) -> PyResult<Bound<'py, PyAny>> {
+        let mut txn = self.client.transaction();
+        for op in ops.iter() {
+            let kind: String = op.get_item(0)?.extract()?;
+            let path: String = op.get_item(1)?.extract()?;
+            let path = self.path(&path);
+            txn = match kind.as_str() {
+                "create" => {
+                    let data: Vec<u8> = op.get_item(2)?.extract()?;
+                    let options = create_options(
+                        op.get_item(3)?.extract()?,
+                        op.get_item(4)?.extract()?,
+                        op.get_item(5)?.extract()?,
+                        op.get_item(6)?.extract()?,
+                        op.get_item(7)?.extract()?,
+                    )?;
+                    txn.create(&path, &data, &options)
+                }
+                "delete" => txn.delete(&path, op.get_item(2)?.extract()?),
+                "set_data" => {
+                    let data: Vec<u8> = op.get_item(2)?.extract()?;
+                    txn.set_data(&path, &data, op.get_item(3)?.extract()?)
+                }
+                "check" => txn.check_version(&path, op.get_item(2)?.extract()?),
+                other => {
+                    return Err(PyValueError::new_err(format!(
+                        "unknown transaction operation {other:?}"
+                    )))
+                }
+            };
+        }
+        let fut = txn.commit();
+        let chroot = self.chroot.clone();
+        spawn(
+            py,
+            async move {
+                let results = fut.await?;
+                Ok((chroot, results))
+            },
+            |py, (chroot, results)| {
+                let items: Vec<Py<PyAny>> = results
+                    .into_iter()
+                    .map(|r| -> PyResult<Py<PyAny>> {
+                        Ok(match r {
+                            OpResult::Created { path, stat } => (
+                                "created",
+                                Self::strip(chroot.as_deref(), path),
+                                types::opt_stat(py, stat)?,
+                            )
+                                .into_pyobject(py)?
+                                .into_any()
+                                .unbind(),
+                            OpResult::Deleted => {
+                                ("deleted",).into_pyobject(py)?.into_any().unbind()
+                            }
+                            OpResult::Updated(stat) => ("updated", types::stat(py, stat)?)
+                                .into_pyobject(py)?
+                                .into_any()
+                                .unbind(),
+                            OpResult::Checked => {
+                                ("checked",).into_pyobject(py)?.into_any().unbind()
+                            }
+                        })
+                    })
+                    .collect::<PyResult<_>>()?;
+                Ok(PyList::new(py, items)?.into_any().unbind())
+            },
+        )
+    }
+
+    /// Adds a persistent (or persistent recursive) watch; resolves to an async iterator of
+    /// `(type, state, path)`.
+    fn add_watch<'py>(
+        &self,
+        py: Python<'py>,
+        path: &str,
+        recursive: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let fut = self.client.add_watch(&self.path(path), recursive);
+        spawn(py, fut, |py, watcher| {
+            Ok(Py::new(
+                py,
+                PyPersistentWatch::new(PersistentWatchInner::new(watcher)),
+            )?
+            .into_any())
+        })
+    }
+}
+
+/// The event code of a watch event (aiozk's `WatchEvent` type constants).
+pub(crate) fn watch_event_code(t: EventType) -> i32 {
+    event_code(t)
+}
