@@ -330,7 +330,12 @@ pub(crate) struct Driver {
     timer: Timer,
     /// Stripped from the paths of one-shot watch events before they are handed over.
     chroot: Chroot,
+    /// Registry size above which dropped one-shot watchers are collected.
+    watch_gc_at: usize,
 }
+
+/// The smallest registry size at which dropped one-shot watchers are collected.
+const WATCH_GC_MIN: usize = 256;
 
 /// The session's deadline timer, kept across wake-ups: creating and dropping a timer on
 /// every wake-up cost more than the rest of a wake-up's bookkeeping. It is re-armed only
@@ -410,6 +415,7 @@ impl Driver {
                 armed: None,
             },
             chroot,
+            watch_gc_at: WATCH_GC_MIN,
         }
     }
 
@@ -433,6 +439,7 @@ impl Driver {
                                 Err(_) => break,
                             }
                         }
+                        self.collect_dropped_watchers();
                     }
                     Wake::Command(None) => {
                         // Every handle is gone: close the session politely.
@@ -526,6 +533,16 @@ impl Driver {
             }
         } else {
             self.probe = Probe::new();
+        }
+    }
+
+    /// Forgets one-shot watchers whose futures were dropped before they fired. Runs when the
+    /// registry has doubled since the last pass, so the cost per watch stays constant and
+    /// abandoned waits on quiet nodes cannot pile up.
+    fn collect_dropped_watchers(&mut self) {
+        if self.session.watch_count() > self.watch_gc_at {
+            self.session.forget_oneshot_watchers(|tx| tx.is_closed());
+            self.watch_gc_at = (self.session.watch_count() * 2).max(WATCH_GC_MIN);
         }
     }
 

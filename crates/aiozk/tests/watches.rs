@@ -461,3 +461,24 @@ async fn a_deferred_persistent_watch_removal_happens_eventually() {
     wait_server_watches(zk.session_id(), |paths| paths.is_empty()).await;
     zk.close().await;
 }
+
+#[tokio::test]
+async fn dropped_oneshot_watchers_do_not_pile_up() {
+    let zk = connect("").await;
+    let b = base(&zk, "w-gc").await;
+    let p = format!("{b}/quiet");
+    zk.create(&p, b"").await.unwrap();
+    // Abandoned waits on a node that never changes.
+    for _ in 0..600 {
+        let (_, _, w) = zk.get_data_watched(&p).await.unwrap();
+        drop(w);
+    }
+    zk.exists(&p).await.unwrap();
+    let live = zk.stats().live_watches;
+    assert!(live < 300, "{live} dropped watchers still registered");
+    // A watcher still held is kept and fires.
+    let (_, _, w) = zk.get_data_watched(&p).await.unwrap();
+    zk.set_data(&p, b"x", None).await.unwrap();
+    assert_eq!(within(10, w).await.event_type, EventType::NodeDataChanged);
+    zk.close().await;
+}
