@@ -110,13 +110,14 @@ impl PyPersistentWatch {
 /// `new_session` when a session was established (`session_id` is then its id).
 #[pyclass(module = "aiozk._aiozk", name = "StateChanges", frozen)]
 pub(crate) struct PyStateChanges {
-    rx: Arc<Mutex<broadcast::Receiver<SessionEvent>>>,
+    /// `None` once a terminal state was delivered: the iteration is over.
+    rx: Arc<Mutex<Option<broadcast::Receiver<SessionEvent>>>>,
 }
 
 impl PyStateChanges {
     pub(crate) fn new(rx: broadcast::Receiver<SessionEvent>) -> Self {
         Self {
-            rx: Arc::new(Mutex::new(rx)),
+            rx: Arc::new(Mutex::new(Some(rx))),
         }
     }
 }
@@ -132,21 +133,31 @@ impl PyStateChanges {
         spawn_py(
             py,
             async move {
-                let mut rx = rx.lock().await;
+                let mut guard = rx.lock().await;
+                let Some(rx) = guard.as_mut() else {
+                    return Ok(None);
+                };
                 loop {
                     match rx.recv().await {
                         Ok(SessionEvent::State(s, cause)) => {
+                            if s.is_terminal() {
+                                // Nothing follows a terminal state (the sender may live on).
+                                *guard = None;
+                            }
                             return Ok::<_, Failure>(Some((
                                 state_name(s),
                                 cause_name(&cause),
                                 None,
-                            )))
+                            )));
                         }
                         Ok(SessionEvent::NewSession { session_id }) => {
                             return Ok(Some(("new_session", String::new(), Some(session_id))))
                         }
                         Err(broadcast::error::RecvError::Lagged(_)) => continue,
-                        Err(broadcast::error::RecvError::Closed) => return Ok(None),
+                        Err(broadcast::error::RecvError::Closed) => {
+                            *guard = None;
+                            return Ok(None);
+                        }
                     }
                 }
             },

@@ -1,0 +1,73 @@
+"""Fixtures of the package's own tests: one real ZooKeeper server for the session.
+
+The server comes from ``examples/zk_test_server.rs`` (the project's test kit, with TTL
+nodes, SASL DIGEST-MD5 and a TLS port): ``AIOZK_TEST_SERVER`` names a built binary, else
+it is run with ``cargo run``. It stops when its stdin is closed at the end of the session.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import subprocess
+import uuid
+from typing import Any, Dict, Iterator
+
+import pytest
+
+import aiozk
+
+CRATE = pathlib.Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope='session')
+def zk_server() -> Iterator[Dict[str, Any]]:
+    binary = os.environ.get('AIOZK_TEST_SERVER')
+    if binary:
+        cmd = [binary]
+    else:
+        cmd = ['cargo', 'run', '--quiet', '--manifest-path', str(CRATE / 'Cargo.toml'), '--example', 'zk_test_server']
+    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline()  # type: ignore[union-attr]
+        if not line:
+            raise RuntimeError(f'the test server did not start (exit status {proc.wait()})')
+        yield json.loads(line)
+    finally:
+        proc.stdin.close()  # type: ignore[union-attr]
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@pytest.fixture
+def servers(zk_server: Dict[str, Any]) -> str:
+    return zk_server['plain']
+
+
+@pytest.fixture
+def path() -> str:
+    return f'/{uuid.uuid4().hex}'
+
+
+@pytest.fixture
+async def zk(servers: str) -> Any:
+    client = aiozk.ZKClient(servers, chroot=f'/aiozk-py-{uuid.uuid4().hex}', session_timeout=6)
+    await client.start(timeout=30)
+    yield client
+    try:
+        await client.deleteall('/')
+    except aiozk.exc.NoNode:
+        pass
+    await client.close()
+
+
+@pytest.fixture
+async def zk2(zk: Any, servers: str) -> Any:
+    """A second client with the same chroot as ``zk``."""
+    client = aiozk.ZKClient(servers, chroot=zk.chroot, session_timeout=6)
+    await client.start(timeout=30)
+    yield client
+    await client.close()

@@ -1,0 +1,340 @@
+"""The client: aiozk's API shapes, the fixes to aiozk's defects, and the additions."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+import uuid
+
+import pytest
+
+import aiozk
+from aiozk import ACL, WatchEvent, exc
+from aiozk.protocol.stat import Stat
+from aiozk.states import States
+
+
+async def test_crud_shapes(zk):
+    assert await zk.create('/a', 'text') == '/a'
+    data, stat = await zk.get('/a')
+    assert data == b'text' and isinstance(stat, Stat) and stat.version == 0
+    assert stat.data_length == 4 and stat.num_children == 0
+    assert await zk.get_data('/a') == b'text'
+    assert await zk.exists('/a') is True
+    assert await zk.exists('/missing') is False
+    stat = await zk.set('/a', b'bytes', -1)
+    assert stat.version == 1 and stat.data_length == 5
+    assert await zk.set_data('/a', 'x') is None
+    seq = await zk.create('/a/s-', ephemeral=True, sequential=True)
+    assert seq.startswith('/a/s-') and len(seq) == len('/a/s-') + 10
+    assert await zk.get_children('/a') == [seq.rsplit('/', 1)[1]]
+    children, stat = await zk.get_children_stat('/a')
+    assert stat.num_children == 1 and len(children) == 1
+    assert (await zk.stat('/a')).version == 2
+    assert await zk.stat('/missing') is None
+    with pytest.raises(exc.NotEmpty):
+        await zk.delete('/a')
+    await zk.deleteall('/a')
+    with pytest.raises(exc.NoNode):
+        await zk.deleteall('/a')
+    with pytest.raises(exc.NoNode) as info:
+        await zk.get('/a')
+    assert info.value.error_code == -101 and str(info.value) == 'NoNode'
+
+
+async def test_node_without_data_reads_as_none(zk):
+    await zk.create('/empty')
+    assert await zk.get_data('/empty') is None
+    data, _ = await zk.get('/empty')
+    assert data is None
+
+
+async def test_chroot_paths(zk, servers):
+    # '' and '/' name the chroot node itself; relative paths start at the chroot.
+    await zk.create('rel/')
+    assert await zk.exists('/rel')
+    assert await zk.exists('')
+    raw = aiozk.ZKClient(servers)
+    await raw.start()
+    try:
+        assert await raw.exists(zk.chroot + '/rel')
+        assert await raw.create(zk.chroot + '/abs') == zk.chroot + '/abs'
+    finally:
+        await raw.close()
+    assert sorted(await zk.get_children('/')) == ['abs', 'rel']
+
+
+async def test_requests_are_sent_in_call_order(zk):
+    await zk.create('/order', '0')
+    # Queued when called: the read sees every write called before it, whatever order
+    # the awaitables are awaited in.
+    writes = [zk.set_data('/order', str(i), force=True) for i in range(1, 50)]
+    read = zk.get('/order')
+    data, stat = await read
+    assert data == b'49' and stat.version == 49
+    await asyncio.gather(*writes)
+
+
+async def test_results_and_callbacks_run_on_the_callers_loop(zk):
+    loop_thread = threading.get_ident()
+    seen = []
+    await zk.create('/w')
+    zk.session.add_watch_callback(WatchEvent.DATA_CHANGED, zk.normalize_path('/w'), lambda p: seen.append(threading.get_ident()))
+    await zk.exists('/w', watch=True)
+    fut = zk.wait_for_events([WatchEvent.DATA_CHANGED], '/w')
+    await zk.set_data('/w', 'x')
+    await asyncio.wait_for(fut, 5)
+    assert seen == [loop_thread]
+
+
+async def test_wait_for_events_cleans_up(zk):
+    await zk.create('/x')
+    fut = zk.wait_for_events([WatchEvent.DATA_CHANGED, WatchEvent.DELETED], '/x')
+    assert zk.session.watch_callbacks
+    fut.cancel()
+    await asyncio.sleep(0)
+    assert not zk.session.watch_callbacks
+
+
+async def test_session_survives_a_blocked_event_loop(servers):
+    async with aiozk.ZKClient(servers, session_timeout=4) as zk:
+        node = await zk.create(f'/blocked-{uuid.uuid4().hex}', ephemeral=True)
+        session = zk.session_id
+        time.sleep(6)  # noqa: ASYNC251 - blocks the loop on purpose
+        assert await zk.exists(node)
+        assert zk.session_id == session
+
+
+async def test_async_with_and_state(servers):
+    client = aiozk.ZKClient(servers)
+    assert client.session.state == States.LOST
+    async with client as zk:
+        assert zk is client
+        assert zk.session.state == States.CONNECTED
+        assert zk.state == 'connected'
+        assert zk.features.containers
+        assert zk.stats()['sessions'] == 1
+    assert client.session.state == States.LOST
+    assert client.state == 'closed'
+    with pytest.raises(exc.ClientClosed):
+        await client.exists('/')
+
+
+async def test_close_before_start_and_twice(servers):
+    zk = aiozk.ZKClient(servers)
+    await zk.close()
+    await zk.start()
+    await zk.close()
+    await zk.close()
+
+
+async def test_start_timeout_without_server():
+    zk = aiozk.ZKClient('127.0.0.1:1', session_timeout=4)
+    started = time.monotonic()
+    with pytest.raises(exc.NoServersError):
+        await zk.start(timeout=1)
+    assert time.monotonic() - started < 5
+
+
+async def test_close_while_disconnected_returns_promptly():
+    zk = aiozk.ZKClient('127.0.0.1:1')
+    task = asyncio.ensure_future(zk.start())
+    await asyncio.sleep(0.2)
+    started = time.monotonic()
+    await zk.close()
+    assert time.monotonic() - started < 2
+    with pytest.raises(exc.ZKError):
+        await task
+
+
+async def test_state_changes_iterator(servers):
+    zk = aiozk.ZKClient(servers)
+    await zk.start()
+    changes = zk.state_changes()
+
+    async def collect():
+        return [c.state async for c in changes]
+
+    task = asyncio.ensure_future(collect())
+    await asyncio.sleep(0.1)
+    await zk.close()
+    assert (await asyncio.wait_for(task, 5))[-1] == 'closed'
+
+
+async def test_stat_cache_and_force(zk, zk2):
+    await zk.create('/v', 'a')
+    await zk.get('/v')  # caches version 0
+    await zk2.set_data('/v', 'b', force=True)  # someone else moves it to version 1
+    with pytest.raises(exc.BadVersion):
+        await zk.set_data('/v', 'c')
+    await zk.set_data('/v', 'c', force=True)
+    await zk.set_data('/v', 'd')  # the cache was refreshed by the forced write
+    await zk2.get('/v')
+    await zk.set_data('/v', 'e', force=True)
+    with pytest.raises(exc.BadVersion):
+        await zk2.delete('/v')
+    await zk2.delete('/v', force=True)
+    assert '/v' not in zk2.stat_cache
+
+
+async def test_set_acl_uses_the_acl_version(zk):
+    await zk.create('/acl', 'x')
+    await zk.set_data('/acl', 'y')  # data version 1, ACL version 0
+    await zk.get_acl('/acl')
+    await zk.set_acl('/acl', [ACL.make('world', 'anyone', read=True, write=True, create=True, delete=True, admin=True)])
+    acl = await zk.get_acl('/acl')
+    assert acl[0].perms == 31 and acl[0].id.scheme == 'world' and acl[0].id.id == 'anyone'
+    assert (await zk.stat('/acl')).acl_version == 1
+
+
+async def test_ttl_nodes(zk):
+    await zk.create('/ttl', 'x', ttl=0.5)
+    deadline = time.monotonic() + 10
+    while await zk.exists('/ttl'):
+        assert time.monotonic() < deadline, 'the TTL node was never deleted'
+        await asyncio.sleep(0.2)
+
+
+async def test_sync(zk):
+    await zk.create('/s')
+    assert await zk.sync('/s') is None
+
+
+async def test_persistent_and_recursive_watches(zk):
+    await zk.create('/p')
+    watch = await zk.add_watch('/p')
+    recursive = await zk.add_watch('/p', recursive=True)
+    await zk.set_data('/p', 'x')
+    await zk.create('/p/child')
+    await zk.create('/p/child/grandchild')
+    ev = await asyncio.wait_for(watch.__anext__(), 5)
+    assert (ev.type, ev.path) == (WatchEvent.DATA_CHANGED, '/p')
+    ev = await asyncio.wait_for(watch.__anext__(), 5)
+    assert (ev.type, ev.path) == (WatchEvent.CHILDREN_CHANGED, '/p')
+    seen = []
+    async with recursive:
+        async for ev in recursive:
+            seen.append((ev.type, ev.path))
+            if len(seen) == 3:
+                break
+    assert seen == [
+        (WatchEvent.DATA_CHANGED, '/p'),
+        (WatchEvent.CREATED, '/p/child'),
+        (WatchEvent.CREATED, '/p/child/grandchild'),
+    ]
+    watch.close()
+    with pytest.raises(StopAsyncIteration):
+        await watch.__anext__()
+
+
+async def test_transactions(zk):
+    t = zk.begin_transaction()
+    t.create('/t', 'a')
+    t.create('/t/s-', sequential=True)
+    t.set_data('/t', 'b')
+    t.check_version('/t', 1)
+    result = await t.commit()
+    assert result and result.created == {'/t', '/t/s-'} and result.updated == {'/t'}
+    assert result.checked == {'/t'}
+    assert result.created_paths[1].startswith('/t/s-0')
+    t = zk.begin_transaction()
+    t.delete('/t/missing')
+    t.delete('/t')
+    result = await t.commit()
+    assert not result
+    assert isinstance(result.error, exc.TransactionFailed) and result.error.index == 0
+    assert [type(e) for e in result.results] == [exc.NoNode, exc.RuntimeInconsistency]
+    with pytest.raises(ValueError):
+        await zk.begin_transaction().commit()
+
+
+async def test_send_records(zk):
+    p = aiozk.protocol
+    resp = await zk.send(p.Create2Request(path='/r', data=b'1', acl=None, flags=0))
+    assert resp.path == '/r' and resp.stat.version == 0
+    resp = await zk.send(p.GetDataRequest(path='/r', watch=False))
+    assert resp.data == b'1'
+    with pytest.raises(exc.NoNode):
+        await zk.send(p.ExistsRequest(path='/none', watch=False))
+    await zk.send(p.DeleteRequest(path='/r', version=-1))
+
+
+async def test_invalid_arguments(zk):
+    with pytest.raises(TypeError):
+        await zk.create('/n', 5)
+    with pytest.raises(ValueError):
+        await zk.create('/c', container=True, ephemeral=True)
+
+
+async def test_read_timeout_maps_to_request_timeout(servers):
+    async with aiozk.ZKClient(servers, read_timeout=5) as zk:
+        assert await zk.exists('/') is True
+
+
+def test_exception_hierarchy_and_codes():
+    assert issubclass(exc.NoNode, exc.ResponseError) and issubclass(exc.ResponseError, exc.ZKError)
+    assert exc.get_response_error(-110).__class__ is exc.NodeExists
+    assert isinstance(exc.get_response_error(-999), exc.UnknownError)
+    assert issubclass(exc.RequestTimeout, exc.TimeoutError) and issubclass(exc.RequestTimeout, exc.UnknownError)
+    assert not issubclass(exc.TimeoutError, TimeoutError)
+    assert str(exc.ConnectError('h', 1)) == 'Error connecting to h:1'
+    assert issubclass(exc.ClientClosed, exc.InvalidClientState)
+    codes = {
+        'RolledBack': 0, 'ZKSystemError': -1, 'RuntimeInconsistency': -2, 'DataInconsistency': -3,
+        'ConnectionLoss': -4, 'MarshallingError': -5, 'Unimplemented': -6, 'OperationTimeout': -7,
+        'BadArguments': -8, 'UnknownSession': -12, 'NewConfigNoQuorum': -13, 'ReconfigInProcess': -14,
+        'APIError': -100, 'NoNode': -101, 'NoAuth': -102, 'BadVersion': -103,
+        'NoChildrenForEphemerals': -108, 'NodeExists': -110, 'NotEmpty': -111, 'SessionExpired': -112,
+        'InvalidCallback': -113, 'InvalidACL': -114, 'AuthFailed': -115, 'SessionMoved': -118,
+        'NotReadOnly': -119, 'EphemeralOnLocalSession': -120, 'NoWatcher': -121,
+    }
+    for name, code in codes.items():
+        assert getattr(exc, name).error_code == code
+        assert exc.response_error_xref[code].__name__ == name
+    for name in ['ConnectError', 'NoServersError', 'SessionLost', 'InvalidClientState', 'TimeoutError',
+                 'UnfinishedRead', 'FailedRetry', 'InvalidStateTransition', 'TransactionFailed']:
+        assert getattr(exc, name).__bases__ == (exc.ZKError,)
+
+
+def test_retry_policies_and_deadline():
+    from aiozk import Deadline, RetryPolicy
+
+    assert RetryPolicy.once()._spec == ('n_times', 1.0, None)
+    assert RetryPolicy.n_times(3).try_limit == 3
+    assert RetryPolicy.forever()._spec[0] == 'forever'
+    assert RetryPolicy.exponential_backoff(base=2, maximum=60)._spec == ('exponential_backoff', 2.0, 60.0)
+    assert RetryPolicy.until_elapsed(5)._spec == ('until_elapsed', 5.0, None)
+    d = Deadline(10)
+    assert not d.has_passed and 9 < d.timeout <= 10 and not d.is_indefinite
+    assert Deadline(None).is_indefinite and Deadline(None).timeout is None
+    assert Deadline(-1).has_passed
+
+
+async def test_retry_policy_enforce():
+    from aiozk import RetryPolicy
+
+    policy = RetryPolicy.n_times(2)
+    await policy.enforce('r')
+    await policy.enforce('r')
+    with pytest.raises(exc.FailedRetry):
+        await policy.enforce('r')
+
+
+async def test_client_with_each_retry_policy(servers):
+    from aiozk import RetryPolicy
+
+    for policy in [RetryPolicy.once(), RetryPolicy.n_times(3), RetryPolicy.exponential_backoff(maximum=1),
+                   RetryPolicy.until_elapsed(5), RetryPolicy(4, lambda timings: 0)]:
+        async with aiozk.ZKClient(servers, retry_policy=policy) as zk:
+            assert await zk.exists('/')
+
+
+def test_acl_and_stat_values():
+    acl = ACL.make('digest', 'u:h', read=True, admin=True)
+    assert acl.perms == ACL.READ_PERM | ACL.ADMIN_PERM and acl.id.scheme == 'digest'
+    assert acl == ACL.make('digest', 'u:h', read=True, admin=True)
+    assert ACL.digest('bob', 'secret').id.id.startswith('bob:')
+    s = Stat(version=2, created_zxid=5)
+    assert s.version == 2 and s == Stat(version=2, created_zxid=5)
+    assert aiozk.protocol.UNRESTRICTED_ACCESS.perms == 31

@@ -1,0 +1,67 @@
+"""Additions: digest credentials, SASL DIGEST-MD5 and TLS."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+import aiozk
+from aiozk import ACL, exc
+
+
+async def test_add_auth_and_digest_acl(servers):
+    path = f'/digest-{uuid.uuid4().hex}'
+    async with aiozk.ZKClient(servers) as owner, aiozk.ZKClient(servers) as anon:
+        await owner.add_auth('digest', 'alice:pw1')
+        await owner.create(path, 'secret', acl=[ACL.digest('alice', 'pw1', read=True, write=True, delete=True, admin=True)])
+        with pytest.raises(exc.NoAuth):
+            await anon.get_data(path)
+        assert await owner.get_data(path) == b'secret'
+        await owner.delete(path)
+
+
+async def test_auth_credentials_at_start(servers):
+    path = f'/auth-{uuid.uuid4().hex}'
+    async with aiozk.ZKClient(servers, auth=[('digest', 'carol:pw')]) as zk:
+        await zk.create(path, 'x', acl=[aiozk.protocol.AUTHED_UNRESTRICTED])
+        assert await zk.get_data(path) == b'x'
+        await zk.delete(path)
+
+
+async def test_sasl_digest_md5(servers):
+    path = f'/sasl-{uuid.uuid4().hex}'
+    async with aiozk.ZKClient(servers, sasl=('bob', 'bobsecret')) as zk:
+        await zk.create(path, 's', acl=[ACL.make('sasl', 'bob', read=True, write=True, create=True, delete=True, admin=True)])
+        async with aiozk.ZKClient(servers) as anon:
+            with pytest.raises(exc.NoAuth):
+                await anon.get_data(path)
+        await zk.delete(path)
+
+
+async def test_sasl_wrong_password(servers):
+    zk = aiozk.ZKClient(servers, sasl=('bob', 'wrong'))
+    with pytest.raises(exc.AuthFailed):
+        await zk.start(timeout=20)
+
+
+async def test_tls(zk_server):
+    options = aiozk.TlsOptions(ca_pem=zk_server['ca_pem'].encode())
+    async with aiozk.ZKClient(zk_server['tls'], tls=options) as zk:
+        assert await zk.exists('/')
+
+
+async def test_mutual_tls_and_tls_scheme(zk_server):
+    options = aiozk.TlsOptions(
+        ca_pem=zk_server['ca_pem'].encode(),
+        cert_pem=zk_server['client_cert_pem'].encode(),
+        key_pem=zk_server['client_key_pem'].encode(),
+    )
+    async with aiozk.ZKClient('tls://' + zk_server['tls'], tls=options) as zk:
+        assert await zk.exists('/')
+
+
+async def test_untrusted_tls_server_is_refused(zk_server):
+    zk = aiozk.ZKClient(zk_server['tls'], tls=aiozk.TlsOptions(), session_timeout=4)
+    with pytest.raises(exc.NoServersError):
+        await zk.start(timeout=3)
