@@ -137,7 +137,9 @@ class ZKClient:
     Keyword-only additions: ``auth`` (a list of ``(scheme, credentials)`` sent at every
     connect), ``sasl`` (``(user, password)`` for SASL DIGEST-MD5), ``tls`` (a
     ``TlsOptions``), ``reconnect_after_expiry`` (default True: open a new session after an
-    expiry, as aiozk), ``connect_timeout`` (default for ``start()``).
+    expiry, as aiozk), ``connect_timeout`` (default for ``start()``), ``resume_session``
+    (``(session_id, password)`` of a live session to take over, from ``session_id`` and
+    ``session.password``).
     """
 
     def __init__(
@@ -156,6 +158,7 @@ class ZKClient:
         tls: Optional['_aiozk.TlsOptions'] = None,
         reconnect_after_expiry: bool = True,
         connect_timeout: Optional[float] = None,
+        resume_session: Optional[Tuple[int, bytes]] = None,
     ) -> None:
         self.servers = servers
         self.chroot: Optional[str] = None
@@ -177,6 +180,7 @@ class ZKClient:
         self._sasl = sasl
         self._tls = tls
         self._reconnect_after_expiry = reconnect_after_expiry
+        self._resume = resume_session
         self._core: Optional[_aiozk.Client] = None
 
     # ------------------------------------------------------------------ lifecycle
@@ -209,7 +213,9 @@ class ZKClient:
                 sasl=self._sasl,
                 tls=self._tls,
                 reconnect_after_expiry=self._reconnect_after_expiry,
+                resume=self._resume,
             )
+            self._resume = None
             self.session.state._set('lost')
             self._core.on_state(self.session._on_rust_state)
             self.session.started = True

@@ -1,0 +1,56 @@
+"""Session expiry, forced by closing the session from a second client that resumed it."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import aiozk
+from aiozk import WatchEvent
+from aiozk.states import States
+
+
+async def expire(client: aiozk.ZKClient, servers: str) -> None:
+    thief = aiozk.ZKClient(servers, resume_session=(client.session_id, client.session.password))
+    await thief.start(timeout=10)
+    await thief.close()
+
+
+async def test_expiry_states_watches_and_locks(servers):
+    name = f'/expiry-{uuid.uuid4().hex}'
+    async with aiozk.ZKClient(servers, session_timeout=4) as zk, aiozk.ZKClient(servers) as other:
+        await other.create(name)
+        node = await zk.create(name + '/eph', ephemeral=True)
+        gone = zk.wait_for_events([WatchEvent.DELETED], node)
+        assert await zk.exists(node, watch=True)
+        lock = zk.recipes.Lock(name + '/lock')
+        await lock.acquire()
+        lost = zk.session.state.wait_for(States.LOST)
+        old_session = zk.session_id
+        await expire(zk, servers)
+        await asyncio.wait_for(lost, 20)
+        await asyncio.wait_for(zk.session.state.wait_for(States.CONNECTED), 20)
+        assert zk.session_id != old_session
+        # The ephemeral node went with the old session; the waiter is told.
+        await asyncio.wait_for(gone, 10)
+        assert await asyncio.wait_for(lock.wait_lost(), 10) in ('session_expired', 'suspended')
+        assert not lock.locked()
+        await lock.release()
+        await zk.create(name + '/again')  # the new session works
+        await other.deleteall(name)
+
+
+async def test_no_reconnect_after_expiry(servers):
+    async with aiozk.ZKClient(servers, session_timeout=4, reconnect_after_expiry=False) as zk:
+        await expire(zk, servers)
+        for _ in range(100):
+            if zk.state == 'expired':
+                break
+            await asyncio.sleep(0.1)
+        assert zk.state == 'expired'
+        try:
+            await zk.exists('/')
+        except aiozk.exc.SessionExpired:
+            pass
+        else:
+            raise AssertionError('a call on an expired session succeeded')
