@@ -14,7 +14,10 @@ venv=${AIOZK_PY_VENV:-$target/aiozk-pyo3-venv}
 py=$venv/bin/python
 
 [ -x "$py" ] || python3 -m venv "$venv"
-"$py" -m pip install -q maturin pytest pytest-asyncio pytest-timeout
+"$py" -m pip install -q maturin pytest pytest-asyncio pytest-timeout mypy
+
+# The Python sources and stubs type-check.
+(cd "$crate/python" && "$venv/bin/mypy" --ignore-missing-imports aiozk)
 
 # The wheel, installed as a user would (replacing an editable `maturin develop` install).
 rm -rf "$target/aiozk-py-wheels"
@@ -45,7 +48,7 @@ deselect=()
 while read -r id _; do
     [ -n "$id" ] && deselect+=(--deselect "$id")
 done < <(grep -v '^#' "$crate/tests/aiozk_suite_excluded.txt")
-echo "aiozk 0.32.0 test suite against aiozk-rs (${#deselect[@]} arguments of exclusions):"
+echo "aiozk 0.32.0 test suite against aiozk-rs ($((${#deselect[@]} / 2)) exclusions, see tests/aiozk_suite_excluded.txt):"
 (cd "$site" && ZK_HOST=${connect%:*} ZK_PORT=${connect##*:} "$py" -m pytest -q -p no:cacheprovider \
     -o addopts='' -o asyncio_mode=auto -o asyncio_default_fixture_loop_scope=function \
     --rootdir "$site" --timeout 120 "${deselect[@]}" test)

@@ -538,8 +538,9 @@ class ZKClient:
         setACL, sync, auth, ping, close). Updates the stat cache as aiozk does."""
         core = self._c()
         p = protocol
-        path = getattr(request, 'path', None)
-        watch = self._watch_cb(bool(getattr(request, 'watch', False)))
+        req: Any = request  # the records declare their fields dynamically
+        path: str = getattr(req, 'path', None) or '/'
+        watch = self._watch_cb(bool(getattr(req, 'watch', False)))
         if isinstance(request, p.ExistsRequest):
             stat = await core.exists(path, watch)
             if stat is None:
@@ -551,16 +552,16 @@ class ZKClient:
             self._cache(path, stat)
             return p.GetDataResponse(data=data or None, stat=stat)
         if isinstance(request, p.SetDataRequest):
-            version = request.version
-            stat = await core.set_data(path, _encode(request.data), None if version in (None, -1) else version)
+            version = req.version
+            stat = await core.set_data(path, _encode(req.data), None if version in (None, -1) else version)
             self._cache(path, stat)
             return p.SetDataResponse(stat=stat)
         if isinstance(request, p.CreateRequest):
-            flags = request.flags or 0
+            flags = req.flags or 0
             created, stat = await core.create(
                 path,
-                _encode(request.data),
-                to_tuples(request.acl) if request.acl else None,
+                _encode(req.data),
+                to_tuples(req.acl) if req.acl else None,
                 bool(flags & 1),
                 bool(flags & 2),
                 bool(flags & 4),
@@ -571,7 +572,7 @@ class ZKClient:
                 return p.Create2Response(path=created, stat=stat)
             return p.CreateResponse(path=created)
         if isinstance(request, p.DeleteRequest):
-            version = request.version
+            version = req.version
             await core.delete(path, None if version in (None, -1) else version)
             return p.DeleteResponse()
         if isinstance(request, (p.GetChildrenRequest, p.GetChildren2Request)):
@@ -585,15 +586,15 @@ class ZKClient:
             self._cache(path, stat)
             return p.GetACLResponse(acl=from_tuples(acl), stat=stat)
         if isinstance(request, p.SetACLRequest):
-            version = request.version
-            stat = await core.set_acl(path, to_tuples(request.acl), None if version in (None, -1) else version)
+            version = req.version
+            stat = await core.set_acl(path, to_tuples(req.acl), None if version in (None, -1) else version)
             self._cache(path, stat)
             return p.SetACLResponse(stat=stat)
         if isinstance(request, p.SyncRequest):
             await core.sync(path)
             return p.SyncResponse(path=path)
         if isinstance(request, p.AuthRequest):
-            await core.add_auth(request.scheme, _encode(request.auth))
+            await core.add_auth(req.scheme, _encode(req.auth))
             return p.AuthResponse()
         if isinstance(request, p.PingRequest):
             await core.exists('/', None)

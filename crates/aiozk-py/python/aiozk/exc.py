@@ -117,7 +117,7 @@ class ResponseErrorMeta(type):
 
     def __new__(mcs, name: str, bases: tuple, attrs: dict) -> 'ResponseErrorMeta':  # noqa: N804
         new_class = super().__new__(mcs, name, bases, attrs)
-        response_error_xref[new_class.error_code] = new_class  # type: ignore[attr-defined]
+        response_error_xref[getattr(new_class, 'error_code', None)] = new_class  # type: ignore[assignment]
         return new_class
 
 

@@ -14,7 +14,7 @@ import asyncio
 import collections
 import inspect
 import logging
-from typing import Any, Callable, ClassVar, DefaultDict, Dict, List, Set
+from typing import Any, Callable, DefaultDict, Dict, List, Set
 
 from .. import exc
 from .recipe import Recipe
@@ -25,7 +25,8 @@ log = logging.getLogger(__name__)
 class BaseWatcher(Recipe):
     """Watches paths and calls callbacks with their current value."""
 
-    watched_events: ClassVar[List[int]] = []
+    #: The event types watched; copied per instance from the class's list.
+    watched_events: List[int] = []
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -3,7 +3,7 @@ change."""
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, List
+from typing import Any, List
 
 from .. import _aiozk, exc
 from ..protocol.watches import WatchEvent
@@ -13,7 +13,7 @@ from .base_watcher import BaseWatcher
 class ChildrenWatcher(BaseWatcher):
     """Callbacks get the sorted list of child names, or ``exc.NoNode`` when missing."""
 
-    watched_events: ClassVar[List[int]] = [WatchEvent.CHILDREN_CHANGED, WatchEvent.DELETED]
+    watched_events: List[int] = [WatchEvent.CHILDREN_CHANGED, WatchEvent.DELETED]
 
     def _waits_for_create(self) -> bool:
         return WatchEvent.CREATED in self.watched_events

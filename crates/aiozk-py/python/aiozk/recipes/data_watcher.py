@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, List
+from typing import Any, List
 
 from .. import _aiozk, exc
 from ..protocol.watches import WatchEvent
@@ -17,7 +17,7 @@ class DataWatcher(BaseWatcher):
     watcher stops after reporting ``NoNode``.
     """
 
-    watched_events: ClassVar[List[int]] = [WatchEvent.DATA_CHANGED, WatchEvent.DELETED]
+    watched_events: List[int] = [WatchEvent.DATA_CHANGED, WatchEvent.DELETED]
 
     def __init__(self, *args: Any, wait_for_create: bool = False, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
