@@ -15,7 +15,8 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyTuple};
 
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 
 use crate::bridge::{self, call_soon, runtime, spawn, LoopRef};
 use crate::types::{self, acl_from, acl_to, AclTuple};
@@ -26,6 +27,25 @@ use crate::watch::{state_name, PersistentWatchInner, PyPersistentWatch, PyStateC
 pub(crate) struct PyClient {
     pub(crate) client: Client,
     chroot: Option<String>,
+    /// The one-shot watches being forwarded, by (child watch?, server path).
+    armed: Armed,
+}
+
+/// The watches being forwarded to Python: one per kind and path, as the server keeps one
+/// watch per kind and path for a session, so that one change is reported once however many
+/// reads set the watch.
+type Armed = Arc<Mutex<HashSet<(bool, String)>>>;
+
+/// Removes a forwarded watch from [`Armed`] when its forwarding task ends.
+struct Disarm(Armed, (bool, String));
+
+impl Drop for Disarm {
+    fn drop(&mut self) {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.1);
+    }
 }
 
 /// TLS settings for `ZKClient(tls=...)`.
@@ -196,12 +216,23 @@ pub(crate) async fn wait_connected(client: &Client) -> bool {
 /// A watch that ends because the client closed is dropped silently.
 fn forward_watch(
     client: Client,
+    armed: Armed,
     kind: WatchKind,
     path: String,
     watcher: OneshotWatcher,
     event_loop: LoopRef,
     callback: Py<PyAny>,
 ) {
+    let key = (matches!(kind, WatchKind::Child), path.clone());
+    if !armed
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(key.clone())
+    {
+        // Already forwarded: the same server watch would be reported twice.
+        return;
+    }
+    let disarm = Disarm(armed, key);
     runtime().spawn(async move {
         let mut watcher = watcher;
         let code = loop {
@@ -226,6 +257,8 @@ fn forward_watch(
                 },
             }
         };
+        // A read made from now on sets a new watch, forwarded again.
+        drop(disarm);
         call_soon(
             event_loop,
             Box::new(move |py| {
@@ -338,7 +371,11 @@ impl PyClient {
             .start()
             .map_err(|e| Python::attach(|py| crate::errors::to_py(py, e)))?;
         let chroot = chroot.filter(|c| c != "/" && !c.is_empty());
-        Ok(Self { client, chroot })
+        Ok(Self {
+            client,
+            chroot,
+            armed: Armed::default(),
+        })
     }
 
     /// Waits until connected (or read-only when allowed); `timeout` in seconds or None.
@@ -483,6 +520,7 @@ impl PyClient {
             Some((event_loop, callback)) => {
                 let fut = self.client.exists_watched(&server_path);
                 let client = self.client.clone();
+                let armed = Arc::clone(&self.armed);
                 spawn(
                     py,
                     async move {
@@ -492,7 +530,15 @@ impl PyClient {
                         } else {
                             WatchKind::Exist
                         };
-                        forward_watch(client, kind, server_path, watcher, event_loop, callback);
+                        forward_watch(
+                            client,
+                            armed,
+                            kind,
+                            server_path,
+                            watcher,
+                            event_loop,
+                            callback,
+                        );
                         Ok(stat)
                     },
                     types::opt_stat,
@@ -521,12 +567,14 @@ impl PyClient {
             Some((event_loop, callback)) => {
                 let fut = self.client.get_data_watched(&server_path);
                 let client = self.client.clone();
+                let armed = Arc::clone(&self.armed);
                 spawn(
                     py,
                     async move {
                         let (data, stat, watcher) = fut.await?;
                         forward_watch(
                             client,
+                            armed,
                             WatchKind::Data,
                             server_path,
                             watcher,
@@ -565,12 +613,14 @@ impl PyClient {
             Some((event_loop, callback)) => {
                 let fut = self.client.get_children_watched(&server_path);
                 let client = self.client.clone();
+                let armed = Arc::clone(&self.armed);
                 spawn(
                     py,
                     async move {
                         let (children, stat, watcher) = fut.await?;
                         forward_watch(
                             client,
+                            armed,
                             WatchKind::Child,
                             server_path,
                             watcher,

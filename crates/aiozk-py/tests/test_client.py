@@ -338,3 +338,20 @@ def test_acl_and_stat_values():
     s = Stat(version=2, created_zxid=5)
     assert s.version == 2 and s == Stat(version=2, created_zxid=5)
     assert aiozk.protocol.UNRESTRICTED_ACCESS.perms == 31
+
+
+async def test_one_change_is_dispatched_once(zk):
+    await zk.create('/once')
+    calls = []
+    full = zk.normalize_path('/once')
+    zk.session.add_watch_callback(WatchEvent.DATA_CHANGED, full, calls.append)
+    await zk.exists('/once', watch=True)
+    await zk.get('/once', watch=True)
+    await zk.set_data('/once', 'x')
+    await asyncio.sleep(0.3)
+    assert calls == [full]
+    await zk.get('/once', watch=True)  # a new watch after the first fired
+    await zk.set_data('/once', 'y')
+    await asyncio.sleep(0.3)
+    assert calls == [full, full]
+    zk.session.remove_watch_callback(WatchEvent.DATA_CHANGED, full, calls.append)
