@@ -514,6 +514,8 @@ impl PyClient {
         path: &str,
         watch: Option<Py<PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
+        // Outside a running loop nothing must be sent: check before queuing.
+        bridge::running_loop(py)?;
         let server_path = self.path(path);
         match self.watch_target(py, watch)? {
             None => spawn(py, self.client.exists(&server_path), types::opt_stat),
@@ -554,6 +556,8 @@ impl PyClient {
         path: &str,
         watch: Option<Py<PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
+        // Outside a running loop nothing must be sent: check before queuing.
+        bridge::running_loop(py)?;
         let server_path = self.path(path);
         let convert: bridge::Convert<(bytes::Bytes, aiozk::Stat)> = |py, (data, stat)| {
             Ok(
@@ -596,6 +600,8 @@ impl PyClient {
         path: &str,
         watch: Option<Py<PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
+        // Outside a running loop nothing must be sent: check before queuing.
+        bridge::running_loop(py)?;
         let server_path = self.path(path);
         let convert: bridge::Convert<(Vec<String>, aiozk::Stat)> = |py, (children, stat)| {
             Ok(PyTuple::new(
@@ -636,6 +642,8 @@ impl PyClient {
     }
 
     fn get_acl<'py>(&self, py: Python<'py>, path: &str) -> PyResult<Bound<'py, PyAny>> {
+        // Outside a running loop nothing must be sent: check before queuing.
+        bridge::running_loop(py)?;
         spawn(
             py,
             self.client.get_acl(&self.path(path)),
@@ -666,6 +674,8 @@ impl PyClient {
         container: bool,
         ttl: Option<f64>,
     ) -> PyResult<Bound<'py, PyAny>> {
+        // Outside a running loop nothing must be sent: check before queuing.
+        bridge::running_loop(py)?;
         let options = create_options(acl, ephemeral, sequential, container, ttl)?;
         let fut = self.client.create_with(&self.path(path), data, &options);
         let chroot = self.chroot.clone();
@@ -712,6 +722,8 @@ impl PyClient {
         path: &str,
         version: Option<i32>,
     ) -> PyResult<Bound<'py, PyAny>> {
+        // Outside a running loop nothing must be sent: check before queuing.
+        bridge::running_loop(py)?;
         spawn(
             py,
             self.client.delete(&self.path(path), version),
@@ -746,6 +758,8 @@ impl PyClient {
         data: &[u8],
         version: Option<i32>,
     ) -> PyResult<Bound<'py, PyAny>> {
+        // Outside a running loop nothing must be sent: check before queuing.
+        bridge::running_loop(py)?;
         spawn(
             py,
             self.client.set_data(&self.path(path), data, version),
@@ -761,6 +775,8 @@ impl PyClient {
         acl: Vec<AclTuple>,
         version: Option<i32>,
     ) -> PyResult<Bound<'py, PyAny>> {
+        // Outside a running loop nothing must be sent: check before queuing.
+        bridge::running_loop(py)?;
         spawn(
             py,
             self.client
@@ -770,6 +786,8 @@ impl PyClient {
     }
 
     fn sync<'py>(&self, py: Python<'py>, path: &str) -> PyResult<Bound<'py, PyAny>> {
+        // Outside a running loop nothing must be sent: check before queuing.
+        bridge::running_loop(py)?;
         spawn(py, self.client.sync(&self.path(path)), |py, ()| {
             Ok(py.None())
         })
@@ -781,6 +799,8 @@ impl PyClient {
         scheme: &str,
         credentials: &[u8],
     ) -> PyResult<Bound<'py, PyAny>> {
+        // Outside a running loop nothing must be sent: check before queuing.
+        bridge::running_loop(py)?;
         spawn(py, self.client.add_auth(scheme, credentials), |py, ()| {
             Ok(py.None())
         })
@@ -791,6 +811,8 @@ impl PyClient {
     /// version)`, `("check", path, version)`. Returns one tuple per operation:
     /// `("created", path, stat_or_None)`, `("deleted",)`, `("updated", stat)`, `("checked",)`.
     fn commit<'py>(&self, py: Python<'py>, ops: Bound<'py, PyList>) -> PyResult<Bound<'py, PyAny>> {
+        // Outside a running loop nothing must be sent: check before queuing.
+        bridge::running_loop(py)?;
         let mut txn = self.client.transaction();
         for op in ops.iter() {
             let kind: String = op.get_item(0)?.extract()?;
@@ -868,6 +890,8 @@ impl PyClient {
         path: &str,
         recursive: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
+        // Outside a running loop nothing must be sent: check before queuing.
+        bridge::running_loop(py)?;
         let fut = self.client.add_watch(&self.path(path), recursive);
         spawn(py, fut, |py, watcher| {
             Ok(Py::new(

@@ -355,3 +355,15 @@ async def test_one_change_is_dispatched_once(zk):
     await asyncio.sleep(0.3)
     assert calls == [full, full]
     zk.session.remove_watch_callback(WatchEvent.DATA_CHANGED, full, calls.append)
+
+
+async def test_calls_outside_an_event_loop_send_nothing(zk):
+    def call():
+        try:
+            zk.create('/outside')
+        except RuntimeError:
+            return 'refused'
+        return 'sent'
+
+    assert await asyncio.get_running_loop().run_in_executor(None, call) == 'refused'
+    assert not await zk.exists('/outside')
