@@ -54,3 +54,24 @@ async def test_no_reconnect_after_expiry(servers):
             pass
         else:
             raise AssertionError('a call on an expired session succeeded')
+
+
+async def test_start_again_after_expiry_without_reconnect(servers):
+    zk = aiozk.ZKClient(servers, session_timeout=4, reconnect_after_expiry=False)
+    await zk.start()
+    old = zk.session_id
+    await expire(zk, servers)
+    for _ in range(100):
+        if zk.state == 'expired':
+            break
+        await asyncio.sleep(0.1)
+    await zk.start(timeout=10)
+    assert zk.session_id != old and await zk.exists('/')
+    await zk.close()
+
+
+async def test_concurrent_starts_share_one_session(servers):
+    zk = aiozk.ZKClient(servers)
+    await asyncio.gather(zk.start(), zk.start(), zk.start())
+    assert zk.stats()['sessions'] == 1
+    await zk.close()

@@ -182,6 +182,7 @@ class ZKClient:
         self._reconnect_after_expiry = reconnect_after_expiry
         self._resume = resume_session
         self._core: Optional[_aiozk.Client] = None
+        self._starting: Optional[asyncio.Lock] = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -198,8 +199,18 @@ class ZKClient:
             await self._core.ensure_path('/')  # type: ignore[union-attr]
 
     async def _start_session(self, timeout: Optional[float] = None) -> None:
+        if self._starting is None:
+            self._starting = asyncio.Lock()
+        async with self._starting:
+            await self._start_locked(timeout)
+
+    async def _start_locked(self, timeout: Optional[float]) -> None:
         if timeout is None:
             timeout = self.connect_timeout
+        if self._core is not None and self._core.state == 'expired' and not self._reconnect_after_expiry:
+            # An expired client that does not reconnect by itself: start a new session.
+            old, self._core = self._core, None
+            await old.close()
         if self._core is None or self._core.state in ('closed', 'auth_failed'):
             self._core = _aiozk.Client(
                 self.servers,
@@ -219,11 +230,13 @@ class ZKClient:
             self.session.state._set('lost')
             self._core.on_state(self.session._on_rust_state)
             self.session.started = True
+        core = self._core
         try:
-            state = await self._core.wait_connected(timeout)
+            state = await core.wait_connected(timeout)
         except BaseException:
-            core, self._core = self._core, None
-            self.session.started = False
+            if self._core is core:
+                self._core = None
+                self.session.started = False
             await core.close()
             raise
         self.session._on_rust_state(state)
