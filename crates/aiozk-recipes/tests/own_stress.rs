@@ -45,17 +45,10 @@ struct Tally {
     max_acquire: Mutex<Duration>,
 }
 
+/// 5 clients × 40 acquisitions (200 in all) under random connection cuts.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn lock_under_random_connection_cuts() {
-    stress("cuts-short", 5, 10).await;
-}
-
-/// The full run: 5 clients × 40 acquisitions. Run it with
-/// `cargo test -p aiozk-recipes --test own_stress -- --ignored --nocapture`.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "slow: 200 acquisitions under connection cuts"]
 async fn lock_under_random_connection_cuts_200() {
-    stress("cuts-long", 5, 40).await;
+    stress("cuts", 5, 40).await;
 }
 
 async fn stress(name: &str, clients: usize, per_client: usize) {
