@@ -439,7 +439,7 @@ class ZKClient:
 
         def done(result: Tuple[str, Stat]) -> str:
             created, stat = result
-            self._cache(path, stat)
+            self._cache(created, stat)  # under the created name (aiozk: the requested one)
             return created
 
         return _then(
