@@ -296,6 +296,7 @@ impl ClientBuilder {
             watches: 0,
             server: None,
             last_error: None,
+            last_zxid: 0,
         }));
         let connector = self
             .connector
@@ -1085,6 +1086,19 @@ impl Client {
         self.shared().timeout
     }
 
+    /// The highest zxid seen in a reply: every change up to it is visible to this session.
+    pub fn last_zxid(&self) -> i64 {
+        self.shared().last_zxid
+    }
+
+    /// Drops the current connection and reconnects (to the next server) with the same
+    /// session, as after a network failure: calls in flight fail with
+    /// [`Error::ConnectionLoss`], watches are re-registered. Does nothing unless connected.
+    /// Useful to move off a server, and to test how an application copes with a reconnect.
+    pub fn reconnect(&self) {
+        let _ = self.inner.tx.send(Command::Reconnect);
+    }
+
     /// The address of the server currently connected, if any.
     pub fn connected_server(&self) -> Option<String> {
         self.shared().server
@@ -1654,13 +1668,15 @@ impl Client {
         let this = self.clone();
         let options = options.clone();
         let checked = validate_path(path).map(|_| path.to_owned());
+        // The first request is queued now, like every other call's (see `Client`'s
+        // ordering): the node usually exists already.
+        let first = (checked.is_ok() && path != "/").then(|| self.exists(path));
         async move {
             let path = checked?;
-            if path == "/" {
+            let Some(first) = first else {
                 return Ok(());
-            }
-            // Fast path: the node usually exists already.
-            if this.exists(&path).await?.is_some() {
+            };
+            if first.await?.is_some() {
                 return Ok(());
             }
             let mut prefix = String::new();
@@ -1710,6 +1726,11 @@ impl Client {
     ) -> impl Future<Output = Result<DeleteAllReport>> + Send + 'static {
         let this = self.clone();
         let checked = validate_path(path).map(|_| path.to_owned());
+        // The first listing is queued now, like every other call's (see `Client`'s ordering).
+        let mut first = checked
+            .as_ref()
+            .ok()
+            .map(|root| vec![(root.clone(), self.get_children(root))]);
         async move {
             let root = checked?;
             let mut report = DeleteAllReport::default();
@@ -1718,10 +1739,13 @@ impl Client {
             let mut order = vec![root.clone()];
             let mut level = vec![root.clone()];
             while !level.is_empty() {
-                let listings: Vec<_> = level
-                    .iter()
-                    .map(|node| (node.clone(), this.get_children(node)))
-                    .collect();
+                let listings: Vec<_> = match first.take() {
+                    Some(listings) => listings,
+                    None => level
+                        .iter()
+                        .map(|node| (node.clone(), this.get_children(node)))
+                        .collect(),
+                };
                 let mut next = Vec::new();
                 for (node, listing) in listings {
                     match listing.await {

@@ -238,6 +238,7 @@ pub(crate) enum Command {
     Close {
         done: oneshot::Sender<()>,
     },
+    Reconnect,
 }
 
 /// A state change as published to [`crate::Client::state_changes`].
@@ -264,6 +265,8 @@ pub(crate) struct Shared {
     pub(crate) server: Option<String>,
     /// Why the last connection attempt or connection failed.
     pub(crate) last_error: Option<String>,
+    /// The highest zxid seen in a reply.
+    pub(crate) last_zxid: i64,
 }
 
 /// A byte stream to a server (TCP, or TLS over TCP).
@@ -573,6 +576,7 @@ impl Driver {
                 self.close_waiters.push(done);
                 self.session.close(now);
             }
+            Command::Reconnect => self.session.reconnect(now),
         }
     }
 
@@ -720,5 +724,6 @@ impl Driver {
         shared.watches = self.session.watch_count();
         shared.server.clone_from(&self.server);
         shared.last_error.clone_from(&self.last_error);
+        shared.last_zxid = self.session.last_zxid();
     }
 }

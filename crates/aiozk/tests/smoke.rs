@@ -59,3 +59,58 @@ async fn oneshot_watch_fires_on_change() {
     assert_eq!(ev.event_type, EventType::NodeCreated);
     assert_eq!(ev.path, node);
 }
+
+#[tokio::test]
+async fn ensure_path_and_deleteall_queue_their_first_request_when_called() {
+    let zk = connect("").await;
+    let b = base(&zk, "order2").await;
+    let p = format!("{b}/n");
+    zk.create(&p, b"").await.unwrap();
+    // ensure_path's existence check is queued before the delete, so it sees the node and
+    // creates nothing, even though it is awaited last.
+    let ensure = zk.ensure_path(&p);
+    let delete = zk.delete(&p, None);
+    delete.await.unwrap();
+    ensure.await.unwrap();
+    assert_eq!(zk.exists(&p).await.unwrap(), None);
+    // deleteall's first listing is queued before the create, so the new child is not seen
+    // and the delete of the base fails with NotEmpty.
+    zk.create(&p, b"").await.unwrap();
+    let wipe = zk.deleteall(&p);
+    let child = zk.create(&format!("{p}/late"), b"");
+    child.await.unwrap();
+    let report = wipe.await.unwrap();
+    assert_eq!(report.failed, vec![(p.clone(), Error::NotEmpty)]);
+    zk.close().await;
+}
+
+#[tokio::test]
+async fn reconnect_keeps_the_session_and_its_watches() {
+    let zk = connect("").await;
+    let b = base(&zk, "reconnect").await;
+    let p = format!("{b}/n");
+    let (_, stat) = zk.create(&p, b"").await.unwrap();
+    assert!(zk.last_zxid() >= stat.czxid);
+    let session = zk.session_id();
+    let (_, _, watcher) = zk.get_data_watched(&p).await.unwrap();
+    let mut changes = zk.state_changes();
+    zk.reconnect();
+    within(10, async {
+        loop {
+            if let Ok(aiozk::SessionEvent::State(s, _)) = changes.recv().await {
+                if s.is_connected() {
+                    break;
+                }
+            }
+        }
+    })
+    .await;
+    assert_eq!(zk.session_id(), session);
+    assert_eq!(zk.stats().reconnects, 1);
+    zk.set_data(&p, b"x", None).await.unwrap();
+    assert_eq!(
+        within(10, watcher).await.event_type,
+        EventType::NodeDataChanged
+    );
+    zk.close().await;
+}
