@@ -509,12 +509,13 @@ fn targets(md: &mut String, samples: &[Sample], timed: &[&str]) {
                 yes(h.median < 64.0)
             );
         }
-        if let Some(r) = stat(samples, "ours", w, Metric::RecoverMs) {
+        if let Some(r) = stat(samples, "ours", w, Metric::ReregMs) {
             let _ = writeln!(
                 md,
-                "| {what} watches re-registered after a reconnect in < 1 s | {:.0} ms from the loss ({:.0} ms from the reconnection) | {} |",
+                "| {what} watches re-registered after a reconnect in < 1 s (every run) | {:.0} ms from the reconnection, at most {:.0} ms ({:.0} ms from the connection loss, which includes the random pause of up to 1 s before reconnecting) | {} |",
                 r.median,
-                stat(samples, "ours", w, Metric::ReregMs).map_or(f64::NAN, |s| s.median),
+                r.max,
+                stat(samples, "ours", w, Metric::RecoverMs).map_or(f64::NAN, |s| s.median),
                 yes(r.max < 1000.0)
             );
         }
