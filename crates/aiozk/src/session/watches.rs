@@ -123,6 +123,9 @@ pub(crate) struct WatchRegistry<T: Tokens> {
     persistent: HashMap<String, Vec<Persistent<T::Stream>>>,
     recursive: HashMap<String, Vec<Persistent<T::Stream>>>,
     by_id: HashMap<u64, (String, AddWatchMode)>,
+    /// One-shot watchers in the three tables. Kept as a count: the driver reads `len` after
+    /// every wake-up, and summing the tables made that O(watches).
+    oneshot_len: usize,
 }
 
 impl<T: Tokens> Default for WatchRegistry<T> {
@@ -134,16 +137,14 @@ impl<T: Tokens> Default for WatchRegistry<T> {
             persistent: HashMap::new(),
             recursive: HashMap::new(),
             by_id: HashMap::new(),
+            oneshot_len: 0,
         }
     }
 }
 
 impl<T: Tokens> WatchRegistry<T> {
     pub(crate) fn len(&self) -> usize {
-        self.data.values().map(Watchers::len).sum::<usize>()
-            + self.exist.values().map(Watchers::len).sum::<usize>()
-            + self.child.values().map(Watchers::len).sum::<usize>()
-            + self.by_id.len()
+        self.oneshot_len + self.by_id.len()
     }
 
     fn oneshot_table(&mut self, kind: WatchKind) -> &mut OneshotTable<T::Oneshot> {
@@ -181,6 +182,7 @@ impl<T: Tokens> WatchRegistry<T> {
             list.append(moved);
         }
         list.add(token);
+        self.oneshot_len += 1;
     }
 
     /// Adds a persistent watcher; returns whether the server already holds the watch for
@@ -255,12 +257,15 @@ impl<T: Tokens> WatchRegistry<T> {
     }
 
     pub(crate) fn retain_oneshot(&mut self, mut keep: impl FnMut(&T::Oneshot) -> bool) {
+        let mut left = 0;
         for table in [&mut self.data, &mut self.exist, &mut self.child] {
             table.retain(|_, list| {
                 list.retain(&mut keep);
+                left += list.len();
                 !matches!(list, Watchers::Empty)
             });
         }
+        self.oneshot_len = left;
     }
 
     /// Delivers a server notification to every local watcher it concerns.
@@ -280,6 +285,7 @@ impl<T: Tokens> WatchRegistry<T> {
         };
         for &kind in kinds {
             if let Some(list) = self.oneshot_table(kind).remove(path) {
+                self.oneshot_len -= list.len();
                 list.for_each(|t| hit(Hit::Oneshot(t), event));
             }
         }
@@ -331,6 +337,7 @@ impl<T: Tokens> WatchRegistry<T> {
                 list.for_each(|token| hit(Hit::Oneshot(token), &path));
             }
         }
+        self.oneshot_len = 0;
         for table in [&mut self.persistent, &mut self.recursive] {
             for (path, list) in table.drain() {
                 for p in list {
