@@ -1252,10 +1252,7 @@ impl Client {
             true,
             map_data,
         );
-        async move {
-            let ((data, stat), w) = with_watcher(fut).await?;
-            Ok((data, stat, w))
-        }
+        with_watcher_pair(fut)
     }
 
     /// The names of the node's children, in no particular order.
@@ -1318,10 +1315,7 @@ impl Client {
             true,
             map_children2,
         );
-        async move {
-            let ((children, stat), w) = with_watcher(fut).await?;
-            Ok((children, stat, w))
-        }
+        with_watcher_pair(fut)
     }
 
     /// The node's ACL and Stat.
@@ -1458,10 +1452,7 @@ impl Client {
             true,
             map_data,
         );
-        async move {
-            let ((data, stat), w) = with_watcher(fut).await?;
-            Ok((data, stat, w))
-        }
+        with_watcher_pair(fut)
     }
 
     /// Changes the ensemble membership: incrementally (`joining`, `leaving`) or as a whole
@@ -1910,6 +1901,14 @@ impl Client {
             Ok(watcher)
         }
     }
+}
+
+/// [`with_watcher`] for reads whose value is a pair, flattened into a triple.
+async fn with_watcher_pair<A, B>(
+    fut: impl Future<Output = Result<((A, B), Option<OneshotWatcher>)>>,
+) -> Result<(A, B, OneshotWatcher)> {
+    let ((a, b), watcher) = with_watcher(fut).await?;
+    Ok((a, b, watcher))
 }
 
 async fn with_watcher<T>(
