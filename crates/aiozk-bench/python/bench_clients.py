@@ -1,6 +1,8 @@
-"""The benchmark workloads for the Python clients: kazoo, aiozk, aiozk on uvloop.
+"""The benchmark workloads for the Python clients: kazoo, aiozk, aiozk on uvloop, and this
+workspace's package aiozk-rs (same import name and API as aiozk; on asyncio and on uvloop).
 
-Run by `aiozk-bench run` inside the virtual environment it creates (target/bench-venv).
+Run by `aiozk-bench run` inside the virtual environments it creates (target/bench-venv for
+the PyPI clients, target/bench-venv-rs for aiozk-rs).
 Prints the same JSON lines as `aiozk-bench client`: {"mark": "start"} and {"mark": "end"}
 around the measured phase, {"mark": "registered"} once the watches are set (the harness then
 cuts the connection), and one {"result": {...}} line.
@@ -274,7 +276,8 @@ async def aiozk_main(args):
         return zk
 
     w = args.workload
-    if w == "pwatches":
+    persistent = hasattr(aiozk.ZKClient, "add_watch")  # aiozk-rs
+    if w == "pwatches" and not persistent:
         return {"client": args.client, "workload": w, "unsupported": "aiozk (Python) has no persistent watches"}
     if w == "sessions":
         out = Counted(args)
@@ -299,7 +302,7 @@ async def aiozk_main(args):
 
     zk = await connect()
     try:
-        if w == "watches":
+        if w in ("watches", "pwatches"):
             out = Counted(args)
             out.f["path_len"] = len(watch_path(0))
             await zk.exists("/")
@@ -312,6 +315,10 @@ async def aiozk_main(args):
             async def reg(k):
                 for i in range(k, args.count, n):
                     p = watch_path(i)
+                    if w == "pwatches":
+                        # aiozk-rs only: the watch is an async iterator of events.
+                        waiters.append(await zk.add_watch(p))
+                        continue
                     # The user's side of a watch: a future that resolves on creation.
                     waiters.append(zk.wait_for_events([WatchEvent.CREATED], p))
                     await zk.exists(p, watch=True)
@@ -390,7 +397,7 @@ async def aiozk_main(args):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--client", required=True, choices=["kazoo", "aiozk-py", "aiozk-py-uvloop"])
+    ap.add_argument("--client", required=True, choices=["kazoo", "aiozk-py", "aiozk-py-uvloop", "aiozk-rs", "aiozk-rs-uvloop"])
     ap.add_argument("--workload", required=True, choices=sorted(INFLIGHT))
     ap.add_argument("--server", required=True)
     ap.add_argument("--seconds", type=float, default=3.0)
@@ -400,7 +407,7 @@ def main():
     if args.client == "kazoo":
         result = kazoo_main(args)
     else:
-        if args.client == "aiozk-py-uvloop":
+        if args.client.endswith("-uvloop"):
             import uvloop
 
             result = uvloop.run(aiozk_main(args))

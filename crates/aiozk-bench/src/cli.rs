@@ -25,7 +25,8 @@ enum Cmd {
         /// Rounds of every (workload, client) pair [default: 5, quick: 1].
         #[arg(long)]
         rounds: Option<usize>,
-        /// Comma-separated clients [default: all: ours,zkc,kazoo,aiozk-py,aiozk-py-uvloop].
+        /// Comma-separated clients [default: all: ours,zkc,kazoo,aiozk-py,aiozk-py-uvloop,
+        /// aiozk-rs,aiozk-rs-uvloop].
         #[arg(long, value_delimiter = ',')]
         clients: Option<Vec<String>>,
         /// Comma-separated workloads [default: all].
@@ -140,6 +141,7 @@ pub fn main() -> i32 {
                     })
                 }),
                 venv: root.join("target/bench-venv"),
+                venv_rs: root.join("target/bench-venv-rs"),
                 max_load: max_load.unwrap_or(if quick { 0.0 } else { 0.5 }),
             };
             let known = |list: &[String], all: &[&str], what: &str| match list

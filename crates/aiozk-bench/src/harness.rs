@@ -31,6 +31,16 @@ pub const CLIENTS: &[(&str, &str, bool)] = &[
     ("kazoo", "kazoo (Python, threads)", true),
     ("aiozk-py", "aiozk (Python, asyncio)", true),
     ("aiozk-py-uvloop", "aiozk (Python, asyncio on uvloop)", true),
+    (
+        "aiozk-rs",
+        "aiozk-rs: this workspace's Python package (aiozk's API on this crate), asyncio",
+        true,
+    ),
+    (
+        "aiozk-rs-uvloop",
+        "aiozk-rs: this workspace's Python package, asyncio on uvloop",
+        true,
+    ),
 ];
 
 /// Options of a harness run.
@@ -58,8 +68,11 @@ pub struct Options {
     pub out: PathBuf,
     /// Where the raw JSON results go.
     pub json_out: PathBuf,
-    /// The Python virtual environment (created when missing).
+    /// The Python virtual environment of the PyPI clients (created when missing).
     pub venv: PathBuf,
+    /// The Python virtual environment of this workspace's package, `aiozk-rs` (created when
+    /// missing; the package is rebuilt, in release mode, at every run).
+    pub venv_rs: PathBuf,
     /// Wait until the 1-minute load average is below this before starting (0: don't wait).
     pub max_load: f64,
 }
@@ -100,6 +113,7 @@ struct Bench {
     exe: PathBuf,
     heap_exe: PathBuf,
     python: Option<PathBuf>,
+    python_rs: Option<PathBuf>,
     notes: Vec<String>,
 }
 
@@ -133,11 +147,23 @@ pub async fn run(opts: Options) -> Result<(), String> {
         ));
     }
 
-    let python = if opts.clients.iter().any(|c| is_python(c)) {
+    let python = if opts.clients.iter().any(|c| is_python(c) && !is_rs(c)) {
         match ensure_venv(&opts.venv).await {
             Ok(p) => Some(p),
             Err(e) => {
                 notes.push(format!("Python clients skipped: {e}"));
+                None
+            }
+        }
+    } else {
+        None
+    };
+
+    let python_rs = if opts.clients.iter().any(|c| is_rs(c)) {
+        match ensure_rs_venv(&opts.venv_rs).await {
+            Ok(p) => Some(p),
+            Err(e) => {
+                notes.push(format!("aiozk-rs skipped: {e}"));
                 None
             }
         }
@@ -177,6 +203,7 @@ pub async fn run(opts: Options) -> Result<(), String> {
         exe,
         heap_exe,
         python,
+        python_rs,
         notes,
     };
     eprintln!("creating the znodes");
@@ -187,7 +214,10 @@ pub async fn run(opts: Options) -> Result<(), String> {
     let mut samples = Vec::new();
     let mut clients: Vec<String> = opts.clients.clone();
     if bench.python.is_none() {
-        clients.retain(|c| !is_python(c));
+        clients.retain(|c| !is_python(c) || is_rs(c));
+    }
+    if bench.python_rs.is_none() {
+        clients.retain(|c| !is_rs(c));
     }
     for round in 0..opts.rounds {
         for workload in &opts.workloads {
@@ -256,6 +286,11 @@ pub async fn run(opts: Options) -> Result<(), String> {
 
 fn is_python(client: &str) -> bool {
     CLIENTS.iter().any(|c| c.0 == client && c.2)
+}
+
+/// This workspace's Python package (run by the same script as aiozk, in its own venv).
+fn is_rs(client: &str) -> bool {
+    client.starts_with("aiozk-rs")
 }
 
 fn which(cmd: &str) -> bool {
@@ -358,6 +393,84 @@ async fn ensure_venv(venv: &Path) -> Result<PathBuf, String> {
     } else {
         Err("kazoo, aiozk or uvloop does not import".into())
     }
+}
+
+/// Creates (when missing) the venv of `aiozk-rs`, builds the package's wheel in release mode
+/// with maturin and installs it there, with uvloop.
+async fn ensure_rs_venv(venv: &Path) -> Result<PathBuf, String> {
+    let python = venv.join("bin/python");
+    let run = |cmd: PathBuf, args: Vec<String>| async move {
+        let out = Command::new(&cmd)
+            .args(&args)
+            .output()
+            .await
+            .map_err(|e| format!("{}: {e}", cmd.display()))?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "{} {}: {}",
+                cmd.display(),
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr).trim()
+            ))
+        }
+    };
+    if !python.exists() {
+        eprintln!("creating {} (pip install maturin uvloop)", venv.display());
+        run(
+            "python3".into(),
+            vec!["-m".into(), "venv".into(), venv.display().to_string()],
+        )
+        .await?;
+    }
+    run(
+        python.clone(),
+        ["-m", "pip", "install", "-q", "maturin", "uvloop"]
+            .map(String::from)
+            .to_vec(),
+    )
+    .await?;
+    eprintln!("building the aiozk-rs wheel (release)");
+    let wheels = venv.join("wheels");
+    let _ = std::fs::remove_dir_all(&wheels);
+    let root = workspace_root();
+    run(
+        venv.join("bin/maturin"),
+        vec![
+            "build".into(),
+            "--release".into(),
+            "-q".into(),
+            "-o".into(),
+            wheels.display().to_string(),
+            "--manifest-path".into(),
+            root.join("crates/aiozk-py/Cargo.toml")
+                .display()
+                .to_string(),
+            "--interpreter".into(),
+            python.display().to_string(),
+        ],
+    )
+    .await?;
+    let wheel = std::fs::read_dir(&wheels)
+        .map_err(|e| format!("{}: {e}", wheels.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| p.extension().is_some_and(|x| x == "whl"))
+        .ok_or("maturin built no wheel")?;
+    run(
+        python.clone(),
+        vec![
+            "-m".into(),
+            "pip".into(),
+            "install".into(),
+            "-q".into(),
+            "--force-reinstall".into(),
+            "--no-deps".into(),
+            wheel.display().to_string(),
+        ],
+    )
+    .await?;
+    Ok(python)
 }
 
 /// Starts the benchmark's server with its znodes, prints its address and waits for Ctrl-C:
@@ -469,7 +582,12 @@ impl Bench {
         let tag = format!("{client}-{}-{}", std::process::id(), rand_tag());
         let mut args: Vec<String> = Vec::new();
         if is_python(client) {
-            let python = self.python.as_ref().ok_or("no Python environment")?;
+            let python = if is_rs(client) {
+                self.python_rs.as_ref()
+            } else {
+                self.python.as_ref()
+            }
+            .ok_or("no Python environment")?;
             args.push(python.display().to_string());
             args.push(python_script().display().to_string());
         } else {
@@ -624,6 +742,15 @@ async fn machine_description(zk_version: &str, bench: &Bench, load0: f64, load1:
         )
         .await;
         m.insert("python_packages", json!(versions));
+    }
+    if bench.python_rs.is_some() {
+        m.insert(
+            "aiozk_rs",
+            json!(format!(
+                "{} (release wheel, built by the harness)",
+                env!("CARGO_PKG_VERSION")
+            )),
+        );
     }
     json!(m)
 }
