@@ -1,19 +1,25 @@
 //! From tokio to asyncio: awaitables for Rust futures, and callbacks on the caller's loop.
 //!
-//! Everything that has to reach Python (a call's result, a watch event, a state change) is
-//! sent to one dispatcher thread. It takes the GIL once for everything that is waiting,
-//! builds the Python values, and schedules them on each event loop with a single
-//! `call_soon_threadsafe(run_batch, [...])`. One thread keeps the order in which the Rust
-//! side produced them; batching keeps the cost per result low under load; and no tokio
-//! worker ever waits for the GIL (so the sessions' pings never do).
+//! Every event loop that uses the package gets a [`LoopQueue`]: a list of jobs and a socket
+//! pair whose read end is registered with `loop.add_reader`. A tokio task with something for
+//! Python (a call's result, a watch event, a state change) pushes a job onto its loop's
+//! queue, without the GIL, and writes one byte when the queue was empty. The loop then runs
+//! every queued job in one callback, with the GIL it already holds, in push order: results
+//! are converted to Python values on the loop's own thread, one wake-up serves every result
+//! that arrived meanwhile, and no other thread ever waits for the GIL (so no tokio worker
+//! does, and the sessions' pings never do).
 
+use std::collections::HashMap;
 use std::future::Future;
-use std::sync::mpsc;
-use std::sync::{Arc, OnceLock};
+use std::io::{ErrorKind, Read, Write};
+use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixStream;
+use std::sync::{Arc, Mutex, OnceLock};
 
+use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyList, PyTuple};
+use pyo3::types::PyTuple;
 use tokio::task::AbortHandle;
 
 use crate::errors;
@@ -21,106 +27,141 @@ use crate::errors;
 /// Builds, with the GIL held, the callable and arguments to run on an event loop.
 type Make = Box<dyn FnOnce(Python<'_>) -> PyResult<(Py<PyAny>, Py<PyTuple>)> + Send>;
 
-/// An event loop, shared by the jobs for it without taking the GIL to clone it.
-pub(crate) type LoopRef = Arc<Py<PyAny>>;
+/// Work for an event loop's thread, run with the GIL; it reports its own errors.
+type Job = Box<dyn FnOnce(Python<'_>) + Send>;
 
-struct Job {
-    event_loop: LoopRef,
-    make: Make,
+/// The queue of an event loop, shared by everything that delivers to that loop.
+pub(crate) type LoopRef = Arc<LoopQueue>;
+
+/// The jobs for one event loop and the socket pair that wakes it up.
+pub(crate) struct LoopQueue {
+    jobs: Mutex<Vec<Job>>,
+    /// Written (one byte) when a job lands in an empty queue.
+    wake_tx: UnixStream,
+    /// Registered with `loop.add_reader`; drained by [`Drain`].
+    wake_rx: UnixStream,
 }
 
-fn sender() -> &'static mpsc::Sender<Job> {
-    static SENDER: OnceLock<mpsc::Sender<Job>> = OnceLock::new();
-    SENDER.get_or_init(|| {
-        let (tx, rx) = mpsc::channel::<Job>();
-        std::thread::Builder::new()
-            .name("aiozk-dispatch".into())
-            .spawn(move || dispatch_loop(rx))
-            .expect("the dispatcher thread could not be started");
-        tx
-    })
-}
+impl LoopQueue {
+    fn new() -> std::io::Result<Self> {
+        let (wake_tx, wake_rx) = UnixStream::pair()?;
+        wake_tx.set_nonblocking(true)?;
+        wake_rx.set_nonblocking(true)?;
+        Ok(Self {
+            jobs: Mutex::new(Vec::new()),
+            wake_tx,
+            wake_rx,
+        })
+    }
 
-fn dispatch_loop(rx: mpsc::Receiver<Job>) {
-    while let Ok(first) = rx.recv() {
-        let mut jobs = vec![first];
-        while let Ok(job) = rx.try_recv() {
+    fn push(&self, job: Job) {
+        let was_empty = {
+            let mut jobs = self.jobs.lock().unwrap_or_else(|e| e.into_inner());
+            let was_empty = jobs.is_empty();
             jobs.push(job);
-            if jobs.len() >= 4096 {
-                break;
-            }
-        }
-        Python::attach(|py| {
-            // Group by loop, keeping the order within each loop.
-            let mut groups: Vec<(LoopRef, Vec<Py<PyAny>>)> = Vec::new();
-            for job in jobs {
-                let item = match (job.make)(py) {
-                    Ok((callable, args)) => match PyTuple::new(py, [callable, args.into_any()]) {
-                        Ok(t) => t.into_any().unbind(),
-                        Err(e) => {
-                            e.write_unraisable(py, None);
-                            continue;
-                        }
-                    },
-                    Err(e) => {
-                        e.write_unraisable(py, None);
-                        continue;
-                    }
-                };
-                match groups
-                    .iter_mut()
-                    .find(|(l, _)| l.as_ptr() == job.event_loop.as_ptr())
-                {
-                    Some((_, items)) => items.push(item),
-                    None => groups.push((job.event_loop, vec![item])),
-                }
-            }
-            let run = match run_batch_fn(py) {
-                Ok(f) => f,
-                Err(e) => {
-                    e.write_unraisable(py, None);
-                    return;
-                }
-            };
-            for (event_loop, items) in groups {
-                let Ok(list) = PyList::new(py, items) else {
-                    continue;
-                };
-                // A closed loop refuses (RuntimeError): its callers are gone, nothing to do.
-                let _ =
-                    event_loop.call_method1(py, "call_soon_threadsafe", (run.clone_ref(py), list));
-            }
-        });
-    }
-}
-
-fn run_batch_fn(py: Python<'_>) -> PyResult<Py<PyAny>> {
-    static RUN: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
-    RUN.get_or_try_init(py, || {
-        Ok::<_, PyErr>(py.import("aiozk._aiozk")?.getattr("run_batch")?.unbind())
-    })
-    .map(|f| f.clone_ref(py))
-}
-
-/// Runs a batch on the event loop: each item is `(callable, args)`.
-#[pyfunction]
-pub(crate) fn run_batch(py: Python<'_>, items: Bound<'_, PyList>) {
-    for item in items.iter() {
-        let run = || -> PyResult<()> {
-            let (callable, args): (Bound<'_, PyAny>, Bound<'_, PyTuple>) = item.extract()?;
-            callable.call1(args)?;
-            Ok(())
+            was_empty
         };
-        if let Err(e) = run() {
-            e.write_unraisable(py, Some(&item));
+        if was_empty {
+            // A full socket buffer (WouldBlock) means a wake-up is pending already; any
+            // other error means the loop's end is gone, and nobody waits for the job.
+            let _ = (&self.wake_tx).write(&[1]);
+        }
+    }
+
+    /// Runs every queued job (on the loop's thread).
+    fn drain(&self, py: Python<'_>) {
+        // Consume the wake-up bytes before taking the jobs: a job pushed after the take
+        // writes a new byte, so it is never left behind without a wake-up.
+        let mut buf = [0u8; 64];
+        loop {
+            match (&self.wake_rx).read(&mut buf) {
+                Ok(n) if n == buf.len() => continue,
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                _ => break,
+            }
+        }
+        let jobs = std::mem::take(&mut *self.jobs.lock().unwrap_or_else(|e| e.into_inner()));
+        for job in jobs {
+            job(py);
         }
     }
 }
 
-/// Schedules `make`'s callable on `event_loop`, after everything sent before it.
-pub(crate) fn call_soon(event_loop: LoopRef, make: Make) {
-    // The receiver lives as long as the process (its thread never ends).
-    let _ = sender().send(Job { event_loop, make });
+/// The `add_reader` callback of a loop's queue.
+#[pyclass(module = "aiozk._aiozk", frozen)]
+pub(crate) struct Drain {
+    queue: LoopRef,
+}
+
+#[pymethods]
+impl Drain {
+    fn __call__(&self, py: Python<'_>) {
+        self.queue.drain(py);
+    }
+}
+
+/// The queues of the live event loops, by the loop's address. An entry is removed by a
+/// `weakref.finalize` on its loop, so an address is never reused while its entry exists.
+fn queues() -> &'static Mutex<HashMap<usize, LoopRef>> {
+    static QUEUES: OnceLock<Mutex<HashMap<usize, LoopRef>>> = OnceLock::new();
+    QUEUES.get_or_init(Default::default)
+}
+
+/// Forgets the queue of a loop that was garbage-collected.
+#[pyfunction]
+pub(crate) fn forget_loop(key: usize) {
+    let removed = queues()
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .remove(&key);
+    drop(removed);
+}
+
+/// The queue of `event_loop`, registered with it on first use.
+pub(crate) fn queue_of(event_loop: &Bound<'_, PyAny>) -> PyResult<LoopRef> {
+    let py = event_loop.py();
+    let key = event_loop.as_ptr() as usize;
+    if let Some(q) = queues().lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+        return Ok(Arc::clone(q));
+    }
+    let queue = Arc::new(LoopQueue::new()?);
+    event_loop.call_method1(
+        intern!(py, "add_reader"),
+        (
+            queue.wake_rx.as_raw_fd(),
+            Drain {
+                queue: Arc::clone(&queue),
+            },
+        ),
+    )?;
+    static FINALIZE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    let finalize = FINALIZE.get_or_try_init(py, || {
+        Ok::<_, PyErr>(py.import("weakref")?.getattr("finalize")?.unbind())
+    })?;
+    let forget = wrap_pyfunction!(forget_loop, py)?;
+    finalize.bind(py).call1((event_loop, forget, key))?;
+    queues()
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(key, Arc::clone(&queue));
+    Ok(queue)
+}
+
+/// The queue of the running loop (RuntimeError outside a coroutine, as asyncio).
+pub(crate) fn running_queue(py: Python<'_>) -> PyResult<LoopRef> {
+    queue_of(&running_loop(py)?)
+}
+
+/// Schedules `make`'s callable on the loop of `queue`, after everything pushed before it.
+pub(crate) fn call_soon(queue: LoopRef, make: Make) {
+    queue.push(Box::new(move |py| match make(py) {
+        Ok((callable, args)) => {
+            if let Err(e) = callable.call1(py, args.bind(py)) {
+                e.write_unraisable(py, Some(callable.bind(py)));
+            }
+        }
+        Err(e) => e.write_unraisable(py, None),
+    }));
 }
 
 /// The running asyncio loop of this thread (RuntimeError outside a coroutine, as asyncio).
@@ -177,33 +218,21 @@ where
     T: Send + 'static,
 {
     let event_loop = running_loop(py)?;
-    let py_fut = event_loop.call_method0("create_future")?;
+    let queue = queue_of(&event_loop)?;
+    let py_fut = event_loop.call_method0(intern!(py, "create_future"))?;
     let target = py_fut.clone().unbind();
-    let loop_ref = Arc::new(event_loop.unbind());
     let handle = runtime().spawn(async move {
         let result = fut.await;
-        call_soon(
-            loop_ref,
-            Box::new(move |py| {
-                let (ok, value) = match result.and_then(|v| convert(py, v).map_err(Failure::Py)) {
-                    Ok(v) => (true, v),
-                    Err(Failure::Zk(e)) => (false, errors::to_py(py, e).into_value(py).into_any()),
-                    Err(Failure::Py(e)) => (false, e.into_value(py).into_any()),
-                };
-                let args = PyTuple::new(
-                    py,
-                    [
-                        target,
-                        ok.into_pyobject(py)?.to_owned().into_any().unbind(),
-                        value,
-                    ],
-                )?;
-                Ok((resolve_fn(py)?, args.unbind()))
-            }),
-        );
+        let q = Arc::clone(&queue);
+        q.push(Box::new(move |py| {
+            let outcome = result.and_then(|v| convert(py, v).map_err(Failure::Py));
+            if let Err(e) = resolve(target.bind(py), outcome) {
+                e.write_unraisable(py, None);
+            }
+        }));
     });
     py_fut.call_method1(
-        "add_done_callback",
+        intern!(py, "add_done_callback"),
         (Canceller {
             handle: handle.abort_handle(),
         },),
@@ -211,26 +240,19 @@ where
     Ok(py_fut)
 }
 
-fn resolve_fn(py: Python<'_>) -> PyResult<Py<PyAny>> {
-    static RESOLVE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
-    RESOLVE
-        .get_or_try_init(py, || {
-            Ok::<_, PyErr>(wrap_pyfunction!(resolve, py)?.into_any().unbind())
-        })
-        .map(|f| f.clone_ref(py))
-}
-
 /// Completes an asyncio future unless it was cancelled meanwhile.
-#[pyfunction]
-fn resolve(fut: Bound<'_, PyAny>, ok: bool, value: Bound<'_, PyAny>) -> PyResult<()> {
-    if fut.call_method0("done")?.is_truthy()? {
+fn resolve(fut: &Bound<'_, PyAny>, outcome: Result<Py<PyAny>, Failure>) -> PyResult<()> {
+    let py = fut.py();
+    if fut.call_method0(intern!(py, "done"))?.is_truthy()? {
         return Ok(());
     }
-    if ok {
-        fut.call_method1("set_result", (value,))?;
-    } else {
-        fut.call_method1("set_exception", (value,))?;
-    }
+    match outcome {
+        Ok(v) => fut.call_method1(intern!(py, "set_result"), (v,))?,
+        Err(Failure::Zk(e)) => {
+            fut.call_method1(intern!(py, "set_exception"), (errors::to_py(py, e),))?
+        }
+        Err(Failure::Py(e)) => fut.call_method1(intern!(py, "set_exception"), (e,))?,
+    };
     Ok(())
 }
 
@@ -243,7 +265,10 @@ pub(crate) struct Canceller {
 #[pymethods]
 impl Canceller {
     fn __call__(&self, fut: Bound<'_, PyAny>) -> PyResult<()> {
-        if fut.call_method0("cancelled")?.is_truthy()? {
+        if fut
+            .call_method0(intern!(fut.py(), "cancelled"))?
+            .is_truthy()?
+        {
             self.handle.abort();
         }
         Ok(())

@@ -309,7 +309,7 @@ impl PyClient {
         on_event: Option<Py<PyAny>>,
     ) -> PyResult<Option<(LoopRef, Py<PyAny>)>> {
         match on_event {
-            Some(cb) => Ok(Some((Arc::new(bridge::running_loop(py)?.unbind()), cb))),
+            Some(cb) => Ok(Some((bridge::running_queue(py)?, cb))),
             None => Ok(None),
         }
     }
@@ -476,7 +476,7 @@ impl PyClient {
     /// Calls `callback(state)` on the running loop at every state change from now on (and
     /// once with `new_session` for every new session).
     fn on_state(&self, py: Python<'_>, callback: Py<PyAny>) -> PyResult<()> {
-        let event_loop: LoopRef = Arc::new(bridge::running_loop(py)?.unbind());
+        let event_loop: LoopRef = bridge::running_queue(py)?;
         let callback = Arc::new(callback);
         let mut changes = self.client.state_changes();
         runtime().spawn(async move {

@@ -8,9 +8,10 @@
 //! # Ordering
 //! Every call queues its request when it is called (the Rust client's guarantee), before the
 //! awaitable is returned, so requests reach the server in call order. Results, watch events
-//! and state changes reach Python through one dispatcher thread, in the order the Rust side
-//! produced them, as batches scheduled with `loop.call_soon_threadsafe` on the event loop
-//! that made the call: callbacks and futures always run on the caller's loop.
+//! and state changes reach Python through a queue per event loop, in the order the Rust side
+//! produced them, run in batches by a reader callback of the loop that made the call
+//! (`loop.add_reader` on a socket pair): callbacks and futures always run on the caller's
+//! loop, and no thread but the loop's takes the GIL for them.
 //!
 //! # Runtime
 //! One tokio runtime for the process (pyo3-async-runtimes' shared runtime): the sessions'
@@ -36,7 +37,8 @@ fn aiozk_ext(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<watch::PyStateChanges>()?;
     m.add_class::<bridge::Canceller>()?;
     recipes::register(m)?;
-    m.add_function(wrap_pyfunction!(bridge::run_batch, m)?)?;
+    m.add_class::<bridge::Drain>()?;
+    m.add_function(wrap_pyfunction!(bridge::forget_loop, m)?)?;
     m.add_function(wrap_pyfunction!(client::digest_id, m)?)?;
     Ok(())
 }

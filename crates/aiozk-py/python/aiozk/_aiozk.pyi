@@ -57,8 +57,14 @@ class TlsOptions:
 def digest_id(user: str, password: str) -> str:
     """``user:BASE64(SHA1(user:password))``, the id of a digest ACL entry."""
 
-def run_batch(items: List[Tuple[Callable[..., Any], Tuple[Any, ...]]]) -> None:
-    """Runs callbacks scheduled by the Rust side (internal)."""
+def forget_loop(key: int) -> None:
+    """Drops the result queue of a garbage-collected event loop (internal)."""
+
+class Drain:
+    """Reader callback of an event loop's result queue: runs what the Rust side queued
+    (internal)."""
+
+    def __call__(self) -> None: ...
 
 class Canceller:
     """Done-callback that stops a Rust future when its asyncio future is cancelled."""

@@ -44,11 +44,66 @@ def _encode(data: Data) -> bytes:
 
 def _key(path: str) -> str:
     """A path relative to the chroot, normalized (the stat cache key)."""
+    if path[:1] == '/' and path[-1:] != '/' and '//' not in path:
+        return path  # already normal: the common case, without building a list
     return '/' + '/'.join(s for s in path.split('/') if s)
 
 
 async def _then(fut: Awaitable[T], fn: Callable[[T], R]) -> R:
     return fn(await fut)
+
+
+# The hot read and write paths: one coroutine each, no closure, the cache key computed once.
+
+_DATA, _DATA_STAT, _CHILDREN, _CHILDREN_STAT = range(4)
+
+
+async def _exists(cache: Dict[str, Stat], key: str, fut: Awaitable[Optional[Stat]], want_stat: bool) -> Any:
+    stat = await fut
+    if stat is None:
+        cache.pop(key, None)
+        return None if want_stat else False
+    cache[key] = stat
+    return stat if want_stat else True
+
+
+async def _read(cache: Dict[str, Stat], key: str, fut: Awaitable[Tuple[Any, Stat]], shape: int) -> Any:
+    try:
+        value, stat = await fut
+    except exc.NoNode:
+        cache.pop(key, None)
+        raise
+    cache[key] = stat
+    if shape == _DATA:
+        return value or None
+    if shape == _DATA_STAT:
+        return (value or None), stat
+    if shape == _CHILDREN:
+        return value
+    return value, stat
+
+
+async def _written(cache: Dict[str, Stat], key: str, fut: Awaitable[Stat]) -> Stat:
+    stat = await fut
+    cache[key] = stat
+    return stat
+
+
+async def _written_none(cache: Dict[str, Stat], key: str, fut: Awaitable[Stat]) -> None:
+    cache[key] = await fut
+
+
+async def _created(cache: Dict[str, Stat], fut: Awaitable[Tuple[str, Stat]]) -> str:
+    created, stat = await fut
+    cache[_key(created)] = stat  # under the created name (aiozk: the requested one)
+    return created
+
+
+async def _deleted(cache: Dict[str, Stat], key: str, fut: Awaitable[None]) -> None:
+    try:
+        await fut
+    finally:
+        cache.pop(key, None)
 
 
 class StateChange:
@@ -331,16 +386,6 @@ class ZKClient:
             return None
         return stat.acl_version if acl else stat.version
 
-    def _evict_on_nonode(self, path: str, fut: Awaitable[T]) -> Awaitable[T]:
-        async def run() -> T:
-            try:
-                return await fut
-            except exc.NoNode:
-                self.stat_cache.pop(_key(path), None)
-                raise
-
-        return run()
-
     # ------------------------------------------------------------------ reads
 
     def _watch_cb(self, watch: bool) -> Optional[Callable[[int, str], None]]:
@@ -350,59 +395,34 @@ class ZKClient:
         """True when the node exists. ``watch=True`` sets a watch (fires on creation,
         change or deletion; see ``wait_for_events``)."""
 
-        def done(stat: Optional[Stat]) -> bool:
-            self._cache(path, stat)
-            return stat is not None
-
-        return _then(self._c().exists(path, self._watch_cb(watch)), done)
+        return _exists(self.stat_cache, _key(path), self._c().exists(path, self._watch_cb(watch)), False)
 
     def stat(self, path: str, watch: bool = False) -> Awaitable[Optional[Stat]]:
         """The node's ``Stat``, or None when it does not exist (``exists`` with a stat)."""
 
-        def done(stat: Optional[Stat]) -> Optional[Stat]:
-            self._cache(path, stat)
-            return stat
-
-        return _then(self._c().exists(path, self._watch_cb(watch)), done)
+        return _exists(self.stat_cache, _key(path), self._c().exists(path, self._watch_cb(watch)), True)
 
     def get(self, path: str, watch: bool = False) -> Awaitable[Tuple[Optional[bytes], Stat]]:
         """``(data, stat)``. Empty data is returned as None (see the README)."""
 
-        def done(result: Tuple[bytes, Stat]) -> Tuple[Optional[bytes], Stat]:
-            data, stat = result
-            self._cache(path, stat)
-            return (data or None), stat
-
-        return _then(self._evict_on_nonode(path, self._c().get_data(path, self._watch_cb(watch))), done)
+        return _read(self.stat_cache, _key(path), self._c().get_data(path, self._watch_cb(watch)), _DATA_STAT)
 
     def get_data(self, path: str, watch: bool = False) -> Awaitable[Optional[bytes]]:
         """The node's data (None when empty)."""
 
-        def done(result: Tuple[bytes, Stat]) -> Optional[bytes]:
-            data, stat = result
-            self._cache(path, stat)
-            return data or None
-
-        return _then(self._evict_on_nonode(path, self._c().get_data(path, self._watch_cb(watch))), done)
+        return _read(self.stat_cache, _key(path), self._c().get_data(path, self._watch_cb(watch)), _DATA)
 
     def get_children(self, path: str, watch: bool = False) -> Awaitable[List[str]]:
         """The children's names (unsorted). ``watch=True`` sets a child watch."""
 
-        def done(result: Tuple[List[str], Stat]) -> List[str]:
-            children, stat = result
-            self._cache(path, stat)
-            return children
-
-        return _then(self._evict_on_nonode(path, self._c().get_children(path, self._watch_cb(watch))), done)
+        return _read(self.stat_cache, _key(path), self._c().get_children(path, self._watch_cb(watch)), _CHILDREN)
 
     def get_children_stat(self, path: str, watch: bool = False) -> Awaitable[Tuple[List[str], Stat]]:
         """``(children, stat)``: the children's names and the node's ``Stat``."""
 
-        def done(result: Tuple[List[str], Stat]) -> Tuple[List[str], Stat]:
-            self._cache(path, result[1])
-            return result
-
-        return _then(self._evict_on_nonode(path, self._c().get_children(path, self._watch_cb(watch))), done)
+        return _read(
+            self.stat_cache, _key(path), self._c().get_children(path, self._watch_cb(watch)), _CHILDREN_STAT
+        )
 
     def get_acl(self, path: str) -> Awaitable[List[ACL]]:
         """The node's ACL."""
@@ -437,15 +457,8 @@ class ZKClient:
         """
         acl_tuples = to_tuples(acl) if acl else None
 
-        def done(result: Tuple[str, Stat]) -> str:
-            created, stat = result
-            self._cache(created, stat)  # under the created name (aiozk: the requested one)
-            return created
-
-        return _then(
-            self._c().create(path, _encode(data), acl_tuples, ephemeral, sequential, container, ttl),
-            done,
-        )
+        fut = self._c().create(path, _encode(data), acl_tuples, ephemeral, sequential, container, ttl)
+        return _created(self.stat_cache, fut)
 
     def ensure_path(self, path: str, acl: AclArg = None, *, container: bool = False) -> Awaitable[None]:
         """Creates ``path`` and its missing ancestors (persistent nodes; ``container=True``
@@ -455,15 +468,7 @@ class ZKClient:
     def delete(self, path: str, force: bool = False) -> Awaitable[None]:
         """Deletes a node; unless ``force``, with the version last seen by this client (the
         stat cache), so a concurrent change makes it fail with ``exc.BadVersion``."""
-        fut = self._c().delete(path, self._cached_version(path, force))
-
-        async def run() -> None:
-            try:
-                await fut
-            finally:
-                self.stat_cache.pop(_key(path), None)
-
-        return run()
+        return _deleted(self.stat_cache, _key(path), self._c().delete(path, self._cached_version(path, force)))
 
     def deleteall(self, path: str) -> Awaitable[None]:
         """Deletes ``path`` and everything below it; ``exc.NoNode`` if it does not exist."""
@@ -483,19 +488,14 @@ class ZKClient:
         """Sets the data if the node's version is ``version`` (-1: any); returns the new
         ``Stat``."""
 
-        def done(stat: Stat) -> Stat:
-            self._cache(path, stat)
-            return stat
-
-        return _then(self._c().set_data(path, _encode(data), None if version == -1 else version), done)
+        fut = self._c().set_data(path, _encode(data), None if version == -1 else version)
+        return _written(self.stat_cache, _key(path), fut)
 
     def set_data(self, path: str, data: Data, force: bool = False) -> Awaitable[None]:
         """Sets the data; unless ``force``, with the version last seen (the stat cache)."""
 
-        def done(stat: Stat) -> None:
-            self._cache(path, stat)
-
-        return _then(self._c().set_data(path, _encode(data), self._cached_version(path, force)), done)
+        fut = self._c().set_data(path, _encode(data), self._cached_version(path, force))
+        return _written_none(self.stat_cache, _key(path), fut)
 
     def set_acl(self, path: str, acl: AclArg, force: bool = False) -> Awaitable[None]:
         """Sets the ACL; unless ``force``, with the ACL version last seen."""
