@@ -18,7 +18,7 @@ use pyo3::types::{PyDict, PyList, PyTuple};
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
-use crate::bridge::{self, call_soon, runtime, spawn, LoopRef};
+use crate::bridge::{self, call_soon, runtime, spawn_request as spawn, LoopRef};
 use crate::types::{self, acl_from, acl_to, AclTuple};
 use crate::watch::{state_name, PersistentWatchInner, PyPersistentWatch, PyStateChanges};
 
@@ -387,7 +387,8 @@ impl PyClient {
     ) -> PyResult<Bound<'py, PyAny>> {
         let client = self.client.clone();
         let timeout = timeout.map(|t| secs(t, "timeout")).transpose()?;
-        spawn(
+        // Not a request: a wait of any length, which must not hold other results back.
+        bridge::spawn(
             py,
             async move {
                 let wait = async {

@@ -30,6 +30,7 @@ use pyo3::prelude::*;
 #[pymodule]
 #[pyo3(name = "_aiozk")]
 fn aiozk_ext(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    bridge::configure_runtime();
     m.add_class::<client::PyClient>()?;
     m.add_class::<client::PyTlsOptions>()?;
     m.add_class::<types::PyStat>()?;
@@ -39,6 +40,8 @@ fn aiozk_ext(m: &Bound<'_, PyModule>) -> PyResult<()> {
     recipes::register(m)?;
     m.add_class::<bridge::Drain>()?;
     m.add_function(wrap_pyfunction!(bridge::forget_loop, m)?)?;
+    m.add_function(wrap_pyfunction!(bridge::delivery_stats, m)?)?;
+    m.add_function(wrap_pyfunction!(bridge::waiting_requests, m)?)?;
     m.add_function(wrap_pyfunction!(client::digest_id, m)?)?;
     Ok(())
 }

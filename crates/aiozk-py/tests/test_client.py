@@ -88,6 +88,54 @@ async def test_results_and_callbacks_run_on_the_callers_loop(zk):
     assert seen == [loop_thread]
 
 
+async def test_results_are_batched_under_load_and_not_held_alone(zk):
+    from aiozk import _aiozk
+
+    await zk.create('/b', 'v')
+    # One request at a time: every result wakes the loop on its own (nothing is held back).
+    w0, j0 = _aiozk.delivery_stats()
+    for _ in range(20):
+        assert await zk.get_data('/b') == b'v'
+    w1, j1 = _aiozk.delivery_stats()
+    assert (w1 - w0, j1 - j0) == (20, 20)
+    # 200 at once: results are held back while many calls wait, so far fewer wake-ups.
+    results = await asyncio.gather(*(zk.get_data('/b') for _ in range(200)))
+    w2, j2 = _aiozk.delivery_stats()
+    assert results == [b'v'] * 200
+    assert j2 - j1 == 200
+    assert w2 - w1 <= 100, (w2 - w1, j2 - j1)
+
+
+async def test_a_cancelled_call_does_not_hold_back_later_results(zk):
+    from aiozk import _aiozk
+
+    await zk.create('/c', 'v')
+    # Cancelled before their results arrive: they must stop counting as waiting calls,
+    # or later results would wait for the hold-back timer.
+    pending = [asyncio.ensure_future(zk.get_data('/c')) for _ in range(100)]
+    await asyncio.sleep(0)
+    for f in pending:
+        f.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)
+    # Waits of any length (iterators of persistent watches) do not count either.
+    watches = [await zk.add_watch(f'/c{i}') for i in range(20)]
+    nexts = [asyncio.ensure_future(w.__anext__()) for w in watches]
+    await zk.get_data('/c')
+    assert _aiozk.waiting_requests() == 0
+    w0, j0 = _aiozk.delivery_stats()
+    for _ in range(10):
+        fut = zk.get_data('/c')
+        assert _aiozk.waiting_requests() == 1
+        assert await fut == b'v'
+    w1, j1 = _aiozk.delivery_stats()
+    assert (w1 - w0, j1 - j0) == (10, 10)
+    assert _aiozk.waiting_requests() == 0
+    for f in nexts:
+        f.cancel()
+    for w in watches:
+        w.close()
+
+
 async def test_wait_for_events_cleans_up(zk):
     await zk.create('/x')
     fut = zk.wait_for_events([WatchEvent.DATA_CHANGED, WatchEvent.DELETED], '/x')

@@ -60,6 +60,13 @@ def digest_id(user: str, password: str) -> str:
 def forget_loop(key: int) -> None:
     """Drops the result queue of a garbage-collected event loop (internal)."""
 
+def delivery_stats() -> Tuple[int, int]:
+    """``(wake-ups, jobs)``: how many times event loops ran the queue of results and events
+    from the Rust side, and how many they delivered, since the module was loaded."""
+
+def waiting_requests() -> int:
+    """How many requests made on the running loop still wait for their results."""
+
 class Drain:
     """Reader callback of an event loop's result queue: runs what the Rust side queued
     (internal)."""
