@@ -459,6 +459,31 @@ impl PyClient {
         self.client.connected_server()
     }
 
+    /// The connected server's version, `(major, minor, patch)`, from its `srvr` four-letter
+    /// word (a separate plain TCP connection); None when not connected or when the server
+    /// does not answer `srvr` (a TLS-only port, a whitelist without it).
+    fn server_version<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let server = self.client.connected_server();
+        bridge::spawn(
+            py,
+            async move {
+                let Some(addr) = server else {
+                    return Ok(None);
+                };
+                let answer = aiozk::fourlw::four_letter_word(
+                    &addr,
+                    aiozk::fourlw::FourLetterWord::Srvr,
+                    Duration::from_secs(5),
+                )
+                .await;
+                Ok(answer
+                    .ok()
+                    .and_then(|text| aiozk::fourlw::parse_srvr_version(&text)))
+            },
+            |py, v| Ok(v.into_pyobject(py)?.into_any().unbind()),
+        )
+    }
+
     /// Counters of the client, as a dict.
     fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let s = self.client.stats();

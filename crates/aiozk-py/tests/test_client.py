@@ -154,6 +154,17 @@ async def test_session_survives_a_blocked_event_loop(servers):
         assert zk.session_id == session
 
 
+async def test_server_version(servers):
+    async with aiozk.ZKClient(servers) as zk:
+        assert zk.version_info is None
+        version = await zk.server_version()
+        # The test server is Debian's ZooKeeper 3.8.
+        assert version is not None and version[:2] == (3, 8), version
+        assert zk.version_info == version
+        assert zk.features.containers and zk.features.create_with_stat
+    assert await zk.server_version() is None  # closed: no server to ask
+
+
 async def test_async_with_and_state(servers):
     client = aiozk.ZKClient(servers)
     assert client.session.state == States.LOST

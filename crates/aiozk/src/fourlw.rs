@@ -174,6 +174,21 @@ pub fn parse_srvr_mode(text: &str) -> Option<&str> {
         .map(str::trim)
 }
 
+/// The server's version from a `srvr` or `stat` answer: `Zookeeper version: 3.8.0-…, built
+/// on …` gives `(3, 8, 0)`. `None` when the line is missing or does not start with three
+/// numbers.
+pub fn parse_srvr_version(text: &str) -> Option<(u32, u32, u32)> {
+    let version = text
+        .lines()
+        .find_map(|line| line.trim_start().strip_prefix("Zookeeper version:"))?
+        .trim_start();
+    let end = version
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(version.len());
+    let mut parts = version[..end].split('.').map(|p| p.parse::<u32>().ok());
+    Some((parts.next()??, parts.next()??, parts.next()??))
+}
+
 /// Connects, sends the command and reads until the server closes the connection.
 async fn exchange(addr: &str, word: FourLetterWord) -> std::io::Result<String> {
     let mut stream = TcpStream::connect(addr).await?;
@@ -196,6 +211,23 @@ async fn exchange(addr: &str, word: FourLetterWord) -> std::io::Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn srvr_version() {
+        let answer =
+            "Zookeeper version: 3.8.0-${mvngit.commit.id}, built on 2022-02-25 08:49 UTC\n\
+                      Latency min/avg/max: 0/0.0/0\nMode: standalone\n";
+        assert_eq!(parse_srvr_version(answer), Some((3, 8, 0)));
+        assert_eq!(
+            parse_srvr_version(
+                "Zookeeper version: 3.4.14-4c25d480e66aadd371de8bd2fd8da255ac140bcf, built"
+            ),
+            Some((3, 4, 14))
+        );
+        assert_eq!(parse_srvr_version("Zookeeper version: 3.9"), None);
+        assert_eq!(parse_srvr_version("Zookeeper version: x.y.z"), None);
+        assert_eq!(parse_srvr_version("Mode: leader"), None);
+    }
     use tokio::net::TcpListener;
 
     #[test]

@@ -230,6 +230,8 @@ class ZKClient:
         self.connect_timeout = connect_timeout
         self.loop = loop
         self.stat_cache: Dict[str, Stat] = {}
+        #: The server version learned by ``server_version()`` (None until then).
+        self.version_info: Optional[Tuple[int, int, int]] = None
         self.recipes = RecipeProxy(self)
         self._auth = [(s, _encode(c)) for s, c in (auth or [])]
         self._sasl = sasl
@@ -343,11 +345,23 @@ class ZKClient:
 
     @property
     def features(self) -> Features:
-        """What the server supports (aiozk's flags): all True once connected (the Rust
-        client needs ZooKeeper 3.5 or later), all False before."""
+        """What the server supports (aiozk's flags): all False before connecting; once
+        connected, from the version that ``server_version()`` learned, else all True (the
+        Rust client needs ZooKeeper 3.5 or later)."""
         if self._core is not None and self._core.state.startswith('connected'):
-            return Features((3, 5, 1))
+            return Features(self.version_info or (3, 5, 1))
         return Features((0, 0, 0))
+
+    async def server_version(self) -> Optional[Tuple[int, int, int]]:
+        """The connected server's version, ``(major, minor, patch)``, asked with the ``srvr``
+        four-letter word over a separate connection (aiozk asks on every connect; this
+        client only when called). None when not connected, or when the server does not
+        answer ``srvr`` (a TLS-only port, a ``4lw.commands.whitelist`` without it). The
+        answer is kept in ``version_info`` and used by ``features``."""
+        version = await self._c().server_version()
+        if version is not None:
+            self.version_info = version
+        return version
 
     @property
     def state(self) -> str:
