@@ -49,72 +49,104 @@ struct Persistent<S> {
     stream: S,
 }
 
-/// The one-shot watchers of one path in one table: nearly always one, kept inline. With a
-/// `String` key and a `Vec` per path, a watch cost 80 bytes of table and a 32-byte block;
-/// a `Box<str>` key and this take 32 bytes of table (the box keeps this at 16 bytes).
-#[allow(clippy::box_collection)]
-enum Watchers<T> {
-    Empty,
-    One(T),
-    Many(Box<Vec<T>>),
+/// The one-shot watchers of one table, by path.
+///
+/// A path nearly always has one watcher: it is stored as the value of `first`, 24 bytes of
+/// table with a `Box<str>` key and a token of 8 bytes or less; the watchers after it wait
+/// in `more` (a `Vec` per path in the same map cost 32 bytes of table and a 32-byte block).
+struct OneshotTable<T> {
+    first: HashMap<Box<str>, T>,
+    /// Every watcher of a path after its first, in registration order; never an empty list,
+    /// never a path missing from `first`.
+    more: HashMap<Box<str>, Vec<T>>,
 }
 
-// By hand: a derive would ask for `T: Default`.
-#[allow(clippy::derivable_impls)]
-impl<T> Default for Watchers<T> {
+impl<T> Default for OneshotTable<T> {
     fn default() -> Self {
-        Self::Empty
+        Self {
+            first: HashMap::new(),
+            more: HashMap::new(),
+        }
     }
 }
 
-impl<T> Watchers<T> {
-    fn add(&mut self, token: T) {
-        *self = match std::mem::take(self) {
-            Self::Empty => Self::One(token),
-            Self::One(first) => Self::Many(Box::new(vec![first, token])),
-            Self::Many(mut list) => {
-                list.push(token);
-                Self::Many(list)
-            }
-        };
-    }
+/// The watchers removed from one path of a table, in registration order.
+struct Removed<T> {
+    first: T,
+    more: Vec<T>,
+}
 
-    fn append(&mut self, other: Self) {
-        other.for_each(|t| self.add(t));
-    }
-
+impl<T> Removed<T> {
     fn len(&self) -> usize {
-        match self {
-            Self::Empty => 0,
-            Self::One(_) => 1,
-            Self::Many(list) => list.len(),
-        }
+        1 + self.more.len()
     }
 
-    fn retain(&mut self, mut keep: impl FnMut(&T) -> bool) {
-        *self = match std::mem::take(self) {
-            Self::One(t) if keep(&t) => Self::One(t),
-            Self::Many(mut list) => {
-                list.retain(keep);
-                match list.len() {
-                    0 => Self::Empty,
-                    _ => Self::Many(list),
-                }
-            }
-            _ => Self::Empty,
-        };
-    }
-
-    fn for_each(self, mut f: impl FnMut(T)) {
-        match self {
-            Self::Empty => {}
-            Self::One(t) => f(t),
-            Self::Many(list) => list.into_iter().for_each(f),
-        }
+    fn into_iter(self) -> impl Iterator<Item = T> {
+        std::iter::once(self.first).chain(self.more)
     }
 }
 
-type OneshotTable<T> = HashMap<Box<str>, Watchers<T>>;
+impl<T> OneshotTable<T> {
+    fn add(&mut self, path: String, token: T) {
+        if self.first.contains_key(path.as_str()) {
+            self.more
+                .entry(path.into_boxed_str())
+                .or_default()
+                .push(token);
+        } else {
+            self.first.insert(path.into_boxed_str(), token);
+        }
+    }
+
+    fn contains(&self, path: &str) -> bool {
+        self.first.contains_key(path)
+    }
+
+    fn remove(&mut self, path: &str) -> Option<Removed<T>> {
+        let first = self.first.remove(path)?;
+        let more = self.more.remove(path).unwrap_or_default();
+        Some(Removed { first, more })
+    }
+
+    /// Keeps the watchers `keep` accepts; returns how many are left.
+    fn retain(&mut self, mut keep: impl FnMut(&T) -> bool) -> usize {
+        self.more.retain(|_, list| {
+            list.retain(&mut keep);
+            !list.is_empty()
+        });
+        let more = &mut self.more;
+        self.first.retain(|path, first| {
+            if keep(first) {
+                return true;
+            }
+            // The next watcher of the path, if any, takes the first place.
+            let Some(list) = more.get_mut(&**path) else {
+                return false;
+            };
+            *first = list.remove(0);
+            if list.is_empty() {
+                more.remove(&**path);
+            }
+            true
+        });
+        self.first.len() + self.more.values().map(Vec::len).sum::<usize>()
+    }
+
+    fn paths(&self) -> impl Iterator<Item = &str> {
+        self.first.keys().map(|k| &**k)
+    }
+
+    /// Empties the table, reporting each watcher with its path.
+    fn drain(&mut self, mut f: impl FnMut(T, &str)) {
+        let mut more = std::mem::take(&mut self.more);
+        for (path, first) in self.first.drain() {
+            f(first, &path);
+            for t in more.remove(&*path).into_iter().flatten() {
+                f(t, &path);
+            }
+        }
+    }
+}
 
 pub(crate) struct WatchRegistry<T: Tokens> {
     data: OneshotTable<T::Oneshot>,
@@ -131,9 +163,9 @@ pub(crate) struct WatchRegistry<T: Tokens> {
 impl<T: Tokens> Default for WatchRegistry<T> {
     fn default() -> Self {
         Self {
-            data: HashMap::new(),
-            exist: HashMap::new(),
-            child: HashMap::new(),
+            data: OneshotTable::default(),
+            exist: OneshotTable::default(),
+            child: OneshotTable::default(),
             persistent: HashMap::new(),
             recursive: HashMap::new(),
             by_id: HashMap::new(),
@@ -174,14 +206,13 @@ impl<T: Tokens> WatchRegistry<T> {
             WatchKind::Child => None,
         };
         let moved = other.and_then(|o| self.oneshot_table(o).remove(path.as_str()));
-        let list = self
-            .oneshot_table(kind)
-            .entry(path.into_boxed_str())
-            .or_default();
+        let table = self.oneshot_table(kind);
         if let Some(moved) = moved {
-            list.append(moved);
+            for t in moved.into_iter() {
+                table.add(path.clone(), t);
+            }
         }
-        list.add(token);
+        table.add(path, token);
         self.oneshot_len += 1;
     }
 
@@ -251,19 +282,13 @@ impl<T: Tokens> WatchRegistry<T> {
 
     /// True when a one-shot watch on `path` still relies on the server's tables.
     pub(crate) fn path_is_watched(&self, path: &str) -> bool {
-        self.data.contains_key(path)
-            || self.exist.contains_key(path)
-            || self.child.contains_key(path)
+        self.data.contains(path) || self.exist.contains(path) || self.child.contains(path)
     }
 
     pub(crate) fn retain_oneshot(&mut self, mut keep: impl FnMut(&T::Oneshot) -> bool) {
         let mut left = 0;
         for table in [&mut self.data, &mut self.exist, &mut self.child] {
-            table.retain(|_, list| {
-                list.retain(&mut keep);
-                left += list.len();
-                !matches!(list, Watchers::Empty)
-            });
+            left += table.retain(&mut keep);
         }
         self.oneshot_len = left;
     }
@@ -284,9 +309,11 @@ impl<T: Tokens> WatchRegistry<T> {
             _ => &[],
         };
         for &kind in kinds {
-            if let Some(list) = self.oneshot_table(kind).remove(path) {
-                self.oneshot_len -= list.len();
-                list.for_each(|t| hit(Hit::Oneshot(t), event));
+            if let Some(removed) = self.oneshot_table(kind).remove(path) {
+                self.oneshot_len -= removed.len();
+                removed
+                    .into_iter()
+                    .for_each(|t| hit(Hit::Oneshot(t), event));
             }
         }
         if let Some(list) = self.persistent.get(path) {
@@ -333,9 +360,7 @@ impl<T: Tokens> WatchRegistry<T> {
     /// Removes every watcher, reporting each to the callbacks (used when the session ends).
     pub(crate) fn drain_all(&mut self, mut hit: impl FnMut(Hit<'_, T>, &str)) {
         for table in [&mut self.data, &mut self.exist, &mut self.child] {
-            for (path, list) in table.drain() {
-                list.for_each(|token| hit(Hit::Oneshot(token), &path));
-            }
+            table.drain(|token, path| hit(Hit::Oneshot(token), path));
         }
         self.oneshot_len = 0;
         for table in [&mut self.persistent, &mut self.recursive] {
@@ -363,9 +388,9 @@ impl<T: Tokens> WatchRegistry<T> {
             .collect();
         let recursive = active_paths(&self.recursive);
         let lists: [Vec<&str>; 5] = [
-            self.data.keys().map(|k| &**k).collect(),
-            self.exist.keys().map(|k| &**k).collect(),
-            self.child.keys().map(|k| &**k).collect(),
+            self.data.paths().collect(),
+            self.exist.paths().collect(),
+            self.child.paths().collect(),
             persistent.iter().map(String::as_str).collect(),
             recursive.iter().map(String::as_str).collect(),
         ];
