@@ -524,7 +524,6 @@ impl Future for OneshotWatcher {
 pub struct PersistentWatcher {
     rx: Arc<driver::EventQueue>,
     id: u64,
-    chroot: Chroot,
     // Weak: a watcher must not keep the session open once every Client handle is gone.
     tx: mpsc::WeakUnboundedSender<Command>,
 }
@@ -536,9 +535,7 @@ impl PersistentWatcher {
     }
 
     fn poll_next_event(&mut self, cx: &mut Context<'_>) -> Poll<Option<WatchedEvent>> {
-        self.rx
-            .poll_next(cx)
-            .map(|ev| ev.map(|ev| strip_event(&self.chroot, ev)))
+        self.rx.poll_next(cx)
     }
 }
 
@@ -1921,7 +1918,6 @@ impl Client {
         let watcher = PersistentWatcher {
             rx: stream_rx,
             id,
-            chroot: self.inner.chroot.clone(),
             tx: self.inner.tx.downgrade(),
         };
         let limit = self.inner.request_timeout;

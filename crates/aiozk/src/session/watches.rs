@@ -4,6 +4,7 @@
 //! share it. This registry fans each notification out to the right local watchers and lists
 //! the watches to re-register after a reconnect.
 
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 
 use aiozk_proto::{AddWatchMode, Encode, EventType, OpCode, SetWatches};
@@ -48,6 +49,69 @@ struct Persistent<S> {
     active: bool,
     stream: S,
 }
+
+/// The persistent watchers of one path in one mode, in registration order: nearly always
+/// one, kept inline (24 bytes; a `Vec` took 24 bytes of table and a block of four).
+#[allow(clippy::box_collection)]
+enum PersistentList<S> {
+    One(Persistent<S>),
+    /// Two or more (boxed, to keep the enum at the size of one watcher).
+    Many(Box<Vec<Persistent<S>>>),
+}
+
+impl<S> PersistentList<S> {
+    fn iter(&self) -> std::slice::Iter<'_, Persistent<S>> {
+        match self {
+            Self::One(p) => std::slice::from_ref(p).iter(),
+            Self::Many(list) => list.iter(),
+        }
+    }
+
+    fn iter_mut(&mut self) -> std::slice::IterMut<'_, Persistent<S>> {
+        match self {
+            Self::One(p) => std::slice::from_mut(p).iter_mut(),
+            Self::Many(list) => list.iter_mut(),
+        }
+    }
+
+    fn push(&mut self, watcher: Persistent<S>) {
+        match self {
+            Self::Many(list) => list.push(watcher),
+            Self::One(_) => {
+                let list = Self::Many(Box::new(Vec::with_capacity(2)));
+                if let Self::One(first) = std::mem::replace(self, list) {
+                    if let Self::Many(list) = self {
+                        list.extend([first, watcher]);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Removes watcher `id`; false when none is left (the caller drops the list).
+    fn remove(&mut self, id: u64) -> bool {
+        let Self::Many(list) = self else {
+            return !matches!(self, Self::One(p) if p.id == id);
+        };
+        list.retain(|p| p.id != id);
+        if list.len() == 1 {
+            if let Some(last) = list.pop() {
+                *self = Self::One(last);
+            }
+            return true;
+        }
+        !list.is_empty()
+    }
+
+    fn into_vec(self) -> Vec<Persistent<S>> {
+        match self {
+            Self::One(p) => vec![p],
+            Self::Many(list) => *list,
+        }
+    }
+}
+
+type PersistentTable<S> = HashMap<Box<str>, PersistentList<S>>;
 
 /// The one-shot watchers of one table, by path.
 ///
@@ -152,9 +216,9 @@ pub(crate) struct WatchRegistry<T: Tokens> {
     data: OneshotTable<T::Oneshot>,
     exist: OneshotTable<T::Oneshot>,
     child: OneshotTable<T::Oneshot>,
-    persistent: HashMap<String, Vec<Persistent<T::Stream>>>,
-    recursive: HashMap<String, Vec<Persistent<T::Stream>>>,
-    by_id: HashMap<u64, (String, AddWatchMode)>,
+    persistent: PersistentTable<T::Stream>,
+    recursive: PersistentTable<T::Stream>,
+    by_id: HashMap<u64, (Box<str>, AddWatchMode)>,
     /// One-shot watchers in the three tables. Kept as a count: the driver reads `len` after
     /// every wake-up, and summing the tables made that O(watches).
     oneshot_len: usize,
@@ -187,10 +251,7 @@ impl<T: Tokens> WatchRegistry<T> {
         }
     }
 
-    fn persistent_table(
-        &mut self,
-        mode: AddWatchMode,
-    ) -> &mut HashMap<String, Vec<Persistent<T::Stream>>> {
+    fn persistent_table(&mut self, mode: AddWatchMode) -> &mut PersistentTable<T::Stream> {
         match mode {
             AddWatchMode::Persistent => &mut self.persistent,
             AddWatchMode::PersistentRecursive => &mut self.recursive,
@@ -225,15 +286,25 @@ impl<T: Tokens> WatchRegistry<T> {
         mode: AddWatchMode,
         stream: T::Stream,
     ) -> bool {
+        let path = path.into_boxed_str();
         self.by_id.insert(id, (path.clone(), mode));
         // A 3.6–3.8 server keeps one watch mode per path and connection, so a recursive
         // watch also serves the persistent watchers of its path: their child events are
         // derived from the recursive watch's creations and deletions of direct children.
         let served_by_recursive = mode == AddWatchMode::Persistent && self.recursive_active(&path);
-        let list = self.persistent_table(mode).entry(path).or_default();
-        let active = served_by_recursive || list.iter().any(|p| p.active);
-        list.push(Persistent { id, active, stream });
-        active
+        match self.persistent_table(mode).entry(path) {
+            Entry::Occupied(mut list) => {
+                let list = list.get_mut();
+                let active = served_by_recursive || list.iter().any(|p| p.active);
+                list.push(Persistent { id, active, stream });
+                active
+            }
+            Entry::Vacant(slot) => {
+                let active = served_by_recursive;
+                slot.insert(PersistentList::One(Persistent { id, active, stream }));
+                active
+            }
+        }
     }
 
     pub(crate) fn activate_persistent(&mut self, id: u64) {
@@ -259,8 +330,7 @@ impl<T: Tokens> WatchRegistry<T> {
         let was_recursive = self.recursive_active(&path);
         let table = self.persistent_table(mode);
         if let Some(list) = table.get_mut(&path) {
-            list.retain(|p| p.id != id);
-            if list.is_empty() {
+            if !list.remove(id) {
                 table.remove(&path);
             }
         }
@@ -270,9 +340,9 @@ impl<T: Tokens> WatchRegistry<T> {
         if self.persistent.contains_key(&path) {
             // The last recursive watcher went: the server must be told to keep a plain
             // persistent watch for the others.
-            return was_recursive.then_some(Removal::Downgrade(path));
+            return was_recursive.then(|| Removal::Downgrade(path.into_string()));
         }
-        Some(Removal::Remove(path))
+        Some(Removal::Remove(path.into_string()))
     }
 
     /// True when a persistent watcher of either mode is registered on `path`.
@@ -365,7 +435,7 @@ impl<T: Tokens> WatchRegistry<T> {
         self.oneshot_len = 0;
         for table in [&mut self.persistent, &mut self.recursive] {
             for (path, list) in table.drain() {
-                for p in list {
+                for p in list.into_vec() {
                     hit(Hit::StreamEnded(p.stream), &path);
                 }
             }
@@ -376,13 +446,7 @@ impl<T: Tokens> WatchRegistry<T> {
     /// The SetWatches/SetWatches2 bodies that re-register every watch, in batches whose
     /// paths add up to about `limit` bytes.
     pub(crate) fn set_watches_batches(&self, zxid: i64, limit: usize) -> Vec<(OpCode, Bytes)> {
-        let active_paths = |t: &HashMap<String, Vec<Persistent<T::Stream>>>| -> Vec<String> {
-            t.iter()
-                .filter(|(_, l)| l.iter().any(|p| p.active))
-                .map(|(k, _)| k.clone())
-                .collect()
-        };
-        let persistent: Vec<String> = active_paths(&self.persistent)
+        let persistent: Vec<&str> = active_paths(&self.persistent)
             .into_iter()
             .filter(|p| !self.recursive_active(p))
             .collect();
@@ -391,8 +455,8 @@ impl<T: Tokens> WatchRegistry<T> {
             self.data.paths().collect(),
             self.exist.paths().collect(),
             self.child.paths().collect(),
-            persistent.iter().map(String::as_str).collect(),
-            recursive.iter().map(String::as_str).collect(),
+            persistent,
+            recursive,
         ];
         let mut out = Vec::new();
         let mut batch = SetWatches {
@@ -426,6 +490,15 @@ impl<T: Tokens> WatchRegistry<T> {
         }
         out
     }
+}
+
+/// The paths of `table` with an active watcher.
+fn active_paths<S>(table: &PersistentTable<S>) -> Vec<&str> {
+    table
+        .iter()
+        .filter(|(_, l)| l.iter().any(|p| p.active))
+        .map(|(k, _)| &**k)
+        .collect()
 }
 
 fn encode_batch(batch: &SetWatches<'_>) -> (OpCode, Bytes) {
