@@ -15,7 +15,7 @@ use bytes::{Bytes, BytesMut};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use crate::acl::{Acl, Perms};
-use crate::driver::{self, Command, Connector, Driver, SessionEvent, Shared};
+use crate::driver::{self, Command, Connector, Driver, ReplyTx, SessionEvent, Shared};
 use crate::error::{Error, Result};
 use crate::hosts::ConnectString;
 use crate::path::{validate_path, validate_sequential_prefix, Chroot};
@@ -23,6 +23,7 @@ use crate::retry::RetryPolicy;
 use crate::session::{
     Outgoing, SessionConfig, SessionState, SessionStats, WatchKind, WatchRequest,
 };
+use crate::slots::{OneshotSlots, SlotId};
 
 /// A watch event as seen by the application: the path has the chroot removed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -311,6 +312,7 @@ impl ClientBuilder {
                 reply,
             });
         }
+        let slots = Arc::new(OneshotSlots::default());
         let driver = Driver::new(
             config,
             parsed.hosts,
@@ -320,6 +322,7 @@ impl ClientBuilder {
             state_tx,
             events_tx.clone(),
             chroot.clone(),
+            slots.clone(),
         );
         tokio::spawn(driver.run());
         let inner = Inner {
@@ -333,6 +336,7 @@ impl ClientBuilder {
             next_watch_id: AtomicU64::new(1),
             servers: self.servers.clone(),
             request_timeout: self.request_timeout,
+            slots,
         };
         Ok(Client {
             inner: Arc::new(inner),
@@ -353,6 +357,8 @@ struct Inner {
     next_watch_id: AtomicU64,
     servers: String,
     request_timeout: Option<Duration>,
+    /// Where the driver leaves one-shot watch events.
+    slots: Arc<OneshotSlots>,
 }
 
 /// A handle to a ZooKeeper session. Cloning is cheap; all clones share the session. The
@@ -470,17 +476,32 @@ impl CreateOptions {
 /// If the session expires or the client closes first, it resolves with an event of type
 /// [`EventType::None`] whose `state` says why. The watch survives reconnects: it is
 /// re-registered with the server, which reports any change missed meanwhile.
-#[derive(Debug)]
 #[must_use = "a watcher does nothing unless awaited"]
 pub struct OneshotWatcher {
-    slot: Arc<driver::OneshotSlot>,
+    slots: Arc<OneshotSlots>,
+    slot: SlotId,
+}
+
+impl std::fmt::Debug for OneshotWatcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Not the whole table of the client's slots.
+        f.debug_struct("OneshotWatcher")
+            .field("slot", &self.slot)
+            .finish()
+    }
+}
+
+impl Drop for OneshotWatcher {
+    fn drop(&mut self) {
+        self.slots.drop_watcher(self.slot);
+    }
 }
 
 impl Future for OneshotWatcher {
     type Output = WatchedEvent;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<WatchedEvent> {
-        match self.slot.poll_event(cx) {
+        match self.slots.poll(self.slot, cx) {
             Poll::Ready(Some(ev)) => Poll::Ready(ev),
             // The driver is gone: the client was closed.
             Poll::Ready(None) => Poll::Ready(WatchedEvent {
@@ -503,7 +524,6 @@ impl Future for OneshotWatcher {
 pub struct PersistentWatcher {
     rx: Arc<driver::EventQueue>,
     id: u64,
-    chroot: Chroot,
     // Weak: a watcher must not keep the session open once every Client handle is gone.
     tx: mpsc::WeakUnboundedSender<Command>,
 }
@@ -515,9 +535,7 @@ impl PersistentWatcher {
     }
 
     fn poll_next_event(&mut self, cx: &mut Context<'_>) -> Poll<Option<WatchedEvent>> {
-        self.rx
-            .poll_next(cx)
-            .map(|ev| ev.map(|ev| strip_event(&self.chroot, ev)))
+        self.rx.poll_next(cx)
     }
 }
 
@@ -918,30 +936,39 @@ impl Client {
         body: Bytes,
         watch: Option<(WatchKind, String)>,
     ) -> Result<(ReplyRx, Option<OneshotWatcher>)> {
-        let (token, rx) = oneshot::channel();
-        let (watch, watcher) = match watch {
+        let (tx, rx) = oneshot::channel();
+        let (token, watch, watcher) = match watch {
             Some((kind, path)) => {
-                let (wtx, slot) = driver::OneshotTx::new();
+                let slots = &self.inner.slots;
+                let slot = slots.allocate();
                 (
+                    ReplyTx::watched(tx, Some((slot, op, kind))),
                     Some(WatchRequest {
                         kind,
                         path,
-                        token: wtx,
+                        token: slot,
                     }),
-                    Some(OneshotWatcher { slot }),
+                    Some(OneshotWatcher {
+                        slots: slots.clone(),
+                        slot,
+                    }),
                 )
             }
-            None => (None, None),
+            None => (ReplyTx::from(tx), None, None),
         };
-        self.inner
-            .tx
-            .send(Command::Request(Outgoing {
-                op,
-                body,
-                token,
-                watch,
-            }))
-            .map_err(|_| Error::Closed)?;
+        let sent = self.inner.tx.send(Command::Request(Outgoing {
+            op,
+            body,
+            token,
+            watch,
+        }));
+        if sent.is_err() {
+            // The driver is gone and never saw the slot.
+            if let Some(w) = &watcher {
+                self.inner.slots.release(w.slot);
+            }
+            return Err(Error::Closed);
+        }
         Ok((rx, watcher))
     }
 
@@ -1891,7 +1918,6 @@ impl Client {
         let watcher = PersistentWatcher {
             rx: stream_rx,
             id,
-            chroot: self.inner.chroot.clone(),
             tx: self.inner.tx.downgrade(),
         };
         let limit = self.inner.request_timeout;
@@ -2046,5 +2072,41 @@ mod tests {
                 .mode,
             CreateMode::PersistentSequentialWithTtl
         );
+    }
+
+    /// One-shot slots are given back whatever becomes of their watch: set and fired, set
+    /// and abandoned, not set by a failed read, ended by the client's close.
+    #[tokio::test]
+    async fn oneshot_slots_are_freed() {
+        let server = aiozk_testkit::Ensemble::start(1, aiozk_testkit::ServerConfig::new())
+            .expect("start ZooKeeper (apt-get install -y zookeeper)");
+        let zk = Client::connect(&server.connect_string()).await.unwrap();
+        let slots = zk.inner.slots.clone();
+        zk.create("/slots", b"").await.unwrap();
+        // Failed reads set no watch: their slots go as soon as the reply comes.
+        for _ in 0..10 {
+            let err = zk.get_data_watched("/missing").await.unwrap_err();
+            assert_eq!(err, Error::NoNode);
+        }
+        assert_eq!(slots.live(), 0);
+        // exists on a missing node sets a watch; it fires on creation.
+        let (stat, w) = zk.exists_watched("/slots/a").await.unwrap();
+        assert!(stat.is_none());
+        assert_eq!(slots.live(), 1);
+        zk.create("/slots/a", b"").await.unwrap();
+        assert_eq!(w.await.event_type, EventType::NodeCreated);
+        assert_eq!(slots.live(), 0);
+        // A watcher dropped before its event: the slot goes when the event comes.
+        let (_, _, w) = zk.get_data_watched("/slots").await.unwrap();
+        drop(w);
+        assert_eq!(slots.live(), 1);
+        zk.set_data("/slots", b"x", None).await.unwrap();
+        zk.sync("/slots").await.unwrap();
+        assert_eq!(slots.live(), 0);
+        // Watches still set when the client closes end with it.
+        let (_, _, w) = zk.get_data_watched("/slots").await.unwrap();
+        zk.close().await;
+        assert_eq!(w.await.state, SessionState::Closed);
+        assert_eq!(slots.live(), 0);
     }
 }

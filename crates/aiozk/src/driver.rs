@@ -9,7 +9,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use aiozk_proto::{AddWatchMode, Response};
+use aiozk_proto::{AddWatchMode, OpCode, Response};
 use rand::seq::SliceRandom;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -20,118 +20,60 @@ use crate::error::Error;
 use crate::hosts::HostPort;
 use crate::path::Chroot;
 use crate::session::{
-    Event, Outgoing, Session, SessionConfig, SessionState, SessionStats, StateCause, Tokens,
-    WatchedEvent,
+    watch_set_by, Event, Outgoing, Session, SessionConfig, SessionState, SessionStats, StateCause,
+    Tokens, WatchKind,
 };
+use crate::slots::{OneshotSlots, SlotId};
+use crate::WatchedEvent;
 
 /// The channel types the driver gives the session as tokens.
 pub(crate) struct Channels;
 
 impl Tokens for Channels {
-    type Reply = oneshot::Sender<Result<Response, Error>>;
-    type Oneshot = OneshotTx;
+    type Reply = ReplyTx;
+    type Oneshot = SlotId;
     type Stream = StreamTx;
 }
 
-/// Where one one-shot watch delivers its event: filled once by the driver, awaited by the
-/// [`crate::OneshotWatcher`], which holds nothing else. 48 bytes with its reference counts;
-/// a tokio oneshot channel of an event was about 100, and the watcher kept a copy of the
-/// chroot.
+/// Completes one request. A watch-setting read also names its one-shot slot: the session
+/// drops the slot's token without a word when the read sets no watch, so the driver frees
+/// the slot when the reply says so.
 #[derive(Debug)]
-pub(crate) struct OneshotSlot {
-    state: Mutex<SlotState>,
+pub(crate) struct ReplyTx {
+    tx: oneshot::Sender<Result<Response, Error>>,
+    watch: Option<(SlotId, OpCode, WatchKind)>,
 }
 
-#[derive(Debug)]
-enum SlotState {
-    /// Not fired yet; the waker of the task awaiting it, if polled.
-    Waiting(Option<std::task::Waker>),
-    /// Fired (the chroot already stripped from the path).
-    Fired(Box<crate::WatchedEvent>),
-    /// The driver dropped the watch without firing it: the client stopped.
-    Closed,
-    /// The event was taken.
-    Taken,
-}
-
-impl OneshotSlot {
-    fn lock(&self) -> std::sync::MutexGuard<'_, SlotState> {
-        // A poisoned lock only means a panic elsewhere; the state itself stays consistent.
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn settle(&self, to: SlotState) {
-        let waker = {
-            let mut state = self.lock();
-            match std::mem::replace(&mut *state, to) {
-                SlotState::Waiting(w) => w,
-                // Already settled: keep the first outcome.
-                other => {
-                    *state = other;
-                    None
-                }
-            }
-        };
-        if let Some(w) = waker {
-            w.wake();
-        }
-    }
-
-    /// The event once fired; `None` when the client stopped first (or it was taken).
-    pub(crate) fn poll_event(
-        &self,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<crate::WatchedEvent>> {
-        let mut state = self.lock();
-        match &mut *state {
-            SlotState::Waiting(w) => {
-                if !w.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
-                    *w = Some(cx.waker().clone());
-                }
-                std::task::Poll::Pending
-            }
-            SlotState::Fired(_) => match std::mem::replace(&mut *state, SlotState::Taken) {
-                SlotState::Fired(ev) => std::task::Poll::Ready(Some(*ev)),
-                _ => std::task::Poll::Ready(None),
-            },
-            SlotState::Closed | SlotState::Taken => std::task::Poll::Ready(None),
-        }
+impl ReplyTx {
+    /// A reply for a watch-setting read: `op` of kind `kind`, its watch in slot `slot`.
+    pub(crate) fn watched(
+        tx: oneshot::Sender<Result<Response, Error>>,
+        watch: Option<(SlotId, OpCode, WatchKind)>,
+    ) -> Self {
+        Self { tx, watch }
     }
 }
 
-/// The driver's (only) handle to a [`OneshotSlot`]; dropping it unfired closes the slot.
-#[derive(Debug)]
-pub(crate) struct OneshotTx(Arc<OneshotSlot>);
-
-impl OneshotTx {
-    /// A slot and its driver-side handle.
-    pub(crate) fn new() -> (Self, Arc<OneshotSlot>) {
-        let slot = Arc::new(OneshotSlot {
-            state: Mutex::new(SlotState::Waiting(None)),
-        });
-        (Self(slot.clone()), slot)
-    }
-
-    fn fire(&self, event: crate::WatchedEvent) {
-        self.0.settle(SlotState::Fired(Box::new(event)));
-    }
-
-    /// True when the watcher was dropped: nobody waits for the event any more.
-    pub(crate) fn is_closed(&self) -> bool {
-        Arc::strong_count(&self.0) == 1
+impl From<oneshot::Sender<Result<Response, Error>>> for ReplyTx {
+    fn from(tx: oneshot::Sender<Result<Response, Error>>) -> Self {
+        Self { tx, watch: None }
     }
 }
 
-impl Drop for OneshotTx {
+/// Closes the one-shot slots the driver still holds when it goes, however it goes.
+struct SlotsGuard(Arc<OneshotSlots>);
+
+impl Drop for SlotsGuard {
     fn drop(&mut self) {
-        self.0.settle(SlotState::Closed);
+        self.0.close_all();
     }
 }
 
 /// The events of one persistent watcher, from the driver to its [`crate::PersistentWatcher`].
 ///
 /// A queue that allocates nothing until an event arrives: a tokio unbounded channel
-/// allocates a block of 32 slots when it is created, 2 KB for every persistent watch.
+/// allocates a block of 32 slots when it is created, 2 KB for every persistent watch. The
+/// queue itself is boxed on the first event, which keeps an idle watch at 56 bytes.
 #[derive(Debug, Default)]
 pub(crate) struct EventQueue {
     state: Mutex<QueueState>,
@@ -139,7 +81,9 @@ pub(crate) struct EventQueue {
 
 #[derive(Debug, Default)]
 struct QueueState {
-    events: std::collections::VecDeque<WatchedEvent>,
+    /// Events with the chroot already stripped from their paths.
+    #[allow(clippy::box_collection)]
+    events: Option<Box<std::collections::VecDeque<WatchedEvent>>>,
     waker: Option<std::task::Waker>,
     closed: bool,
 }
@@ -155,7 +99,7 @@ impl EventQueue {
         if state.closed {
             return;
         }
-        state.events.push_back(event);
+        state.events.get_or_insert_default().push_back(event);
         let waker = state.waker.take();
         drop(state);
         if let Some(w) = waker {
@@ -180,7 +124,7 @@ impl EventQueue {
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Option<WatchedEvent>> {
         let mut state = self.lock();
-        if let Some(event) = state.events.pop_front() {
+        if let Some(event) = state.events.as_mut().and_then(|e| e.pop_front()) {
             return std::task::Poll::Ready(Some(event));
         }
         if state.closed {
@@ -331,10 +275,12 @@ pub(crate) struct Driver {
     handles_gone: bool,
     probe: Probe,
     timer: Timer,
-    /// Stripped from the paths of one-shot watch events before they are handed over.
+    /// Stripped from the paths of watch events before they are handed over.
     chroot: Chroot,
     /// Registry size above which dropped one-shot watchers are collected.
     watch_gc_at: usize,
+    /// Where one-shot watch events go.
+    slots: SlotsGuard,
 }
 
 /// The smallest registry size at which dropped one-shot watchers are collected.
@@ -394,6 +340,7 @@ impl Driver {
         state_tx: watch::Sender<SessionState>,
         events_tx: broadcast::Sender<SessionEvent>,
         chroot: Chroot,
+        slots: Arc<OneshotSlots>,
     ) -> Self {
         // Shuffled once, then used round-robin, so clients spread over the ensemble.
         hosts.shuffle(&mut rand::thread_rng());
@@ -419,6 +366,7 @@ impl Driver {
             },
             chroot,
             watch_gc_at: WATCH_GC_MIN,
+            slots: SlotsGuard(slots),
         }
     }
 
@@ -455,7 +403,9 @@ impl Driver {
                         self.conn = Some(stream);
                         self.server = Some(addr);
                         // Do not re-register watches nobody waits for any more.
-                        self.session.forget_oneshot_watchers(|tx| tx.is_closed());
+                        let slots = &self.slots.0;
+                        self.session
+                            .forget_oneshot_watchers(|&id| slots.forget_if_abandoned(id));
                         self.session.on_transport_connected(now);
                     }
                     Wake::Connected(Err(err)) => {
@@ -544,7 +494,9 @@ impl Driver {
     /// abandoned waits on quiet nodes cannot pile up.
     fn collect_dropped_watchers(&mut self) {
         if self.session.watch_count() > self.watch_gc_at {
-            self.session.forget_oneshot_watchers(|tx| tx.is_closed());
+            let slots = &self.slots.0;
+            self.session
+                .forget_oneshot_watchers(|&id| slots.forget_if_abandoned(id));
             self.watch_gc_at = (self.session.watch_count() * 2).max(WATCH_GC_MIN);
         }
     }
@@ -561,7 +513,7 @@ impl Driver {
                 scheme,
                 auth,
                 reply,
-            } => self.session.add_auth(now, &scheme, &auth, reply),
+            } => self.session.add_auth(now, &scheme, &auth, reply.into()),
             Command::AddWatch {
                 id,
                 path,
@@ -570,7 +522,7 @@ impl Driver {
                 reply,
             } => self
                 .session
-                .add_persistent(now, id, path, mode, stream, reply),
+                .add_persistent(now, id, path, mode, stream, reply.into()),
             Command::RemoveWatch { id } => self.session.remove_persistent(now, id),
             Command::Close { done } => {
                 self.close_waiters.push(done);
@@ -687,10 +639,18 @@ impl Driver {
         while let Some(event) = self.session.poll_event() {
             match event {
                 Event::Reply(tx, result) => {
-                    let _ = tx.send(result);
+                    if let Some((slot, op, kind)) = tx.watch {
+                        if watch_set_by(op, kind, &result).is_none() {
+                            self.slots.0.release(slot);
+                        }
+                    }
+                    let _ = tx.tx.send(result);
                 }
-                Event::Oneshot(tx, ev) => tx.fire(crate::client::strip_event(&self.chroot, ev)),
-                Event::Stream(tx, ev) => tx.0.push(ev),
+                Event::Oneshot(slot, ev) => self
+                    .slots
+                    .0
+                    .fire(slot, crate::client::strip_event(&self.chroot, ev)),
+                Event::Stream(tx, ev) => tx.0.push(crate::client::strip_event(&self.chroot, ev)),
                 Event::StreamEnded(tx) => tx.0.close(),
                 Event::State(state, cause) => {
                     // Whoever wakes on the change reads the session id, server and

@@ -53,6 +53,7 @@ pub mod hosts;
 pub mod path;
 pub mod retry;
 pub mod session;
+mod slots;
 mod tls;
 
 pub use acl::{Acl, Id, Perms};

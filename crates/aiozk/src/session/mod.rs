@@ -1326,7 +1326,9 @@ impl<T: Tokens> Session<T> {
         match p.kind {
             PendingKind::User { token, watch } => {
                 if let Some(w) = watch {
-                    self.register_oneshot(w, p.op, err);
+                    if let Some(kind) = watch_set_by(p.op, w.kind, &result) {
+                        self.watches.add_oneshot(kind, w.path, w.token);
+                    }
                 }
                 if result.is_err() {
                     self.stats.errors += 1;
@@ -1358,18 +1360,6 @@ impl<T: Tokens> Session<T> {
         Ok(())
     }
 
-    fn register_oneshot(&mut self, w: WatchRequest<T>, op: OpCode, err: i32) {
-        // exists sets a watch even when the node is missing (an exist watch); the other
-        // reads set one only on success.
-        let kind = match (op, err) {
-            (OpCode::Exists, 0) => WatchKind::Data,
-            (OpCode::Exists, -101) => WatchKind::Exist,
-            (_, 0) => w.kind,
-            _ => return,
-        };
-        self.watches.add_oneshot(kind, w.path, w.token);
-    }
-
     fn dispatch(&mut self, now: Instant, event: WatchedEvent) {
         let events = &mut self.events;
         self.watches.fire(&event, |hit, event| match hit {
@@ -1384,6 +1374,23 @@ impl<T: Tokens> Session<T> {
             self.deferred_removals.remove(&event.path);
             self.send_remove_watches(now, &event.path);
         }
+    }
+}
+
+/// The table the one-shot watch of a watch-setting read (`op`, asking for `requested`) lands
+/// in, judging by its reply; `None` when the read set no watch (its token is then dropped).
+/// exists sets a watch even when the node is missing (an exist watch); the other reads set
+/// one only on success.
+pub(crate) fn watch_set_by(
+    op: OpCode,
+    requested: WatchKind,
+    result: &Result<Response, Error>,
+) -> Option<WatchKind> {
+    match (op, result) {
+        (OpCode::Exists, Ok(_)) => Some(WatchKind::Data),
+        (OpCode::Exists, Err(Error::NoNode)) => Some(WatchKind::Exist),
+        (_, Ok(_)) => Some(requested),
+        _ => None,
     }
 }
 

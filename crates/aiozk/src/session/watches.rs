@@ -4,6 +4,7 @@
 //! share it. This registry fans each notification out to the right local watchers and lists
 //! the watches to re-register after a reconnect.
 
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 
 use aiozk_proto::{AddWatchMode, Encode, EventType, OpCode, SetWatches};
@@ -49,80 +50,175 @@ struct Persistent<S> {
     stream: S,
 }
 
-/// The one-shot watchers of one path in one table: nearly always one, kept inline. With a
-/// `String` key and a `Vec` per path, a watch cost 80 bytes of table and a 32-byte block;
-/// a `Box<str>` key and this take 32 bytes of table (the box keeps this at 16 bytes).
+/// The persistent watchers of one path in one mode, in registration order: nearly always
+/// one, kept inline (24 bytes; a `Vec` took 24 bytes of table and a block of four).
 #[allow(clippy::box_collection)]
-enum Watchers<T> {
-    Empty,
-    One(T),
-    Many(Box<Vec<T>>),
+enum PersistentList<S> {
+    One(Persistent<S>),
+    /// Two or more (boxed, to keep the enum at the size of one watcher).
+    Many(Box<Vec<Persistent<S>>>),
 }
 
-// By hand: a derive would ask for `T: Default`.
-#[allow(clippy::derivable_impls)]
-impl<T> Default for Watchers<T> {
-    fn default() -> Self {
-        Self::Empty
-    }
-}
-
-impl<T> Watchers<T> {
-    fn add(&mut self, token: T) {
-        *self = match std::mem::take(self) {
-            Self::Empty => Self::One(token),
-            Self::One(first) => Self::Many(Box::new(vec![first, token])),
-            Self::Many(mut list) => {
-                list.push(token);
-                Self::Many(list)
-            }
-        };
-    }
-
-    fn append(&mut self, other: Self) {
-        other.for_each(|t| self.add(t));
-    }
-
-    fn len(&self) -> usize {
+impl<S> PersistentList<S> {
+    fn iter(&self) -> std::slice::Iter<'_, Persistent<S>> {
         match self {
-            Self::Empty => 0,
-            Self::One(_) => 1,
-            Self::Many(list) => list.len(),
+            Self::One(p) => std::slice::from_ref(p).iter(),
+            Self::Many(list) => list.iter(),
         }
     }
 
-    fn retain(&mut self, mut keep: impl FnMut(&T) -> bool) {
-        *self = match std::mem::take(self) {
-            Self::One(t) if keep(&t) => Self::One(t),
-            Self::Many(mut list) => {
-                list.retain(keep);
-                match list.len() {
-                    0 => Self::Empty,
-                    _ => Self::Many(list),
+    fn iter_mut(&mut self) -> std::slice::IterMut<'_, Persistent<S>> {
+        match self {
+            Self::One(p) => std::slice::from_mut(p).iter_mut(),
+            Self::Many(list) => list.iter_mut(),
+        }
+    }
+
+    fn push(&mut self, watcher: Persistent<S>) {
+        match self {
+            Self::Many(list) => list.push(watcher),
+            Self::One(_) => {
+                let list = Self::Many(Box::new(Vec::with_capacity(2)));
+                if let Self::One(first) = std::mem::replace(self, list) {
+                    if let Self::Many(list) = self {
+                        list.extend([first, watcher]);
+                    }
                 }
             }
-            _ => Self::Empty,
-        };
+        }
     }
 
-    fn for_each(self, mut f: impl FnMut(T)) {
+    /// Removes watcher `id`; false when none is left (the caller drops the list).
+    fn remove(&mut self, id: u64) -> bool {
+        let Self::Many(list) = self else {
+            return !matches!(self, Self::One(p) if p.id == id);
+        };
+        list.retain(|p| p.id != id);
+        if list.len() == 1 {
+            if let Some(last) = list.pop() {
+                *self = Self::One(last);
+            }
+            return true;
+        }
+        !list.is_empty()
+    }
+
+    fn into_vec(self) -> Vec<Persistent<S>> {
         match self {
-            Self::Empty => {}
-            Self::One(t) => f(t),
-            Self::Many(list) => list.into_iter().for_each(f),
+            Self::One(p) => vec![p],
+            Self::Many(list) => *list,
         }
     }
 }
 
-type OneshotTable<T> = HashMap<Box<str>, Watchers<T>>;
+type PersistentTable<S> = HashMap<Box<str>, PersistentList<S>>;
+
+/// The one-shot watchers of one table, by path.
+///
+/// A path nearly always has one watcher: it is stored as the value of `first`, 24 bytes of
+/// table with a `Box<str>` key and a token of 8 bytes or less; the watchers after it wait
+/// in `more` (a `Vec` per path in the same map cost 32 bytes of table and a 32-byte block).
+struct OneshotTable<T> {
+    first: HashMap<Box<str>, T>,
+    /// Every watcher of a path after its first, in registration order; never an empty list,
+    /// never a path missing from `first`.
+    more: HashMap<Box<str>, Vec<T>>,
+}
+
+impl<T> Default for OneshotTable<T> {
+    fn default() -> Self {
+        Self {
+            first: HashMap::new(),
+            more: HashMap::new(),
+        }
+    }
+}
+
+/// The watchers removed from one path of a table, in registration order.
+struct Removed<T> {
+    first: T,
+    more: Vec<T>,
+}
+
+impl<T> Removed<T> {
+    fn len(&self) -> usize {
+        1 + self.more.len()
+    }
+
+    fn into_iter(self) -> impl Iterator<Item = T> {
+        std::iter::once(self.first).chain(self.more)
+    }
+}
+
+impl<T> OneshotTable<T> {
+    fn add(&mut self, path: String, token: T) {
+        if self.first.contains_key(path.as_str()) {
+            self.more
+                .entry(path.into_boxed_str())
+                .or_default()
+                .push(token);
+        } else {
+            self.first.insert(path.into_boxed_str(), token);
+        }
+    }
+
+    fn contains(&self, path: &str) -> bool {
+        self.first.contains_key(path)
+    }
+
+    fn remove(&mut self, path: &str) -> Option<Removed<T>> {
+        let first = self.first.remove(path)?;
+        let more = self.more.remove(path).unwrap_or_default();
+        Some(Removed { first, more })
+    }
+
+    /// Keeps the watchers `keep` accepts; returns how many are left.
+    fn retain(&mut self, mut keep: impl FnMut(&T) -> bool) -> usize {
+        self.more.retain(|_, list| {
+            list.retain(&mut keep);
+            !list.is_empty()
+        });
+        let more = &mut self.more;
+        self.first.retain(|path, first| {
+            if keep(first) {
+                return true;
+            }
+            // The next watcher of the path, if any, takes the first place.
+            let Some(list) = more.get_mut(&**path) else {
+                return false;
+            };
+            *first = list.remove(0);
+            if list.is_empty() {
+                more.remove(&**path);
+            }
+            true
+        });
+        self.first.len() + self.more.values().map(Vec::len).sum::<usize>()
+    }
+
+    fn paths(&self) -> impl Iterator<Item = &str> {
+        self.first.keys().map(|k| &**k)
+    }
+
+    /// Empties the table, reporting each watcher with its path.
+    fn drain(&mut self, mut f: impl FnMut(T, &str)) {
+        let mut more = std::mem::take(&mut self.more);
+        for (path, first) in self.first.drain() {
+            f(first, &path);
+            for t in more.remove(&*path).into_iter().flatten() {
+                f(t, &path);
+            }
+        }
+    }
+}
 
 pub(crate) struct WatchRegistry<T: Tokens> {
     data: OneshotTable<T::Oneshot>,
     exist: OneshotTable<T::Oneshot>,
     child: OneshotTable<T::Oneshot>,
-    persistent: HashMap<String, Vec<Persistent<T::Stream>>>,
-    recursive: HashMap<String, Vec<Persistent<T::Stream>>>,
-    by_id: HashMap<u64, (String, AddWatchMode)>,
+    persistent: PersistentTable<T::Stream>,
+    recursive: PersistentTable<T::Stream>,
+    by_id: HashMap<u64, (Box<str>, AddWatchMode)>,
     /// One-shot watchers in the three tables. Kept as a count: the driver reads `len` after
     /// every wake-up, and summing the tables made that O(watches).
     oneshot_len: usize,
@@ -131,9 +227,9 @@ pub(crate) struct WatchRegistry<T: Tokens> {
 impl<T: Tokens> Default for WatchRegistry<T> {
     fn default() -> Self {
         Self {
-            data: HashMap::new(),
-            exist: HashMap::new(),
-            child: HashMap::new(),
+            data: OneshotTable::default(),
+            exist: OneshotTable::default(),
+            child: OneshotTable::default(),
             persistent: HashMap::new(),
             recursive: HashMap::new(),
             by_id: HashMap::new(),
@@ -155,10 +251,7 @@ impl<T: Tokens> WatchRegistry<T> {
         }
     }
 
-    fn persistent_table(
-        &mut self,
-        mode: AddWatchMode,
-    ) -> &mut HashMap<String, Vec<Persistent<T::Stream>>> {
+    fn persistent_table(&mut self, mode: AddWatchMode) -> &mut PersistentTable<T::Stream> {
         match mode {
             AddWatchMode::Persistent => &mut self.persistent,
             AddWatchMode::PersistentRecursive => &mut self.recursive,
@@ -174,14 +267,13 @@ impl<T: Tokens> WatchRegistry<T> {
             WatchKind::Child => None,
         };
         let moved = other.and_then(|o| self.oneshot_table(o).remove(path.as_str()));
-        let list = self
-            .oneshot_table(kind)
-            .entry(path.into_boxed_str())
-            .or_default();
+        let table = self.oneshot_table(kind);
         if let Some(moved) = moved {
-            list.append(moved);
+            for t in moved.into_iter() {
+                table.add(path.clone(), t);
+            }
         }
-        list.add(token);
+        table.add(path, token);
         self.oneshot_len += 1;
     }
 
@@ -194,15 +286,25 @@ impl<T: Tokens> WatchRegistry<T> {
         mode: AddWatchMode,
         stream: T::Stream,
     ) -> bool {
+        let path = path.into_boxed_str();
         self.by_id.insert(id, (path.clone(), mode));
         // A 3.6–3.8 server keeps one watch mode per path and connection, so a recursive
         // watch also serves the persistent watchers of its path: their child events are
         // derived from the recursive watch's creations and deletions of direct children.
         let served_by_recursive = mode == AddWatchMode::Persistent && self.recursive_active(&path);
-        let list = self.persistent_table(mode).entry(path).or_default();
-        let active = served_by_recursive || list.iter().any(|p| p.active);
-        list.push(Persistent { id, active, stream });
-        active
+        match self.persistent_table(mode).entry(path) {
+            Entry::Occupied(mut list) => {
+                let list = list.get_mut();
+                let active = served_by_recursive || list.iter().any(|p| p.active);
+                list.push(Persistent { id, active, stream });
+                active
+            }
+            Entry::Vacant(slot) => {
+                let active = served_by_recursive;
+                slot.insert(PersistentList::One(Persistent { id, active, stream }));
+                active
+            }
+        }
     }
 
     pub(crate) fn activate_persistent(&mut self, id: u64) {
@@ -228,8 +330,7 @@ impl<T: Tokens> WatchRegistry<T> {
         let was_recursive = self.recursive_active(&path);
         let table = self.persistent_table(mode);
         if let Some(list) = table.get_mut(&path) {
-            list.retain(|p| p.id != id);
-            if list.is_empty() {
+            if !list.remove(id) {
                 table.remove(&path);
             }
         }
@@ -239,9 +340,9 @@ impl<T: Tokens> WatchRegistry<T> {
         if self.persistent.contains_key(&path) {
             // The last recursive watcher went: the server must be told to keep a plain
             // persistent watch for the others.
-            return was_recursive.then_some(Removal::Downgrade(path));
+            return was_recursive.then(|| Removal::Downgrade(path.into_string()));
         }
-        Some(Removal::Remove(path))
+        Some(Removal::Remove(path.into_string()))
     }
 
     /// True when a persistent watcher of either mode is registered on `path`.
@@ -251,19 +352,13 @@ impl<T: Tokens> WatchRegistry<T> {
 
     /// True when a one-shot watch on `path` still relies on the server's tables.
     pub(crate) fn path_is_watched(&self, path: &str) -> bool {
-        self.data.contains_key(path)
-            || self.exist.contains_key(path)
-            || self.child.contains_key(path)
+        self.data.contains(path) || self.exist.contains(path) || self.child.contains(path)
     }
 
     pub(crate) fn retain_oneshot(&mut self, mut keep: impl FnMut(&T::Oneshot) -> bool) {
         let mut left = 0;
         for table in [&mut self.data, &mut self.exist, &mut self.child] {
-            table.retain(|_, list| {
-                list.retain(&mut keep);
-                left += list.len();
-                !matches!(list, Watchers::Empty)
-            });
+            left += table.retain(&mut keep);
         }
         self.oneshot_len = left;
     }
@@ -284,9 +379,11 @@ impl<T: Tokens> WatchRegistry<T> {
             _ => &[],
         };
         for &kind in kinds {
-            if let Some(list) = self.oneshot_table(kind).remove(path) {
-                self.oneshot_len -= list.len();
-                list.for_each(|t| hit(Hit::Oneshot(t), event));
+            if let Some(removed) = self.oneshot_table(kind).remove(path) {
+                self.oneshot_len -= removed.len();
+                removed
+                    .into_iter()
+                    .for_each(|t| hit(Hit::Oneshot(t), event));
             }
         }
         if let Some(list) = self.persistent.get(path) {
@@ -333,14 +430,12 @@ impl<T: Tokens> WatchRegistry<T> {
     /// Removes every watcher, reporting each to the callbacks (used when the session ends).
     pub(crate) fn drain_all(&mut self, mut hit: impl FnMut(Hit<'_, T>, &str)) {
         for table in [&mut self.data, &mut self.exist, &mut self.child] {
-            for (path, list) in table.drain() {
-                list.for_each(|token| hit(Hit::Oneshot(token), &path));
-            }
+            table.drain(|token, path| hit(Hit::Oneshot(token), path));
         }
         self.oneshot_len = 0;
         for table in [&mut self.persistent, &mut self.recursive] {
             for (path, list) in table.drain() {
-                for p in list {
+                for p in list.into_vec() {
                     hit(Hit::StreamEnded(p.stream), &path);
                 }
             }
@@ -351,23 +446,17 @@ impl<T: Tokens> WatchRegistry<T> {
     /// The SetWatches/SetWatches2 bodies that re-register every watch, in batches whose
     /// paths add up to about `limit` bytes.
     pub(crate) fn set_watches_batches(&self, zxid: i64, limit: usize) -> Vec<(OpCode, Bytes)> {
-        let active_paths = |t: &HashMap<String, Vec<Persistent<T::Stream>>>| -> Vec<String> {
-            t.iter()
-                .filter(|(_, l)| l.iter().any(|p| p.active))
-                .map(|(k, _)| k.clone())
-                .collect()
-        };
-        let persistent: Vec<String> = active_paths(&self.persistent)
+        let persistent: Vec<&str> = active_paths(&self.persistent)
             .into_iter()
             .filter(|p| !self.recursive_active(p))
             .collect();
         let recursive = active_paths(&self.recursive);
         let lists: [Vec<&str>; 5] = [
-            self.data.keys().map(|k| &**k).collect(),
-            self.exist.keys().map(|k| &**k).collect(),
-            self.child.keys().map(|k| &**k).collect(),
-            persistent.iter().map(String::as_str).collect(),
-            recursive.iter().map(String::as_str).collect(),
+            self.data.paths().collect(),
+            self.exist.paths().collect(),
+            self.child.paths().collect(),
+            persistent,
+            recursive,
         ];
         let mut out = Vec::new();
         let mut batch = SetWatches {
@@ -401,6 +490,15 @@ impl<T: Tokens> WatchRegistry<T> {
         }
         out
     }
+}
+
+/// The paths of `table` with an active watcher.
+fn active_paths<S>(table: &PersistentTable<S>) -> Vec<&str> {
+    table
+        .iter()
+        .filter(|(_, l)| l.iter().any(|p| p.active))
+        .map(|(k, _)| &**k)
+        .collect()
 }
 
 fn encode_batch(batch: &SetWatches<'_>) -> (OpCode, Bytes) {
