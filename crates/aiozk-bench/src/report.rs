@@ -216,7 +216,12 @@ fn table(
 }
 
 fn ratio(samples: &[Sample], peer: &str, w: &str, m: Metric) -> Option<f64> {
-    let ours = stat(samples, "ours", w, m)?.median;
+    ratio_of(samples, "ours", peer, w, m)
+}
+
+/// `client`'s median of `m` over `peer`'s.
+fn ratio_of(samples: &[Sample], client: &str, peer: &str, w: &str, m: Metric) -> Option<f64> {
+    let ours = stat(samples, client, w, m)?.median;
     let theirs = stat(samples, peer, w, m)?.median;
     (theirs > 0.0).then(|| ours / theirs)
 }
@@ -411,7 +416,44 @@ pub fn markdown(
         md.push('\n');
     }
 
-    if clients.iter().any(|c| c == "ours") {
+    // The Python package against the Python library whose API it has, same event loop.
+    let py_pairs: Vec<(&str, &str)> = [
+        ("aiozk-rs", "aiozk-py"),
+        ("aiozk-rs-uvloop", "aiozk-py-uvloop"),
+    ]
+    .into_iter()
+    .filter(|(a, b)| clients.iter().any(|c| c == a) && clients.iter().any(|c| c == b))
+    .collect();
+    if !py_pairs.is_empty() {
+        let _ = writeln!(
+            md,
+            "## The Python package (aiozk-rs) as a ratio of aiozk (medians)\n\n\
+             Same workload code, same event loop; above 1: aiozk-rs is faster; CPU below 1: \
+             aiozk-rs uses less.\n"
+        );
+        let mut head = String::from("| workload |");
+        let mut sep = String::from("|---|");
+        for (a, b) in &py_pairs {
+            let _ = write!(head, " ops/s {a} ÷ {b} | CPU/op {a} ÷ {b} |");
+            sep.push_str("---|---|");
+        }
+        let _ = writeln!(md, "{head}\n{sep}");
+        for w in timed.iter().chain(counted.iter()) {
+            let mut row = format!("| {} |", workload_desc(w));
+            for (a, b) in &py_pairs {
+                let _ = write!(
+                    row,
+                    " {} | {} |",
+                    fmt_ratio(ratio_of(samples, a, b, w, Metric::OpsPerSec)),
+                    fmt_ratio(ratio_of(samples, a, b, w, Metric::CpuPer1k))
+                );
+            }
+            let _ = writeln!(md, "{row}");
+        }
+        md.push('\n');
+    }
+
+    if clients.iter().any(|c| c == "ours") || !py_pairs.is_empty() {
         targets(&mut md, samples, &timed);
     }
 
@@ -450,6 +492,30 @@ fn targets(md: &mut String, samples: &[Sample], timed: &[&str]) {
     let _ = writeln!(md, "## Targets\n");
     let _ = writeln!(md, "| target | figures | met |\n|---|---|---|");
     let yes = |b: bool| if b { "yes" } else { "**no**" };
+    for (a, b) in [
+        ("aiozk-rs", "aiozk-py"),
+        ("aiozk-rs-uvloop", "aiozk-py-uvloop"),
+    ] {
+        let w = "get100";
+        let (Some(ops), Some(cpu)) = (
+            ratio_of(samples, a, b, w, Metric::OpsPerSec),
+            ratio_of(samples, a, b, w, Metric::CpuPer1k),
+        ) else {
+            continue;
+        };
+        let _ = writeln!(
+            md,
+            "| {a}: ≥ 3× {b}'s ops/s at 100 in flight ({}) | {ops:.2}× | {} |",
+            workload_desc(w),
+            yes(ops >= 3.0)
+        );
+        let _ = writeln!(
+            md,
+            "| {a}: ≤ ¼ of {b}'s CPU per operation at 100 in flight ({}) | {cpu:.2}× | {} |",
+            workload_desc(w),
+            yes(cpu <= 0.25)
+        );
+    }
     let has_zkc = samples.iter().any(|s| s.client == "zkc");
     if has_zkc {
         let ratios: Vec<(&str, Option<f64>)> = timed
