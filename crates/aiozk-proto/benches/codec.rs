@@ -55,7 +55,7 @@ fn encode_request(c: &mut Criterion) {
             RequestHeader { xid: 42, op: 15 }.encode(&mut buf);
             Request::Create {
                 path: black_box("/bench/node-"),
-                data: &data,
+                data: Some(&data),
                 acl: &acl,
                 mode: CreateMode::PersistentSequential,
                 ttl: None,

@@ -342,8 +342,9 @@ pub enum Request<'a> {
     Create {
         /// Server path (for sequential modes, the prefix).
         path: &'a str,
-        /// Node data.
-        data: &'a [u8],
+        /// Node data; `None` sends null data (a buffer of length -1), which is what a node
+        /// created without data holds and what getData then returns as `None`.
+        data: Option<&'a [u8]>,
         /// ACL of the new node.
         acl: &'a [AclRecord],
         /// Creation mode.
@@ -376,8 +377,8 @@ pub enum Request<'a> {
     SetData {
         /// Server path.
         path: &'a str,
-        /// New data.
-        data: &'a [u8],
+        /// New data; `None` sends null data (length -1).
+        data: Option<&'a [u8]>,
         /// Expected version, -1 for any.
         version: i32,
     },
@@ -553,7 +554,7 @@ impl Encode for Request<'_> {
                 ttl,
             } => {
                 write_ustring(b, path);
-                write_buffer(b, Some(data));
+                write_buffer(b, *data);
                 write_acls(b, acl);
                 b.put_i32(mode.flags());
                 if mode.is_ttl() {
@@ -577,7 +578,7 @@ impl Encode for Request<'_> {
                 version,
             } => {
                 write_ustring(b, path);
-                write_buffer(b, Some(data));
+                write_buffer(b, *data);
                 b.put_i32(*version);
             }
             Self::GetAcl { path }
@@ -881,6 +882,110 @@ mod tests {
         let r = ConnectResponse::decode(&mut b.freeze()).unwrap();
         assert!(r.read_only);
         assert_eq!(&r.password[..], &[7; 16]);
+    }
+
+    #[test]
+    fn create_and_set_data_encode_null_and_empty_data_distinctly() {
+        let acl = [AclRecord {
+            perms: 31,
+            scheme: "world".into(),
+            id: "anyone".into(),
+        }];
+        let create = |data| {
+            encode(&Request::Create {
+                path: "/n",
+                data,
+                acl: &acl,
+                mode: CreateMode::Persistent,
+                ttl: None,
+            })
+        };
+        let null = create(None);
+        let empty = create(Some(b""));
+        let some = create(Some(b"xy"));
+        // path "/n", then the data buffer, then the ACL vector and the flags.
+        assert_eq!(&null[..6], &[0, 0, 0, 2, b'/', b'n']);
+        assert_eq!(&null[6..10], &[255, 255, 255, 255]);
+        assert_eq!(&empty[6..10], &[0, 0, 0, 0]);
+        assert_eq!(&some[6..12], &[0, 0, 0, 2, b'x', b'y']);
+        assert_eq!(&null[10..], &empty[10..]);
+        assert_eq!(&null[10..], &some[12..]);
+        assert_eq!(&null[null.len() - 4..], &[0, 0, 0, 0]);
+
+        let set = |data| {
+            encode(&Request::SetData {
+                path: "/n",
+                data,
+                version: 7,
+            })
+        };
+        assert_eq!(
+            set(None),
+            [0, 0, 0, 2, b'/', b'n', 255, 255, 255, 255, 0, 0, 0, 7]
+        );
+        assert_eq!(
+            set(Some(b"")),
+            [0, 0, 0, 2, b'/', b'n', 0, 0, 0, 0, 0, 0, 0, 7]
+        );
+
+        // Inside a multi the operations keep their data as given.
+        let ops = [Request::SetData {
+            path: "/n",
+            data: None,
+            version: -1,
+        }];
+        let multi = encode(&Request::Multi(&ops));
+        assert_eq!(&multi[9..19], &[0, 0, 0, 2, b'/', b'n', 255, 255, 255, 255]);
+    }
+
+    #[test]
+    fn get_data_responses_keep_null_and_empty_data_apart() {
+        let stat = Stat {
+            version: 3,
+            ..Stat::default()
+        };
+        let reply = |data: Option<&[u8]>| {
+            let mut b = BytesMut::new();
+            write_buffer(&mut b, data);
+            stat.encode(&mut b);
+            decode_response(OpCode::GetData, &mut b.freeze()).unwrap()
+        };
+        assert_eq!(reply(None), Response::Data { data: None, stat });
+        assert_eq!(
+            reply(Some(b"")),
+            Response::Data {
+                data: Some(Bytes::new()),
+                stat
+            }
+        );
+        assert_eq!(
+            reply(Some(b"ab")),
+            Response::Data {
+                data: Some(Bytes::from_static(b"ab")),
+                stat
+            }
+        );
+
+        // The same inside a multiRead.
+        let mut b = BytesMut::new();
+        for data in [None, Some(&b""[..])] {
+            write_multi_header(&mut b, OpCode::GetData.as_i32(), false);
+            let at = b.len() - 4;
+            b[at..].copy_from_slice(&0i32.to_be_bytes());
+            write_buffer(&mut b, data);
+            stat.encode(&mut b);
+        }
+        write_multi_header(&mut b, -1, true);
+        assert_eq!(
+            decode_response(OpCode::MultiRead, &mut b.freeze()).unwrap(),
+            Response::Multi(vec![
+                MultiResult::GetData { data: None, stat },
+                MultiResult::GetData {
+                    data: Some(Bytes::new()),
+                    stat
+                },
+            ])
+        );
     }
 
     #[test]

@@ -60,6 +60,20 @@ proptest! {
     }
 
     #[test]
+    fn buffers_round_trip_keeping_null_apart_from_empty(items in prop::collection::vec(prop::option::of(prop::collection::vec(any::<u8>(), 0..16)), 0..12)) {
+        let mut b = BytesMut::new();
+        for item in &items {
+            aiozk_proto::codec::write_buffer(&mut b, item.as_deref());
+        }
+        let mut bytes = b.freeze();
+        for item in &items {
+            let read = aiozk_proto::codec::read_buffer(&mut bytes, "t").unwrap();
+            prop_assert_eq!(read.as_deref(), item.as_deref());
+        }
+        prop_assert!(bytes.is_empty());
+    }
+
+    #[test]
     fn string_vectors_round_trip(items in prop::collection::vec("\\PC{0,12}", 0..20)) {
         let mut b = BytesMut::new();
         aiozk_proto::codec::write_string_vec(&mut b, &items);

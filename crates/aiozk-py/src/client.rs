@@ -585,17 +585,17 @@ impl PyClient {
         // Outside a running loop nothing must be sent: check before queuing.
         bridge::running_loop(py)?;
         let server_path = self.path(path);
-        let convert: bridge::Convert<(bytes::Bytes, aiozk::Stat)> = |py, (data, stat)| {
-            Ok(
-                PyTuple::new(py, [types::bytes(py, &data), types::stat(py, stat)?])?
-                    .into_any()
-                    .unbind(),
-            )
+        // Null data comes back as None, empty data as b'' (aiozk's behaviour).
+        let convert: bridge::Convert<(Option<bytes::Bytes>, aiozk::Stat)> = |py, (data, stat)| {
+            let data = data.map_or_else(|| py.None(), |d| types::bytes(py, &d));
+            Ok(PyTuple::new(py, [data, types::stat(py, stat)?])?
+                .into_any()
+                .unbind())
         };
         match self.watch_target(py, watch)? {
-            None => spawn(py, self.client.get_data(&server_path), convert),
+            None => spawn(py, self.client.get_data_opt(&server_path), convert),
             Some((event_loop, callback)) => {
-                let fut = self.client.get_data_watched(&server_path);
+                let fut = self.client.get_data_opt_watched(&server_path);
                 let client = self.client.clone();
                 let armed = Arc::clone(&self.armed);
                 spawn(
@@ -687,13 +687,14 @@ impl PyClient {
         )
     }
 
+    /// `data` None creates the node without data (null data), `b''` with empty data.
     #[pyo3(signature = (path, data, acl=None, ephemeral=false, sequential=false, container=false, ttl=None))]
     #[allow(clippy::too_many_arguments)]
     fn create<'py>(
         &self,
         py: Python<'py>,
         path: &str,
-        data: &[u8],
+        data: Option<&[u8]>,
         acl: Option<Vec<AclTuple>>,
         ephemeral: bool,
         sequential: bool,
@@ -703,7 +704,7 @@ impl PyClient {
         // Outside a running loop nothing must be sent: check before queuing.
         bridge::running_loop(py)?;
         let options = create_options(acl, ephemeral, sequential, container, ttl)?;
-        let fut = self.client.create_with(&self.path(path), data, &options);
+        let fut = self.client.create_opt(&self.path(path), data, &options);
         let chroot = self.chroot.clone();
         spawn(
             py,
@@ -776,19 +777,20 @@ impl PyClient {
         )
     }
 
+    /// `data` None stores null data.
     #[pyo3(signature = (path, data, version=None))]
     fn set_data<'py>(
         &self,
         py: Python<'py>,
         path: &str,
-        data: &[u8],
+        data: Option<&[u8]>,
         version: Option<i32>,
     ) -> PyResult<Bound<'py, PyAny>> {
         // Outside a running loop nothing must be sent: check before queuing.
         bridge::running_loop(py)?;
         spawn(
             py,
-            self.client.set_data(&self.path(path), data, version),
+            self.client.set_data_opt(&self.path(path), data, version),
             types::stat,
         )
     }
@@ -834,8 +836,9 @@ impl PyClient {
 
     /// Commits a transaction. `ops`: tuples `("create", path, data, acl, ephemeral,
     /// sequential, container, ttl)`, `("delete", path, version)`, `("set_data", path, data,
-    /// version)`, `("check", path, version)`. Returns one tuple per operation:
-    /// `("created", path, stat_or_None)`, `("deleted",)`, `("updated", stat)`, `("checked",)`.
+    /// version)`, `("check", path, version)`; `data` None is null data. Returns one tuple per
+    /// operation: `("created", path, stat_or_None)`, `("deleted",)`, `("updated", stat)`,
+    /// `("checked",)`.
     fn commit<'py>(&self, py: Python<'py>, ops: Bound<'py, PyList>) -> PyResult<Bound<'py, PyAny>> {
         // Outside a running loop nothing must be sent: check before queuing.
         bridge::running_loop(py)?;
@@ -846,7 +849,7 @@ impl PyClient {
             let path = self.path(&path);
             txn = match kind.as_str() {
                 "create" => {
-                    let data: Vec<u8> = op.get_item(2)?.extract()?;
+                    let data: Option<Vec<u8>> = op.get_item(2)?.extract()?;
                     let options = create_options(
                         op.get_item(3)?.extract()?,
                         op.get_item(4)?.extract()?,
@@ -854,12 +857,12 @@ impl PyClient {
                         op.get_item(6)?.extract()?,
                         op.get_item(7)?.extract()?,
                     )?;
-                    txn.create(&path, &data, &options)
+                    txn.create_opt(&path, data.as_deref(), &options)
                 }
                 "delete" => txn.delete(&path, op.get_item(2)?.extract()?),
                 "set_data" => {
-                    let data: Vec<u8> = op.get_item(2)?.extract()?;
-                    txn.set_data(&path, &data, op.get_item(3)?.extract()?)
+                    let data: Option<Vec<u8>> = op.get_item(2)?.extract()?;
+                    txn.set_data_opt(&path, data.as_deref(), op.get_item(3)?.extract()?)
                 }
                 "check" => txn.check_version(&path, op.get_item(2)?.extract()?),
                 other => {

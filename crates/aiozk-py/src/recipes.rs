@@ -595,7 +595,7 @@ impl PyTreeCache {
         )
     }
 
-    /// Every cached node: `{server_path: (data, stat)}`.
+    /// Every cached node: `{server_path: (data, stat)}`; data None for null data.
     fn snapshot<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let out = PyDict::new(py);
         let guard = self.cache.lock().unwrap_or_else(|e| e.into_inner());
@@ -603,7 +603,14 @@ impl PyTreeCache {
             for (path, entry) in cache.snapshot() {
                 out.set_item(
                     path,
-                    (types::bytes(py, &entry.data), types::stat(py, entry.stat)?),
+                    (
+                        if entry.null_data {
+                            py.None()
+                        } else {
+                            types::bytes(py, &entry.data)
+                        },
+                        types::stat(py, entry.stat)?,
+                    ),
                 )?;
             }
         }
@@ -648,7 +655,8 @@ impl<W> Stream<W> {
 type DataItem = (Option<bytes::Bytes>, Option<aiozk::Stat>);
 type ChildrenItem = (Option<Vec<String>>, Option<aiozk::Stat>);
 
-/// `aiozk_recipes::DataWatcher`: an async iterator of `(data or None, stat or None)`.
+/// `aiozk_recipes::DataWatcher`: an async iterator of `(data, stat)`: both None when the node
+/// is missing; data None with a stat for null data.
 #[pyclass(module = "aiozk._aiozk", name = "DataWatcher", frozen)]
 pub(crate) struct PyDataWatcher {
     stream: Arc<Stream<DataWatcher>>,
@@ -693,7 +701,7 @@ impl PyDataWatcher {
                         *guard = None;
                         Ok(None)
                     }
-                    Some(Ok(d)) => Ok(Some((d.data, d.stat))),
+                    Some(Ok(d)) => Ok(Some((d.data.filter(|_| !d.null_data), d.stat))),
                     Some(Err(e)) => Err(Failure::Zk(e)),
                 }
             },

@@ -43,11 +43,61 @@ async def test_crud_shapes(zk):
     assert info.value.error_code == -101 and str(info.value) == 'NoNode'
 
 
-async def test_node_without_data_reads_as_none(zk):
-    await zk.create('/empty')
+async def test_null_data_reads_as_none_and_empty_data_as_empty_bytes(zk):
+    await zk.create('/null')
+    await zk.create('/none', None)
+    await zk.create('/empty', b'')
+    await zk.create('/empty-str', '')
+    for path in ('/null', '/none'):
+        assert await zk.get_data(path) is None
+        data, stat = await zk.get(path)
+        assert data is None and stat.data_length == 0
+    for path in ('/empty', '/empty-str'):
+        assert await zk.get_data(path) == b''
+        data, stat = await zk.get(path)
+        assert data == b'' and stat.data_length == 0
+    # set/set_data: None stores null data, b'' empty data.
+    await zk.set_data('/empty', None)
     assert await zk.get_data('/empty') is None
-    data, _ = await zk.get('/empty')
-    assert data is None
+    await zk.set('/null', b'', -1)
+    assert await zk.get_data('/null') == b''
+    await zk.set('/null', None, -1)
+    assert await zk.get_data('/null') is None
+    # ensure_path creates its nodes without data, as aiozk does.
+    await zk.ensure_path('/made/by/ensure')
+    assert await zk.get_data('/made') is None
+    assert await zk.get_data('/made/by/ensure') is None
+
+
+async def test_null_data_through_watches_transactions_and_send(zk):
+    p = aiozk.protocol
+    await zk.create('/w', b'')
+    seen = []
+    server_path = zk.normalize_path('/w')
+    zk.session.add_watch_callback(WatchEvent.DATA_CHANGED, server_path, seen.append)
+    data, _ = await zk.get('/w', watch=True)
+    assert data == b''
+    await zk.set_data('/w', None, force=True)
+    assert await zk.get_data('/w', watch=True) is None
+    await asyncio.sleep(0.2)
+    assert seen == [server_path]
+    zk.session.remove_watch_callback(WatchEvent.DATA_CHANGED, server_path, seen.append)
+
+    t = zk.begin_transaction()
+    t.create('/t-null')
+    t.create('/t-empty', b'')
+    t.set_data('/w', b'')
+    assert await t.commit()
+    assert await zk.get_data('/t-null') is None
+    assert await zk.get_data('/t-empty') == b''
+    assert await zk.get_data('/w') == b''
+
+    await zk.send(p.CreateRequest(path='/r-null', data=None, acl=None, flags=0))
+    await zk.send(p.CreateRequest(path='/r-empty', data=b'', acl=None, flags=0))
+    assert (await zk.send(p.GetDataRequest(path='/r-null', watch=False))).data is None
+    assert (await zk.send(p.GetDataRequest(path='/r-empty', watch=False))).data == b''
+    await zk.send(p.SetDataRequest(path='/r-empty', data=None, version=-1))
+    assert await zk.get_data('/r-empty') is None
 
 
 async def test_chroot_paths(zk, servers):

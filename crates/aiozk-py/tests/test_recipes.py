@@ -202,6 +202,30 @@ async def test_watchers(zk):
     assert not data_watcher.loops and not children_watcher.loops
 
 
+async def test_watchers_and_tree_cache_tell_null_data_from_empty_data(zk):
+    seen = []
+    data_watcher = zk.recipes.DataWatcher()
+    await zk.create('/nw')
+    data_watcher.add_callback('/nw', seen.append)
+    await asyncio.sleep(0.2)
+    await zk.set_data('/nw', b'', force=True)
+    await asyncio.sleep(0.2)
+    await zk.set_data('/nw', None, force=True)
+    await asyncio.sleep(0.3)
+    assert seen == [None, b'', None]
+    assert await data_watcher.fetch('/nw') is None
+    data_watcher.remove_callback('/nw', seen.append)
+
+    await zk.create('/nt')
+    await zk.create('/nt/null')
+    await zk.create('/nt/empty', b'')
+    cache = zk.recipes.TreeCache('/nt')
+    await cache.start()
+    assert cache.as_dict() == {'null': None, 'empty': b''}
+    assert cache.root.value is None and cache.root.empty.value == b''
+    await cache.stop()
+
+
 async def test_tree_cache(zk):
     await zk.create('/tree')
     await zk.create('/tree/a', 'A')

@@ -134,6 +134,40 @@ async fn mirrors_a_tree_and_reports_changes() {
 }
 
 #[tokio::test]
+async fn cached_entries_tell_null_data_from_empty_data() {
+    let zk = connect().await;
+    let root = base(&zk, "tc-null").await;
+    let null = format!("{root}/null");
+    let empty = format!("{root}/empty");
+    zk.create_opt(&null, None, &aiozk::CreateOptions::new())
+        .await
+        .unwrap();
+    zk.create(&empty, b"").await.unwrap();
+    let cache = TreeCache::start(&zk, &root).await.unwrap();
+    let entry = cache.get(&null).expect("cached");
+    assert!(entry.null_data && entry.data.is_empty());
+    let entry = cache.get(&empty).expect("cached");
+    assert!(!entry.null_data && entry.data.is_empty());
+    // A change from empty to null data is seen.
+    zk.set_data_opt(&empty, None, None).await.unwrap();
+    eventually(10, "null data cached", || async {
+        cache.get(&empty).is_some_and(|e| e.null_data)
+    })
+    .await;
+    zk.create_opt(&format!("{root}/later"), None, &aiozk::CreateOptions::new())
+        .await
+        .unwrap();
+    eventually(10, "new null node cached", || async {
+        cache
+            .get(&format!("{root}/later"))
+            .is_some_and(|e| e.null_data)
+    })
+    .await;
+    drop(cache);
+    zk.deleteall(&root).await.unwrap();
+}
+
+#[tokio::test]
 async fn thousand_nodes_little_changed_during_a_cut_costs_few_reads() {
     let zk = connect().await;
     let b = base(&zk, "tc-thousand").await;

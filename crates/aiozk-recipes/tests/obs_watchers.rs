@@ -60,11 +60,34 @@ async fn data_watcher_reports_start_changes_and_deletion() {
         gone,
         NodeData {
             data: None,
-            stat: None
+            stat: None,
+            null_data: false,
         }
     );
     // Without wait_for_create the stream ends after the deletion (aiozk's behaviour).
     assert!(within(10, w.next()).await.is_none());
+    zk.deleteall(&b).await.unwrap();
+}
+
+#[tokio::test]
+async fn data_watcher_tells_null_data_from_empty_data() {
+    let zk = connect().await;
+    let b = base(&zk, "dw-null").await;
+    let node = format!("{b}/n");
+    zk.create_opt(&node, None, &aiozk::CreateOptions::new())
+        .await
+        .unwrap();
+    let mut w = DataWatcher::new(&zk, &node);
+    let first = next_data(&mut w).await;
+    assert!(first.exists() && first.null_data);
+    assert_eq!(data(&first), Some(&b""[..]));
+    zk.set_data(&node, b"", None).await.unwrap();
+    let second = next_data(&mut w).await;
+    assert!(!second.null_data);
+    assert_eq!(data(&second), Some(&b""[..]));
+    zk.set_data_opt(&node, None, None).await.unwrap();
+    assert!(next_data(&mut w).await.null_data);
+    drop(w);
     zk.deleteall(&b).await.unwrap();
 }
 

@@ -602,7 +602,7 @@ pub struct ClientStats {
 enum TxnOp {
     Create {
         path: String,
-        data: Vec<u8>,
+        data: Option<Vec<u8>>,
         acl: Vec<AclRecord>,
         mode: CreateMode,
         ttl: Option<i64>,
@@ -613,7 +613,7 @@ enum TxnOp {
     },
     SetData {
         path: String,
-        data: Vec<u8>,
+        data: Option<Vec<u8>>,
         version: i32,
     },
     Check {
@@ -678,14 +678,20 @@ impl Transaction {
     }
 
     /// Creates a node.
-    pub fn create(mut self, path: &str, data: &[u8], options: &CreateOptions) -> Self {
+    pub fn create(self, path: &str, data: &[u8], options: &CreateOptions) -> Self {
+        self.create_opt(path, Some(data), options)
+    }
+
+    /// Creates a node whose data may be null: `None` creates it without data (null data,
+    /// which [`Client::get_data_opt`] reads as `None`), `Some` as [`Transaction::create`].
+    pub fn create_opt(mut self, path: &str, data: Option<&[u8]>, options: &CreateOptions) -> Self {
         let Some(server_path) = self.path(path, options.mode.is_sequential()) else {
             return self;
         };
         match self.client.create_parts(options) {
             Ok((acl, ttl)) => self.ops.push(TxnOp::Create {
                 path: server_path,
-                data: data.to_vec(),
+                data: data.map(<[u8]>::to_vec),
                 acl,
                 mode: options.mode,
                 ttl,
@@ -713,11 +719,17 @@ impl Transaction {
     }
 
     /// Sets a node's data (`version` -1: any version).
-    pub fn set_data(mut self, path: &str, data: &[u8], version: i32) -> Self {
+    pub fn set_data(self, path: &str, data: &[u8], version: i32) -> Self {
+        self.set_data_opt(path, Some(data), version)
+    }
+
+    /// Sets a node's data, which may be null: `None` stores null data (see
+    /// [`Client::set_data_opt`]), `Some` as [`Transaction::set_data`].
+    pub fn set_data_opt(mut self, path: &str, data: Option<&[u8]>, version: i32) -> Self {
         if let Some(path) = self.path(path, false) {
             self.ops.push(TxnOp::SetData {
                 path,
-                data: data.to_vec(),
+                data: data.map(<[u8]>::to_vec),
                 version,
             });
         }
@@ -760,7 +772,7 @@ impl Transaction {
                             ttl,
                         } => Request::Create {
                             path,
-                            data,
+                            data: data.as_deref(),
                             acl,
                             mode: *mode,
                             ttl: *ttl,
@@ -775,7 +787,7 @@ impl Transaction {
                             version,
                         } => Request::SetData {
                             path,
-                            data,
+                            data: data.as_deref(),
                             version: *version,
                         },
                         TxnOp::Check { path, version } => Request::Check {
@@ -1233,7 +1245,9 @@ impl Client {
         with_watcher(fut)
     }
 
-    /// The node's data and Stat.
+    /// The node's data and Stat. Null data (a node created without data, see
+    /// [`Client::create_opt`]) reads as empty data; [`Client::get_data_opt`] tells them
+    /// apart.
     ///
     /// # Errors
     /// [`Error::NoNode`]; [`Error::NoAuth`] without READ permission; connection errors.
@@ -1278,6 +1292,51 @@ impl Client {
             Some(WatchKind::Data),
             true,
             map_data,
+        );
+        with_watcher_pair(fut)
+    }
+
+    /// The node's data and Stat, keeping null data apart from empty data: `None` for a node
+    /// that holds null data (created or set without data, e.g. by [`Client::create_opt`]
+    /// with `None` or by another client), `Some` of an empty buffer for a node holding
+    /// empty data. Otherwise the same as [`Client::get_data`].
+    ///
+    /// # Errors
+    /// As for [`Client::get_data`]: [`Error::NoNode`]; [`Error::NoAuth`] without READ
+    /// permission; connection errors.
+    pub fn get_data_opt(
+        &self,
+        path: &str,
+    ) -> impl Future<Output = Result<(Option<Bytes>, Stat)>> + Send + 'static {
+        let req = self.server_path(path);
+        self.call_plain(
+            path_ref(&req).map(|p| Request::GetData {
+                path: p,
+                watch: false,
+            }),
+            true,
+            map_data_opt,
+        )
+    }
+
+    /// Like [`Client::get_data_opt`], and sets a watch as [`Client::get_data_watched`]
+    /// does: it fires when the data changes or the node is deleted.
+    ///
+    /// # Errors
+    /// As for [`Client::get_data_opt`]; no watch is set when the node does not exist.
+    pub fn get_data_opt_watched(
+        &self,
+        path: &str,
+    ) -> impl Future<Output = Result<(Option<Bytes>, Stat, OneshotWatcher)>> + Send + 'static {
+        let req = self.server_path(path);
+        let fut = self.call(
+            path_ref(&req).map(|p| Request::GetData {
+                path: p,
+                watch: true,
+            }),
+            Some(WatchKind::Data),
+            true,
+            map_data_opt,
         );
         with_watcher_pair(fut)
     }
@@ -1603,6 +1662,23 @@ impl Client {
         data: &[u8],
         options: &CreateOptions,
     ) -> impl Future<Output = Result<(String, Stat)>> + Send + 'static {
+        self.create_opt(path, Some(data), options)
+    }
+
+    /// [`Client::create_with`] with data that may be null: `None` creates the node without
+    /// data (null data, a buffer of length -1 on the wire, as the Java client's
+    /// `create(path, null, ...)` and aiozk's `create(path)` do), `Some` stores the bytes
+    /// given, including empty data. [`Client::get_data`] reads null data as empty;
+    /// [`Client::get_data_opt`] reads it as `None`.
+    ///
+    /// # Errors
+    /// As for [`Client::create_with`].
+    pub fn create_opt(
+        &self,
+        path: &str,
+        data: Option<&[u8]>,
+        options: &CreateOptions,
+    ) -> impl Future<Output = Result<(String, Stat)>> + Send + 'static {
         let mode = options.mode;
         let protected = options.protected && mode.is_sequential();
         let guid = protected.then(new_guid);
@@ -1665,7 +1741,8 @@ impl Client {
     }
 
     /// Creates `path` and any missing ancestors as persistent nodes (mkdir -p), tolerating
-    /// concurrent creators.
+    /// concurrent creators. The nodes are created without data (null data, as aiozk's
+    /// `ensure_path` does), which [`Client::get_data`] reads as empty.
     ///
     /// # Errors
     /// [`Error::NoAuth`], [`Error::NoChildrenForEphemerals`], connection errors.
@@ -1701,7 +1778,7 @@ impl Client {
             for segment in path.split('/').skip(1) {
                 prefix.push('/');
                 prefix.push_str(segment);
-                match this.create_with(&prefix, &[], &options).await {
+                match this.create_opt(&prefix, None, &options).await {
                     Ok(_) | Err(Error::NodeExists) => {}
                     Err(e) => return Err(e),
                 }
@@ -1804,6 +1881,21 @@ impl Client {
         &self,
         path: &str,
         data: &[u8],
+        version: Option<i32>,
+    ) -> impl Future<Output = Result<Stat>> + Send + 'static {
+        self.set_data_opt(path, Some(data), version)
+    }
+
+    /// [`Client::set_data`] with data that may be null: `None` stores null data (as the
+    /// Java client's `setData(path, null, version)` and aiozk's `set_data(path, None)` do),
+    /// which [`Client::get_data_opt`] then reads as `None`.
+    ///
+    /// # Errors
+    /// As for [`Client::set_data`].
+    pub fn set_data_opt(
+        &self,
+        path: &str,
+        data: Option<&[u8]>,
         version: Option<i32>,
     ) -> impl Future<Output = Result<Stat>> + Send + 'static {
         let req = self.server_path(path);
@@ -1954,7 +2046,7 @@ fn path_ref(path: &Result<String>) -> Result<&str> {
 fn encoded_size_hint(req: &Request<'_>) -> usize {
     let (path, data) = match *req {
         Request::Create { path, data, .. } | Request::SetData { path, data, .. } => {
-            (path.len(), data.len())
+            (path.len(), data.map_or(0, <[u8]>::len))
         }
         Request::Delete { path, .. } => (path.len(), 0),
         _ => (request_path(req).len(), 0),
@@ -1984,6 +2076,13 @@ fn map_exists(r: Result<Response>, _: &Chroot) -> Result<Option<Stat>> {
 fn map_data(r: Result<Response>, _: &Chroot) -> Result<(Bytes, Stat)> {
     match r? {
         Response::Data { data, stat } => Ok((data.unwrap_or_default(), stat)),
+        _ => Err(unexpected()),
+    }
+}
+
+fn map_data_opt(r: Result<Response>, _: &Chroot) -> Result<(Option<Bytes>, Stat)> {
+    match r? {
+        Response::Data { data, stat } => Ok((data, stat)),
         _ => Err(unexpected()),
     }
 }

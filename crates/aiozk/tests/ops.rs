@@ -464,8 +464,8 @@ async fn delete_checks_versions_and_children() {
     zk.close().await;
 }
 
-/// Creates `path` with null data (a -1 buffer length), which this client cannot send, by
-/// talking the wire protocol directly.
+/// Creates `path` with null data (a -1 buffer length) by talking the wire protocol
+/// directly, as another client would, independently of this client's encoder.
 async fn create_with_null_data(path: &str) {
     fn frame(body: &[u8]) -> Vec<u8> {
         let mut f = (body.len() as i32).to_be_bytes().to_vec();
@@ -540,8 +540,99 @@ async fn exists_and_get_data_of_null_and_empty_data() {
     assert_eq!(stat.data_length, 0);
     let (data, _) = zk.get(&null).await.unwrap();
     assert!(data.is_empty());
+    // get_data_opt tells the two apart.
+    assert_eq!(zk.get_data_opt(&null).await.unwrap().0, None);
+    assert_eq!(
+        zk.get_data_opt(&empty).await.unwrap().0.as_deref(),
+        Some(&b""[..])
+    );
     // The client is still fine after decoding a null buffer.
     assert_eq!(zk.get_children(&b).await.unwrap().len(), 2);
+    zk.close().await;
+}
+
+#[tokio::test]
+async fn null_data_is_created_set_and_read_apart_from_empty_data() {
+    let zk = connect("").await;
+    let b = base(&zk, "ops-null").await;
+    let null = format!("{b}/null");
+    let empty = format!("{b}/empty");
+    let full = format!("{b}/full");
+    let (_, s_null) = zk
+        .create_opt(&null, None, &CreateOptions::new())
+        .await
+        .unwrap();
+    zk.create_opt(&empty, Some(b""), &CreateOptions::new())
+        .await
+        .unwrap();
+    zk.create_opt(&full, Some(b"x"), &CreateOptions::new().ephemeral())
+        .await
+        .unwrap();
+    assert_eq!(s_null.data_length, 0);
+
+    let (data, stat) = zk.get_data_opt(&null).await.unwrap();
+    assert_eq!(data, None);
+    assert_eq!(stat, s_null);
+    let (data, _) = zk.get_data_opt(&empty).await.unwrap();
+    assert_eq!(data.as_deref(), Some(&b""[..]));
+    let (data, _) = zk.get_data_opt(&full).await.unwrap();
+    assert_eq!(data.as_deref(), Some(&b"x"[..]));
+    // get_data keeps reading null data as empty.
+    for p in [&null, &empty] {
+        let (data, stat) = zk.get_data(p).await.unwrap();
+        assert!(data.is_empty());
+        assert_eq!(stat.data_length, 0);
+    }
+    assert_eq!(
+        zk.get_data_opt(&format!("{b}/missing")).await.unwrap_err(),
+        Error::NoNode
+    );
+
+    // set_data_opt: null replaces data, and data replaces null.
+    let s = zk.set_data_opt(&full, None, Some(0)).await.unwrap();
+    assert_eq!((s.version, s.data_length), (1, 0));
+    assert_eq!(zk.get_data_opt(&full).await.unwrap().0, None);
+    zk.set_data_opt(&null, Some(b""), None).await.unwrap();
+    assert_eq!(
+        zk.get_data_opt(&null).await.unwrap().0.as_deref(),
+        Some(&b""[..])
+    );
+    zk.set_data(&null, b"y", None).await.unwrap();
+    assert_eq!(
+        zk.get_data_opt(&null).await.unwrap().0.as_deref(),
+        Some(&b"y"[..])
+    );
+
+    // The watched variant reads the same and its watch fires on a change.
+    let (data, _, watcher) = zk.get_data_opt_watched(&full).await.unwrap();
+    assert_eq!(data, None);
+    zk.set_data(&full, b"z", None).await.unwrap();
+    let event = within(10, watcher).await;
+    assert_eq!(event.event_type, aiozk::EventType::NodeDataChanged);
+    assert_eq!(event.path, full);
+
+    // ensure_path creates its nodes without data.
+    let deep = format!("{b}/d1/d2");
+    zk.ensure_path(&deep).await.unwrap();
+    assert_eq!(zk.get_data_opt(&deep).await.unwrap().0, None);
+    assert_eq!(zk.get_data_opt(&format!("{b}/d1")).await.unwrap().0, None);
+
+    // Inside a transaction.
+    let t_null = format!("{b}/t-null");
+    let t_empty = format!("{b}/t-empty");
+    zk.transaction()
+        .create_opt(&t_null, None, &CreateOptions::new())
+        .create(&t_empty, b"", &CreateOptions::new())
+        .set_data_opt(&empty, None, -1)
+        .commit()
+        .await
+        .unwrap();
+    assert_eq!(zk.get_data_opt(&t_null).await.unwrap().0, None);
+    assert_eq!(
+        zk.get_data_opt(&t_empty).await.unwrap().0.as_deref(),
+        Some(&b""[..])
+    );
+    assert_eq!(zk.get_data_opt(&empty).await.unwrap().0, None);
     zk.close().await;
 }
 

@@ -32,9 +32,10 @@ Data = Union[bytes, bytearray, memoryview, str, None]
 AclArg = Union[ACL, Sequence[ACL], None]
 
 
-def _encode(data: Data) -> bytes:
+def _encode(data: Data) -> Optional[bytes]:
+    """Node data for the wire: None stays None (null data, as aiozk sends it)."""
     if data is None:
-        return b''
+        return None
     if isinstance(data, str):
         return data.encode('utf-8')
     if isinstance(data, (bytes, bytearray, memoryview)):
@@ -74,10 +75,9 @@ async def _read(cache: Dict[str, Stat], key: str, fut: Awaitable[Tuple[Any, Stat
         cache.pop(key, None)
         raise
     cache[key] = stat
-    if shape == _DATA:
-        return value or None
-    if shape == _DATA_STAT:
-        return (value or None), stat
+    if shape == _DATA or shape == _DATA_STAT:
+        # Null data reads as None, empty data as b'' (aiozk's behaviour).
+        return value if shape == _DATA else (value, stat)
     if shape == _CHILDREN:
         return value
     return value, stat
@@ -233,7 +233,7 @@ class ZKClient:
         #: The server version learned by ``server_version()`` (None until then).
         self.version_info: Optional[Tuple[int, int, int]] = None
         self.recipes = RecipeProxy(self)
-        self._auth = [(s, _encode(c)) for s, c in (auth or [])]
+        self._auth = [(s, _encode(c) or b'') for s, c in (auth or [])]
         self._sasl = sasl
         self._tls = tls
         self._reconnect_after_expiry = reconnect_after_expiry
@@ -417,12 +417,14 @@ class ZKClient:
         return _exists(self.stat_cache, _key(path), self._c().exists(path, self._watch_cb(watch)), True)
 
     def get(self, path: str, watch: bool = False) -> Awaitable[Tuple[Optional[bytes], Stat]]:
-        """``(data, stat)``. Empty data is returned as None (see the README)."""
+        """``(data, stat)``; data is None for null data (a node created without data) and
+        ``b''`` for empty data."""
 
         return _read(self.stat_cache, _key(path), self._c().get_data(path, self._watch_cb(watch)), _DATA_STAT)
 
     def get_data(self, path: str, watch: bool = False) -> Awaitable[Optional[bytes]]:
-        """The node's data (None when empty)."""
+        """The node's data: None for null data (a node created without data), ``b''`` for
+        empty data."""
 
         return _read(self.stat_cache, _key(path), self._c().get_data(path, self._watch_cb(watch)), _DATA)
 
@@ -522,7 +524,7 @@ class ZKClient:
     def add_auth(self, scheme: str, credentials: Union[bytes, str]) -> Awaitable[None]:
         """Adds credentials to the session (e.g. ``('digest', 'user:password')``); they are
         sent again after every reconnect. ``exc.AuthFailed`` when rejected."""
-        return self._c().add_auth(scheme, _encode(credentials))
+        return self._c().add_auth(scheme, _encode(credentials) or b'')
 
     def begin_transaction(self) -> Transaction:
         """A new ``Transaction`` on this client."""
@@ -577,7 +579,7 @@ class ZKClient:
         if isinstance(request, p.GetDataRequest):
             data, stat = await core.get_data(path, watch)
             self._cache(path, stat)
-            return p.GetDataResponse(data=data or None, stat=stat)
+            return p.GetDataResponse(data=data, stat=stat)
         if isinstance(request, p.SetDataRequest):
             version = req.version
             stat = await core.set_data(path, _encode(req.data), None if version in (None, -1) else version)
@@ -621,7 +623,7 @@ class ZKClient:
             await core.sync(path)
             return p.SyncResponse(path=path)
         if isinstance(request, p.AuthRequest):
-            await core.add_auth(req.scheme, _encode(req.auth))
+            await core.add_auth(req.scheme, _encode(req.auth) or b'')
             return p.AuthResponse()
         if isinstance(request, p.PingRequest):
             await core.exists('/', None)

@@ -27,10 +27,13 @@ const EVENT_CAPACITY: usize = 4096;
 /// One cached node.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NodeEntry {
-    /// The node's data.
+    /// The node's data (empty for null data).
     pub data: Bytes,
     /// The node's Stat.
     pub stat: Stat,
+    /// True when the node holds null data (it was created or set without data, see
+    /// [`aiozk::Client::get_data_opt`]); `data` is then empty.
+    pub null_data: bool,
 }
 
 /// A change of a [`TreeCache`].
@@ -376,16 +379,16 @@ impl Follower {
     // ---------------------------------------------------------------- reads
 
     /// get_data, queued now; `None` for a missing (or unreadable) node.
-    fn data(&self, path: &str) -> Read<(Bytes, Stat)> {
+    fn data(&self, path: &str) -> Read<(Option<Bytes>, Stat)> {
         self.shared.data_reads.fetch_add(1, Ordering::Relaxed);
-        let first = self.client.get_data(path);
+        let first = self.client.get_data_opt(path);
         let (client, shared, path) = (self.client.clone(), self.shared.clone(), path.to_owned());
         Box::pin(async move {
             let r = match first.await {
                 Err(e) if is_transient(&e) => {
                     persist(&client, || {
                         shared.data_reads.fetch_add(1, Ordering::Relaxed);
-                        client.get_data(&path)
+                        client.get_data_opt(&path)
                     })
                     .await
                 }
@@ -462,9 +465,13 @@ impl Follower {
         let _ = self.events.send(ev);
     }
 
-    /// Stores a node; returns whether anything changed.
-    fn upsert(&self, path: &str, data: Bytes, stat: Stat) -> bool {
-        let entry = NodeEntry { data, stat };
+    /// Stores a node (`None`: null data); returns whether anything changed.
+    fn upsert(&self, path: &str, data: Option<Bytes>, stat: Stat) -> bool {
+        let entry = NodeEntry {
+            null_data: data.is_none(),
+            data: data.unwrap_or_default(),
+            stat,
+        };
         let previous = self.shared.write().insert(path.to_owned(), entry.clone());
         match previous {
             None => {
@@ -823,13 +830,13 @@ impl Follower {
     }
 
     /// Reads a node's data, with a data watch unless one is armed.
-    async fn data_watched(&mut self, path: &str) -> Result<Option<(Bytes, Stat)>> {
+    async fn data_watched(&mut self, path: &str) -> Result<Option<(Option<Bytes>, Stat)>> {
         if self.data_armed.contains(path) {
             return self.data(path).await;
         }
         self.shared.data_reads.fetch_add(1, Ordering::Relaxed);
         let client = self.client.clone();
-        match persist(&client, || client.get_data_watched(path)).await {
+        match persist(&client, || client.get_data_opt_watched(path)).await {
             Ok((data, stat, w)) => {
                 self.data_armed.insert(path.to_owned());
                 self.arm(Kind::Data, path, w);

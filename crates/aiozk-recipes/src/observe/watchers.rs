@@ -28,10 +28,13 @@ pub struct WatcherOptions {
 /// not exist.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NodeData {
-    /// The data (empty for a node created without data), or `None` if the node is missing.
+    /// The data (empty for null data, see `null_data`), or `None` if the node is missing.
     pub data: Option<Bytes>,
     /// The node's Stat, or `None` if the node is missing.
     pub stat: Option<Stat>,
+    /// True when the node exists and holds null data (it was created or set without data,
+    /// see [`aiozk::Client::get_data_opt`]); `data` is then empty.
+    pub null_data: bool,
 }
 
 impl NodeData {
@@ -297,11 +300,12 @@ async fn watch_loop<I, K, F, Fut>(
 /// The node's data with a data watch, or its absence with an exist watch.
 async fn read_data(client: Client, path: String) -> Result<(NodeData, OneshotWatcher)> {
     loop {
-        match client.get_data_watched(&path).await {
+        match client.get_data_opt_watched(&path).await {
             Ok((data, stat, w)) => {
                 return Ok((
                     NodeData {
-                        data: Some(data),
+                        null_data: data.is_none(),
+                        data: Some(data.unwrap_or_default()),
                         stat: Some(stat),
                     },
                     w,
@@ -313,6 +317,7 @@ async fn read_data(client: Client, path: String) -> Result<(NodeData, OneshotWat
                         NodeData {
                             data: None,
                             stat: None,
+                            null_data: false,
                         },
                         w,
                     ))

@@ -547,7 +547,7 @@ fn delete(token: u32, path: &str) -> Outgoing<TestTokens> {
 fn set_data(token: u32, path: &str, data: &[u8]) -> Outgoing<TestTokens> {
     let req = Request::SetData {
         path,
-        data,
+        data: Some(data),
         version: -1,
     };
     outgoing(&req, token, None)

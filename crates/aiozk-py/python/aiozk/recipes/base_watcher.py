@@ -3,9 +3,10 @@
 
 The first ``add_callback`` for a path starts a task that follows the path and calls every
 callback of the path with the current value at start and after every change: data (None
-for empty data) or a list of child names, or the class ``aiozk.exc.NoNode`` when the node
-does not exist. Callbacks may be coroutine functions. The task stops when the last
-callback is removed, or after reporting ``NoNode`` unless waiting for creation.
+for null data, ``b''`` for empty data) or a list of child names, or the class
+``aiozk.exc.NoNode`` when the node does not exist. Callbacks may be coroutine functions.
+The task stops when the last callback is removed, or after reporting ``NoNode`` unless
+waiting for creation.
 """
 
 from __future__ import annotations

@@ -10,7 +10,8 @@ from .base_watcher import BaseWatcher
 
 
 class DataWatcher(BaseWatcher):
-    """Callbacks get the node's data (None when empty), or ``exc.NoNode`` when missing.
+    """Callbacks get the node's data (None for null data, ``b''`` for empty data), or
+    ``exc.NoNode`` when missing.
 
     With ``wait_for_create=True`` (or ``WatchEvent.CREATED`` added to this instance's
     ``watched_events``) a missing node is watched until it is created; otherwise the
@@ -34,7 +35,7 @@ class DataWatcher(BaseWatcher):
         data, stat = item
         if stat is None:
             return exc.NoNode
-        return data or None
+        return data
 
     async def fetch(self, path: str) -> Any:
         """The node's data now (``exc.NoNode`` when missing)."""

@@ -1,7 +1,7 @@
 """``TreeCache``: a local copy of a subtree, kept up to date by the Rust tree cache.
 
 ``as_dict()`` gives nested dicts (a node with children maps to a dict of its children, a
-leaf to its data, None when empty); ``root`` (and attribute access on the cache) gives
+leaf to its data, None for null data); ``root`` (and attribute access on the cache) gives
 ``ZNodeCache`` nodes: ``cache.root.node1.subnode1.value``.
 """
 
@@ -74,7 +74,7 @@ class TreeCache(Recipe):
         root_path = self._cache.root
         if root_path not in snapshot:
             return None
-        nodes = {p: ZNodeCache(self.client.denormalize_path(p), d or None, s) for p, (d, s) in snapshot.items()}
+        nodes = {p: ZNodeCache(self.client.denormalize_path(p), d, s) for p, (d, s) in snapshot.items()}
         for path in sorted(snapshot, key=len):
             if path == root_path:
                 continue
