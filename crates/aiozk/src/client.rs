@@ -2134,4 +2134,39 @@ mod tests {
         assert_eq!(w.await.state, SessionState::Closed);
         assert_eq!(slots.live(), 0);
     }
+
+    /// Stream slots are given back once both the watcher and the session are done: a
+    /// dropped watcher's slot goes when the driver has removed its watch, and streams still
+    /// open end with the client.
+    #[tokio::test]
+    async fn stream_slots_are_freed() {
+        let server = aiozk_testkit::Ensemble::start(1, aiozk_testkit::ServerConfig::new())
+            .expect("start ZooKeeper (apt-get install -y zookeeper)");
+        let zk = Client::connect(&server.connect_string()).await.unwrap();
+        let streams = zk.inner.streams.clone();
+        zk.create("/streams", b"").await.unwrap();
+        let a = zk.add_watch("/streams", false).await.unwrap();
+        assert_eq!(streams.slots.live(), 1);
+        drop(a);
+        // The removal goes through the driver before the slot is free.
+        zk.sync("/streams").await.unwrap();
+        assert_eq!(streams.slots.live(), 0);
+        // Invalid paths never reach the driver: their slot goes at once.
+        assert!(zk.add_watch("no-slash", false).await.is_err());
+        assert_eq!(streams.slots.live(), 0);
+        let mut b = zk.add_watch("/streams/b", true).await.unwrap();
+        assert_eq!(streams.slots.live(), 1);
+        zk.set_data("/streams", b"x", None).await.unwrap();
+        zk.create("/streams/b", b"").await.unwrap();
+        let ev = b.next().await.unwrap();
+        assert_eq!(
+            (ev.event_type, ev.path.as_str()),
+            (EventType::NodeCreated, "/streams/b")
+        );
+        zk.close().await;
+        assert_eq!(b.next().await.unwrap().state, SessionState::Closed);
+        assert_eq!(b.next().await, None);
+        drop(b);
+        assert_eq!(streams.slots.live(), 0);
+    }
 }
