@@ -2,7 +2,6 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -23,7 +22,7 @@ use crate::retry::RetryPolicy;
 use crate::session::{
     Outgoing, SessionConfig, SessionState, SessionStats, WatchKind, WatchRequest,
 };
-use crate::slots::{OneshotSlots, SlotId};
+use crate::slots::{SlotId, WatchSlots};
 
 /// A watch event as seen by the application: the path has the chroot removed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -312,7 +311,11 @@ impl ClientBuilder {
                 reply,
             });
         }
-        let slots = Arc::new(OneshotSlots::default());
+        let slots = Arc::new(WatchSlots::default());
+        let streams = Arc::new(StreamSlots {
+            slots: WatchSlots::default(),
+            tx: tx.downgrade(),
+        });
         let driver = Driver::new(
             config,
             parsed.hosts,
@@ -323,6 +326,7 @@ impl ClientBuilder {
             events_tx.clone(),
             chroot.clone(),
             slots.clone(),
+            streams.clone(),
         );
         tokio::spawn(driver.run());
         let inner = Inner {
@@ -333,7 +337,7 @@ impl ClientBuilder {
             shared,
             state_rx,
             events_tx,
-            next_watch_id: AtomicU64::new(1),
+            streams,
             servers: self.servers.clone(),
             request_timeout: self.request_timeout,
             slots,
@@ -354,11 +358,12 @@ struct Inner {
     shared: Arc<Mutex<Shared>>,
     state_rx: watch::Receiver<SessionState>,
     events_tx: broadcast::Sender<SessionEvent>,
-    next_watch_id: AtomicU64,
+    /// Where the driver leaves the events of persistent watches.
+    streams: Arc<StreamSlots>,
     servers: String,
     request_timeout: Option<Duration>,
     /// Where the driver leaves one-shot watch events.
-    slots: Arc<OneshotSlots>,
+    slots: Arc<WatchSlots>,
 }
 
 /// A handle to a ZooKeeper session. Cloning is cheap; all clones share the session. The
@@ -478,7 +483,7 @@ impl CreateOptions {
 /// re-registered with the server, which reports any change missed meanwhile.
 #[must_use = "a watcher does nothing unless awaited"]
 pub struct OneshotWatcher {
-    slots: Arc<OneshotSlots>,
+    slots: Arc<WatchSlots>,
     slot: SlotId,
 }
 
@@ -515,17 +520,32 @@ impl Future for OneshotWatcher {
     }
 }
 
+/// The slots of the persistent watchers of one client: their event queues, and the way to
+/// the driver for watchers that are dropped.
+#[derive(Debug)]
+pub(crate) struct StreamSlots {
+    pub(crate) slots: WatchSlots,
+    // Weak: a watcher must not keep the session open once every Client handle is gone.
+    tx: mpsc::WeakUnboundedSender<Command>,
+}
+
 /// A persistent or persistent-recursive watch as a stream of events.
 ///
 /// Dropping it unregisters it; when it was the last local watcher of its path and mode, the
 /// server watch is removed too. The stream ends after an event of type [`EventType::None`]
 /// when the session expires or the client closes.
-#[derive(Debug)]
 pub struct PersistentWatcher {
-    rx: Arc<driver::EventQueue>,
-    id: u64,
-    // Weak: a watcher must not keep the session open once every Client handle is gone.
-    tx: mpsc::WeakUnboundedSender<Command>,
+    streams: Arc<StreamSlots>,
+    slot: SlotId,
+}
+
+impl std::fmt::Debug for PersistentWatcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Not the whole table of the client's slots.
+        f.debug_struct("PersistentWatcher")
+            .field("slot", &self.slot)
+            .finish()
+    }
 }
 
 impl PersistentWatcher {
@@ -535,7 +555,7 @@ impl PersistentWatcher {
     }
 
     fn poll_next_event(&mut self, cx: &mut Context<'_>) -> Poll<Option<WatchedEvent>> {
-        self.rx.poll_next(cx)
+        self.streams.slots.poll(self.slot, cx)
     }
 }
 
@@ -549,9 +569,15 @@ impl futures_core::Stream for PersistentWatcher {
 
 impl Drop for PersistentWatcher {
     fn drop(&mut self) {
-        if let Some(tx) = self.tx.upgrade() {
-            let _ = tx.send(Command::RemoveWatch { id: self.id });
-        }
+        let streams = &self.streams;
+        let slot = self.slot;
+        // The driver holds the slot until the session has forgotten the watcher; the
+        // removal is sent before the slot can be freed and given to another watcher.
+        streams.slots.drop_watcher_then(slot, || {
+            if let Some(tx) = streams.tx.upgrade() {
+                let _ = tx.send(Command::RemoveWatch { stream: slot });
+            }
+        });
     }
 }
 
@@ -1989,29 +2015,28 @@ impl Client {
         } else {
             AddWatchMode::Persistent
         };
-        let id = self
-            .inner
-            .next_watch_id
-            .fetch_add(1, AtomicOrdering::Relaxed);
-        let (stream_tx, stream_rx) = driver::StreamTx::new();
+        let streams = &self.inner.streams;
+        let slot = streams.slots.allocate();
+        let watcher = PersistentWatcher {
+            streams: streams.clone(),
+            slot,
+        };
         let (reply, rx) = oneshot::channel();
         let sent = self.server_path(path).and_then(|path| {
             self.inner
                 .tx
                 .send(Command::AddWatch {
-                    id,
                     path,
                     mode,
-                    stream: stream_tx,
+                    stream: slot,
                     reply,
                 })
                 .map_err(|_| Error::Closed)
         });
-        let watcher = PersistentWatcher {
-            rx: stream_rx,
-            id,
-            tx: self.inner.tx.downgrade(),
-        };
+        if sent.is_err() {
+            // The driver never saw the slot.
+            streams.slots.release(slot);
+        }
         let limit = self.inner.request_timeout;
         async move {
             sent?;
@@ -2207,5 +2232,40 @@ mod tests {
         zk.close().await;
         assert_eq!(w.await.state, SessionState::Closed);
         assert_eq!(slots.live(), 0);
+    }
+
+    /// Stream slots are given back once both the watcher and the session are done: a
+    /// dropped watcher's slot goes when the driver has removed its watch, and streams still
+    /// open end with the client.
+    #[tokio::test]
+    async fn stream_slots_are_freed() {
+        let server = aiozk_testkit::Ensemble::start(1, aiozk_testkit::ServerConfig::new())
+            .expect("start ZooKeeper (apt-get install -y zookeeper)");
+        let zk = Client::connect(&server.connect_string()).await.unwrap();
+        let streams = zk.inner.streams.clone();
+        zk.create("/streams", b"").await.unwrap();
+        let a = zk.add_watch("/streams", false).await.unwrap();
+        assert_eq!(streams.slots.live(), 1);
+        drop(a);
+        // The removal goes through the driver before the slot is free.
+        zk.sync("/streams").await.unwrap();
+        assert_eq!(streams.slots.live(), 0);
+        // Invalid paths never reach the driver: their slot goes at once.
+        assert!(zk.add_watch("no-slash", false).await.is_err());
+        assert_eq!(streams.slots.live(), 0);
+        let mut b = zk.add_watch("/streams/b", true).await.unwrap();
+        assert_eq!(streams.slots.live(), 1);
+        zk.set_data("/streams", b"x", None).await.unwrap();
+        zk.create("/streams/b", b"").await.unwrap();
+        let ev = b.next().await.unwrap();
+        assert_eq!(
+            (ev.event_type, ev.path.as_str()),
+            (EventType::NodeCreated, "/streams/b")
+        );
+        zk.close().await;
+        assert_eq!(b.next().await.unwrap().state, SessionState::Closed);
+        assert_eq!(b.next().await, None);
+        drop(b);
+        assert_eq!(streams.slots.live(), 0);
     }
 }

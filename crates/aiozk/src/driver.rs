@@ -23,8 +23,7 @@ use crate::session::{
     watch_set_by, Event, Outgoing, Session, SessionConfig, SessionState, SessionStats, StateCause,
     Tokens, WatchKind,
 };
-use crate::slots::{OneshotSlots, SlotId};
-use crate::WatchedEvent;
+use crate::slots::{SlotId, WatchSlots};
 
 /// The channel types the driver gives the session as tokens.
 pub(crate) struct Channels;
@@ -32,7 +31,11 @@ pub(crate) struct Channels;
 impl Tokens for Channels {
     type Reply = ReplyTx;
     type Oneshot = SlotId;
-    type Stream = StreamTx;
+    type Stream = SlotId;
+
+    fn stream_index(stream: &SlotId) -> usize {
+        stream.index()
+    }
 }
 
 /// Completes one request. A watch-setting read also names its one-shot slot: the session
@@ -60,104 +63,17 @@ impl From<oneshot::Sender<Result<Response, Error>>> for ReplyTx {
     }
 }
 
-/// Closes the one-shot slots the driver still holds when it goes, however it goes.
-struct SlotsGuard(Arc<OneshotSlots>);
+/// Closes the slots the driver still holds when it goes, however it goes: one-shot watches
+/// resolve as closed, persistent streams end.
+struct SlotsGuard {
+    oneshot: Arc<WatchSlots>,
+    streams: Arc<crate::client::StreamSlots>,
+}
 
 impl Drop for SlotsGuard {
     fn drop(&mut self) {
-        self.0.close_all();
-    }
-}
-
-/// The events of one persistent watcher, from the driver to its [`crate::PersistentWatcher`].
-///
-/// A queue that allocates nothing until an event arrives: a tokio unbounded channel
-/// allocates a block of 32 slots when it is created, 2 KB for every persistent watch. The
-/// queue itself is boxed on the first event, which keeps an idle watch at 56 bytes.
-#[derive(Debug, Default)]
-pub(crate) struct EventQueue {
-    state: Mutex<QueueState>,
-}
-
-#[derive(Debug, Default)]
-struct QueueState {
-    /// Events with the chroot already stripped from their paths.
-    #[allow(clippy::box_collection)]
-    events: Option<Box<std::collections::VecDeque<WatchedEvent>>>,
-    waker: Option<std::task::Waker>,
-    closed: bool,
-}
-
-impl EventQueue {
-    fn lock(&self) -> std::sync::MutexGuard<'_, QueueState> {
-        // A poisoned lock only means a panic elsewhere; the queue itself stays consistent.
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn push(&self, event: WatchedEvent) {
-        let mut state = self.lock();
-        if state.closed {
-            return;
-        }
-        state.events.get_or_insert_default().push_back(event);
-        let waker = state.waker.take();
-        drop(state);
-        if let Some(w) = waker {
-            w.wake();
-        }
-    }
-
-    fn close(&self) {
-        let waker = {
-            let mut state = self.lock();
-            state.closed = true;
-            state.waker.take()
-        };
-        if let Some(w) = waker {
-            w.wake();
-        }
-    }
-
-    /// The next event; `None` once the driver side has ended the stream and it is drained.
-    pub(crate) fn poll_next(
-        &self,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<WatchedEvent>> {
-        let mut state = self.lock();
-        if let Some(event) = state.events.as_mut().and_then(|e| e.pop_front()) {
-            return std::task::Poll::Ready(Some(event));
-        }
-        if state.closed {
-            return std::task::Poll::Ready(None);
-        }
-        match &state.waker {
-            Some(w) if w.will_wake(cx.waker()) => {}
-            _ => state.waker = Some(cx.waker().clone()),
-        }
-        std::task::Poll::Pending
-    }
-}
-
-/// The driver's handle to an [`EventQueue`]. The queue ends when the last handle is dropped
-/// (the session removed the watcher, or the driver stopped), as a channel does.
-#[derive(Debug, Clone)]
-pub(crate) struct StreamTx(Arc<EventQueue>);
-
-impl StreamTx {
-    /// A queue and its driver-side handle.
-    pub(crate) fn new() -> (Self, Arc<EventQueue>) {
-        let queue = Arc::new(EventQueue::default());
-        (Self(queue.clone()), queue)
-    }
-}
-
-impl Drop for StreamTx {
-    fn drop(&mut self) {
-        // Handles are only cloned and dropped by the driver's task; the watcher holds the
-        // one other reference. Two left means this is the last handle.
-        if Arc::strong_count(&self.0) <= 2 {
-            self.0.close();
-        }
+        self.oneshot.close_all();
+        self.streams.slots.close_all();
     }
 }
 
@@ -170,14 +86,14 @@ pub(crate) enum Command {
         reply: oneshot::Sender<Result<Response, Error>>,
     },
     AddWatch {
-        id: u64,
         path: String,
         mode: AddWatchMode,
-        stream: StreamTx,
+        /// The watcher's slot in the client's stream slots.
+        stream: SlotId,
         reply: oneshot::Sender<Result<Response, Error>>,
     },
     RemoveWatch {
-        id: u64,
+        stream: SlotId,
     },
     Close {
         done: oneshot::Sender<()>,
@@ -279,7 +195,7 @@ pub(crate) struct Driver {
     chroot: Chroot,
     /// Registry size above which dropped one-shot watchers are collected.
     watch_gc_at: usize,
-    /// Where one-shot watch events go.
+    /// Where watch events go.
     slots: SlotsGuard,
 }
 
@@ -340,7 +256,8 @@ impl Driver {
         state_tx: watch::Sender<SessionState>,
         events_tx: broadcast::Sender<SessionEvent>,
         chroot: Chroot,
-        slots: Arc<OneshotSlots>,
+        slots: Arc<WatchSlots>,
+        streams: Arc<crate::client::StreamSlots>,
     ) -> Self {
         // Shuffled once, then used round-robin, so clients spread over the ensemble.
         hosts.shuffle(&mut rand::thread_rng());
@@ -366,7 +283,10 @@ impl Driver {
             },
             chroot,
             watch_gc_at: WATCH_GC_MIN,
-            slots: SlotsGuard(slots),
+            slots: SlotsGuard {
+                oneshot: slots,
+                streams,
+            },
         }
     }
 
@@ -403,7 +323,7 @@ impl Driver {
                         self.conn = Some(stream);
                         self.server = Some(addr);
                         // Do not re-register watches nobody waits for any more.
-                        let slots = &self.slots.0;
+                        let slots = &self.slots.oneshot;
                         self.session
                             .forget_oneshot_watchers(|&id| slots.forget_if_abandoned(id));
                         self.session.on_transport_connected(now);
@@ -494,7 +414,7 @@ impl Driver {
     /// abandoned waits on quiet nodes cannot pile up.
     fn collect_dropped_watchers(&mut self) {
         if self.session.watch_count() > self.watch_gc_at {
-            let slots = &self.slots.0;
+            let slots = &self.slots.oneshot;
             self.session
                 .forget_oneshot_watchers(|&id| slots.forget_if_abandoned(id));
             self.watch_gc_at = (self.session.watch_count() * 2).max(WATCH_GC_MIN);
@@ -515,15 +435,14 @@ impl Driver {
                 reply,
             } => self.session.add_auth(now, &scheme, &auth, reply.into()),
             Command::AddWatch {
-                id,
                 path,
                 mode,
                 stream,
                 reply,
             } => self
                 .session
-                .add_persistent(now, id, path, mode, stream, reply.into()),
-            Command::RemoveWatch { id } => self.session.remove_persistent(now, id),
+                .add_persistent(now, path, mode, stream, reply.into()),
+            Command::RemoveWatch { stream } => self.session.remove_persistent(now, stream),
             Command::Close { done } => {
                 self.close_waiters.push(done);
                 self.session.close(now);
@@ -641,17 +560,21 @@ impl Driver {
                 Event::Reply(tx, result) => {
                     if let Some((slot, op, kind)) = tx.watch {
                         if watch_set_by(op, kind, &result).is_none() {
-                            self.slots.0.release(slot);
+                            self.slots.oneshot.release(slot);
                         }
                     }
                     let _ = tx.tx.send(result);
                 }
                 Event::Oneshot(slot, ev) => self
                     .slots
-                    .0
+                    .oneshot
                     .fire(slot, crate::client::strip_event(&self.chroot, ev)),
-                Event::Stream(tx, ev) => tx.0.push(crate::client::strip_event(&self.chroot, ev)),
-                Event::StreamEnded(tx) => tx.0.close(),
+                Event::Stream(slot, ev) => self
+                    .slots
+                    .streams
+                    .slots
+                    .push(slot, crate::client::strip_event(&self.chroot, ev)),
+                Event::StreamEnded(slot) => self.slots.streams.slots.release(slot),
                 Event::State(state, cause) => {
                     // Whoever wakes on the change reads the session id, server and
                     // counters next: they must already be current.

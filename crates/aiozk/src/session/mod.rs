@@ -44,8 +44,14 @@ pub trait Tokens {
     type Reply;
     /// Receives one event of a one-shot watch.
     type Oneshot;
-    /// Receives the events of a persistent watch; cloned once per event.
-    type Stream: Clone;
+    /// Receives the events of a persistent watch, and names its watcher: unique among the
+    /// watchers registered with the session (it may be reused once the session has ended
+    /// its stream).
+    type Stream: Copy + Eq;
+
+    /// A small number for `stream`, the same for equal handles (the session keeps a table
+    /// indexed by it: handles should be numbered densely from 0).
+    fn stream_index(stream: &Self::Stream) -> usize;
 }
 
 /// The observable state of a session.
@@ -121,7 +127,8 @@ pub enum Event<T: Tokens> {
     Oneshot(T::Oneshot, WatchedEvent),
     /// A persistent watch delivered an event.
     Stream(T::Stream, WatchedEvent),
-    /// A persistent watch ended; no more events will follow.
+    /// A persistent watch ended (the watcher was removed, its registration failed, or the
+    /// session ended); no more events will follow, and the session has forgotten the handle.
     StreamEnded(T::Stream),
     /// The session state changed.
     State(SessionState, StateCause),
@@ -259,7 +266,7 @@ enum PendingKind<T: Tokens> {
     },
     AddWatch {
         token: T::Reply,
-        id: u64,
+        id: T::Stream,
     },
     SetWatches,
     RemoveWatches,
@@ -311,7 +318,7 @@ pub struct Session<T: Tokens> {
     /// their reply.
     auth_waiting: Vec<(usize, T::Reply)>,
     /// addWatch requests submitted while not connected.
-    queued_add_watches: Vec<(u64, Bytes, T::Reply)>,
+    queued_add_watches: Vec<(T::Stream, Bytes, T::Reply)>,
     watches: WatchRegistry<T>,
     /// Paths whose server watch is to be removed once their one-shot watches have fired.
     deferred_removals: std::collections::HashSet<String>,
@@ -466,25 +473,27 @@ impl<T: Tokens> Session<T> {
         }
     }
 
-    /// Registers a persistent watch (`mode`) on `path` under the local watcher id `id`
-    /// (unique per session, chosen by the caller; pass it to [`Session::remove_persistent`]).
-    /// When the server already holds this watch for
+    /// Registers a persistent watch (`mode`) on `path` for the local watcher `stream` (pass
+    /// it to [`Session::remove_persistent`]). The stream ends ([`Event::StreamEnded`]) when
+    /// the watcher is removed, its registration fails, or the session ends; only then may
+    /// the handle be reused. When the server already holds this watch for
     /// another local watcher, `reply` completes at once; otherwise an addWatch is sent and
     /// the watcher is registered when it succeeds.
     pub fn add_persistent(
         &mut self,
         now: Instant,
-        id: u64,
         path: String,
         mode: AddWatchMode,
         stream: T::Stream,
         reply: T::Reply,
     ) {
         if let Some(err) = self.refusal() {
+            self.events.push_back(Event::StreamEnded(stream));
             self.events.push_back(Event::Reply(reply, Err(err)));
             return;
         }
-        let active = self.watches.add_persistent(id, path.clone(), mode, stream);
+        let id = stream;
+        let active = self.watches.add_persistent(path.clone(), mode, stream);
         if active {
             self.events
                 .push_back(Event::Reply(reply, Ok(Response::Empty)));
@@ -506,10 +515,11 @@ impl<T: Tokens> Session<T> {
     /// Removes a persistent watcher. When it was the last local watcher of its path, the
     /// server watch is removed too (removeWatches with type Any, the only type 3.6–3.8
     /// servers accept for persistent watches), unless one-shot watches on the same path
-    /// still need the server's tables.
-    pub fn remove_persistent(&mut self, now: Instant, id: u64) {
-        let path = match self.watches.remove_persistent(id) {
-            None => return,
+    /// still need the server's tables. The stream ends ([`Event::StreamEnded`]) unless it
+    /// already has.
+    pub fn remove_persistent(&mut self, now: Instant, stream: T::Stream) {
+        let path = match self.drop_persistent(stream) {
+            None | Some(Removal::Keep) => return,
             Some(Removal::Remove(path)) => path,
             Some(Removal::Downgrade(path)) => {
                 if self.can_send() {
@@ -980,7 +990,7 @@ impl<T: Tokens> Session<T> {
                 PendingKind::AddWatch { token, id } => {
                     // The server may or may not hold the watch; the caller gets an error and
                     // no stream, so nothing local may stay behind.
-                    self.watches.remove_persistent(id);
+                    self.drop_persistent(id);
                     self.stats.errors += 1;
                     self.events.push_back(Event::Reply(token, Err(err.clone())));
                 }
@@ -1005,9 +1015,17 @@ impl<T: Tokens> Session<T> {
             self.events.push_back(Event::Reply(token, Err(err.clone())));
         }
         for (id, _, token) in std::mem::take(&mut self.queued_add_watches) {
-            self.watches.remove_persistent(id);
+            self.drop_persistent(id);
             self.events.push_back(Event::Reply(token, Err(err.clone())));
         }
+    }
+
+    /// Unregisters a persistent watcher and ends its stream; `None` when it was not
+    /// registered (its stream already ended).
+    fn drop_persistent(&mut self, stream: T::Stream) -> Option<Removal> {
+        let removal = self.watches.remove_persistent(stream)?;
+        self.events.push_back(Event::StreamEnded(stream));
+        Some(removal)
     }
 
     /// Fails every request and ends every watch.
@@ -1065,9 +1083,9 @@ impl<T: Tokens> Session<T> {
             };
             match hit {
                 Hit::Oneshot(token) => events.push_back(Event::Oneshot(token, event)),
-                Hit::Stream(stream) => events.push_back(Event::Stream(stream.clone(), event)),
+                Hit::Stream(stream) => events.push_back(Event::Stream(*stream, event)),
                 Hit::StreamEnded(stream) => {
-                    events.push_back(Event::Stream(stream.clone(), event));
+                    events.push_back(Event::Stream(stream, event));
                     events.push_back(Event::StreamEnded(stream));
                 }
             }
@@ -1340,7 +1358,7 @@ impl<T: Tokens> Session<T> {
                     self.watches.activate_persistent(id);
                 } else {
                     self.stats.errors += 1;
-                    self.watches.remove_persistent(id);
+                    self.drop_persistent(id);
                 }
                 self.events.push_back(Event::Reply(token, result));
             }
@@ -1364,7 +1382,7 @@ impl<T: Tokens> Session<T> {
         let events = &mut self.events;
         self.watches.fire(&event, |hit, event| match hit {
             Hit::Oneshot(token) => events.push_back(Event::Oneshot(token, event.clone())),
-            Hit::Stream(stream) => events.push_back(Event::Stream(stream.clone(), event.clone())),
+            Hit::Stream(stream) => events.push_back(Event::Stream(*stream, event.clone())),
             Hit::StreamEnded(stream) => events.push_back(Event::StreamEnded(stream)),
         });
         if self.deferred_removals.contains(&event.path)

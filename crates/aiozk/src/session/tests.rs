@@ -33,6 +33,10 @@ impl Tokens for TestTokens {
     type Reply = u32;
     type Oneshot = u32;
     type Stream = u32;
+
+    fn stream_index(stream: &u32) -> usize {
+        *stream as usize
+    }
 }
 
 /// An [`Event`] that can be compared with `assert_eq!`.
@@ -340,16 +344,16 @@ impl Pair {
         self.drive();
     }
 
-    fn add_persistent(&mut self, id: u64, path: &str, mode: AddWatchMode, stream: u32, reply: u32) {
+    fn add_persistent(&mut self, path: &str, mode: AddWatchMode, stream: u32, reply: u32) {
         let now = self.now();
         self.s
-            .add_persistent(now, id, path.to_owned(), mode, stream, reply);
+            .add_persistent(now, path.to_owned(), mode, stream, reply);
         self.drive();
     }
 
-    fn remove_persistent(&mut self, id: u64) {
+    fn remove_persistent(&mut self, stream: u32) {
         let now = self.now();
-        self.s.remove_persistent(now, id);
+        self.s.remove_persistent(now, stream);
         self.drive();
     }
 
@@ -683,9 +687,9 @@ impl Pair {
     }
 
     /// A persistent watch the server accepted.
-    fn watch_persistent(&mut self, id: u64, path: &str, mode: AddWatchMode, stream: u32) {
-        let reply = 50_000 + u32::try_from(id).unwrap();
-        self.add_persistent(id, path, mode, stream, reply);
+    fn watch_persistent(&mut self, path: &str, mode: AddWatchMode, stream: u32) {
+        let reply = 50_000 + stream;
+        self.add_persistent(path, mode, stream, reply);
         let r = self.one_request();
         assert_eq!(r.op, OpCode::AddWatch.as_i32());
         assert_eq!(parse_path_and_int(&r), (path.to_owned(), mode.as_i32()));
@@ -1278,8 +1282,8 @@ fn session_with_watches(cfg: SessionConfig) -> Pair {
     h.watch_data("/w", 1, 100);
     h.watch_child("/c", 2, 101);
     h.watch_exist("/e", 3, 102);
-    h.watch_persistent(1, "/p", AddWatchMode::Persistent, 200);
-    h.watch_persistent(2, "/r", AddWatchMode::PersistentRecursive, 201);
+    h.watch_persistent("/p", AddWatchMode::Persistent, 200);
+    h.watch_persistent("/r", AddWatchMode::PersistentRecursive, 201);
     assert_eq!(h.s.watch_count(), 5);
     h
 }
@@ -1381,12 +1385,13 @@ fn server_expiry_without_reconnect_stops_the_session() {
     assert!(h.take_sent().is_empty());
     h.submit(delete(12, "/late"));
     h.add_auth("digest", b"u:p", 13);
-    h.add_persistent(3, "/q", AddWatchMode::Persistent, 202, 14);
+    h.add_persistent("/q", AddWatchMode::Persistent, 202, 14);
     assert_eq!(
         h.take_events(),
         vec![
             Ev::Reply(12, Err(Error::SessionExpired)),
             Ev::Reply(13, Err(Error::SessionExpired)),
+            Ev::StreamEnded(202),
             Ev::Reply(14, Err(Error::SessionExpired)),
         ]
     );
@@ -1447,7 +1452,7 @@ fn queued_add_watch_fails_when_the_session_expires() {
     let mut h = Pair::connected(config(), 30_000);
     h.transport_closed();
     h.take_events();
-    h.add_persistent(1, "/p", AddWatchMode::Persistent, 200, 10);
+    h.add_persistent("/p", AddWatchMode::Persistent, 200, 10);
     h.next_connect_req();
     h.feed(&expired_response());
     let evs = h.take_events();
@@ -1763,7 +1768,7 @@ fn forgotten_oneshot_watchers_do_not_fire() {
 #[test]
 fn persistent_watch_gets_every_event_of_its_path() {
     let mut h = Pair::connected(config(), 30_000);
-    h.add_persistent(1, "/p", AddWatchMode::Persistent, 200, 10);
+    h.add_persistent("/p", AddWatchMode::Persistent, 200, 10);
     let r = h.one_request();
     assert_eq!(r.op, OpCode::AddWatch.as_i32());
     assert_eq!(parse_path_and_int(&r), ("/p".to_owned(), 0));
@@ -1796,7 +1801,7 @@ fn persistent_watch_gets_every_event_of_its_path() {
 #[test]
 fn recursive_watch_gets_descendant_events_but_no_child_events() {
     let mut h = Pair::connected(config(), 30_000);
-    h.watch_persistent(2, "/r", AddWatchMode::PersistentRecursive, 201);
+    h.watch_persistent("/r", AddWatchMode::PersistentRecursive, 201);
     h.watch_child("/r/x", 1, 100);
 
     for (t, path) in [
@@ -1827,7 +1832,7 @@ fn recursive_watch_gets_descendant_events_but_no_child_events() {
 #[test]
 fn recursive_watch_on_the_root_sees_everything() {
     let mut h = Pair::connected(config(), 30_000);
-    h.watch_persistent(1, "/", AddWatchMode::PersistentRecursive, 201);
+    h.watch_persistent("/", AddWatchMode::PersistentRecursive, 201);
     for path in ["/", "/a", "/a/b/c"] {
         h.notify(EventType::NodeDataChanged, path);
         assert_eq!(
@@ -1843,8 +1848,8 @@ fn recursive_watch_on_the_root_sees_everything() {
 #[test]
 fn shared_persistent_watch_is_added_once_and_removed_with_the_last_watcher() {
     let mut h = Pair::connected(config(), 30_000);
-    h.watch_persistent(1, "/p", AddWatchMode::Persistent, 200);
-    h.add_persistent(2, "/p", AddWatchMode::Persistent, 201, 11);
+    h.watch_persistent("/p", AddWatchMode::Persistent, 200);
+    h.add_persistent("/p", AddWatchMode::Persistent, 201, 11);
     assert_eq!(h.take_events(), vec![Ev::Reply(11, Ok(Response::Empty))]);
     assert!(
         h.take_sent().is_empty(),
@@ -1863,8 +1868,9 @@ fn shared_persistent_watch_is_added_once_and_removed_with_the_last_watcher() {
     streams.sort_unstable();
     assert_eq!(streams, vec![200, 201]);
 
-    h.remove_persistent(1);
+    h.remove_persistent(200);
     assert!(h.take_sent().is_empty(), "another watcher still needs it");
+    assert_eq!(h.take_events(), vec![Ev::StreamEnded(200)]);
     h.notify(EventType::NodeDataChanged, "/p");
     assert_eq!(
         h.take_events(),
@@ -1874,7 +1880,8 @@ fn shared_persistent_watch_is_added_once_and_removed_with_the_last_watcher() {
         )]
     );
 
-    h.remove_persistent(2);
+    h.remove_persistent(201);
+    assert_eq!(h.take_events(), vec![Ev::StreamEnded(201)]);
     let r = h.one_request();
     assert_eq!(r.op, OpCode::RemoveWatches.as_i32());
     assert!(r.xid > 0);
@@ -1890,10 +1897,11 @@ fn shared_persistent_watch_is_added_once_and_removed_with_the_last_watcher() {
 #[test]
 fn removing_a_persistent_watch_keeps_the_server_watch_for_oneshot_watchers() {
     let mut h = Pair::connected(config(), 30_000);
-    h.watch_persistent(1, "/p", AddWatchMode::Persistent, 200);
+    h.watch_persistent("/p", AddWatchMode::Persistent, 200);
     h.watch_data("/p", 1, 100);
-    h.remove_persistent(1);
+    h.remove_persistent(200);
     assert!(h.take_sent().is_empty());
+    assert_eq!(h.take_events(), vec![Ev::StreamEnded(200)]);
     h.notify(EventType::NodeDataChanged, "/p");
     assert_eq!(
         h.take_events(),
@@ -1907,12 +1915,15 @@ fn removing_a_persistent_watch_keeps_the_server_watch_for_oneshot_watchers() {
 #[test]
 fn rejected_add_watch_registers_nothing() {
     let mut h = Pair::connected(config(), 30_000);
-    h.add_persistent(1, "/p", AddWatchMode::Persistent, 200, 10);
+    h.add_persistent("/p", AddWatchMode::Persistent, 200, 10);
     let r = h.one_request();
     h.reply(r.xid, 5, -6, &[]);
     assert_eq!(
         h.take_events(),
-        vec![Ev::Reply(10, Err(Error::Unimplemented))]
+        vec![
+            Ev::StreamEnded(200),
+            Ev::Reply(10, Err(Error::Unimplemented))
+        ]
     );
     assert_eq!(h.s.watch_count(), 0);
     h.notify(EventType::NodeDataChanged, "/p");
@@ -1923,7 +1934,7 @@ fn rejected_add_watch_registers_nothing() {
 
 fn add_watch_lost_with_the_connection_registers_nothing() {
     let mut h = Pair::connected(config(), 30_000);
-    h.add_persistent(1, "/p", AddWatchMode::Persistent, 200, 10);
+    h.add_persistent("/p", AddWatchMode::Persistent, 200, 10);
     h.one_request();
     h.transport_closed();
     let evs = h.take_events();
@@ -2023,8 +2034,8 @@ fn reconnect_replays_auth_then_set_watches_then_queued_requests() {
 fn persistent_watches_are_re_registered_with_set_watches2() {
     let mut h = Pair::connected(config(), 30_000);
     h.watch_data("/d", 1, 100);
-    h.watch_persistent(1, "/p", AddWatchMode::Persistent, 200);
-    h.watch_persistent(2, "/r", AddWatchMode::PersistentRecursive, 201);
+    h.watch_persistent("/p", AddWatchMode::Persistent, 200);
+    h.watch_persistent("/r", AddWatchMode::PersistentRecursive, 201);
     let zxid = h.s.last_zxid();
     h.reconnect_same_session();
     let sent = h.requests();
@@ -2082,8 +2093,8 @@ fn many_watches_are_re_registered_in_bounded_batches() {
     }
     h.feed(&server);
     assert_eq!(h.take_events().len(), N);
-    h.watch_persistent(1, "/pers/a", AddWatchMode::Persistent, 200);
-    h.watch_persistent(2, "/pers/b", AddWatchMode::PersistentRecursive, 201);
+    h.watch_persistent("/pers/a", AddWatchMode::Persistent, 200);
+    h.watch_persistent("/pers/b", AddWatchMode::PersistentRecursive, 201);
     assert_eq!(h.s.watch_count(), N + 2);
     h.add_auth("digest", b"u:p", 7);
     h.requests();
@@ -2175,7 +2186,7 @@ fn many_watches_are_re_registered_in_bounded_batches() {
 #[test]
 fn failed_set_watches_is_not_fatal() {
     let mut h = Pair::connected(config(), 30_000);
-    h.watch_persistent(1, "/p", AddWatchMode::Persistent, 200);
+    h.watch_persistent("/p", AddWatchMode::Persistent, 200);
     h.reconnect_same_session();
     h.take_events();
     let r = h.one_request();

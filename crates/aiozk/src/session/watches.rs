@@ -4,8 +4,10 @@
 //! share it. This registry fans each notification out to the right local watchers and lists
 //! the watches to re-register after a reconnect.
 
-use std::collections::hash_map::Entry;
 use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
+
+use hashbrown::HashTable;
 
 use aiozk_proto::{AddWatchMode, Encode, EventType, OpCode, SetWatches};
 use bytes::{Bytes, BytesMut};
@@ -26,6 +28,8 @@ pub enum WatchKind {
 /// What the server watch of a path needs after a persistent watcher was removed.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Removal {
+    /// Other local watchers still need the server watch as it is.
+    Keep,
     /// No local persistent watcher is left: remove the server watch.
     Remove(String),
     /// Only plain persistent watchers are left: switch the server watch from recursive to
@@ -43,75 +47,198 @@ pub(crate) enum Hit<'a, T: Tokens> {
     StreamEnded(T::Stream),
 }
 
+/// The persistent watchers of one path in one mode: 24 bytes with a 4-byte stream handle.
+/// The first watcher is kept inline; the others (rare: a path watched twice) wait in
+/// [`PersistentTable::more`].
+struct PathWatch<S> {
+    path: Box<str>,
+    first: S,
+    /// The server acknowledged the addWatch of the first watcher (or already held the
+    /// watch).
+    first_active: bool,
+    /// More watchers of this path wait in [`PersistentTable::more`].
+    shared: bool,
+}
+
+/// A persistent watcher after the first of its path.
 struct Persistent<S> {
-    id: u64,
-    /// The server acknowledged the addWatch for this watcher (or already held the watch).
-    active: bool,
     stream: S,
+    active: bool,
 }
 
-/// The persistent watchers of one path in one mode, in registration order: nearly always
-/// one, kept inline (24 bytes; a `Vec` took 24 bytes of table and a block of four).
-#[allow(clippy::box_collection)]
-enum PersistentList<S> {
-    One(Persistent<S>),
-    /// Two or more (boxed, to keep the enum at the size of one watcher).
-    Many(Box<Vec<Persistent<S>>>),
+/// The persistent watchers of one mode.
+///
+/// Paths are stored once: the table holds [`PathWatch`]es found by a 32-bit hash of the
+/// path, and the registry remembers that hash for each watcher (by its stream's index), so
+/// that a watcher is found again without a second table of paths.
+struct PersistentTable<S> {
+    paths: HashTable<PathWatch<S>>,
+    /// Hashes the paths again when the table grows.
+    hasher: PathHasher,
+    /// The watchers after the first of each shared path, in registration order; never an
+    /// empty list, never a path missing from `paths`.
+    more: HashMap<Box<str>, Vec<Persistent<S>>>,
 }
 
-impl<S> PersistentList<S> {
-    fn iter(&self) -> std::slice::Iter<'_, Persistent<S>> {
-        match self {
-            Self::One(p) => std::slice::from_ref(p).iter(),
-            Self::Many(list) => list.iter(),
+impl<S> PersistentTable<S> {
+    fn new(hasher: PathHasher) -> Self {
+        Self {
+            paths: HashTable::new(),
+            hasher,
+            more: HashMap::new(),
         }
     }
+}
 
-    fn iter_mut(&mut self) -> std::slice::IterMut<'_, Persistent<S>> {
-        match self {
-            Self::One(p) => std::slice::from_mut(p).iter_mut(),
-            Self::Many(list) => list.iter_mut(),
-        }
+/// The table hash of a 32-bit path hash: spread over 64 bits (the table takes its bucket
+/// from the low bits and a tag from the top ones).
+fn spread(h: u32) -> u64 {
+    u64::from(h).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+}
+
+impl<S: Copy + Eq> PersistentTable<S> {
+    fn get(&self, h: u32, path: &str) -> Option<&PathWatch<S>> {
+        self.paths.find(spread(h), |w| &*w.path == path)
     }
 
-    fn push(&mut self, watcher: Persistent<S>) {
-        match self {
-            Self::Many(list) => list.push(watcher),
-            Self::One(_) => {
-                let list = Self::Many(Box::new(Vec::with_capacity(2)));
-                if let Self::One(first) = std::mem::replace(self, list) {
-                    if let Self::Many(list) = self {
-                        list.extend([first, watcher]);
-                    }
-                }
-            }
-        }
+    fn contains(&self, h: u32, path: &str) -> bool {
+        self.get(h, path).is_some()
     }
 
-    /// Removes watcher `id`; false when none is left (the caller drops the list).
-    fn remove(&mut self, id: u64) -> bool {
-        let Self::Many(list) = self else {
-            return !matches!(self, Self::One(p) if p.id == id);
+    fn is_empty(&self) -> bool {
+        self.paths.is_empty()
+    }
+
+    /// Every watcher of `w` with its active flag, in registration order.
+    fn watchers<'a>(&'a self, w: &'a PathWatch<S>) -> impl Iterator<Item = (&'a S, bool)> {
+        let more = if w.shared {
+            self.more.get(&*w.path).map(Vec::as_slice).unwrap_or(&[])
+        } else {
+            &[]
         };
-        list.retain(|p| p.id != id);
-        if list.len() == 1 {
-            if let Some(last) = list.pop() {
-                *self = Self::One(last);
-            }
-            return true;
-        }
-        !list.is_empty()
+        std::iter::once((&w.first, w.first_active))
+            .chain(more.iter().map(|p| (&p.stream, p.active)))
     }
 
-    fn into_vec(self) -> Vec<Persistent<S>> {
-        match self {
-            Self::One(p) => vec![p],
-            Self::Many(list) => *list,
+    fn any_active(&self, h: u32, path: &str) -> bool {
+        self.get(h, path)
+            .is_some_and(|w| self.watchers(w).any(|(_, active)| active))
+    }
+
+    /// Adds a watcher, active at once when `served` (the server already holds a watch that
+    /// serves it) or when another watcher of the path is active. Returns whether it is.
+    fn add(&mut self, h: u32, path: Box<str>, stream: S, served: bool) -> bool {
+        let more = &mut self.more;
+        if let Some(w) = self.paths.find_mut(spread(h), |w| w.path == path) {
+            let active = served
+                || w.first_active
+                || (w.shared && more.get(&path).is_some_and(|l| l.iter().any(|p| p.active)));
+            w.shared = true;
+            more.entry(path)
+                .or_default()
+                .push(Persistent { stream, active });
+            return active;
+        }
+        let w = PathWatch {
+            path,
+            first: stream,
+            first_active: served,
+            shared: false,
+        };
+        self.paths
+            .insert_unique(spread(h), w, |w| spread(self.hasher.hash(&w.path)));
+        served
+    }
+
+    /// Marks watcher `stream` active.
+    fn activate(&mut self, h: u32, stream: S) {
+        let more = &mut self.more;
+        let Some(w) = self.paths.find_mut(spread(h), |w| {
+            w.first == stream
+                || (w.shared
+                    && more
+                        .get(&*w.path)
+                        .is_some_and(|l| l.iter().any(|p| p.stream == stream)))
+        }) else {
+            return;
+        };
+        if w.first == stream {
+            w.first_active = true;
+        } else if let Some(list) = more.get_mut(&*w.path) {
+            for p in list.iter_mut().filter(|p| p.stream == stream) {
+                p.active = true;
+            }
+        }
+    }
+
+    /// Removes watcher `stream`; returns its path and whether the watcher was active, or
+    /// `None` when the table does not hold the watcher.
+    fn remove(&mut self, h: u32, stream: S) -> Option<(Box<str>, bool)> {
+        let more = &mut self.more;
+        let Ok(entry) = self.paths.find_entry(spread(h), |w| {
+            w.first == stream
+                || (w.shared
+                    && more
+                        .get(&*w.path)
+                        .is_some_and(|l| l.iter().any(|p| p.stream == stream)))
+        }) else {
+            return None;
+        };
+        if !entry.get().shared {
+            let (w, _) = entry.remove();
+            return Some((w.path, w.first_active));
+        }
+        let w = entry.into_mut();
+        let list = more.get_mut(&*w.path)?;
+        let active;
+        if w.first == stream {
+            // The next watcher takes the first place.
+            let next = list.remove(0);
+            active = w.first_active;
+            w.first = next.stream;
+            w.first_active = next.active;
+        } else {
+            active = list.iter().any(|p| p.stream == stream && p.active);
+            list.retain(|p| p.stream != stream);
+        }
+        if list.is_empty() {
+            more.remove(&*w.path);
+            w.shared = false;
+        }
+        Some((w.path.clone(), active))
+    }
+
+    /// Paths with an active watcher.
+    fn active_paths(&self) -> impl Iterator<Item = &str> {
+        self.paths
+            .iter()
+            .filter(|w| self.watchers(w).any(|(_, active)| active))
+            .map(|w| &*w.path)
+    }
+
+    /// Empties the table, reporting each watcher with its path.
+    fn drain(&mut self, mut f: impl FnMut(S, &str)) {
+        let mut more = std::mem::take(&mut self.more);
+        for w in self.paths.drain() {
+            f(w.first, &w.path);
+            for p in more.remove(&*w.path).into_iter().flatten() {
+                f(p.stream, &w.path);
+            }
         }
     }
 }
 
-type PersistentTable<S> = HashMap<Box<str>, PersistentList<S>>;
+/// The hash of a path, the same in both persistent tables.
+#[derive(Clone, Default)]
+struct PathHasher(RandomState);
+
+impl PathHasher {
+    fn hash(&self, path: &str) -> u32 {
+        let h = self.0.hash_one(path);
+        // The two halves folded together; the mask makes the conversion lossless.
+        u32::try_from((h ^ (h >> 32)) & u64::from(u32::MAX)).unwrap_or_default()
+    }
+}
 
 /// The one-shot watchers of one table, by path.
 ///
@@ -218,7 +345,12 @@ pub(crate) struct WatchRegistry<T: Tokens> {
     child: OneshotTable<T::Oneshot>,
     persistent: PersistentTable<T::Stream>,
     recursive: PersistentTable<T::Stream>,
-    by_id: HashMap<u64, (Box<str>, AddWatchMode)>,
+    hasher: PathHasher,
+    /// The path hash of each persistent watcher, by the index of its stream: how a watcher
+    /// is found again in its table.
+    hashes: Vec<u32>,
+    /// Persistent watchers registered.
+    persistent_len: usize,
     /// One-shot watchers in the three tables. Kept as a count: the driver reads `len` after
     /// every wake-up, and summing the tables made that O(watches).
     oneshot_len: usize,
@@ -226,13 +358,16 @@ pub(crate) struct WatchRegistry<T: Tokens> {
 
 impl<T: Tokens> Default for WatchRegistry<T> {
     fn default() -> Self {
+        let hasher = PathHasher::default();
         Self {
             data: OneshotTable::default(),
             exist: OneshotTable::default(),
             child: OneshotTable::default(),
-            persistent: HashMap::new(),
-            recursive: HashMap::new(),
-            by_id: HashMap::new(),
+            persistent: PersistentTable::new(hasher.clone()),
+            recursive: PersistentTable::new(hasher.clone()),
+            hasher,
+            hashes: Vec::new(),
+            persistent_len: 0,
             oneshot_len: 0,
         }
     }
@@ -240,7 +375,7 @@ impl<T: Tokens> Default for WatchRegistry<T> {
 
 impl<T: Tokens> WatchRegistry<T> {
     pub(crate) fn len(&self) -> usize {
-        self.oneshot_len + self.by_id.len()
+        self.oneshot_len + self.persistent_len
     }
 
     fn oneshot_table(&mut self, kind: WatchKind) -> &mut OneshotTable<T::Oneshot> {
@@ -277,77 +412,87 @@ impl<T: Tokens> WatchRegistry<T> {
         self.oneshot_len += 1;
     }
 
-    /// Adds a persistent watcher; returns whether the server already holds the watch for
-    /// another active local watcher.
+    /// Adds a persistent watcher, named by its stream (unique among the registered
+    /// watchers); returns whether the server already holds the watch for another active
+    /// local watcher.
     pub(crate) fn add_persistent(
         &mut self,
-        id: u64,
         path: String,
         mode: AddWatchMode,
         stream: T::Stream,
     ) -> bool {
-        let path = path.into_boxed_str();
-        self.by_id.insert(id, (path.clone(), mode));
+        let h = self.hasher.hash(&path);
+        let at = T::stream_index(&stream);
+        if self.hashes.len() <= at {
+            self.hashes.resize(at + 1, 0);
+        }
+        self.hashes[at] = h;
+        self.persistent_len += 1;
         // A 3.6–3.8 server keeps one watch mode per path and connection, so a recursive
         // watch also serves the persistent watchers of its path: their child events are
         // derived from the recursive watch's creations and deletions of direct children.
-        let served_by_recursive = mode == AddWatchMode::Persistent && self.recursive_active(&path);
-        match self.persistent_table(mode).entry(path) {
-            Entry::Occupied(mut list) => {
-                let list = list.get_mut();
-                let active = served_by_recursive || list.iter().any(|p| p.active);
-                list.push(Persistent { id, active, stream });
-                active
-            }
-            Entry::Vacant(slot) => {
-                let active = served_by_recursive;
-                slot.insert(PersistentList::One(Persistent { id, active, stream }));
-                active
-            }
-        }
+        let served_by_recursive =
+            mode == AddWatchMode::Persistent && self.recursive.any_active(h, &path);
+        self.persistent_table(mode)
+            .add(h, path.into_boxed_str(), stream, served_by_recursive)
     }
 
-    pub(crate) fn activate_persistent(&mut self, id: u64) {
-        let Some((path, mode)) = self.by_id.get(&id).cloned() else {
+    /// The path hash recorded for `stream`.
+    fn hash_of(&self, stream: &T::Stream) -> Option<u32> {
+        self.hashes.get(T::stream_index(stream)).copied()
+    }
+
+    pub(crate) fn activate_persistent(&mut self, stream: T::Stream) {
+        let Some(h) = self.hash_of(&stream) else {
             return;
         };
-        if let Some(list) = self.persistent_table(mode).get_mut(&path) {
-            for p in list.iter_mut().filter(|p| p.id == id) {
-                p.active = true;
-            }
-        }
+        self.persistent.activate(h, stream);
+        self.recursive.activate(h, stream);
     }
 
     fn recursive_active(&self, path: &str) -> bool {
-        self.recursive
-            .get(path)
-            .is_some_and(|l| l.iter().any(|p| p.active))
+        self.recursive.any_active(self.hasher.hash(path), path)
     }
 
-    /// Removes a persistent watcher and says what the server watch of its path needs.
-    pub(crate) fn remove_persistent(&mut self, id: u64) -> Option<Removal> {
-        let (path, mode) = self.by_id.remove(&id)?;
-        let was_recursive = self.recursive_active(&path);
-        let table = self.persistent_table(mode);
-        if let Some(list) = table.get_mut(&path) {
-            if !list.remove(id) {
-                table.remove(&path);
+    /// Removes a persistent watcher and says what the server watch of its path needs;
+    /// `None` when the watcher is not registered.
+    pub(crate) fn remove_persistent(&mut self, stream: T::Stream) -> Option<Removal> {
+        let h = self.hash_of(&stream)?;
+        let (path, was_recursive) = match self.persistent.remove(h, stream) {
+            Some((path, _)) => {
+                let was_recursive = self.recursive.any_active(h, &path);
+                (path, was_recursive)
             }
+            None => {
+                let (path, active) = self.recursive.remove(h, stream)?;
+                let was_recursive = active || self.recursive.any_active(h, &path);
+                (path, was_recursive)
+            }
+        };
+        self.persistent_len -= 1;
+        if self.persistent_len == 0 {
+            // Give the memory of a burst of watches back.
+            self.hashes = Vec::new();
         }
-        if self.recursive.contains_key(&path) {
-            return None;
+        if self.recursive.contains(h, &path) {
+            return Some(Removal::Keep);
         }
-        if self.persistent.contains_key(&path) {
+        if self.persistent.contains(h, &path) {
             // The last recursive watcher went: the server must be told to keep a plain
             // persistent watch for the others.
-            return was_recursive.then(|| Removal::Downgrade(path.into_string()));
+            return Some(if was_recursive {
+                Removal::Downgrade(path.into_string())
+            } else {
+                Removal::Keep
+            });
         }
         Some(Removal::Remove(path.into_string()))
     }
 
     /// True when a persistent watcher of either mode is registered on `path`.
     pub(crate) fn has_persistent(&self, path: &str) -> bool {
-        self.persistent.contains_key(path) || self.recursive.contains_key(path)
+        let h = self.hasher.hash(path);
+        self.persistent.contains(h, path) || self.recursive.contains(h, path)
     }
 
     /// True when a one-shot watch on `path` still relies on the server's tables.
@@ -386,10 +531,12 @@ impl<T: Tokens> WatchRegistry<T> {
                     .for_each(|t| hit(Hit::Oneshot(t), event));
             }
         }
-        if let Some(list) = self.persistent.get(path) {
-            list.iter()
-                .filter(|p| p.active)
-                .for_each(|p| hit(Hit::Stream(&p.stream), event));
+        let h = self.hasher.hash(path);
+        if let Some(w) = self.persistent.get(h, path) {
+            self.persistent
+                .watchers(w)
+                .filter(|(_, active)| *active)
+                .for_each(|(s, _)| hit(Hit::Stream(s), event));
         }
         // Persistent watchers served by a recursive watch on the same path (see
         // `add_persistent`) learn of child changes from creations and deletions below.
@@ -398,16 +545,18 @@ impl<T: Tokens> WatchRegistry<T> {
             EventType::NodeCreated | EventType::NodeDeleted
         ) {
             if let Some(parent) = crate::path::parent(path) {
-                if self.recursive_active(parent) {
-                    if let Some(list) = self.persistent.get(parent) {
+                let hp = self.hasher.hash(parent);
+                if self.recursive.any_active(hp, parent) {
+                    if let Some(w) = self.persistent.get(hp, parent) {
                         let derived = WatchedEvent {
                             event_type: EventType::NodeChildrenChanged,
                             path: parent.to_owned(),
                             ..event.clone()
                         };
-                        list.iter()
-                            .filter(|p| p.active)
-                            .for_each(|p| hit(Hit::Stream(&p.stream), &derived));
+                        self.persistent
+                            .watchers(w)
+                            .filter(|(_, active)| *active)
+                            .for_each(|(s, _)| hit(Hit::Stream(s), &derived));
                     }
                 }
             }
@@ -417,10 +566,11 @@ impl<T: Tokens> WatchRegistry<T> {
         if event.event_type != EventType::NodeChildrenChanged && !self.recursive.is_empty() {
             let mut at = Some(path);
             while let Some(p) = at {
-                if let Some(list) = self.recursive.get(p) {
-                    list.iter()
-                        .filter(|p| p.active)
-                        .for_each(|p| hit(Hit::Stream(&p.stream), event));
+                if let Some(w) = self.recursive.get(self.hasher.hash(p), p) {
+                    self.recursive
+                        .watchers(w)
+                        .filter(|(_, active)| *active)
+                        .for_each(|(s, _)| hit(Hit::Stream(s), event));
                 }
                 at = crate::path::parent(p);
             }
@@ -434,23 +584,21 @@ impl<T: Tokens> WatchRegistry<T> {
         }
         self.oneshot_len = 0;
         for table in [&mut self.persistent, &mut self.recursive] {
-            for (path, list) in table.drain() {
-                for p in list.into_vec() {
-                    hit(Hit::StreamEnded(p.stream), &path);
-                }
-            }
+            table.drain(|stream, path| hit(Hit::StreamEnded(stream), path));
         }
-        self.by_id.clear();
+        self.persistent_len = 0;
+        self.hashes = Vec::new();
     }
 
     /// The SetWatches/SetWatches2 bodies that re-register every watch, in batches whose
     /// paths add up to about `limit` bytes.
     pub(crate) fn set_watches_batches(&self, zxid: i64, limit: usize) -> Vec<(OpCode, Bytes)> {
-        let persistent: Vec<&str> = active_paths(&self.persistent)
-            .into_iter()
+        let persistent: Vec<&str> = self
+            .persistent
+            .active_paths()
             .filter(|p| !self.recursive_active(p))
             .collect();
-        let recursive = active_paths(&self.recursive);
+        let recursive = self.recursive.active_paths().collect();
         let lists: [Vec<&str>; 5] = [
             self.data.paths().collect(),
             self.exist.paths().collect(),
@@ -492,17 +640,18 @@ impl<T: Tokens> WatchRegistry<T> {
     }
 }
 
-/// The paths of `table` with an active watcher.
-fn active_paths<S>(table: &PersistentTable<S>) -> Vec<&str> {
-    table
-        .iter()
-        .filter(|(_, l)| l.iter().any(|p| p.active))
-        .map(|(k, _)| &**k)
-        .collect()
-}
-
 fn encode_batch(batch: &SetWatches<'_>) -> (OpCode, Bytes) {
     let mut body = BytesMut::new();
     batch.encode(&mut body);
     (batch.opcode(), body.freeze())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_path_entry_is_24_bytes_with_a_4_byte_handle() {
+        assert_eq!(std::mem::size_of::<PathWatch<u32>>(), 24);
+    }
 }
