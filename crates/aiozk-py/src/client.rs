@@ -233,6 +233,8 @@ fn forward_watch(
         return;
     }
     let disarm = Disarm(armed, key);
+    // The futures of the rare path (after an expiry) are boxed: a task is as large as its
+    // largest await, and one task waits for every forwarded watch.
     runtime().spawn(async move {
         let mut watcher = watcher;
         let code = loop {
@@ -240,16 +242,16 @@ fn forward_watch(
             if event.event_type != EventType::None {
                 break event_code(event.event_type);
             }
-            if event.state != SessionState::Expired || !wait_connected(&client).await {
+            if event.state != SessionState::Expired || !Box::pin(wait_connected(&client)).await {
                 return;
             }
             match kind {
-                WatchKind::Exist => match client.exists_watched(&path).await {
+                WatchKind::Exist => match Box::pin(client.exists_watched(&path)).await {
                     Ok((Some(_), _)) => break 1,
                     Ok((None, w)) => watcher = w,
                     Err(_) => return,
                 },
-                WatchKind::Data | WatchKind::Child => match client.exists(&path).await {
+                WatchKind::Data | WatchKind::Child => match Box::pin(client.exists(&path)).await {
                     Ok(Some(_)) if matches!(kind, WatchKind::Data) => break 3,
                     Ok(Some(_)) => break 4,
                     Ok(None) => break 2,
