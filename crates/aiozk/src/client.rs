@@ -1059,6 +1059,23 @@ impl Client {
         }
     }
 
+    /// A getData request for `path` (setting a data watch when `watch`), its reply mapped
+    /// by `map`.
+    fn read_data<T: Send + 'static>(
+        &self,
+        path: &str,
+        watch: bool,
+        map: fn(Result<Response>, &Chroot) -> Result<T>,
+    ) -> impl Future<Output = Result<(T, Option<OneshotWatcher>)>> + Send + 'static {
+        let req = self.server_path(path);
+        self.call(
+            path_ref(&req).map(|p| Request::GetData { path: p, watch }),
+            watch.then_some(WatchKind::Data),
+            true,
+            map,
+        )
+    }
+
     fn call_plain<T: Send + 'static>(
         &self,
         req: Result<Request<'_>>,
@@ -1281,15 +1298,8 @@ impl Client {
         &self,
         path: &str,
     ) -> impl Future<Output = Result<(Bytes, Stat)>> + Send + 'static {
-        let req = self.server_path(path);
-        self.call_plain(
-            path_ref(&req).map(|p| Request::GetData {
-                path: p,
-                watch: false,
-            }),
-            true,
-            map_data,
-        )
+        let fut = self.read_data(path, false, map_data);
+        async move { fut.await.map(|(v, _)| v) }
     }
 
     /// Same as [`Client::get_data`] (aiozk's `get`).
@@ -1309,17 +1319,7 @@ impl Client {
         &self,
         path: &str,
     ) -> impl Future<Output = Result<(Bytes, Stat, OneshotWatcher)>> + Send + 'static {
-        let req = self.server_path(path);
-        let fut = self.call(
-            path_ref(&req).map(|p| Request::GetData {
-                path: p,
-                watch: true,
-            }),
-            Some(WatchKind::Data),
-            true,
-            map_data,
-        );
-        with_watcher_pair(fut)
+        with_watcher_pair(self.read_data(path, true, map_data))
     }
 
     /// The node's data and Stat, keeping null data apart from empty data: `None` for a node
@@ -1334,15 +1334,8 @@ impl Client {
         &self,
         path: &str,
     ) -> impl Future<Output = Result<(Option<Bytes>, Stat)>> + Send + 'static {
-        let req = self.server_path(path);
-        self.call_plain(
-            path_ref(&req).map(|p| Request::GetData {
-                path: p,
-                watch: false,
-            }),
-            true,
-            map_data_opt,
-        )
+        let fut = self.read_data(path, false, map_data_opt);
+        async move { fut.await.map(|(v, _)| v) }
     }
 
     /// Like [`Client::get_data_opt`], and sets a watch as [`Client::get_data_watched`]
@@ -1354,17 +1347,7 @@ impl Client {
         &self,
         path: &str,
     ) -> impl Future<Output = Result<(Option<Bytes>, Stat, OneshotWatcher)>> + Send + 'static {
-        let req = self.server_path(path);
-        let fut = self.call(
-            path_ref(&req).map(|p| Request::GetData {
-                path: p,
-                watch: true,
-            }),
-            Some(WatchKind::Data),
-            true,
-            map_data_opt,
-        );
-        with_watcher_pair(fut)
+        with_watcher_pair(self.read_data(path, true, map_data_opt))
     }
 
     /// The names of the node's children, in no particular order.
