@@ -60,6 +60,17 @@ struct PathWatch<S> {
     shared: bool,
 }
 
+impl<S: Copy + Eq> PathWatch<S> {
+    /// Whether `stream` is one of this path's watchers (`more`: [`PersistentTable::more`]).
+    fn holds(&self, stream: S, more: &HashMap<Box<str>, Vec<Persistent<S>>>) -> bool {
+        self.first == stream
+            || (self.shared
+                && more
+                    .get(&*self.path)
+                    .is_some_and(|l| l.iter().any(|p| p.stream == stream)))
+    }
+}
+
 /// A persistent watcher after the first of its path.
 struct Persistent<S> {
     stream: S,
@@ -153,13 +164,7 @@ impl<S: Copy + Eq> PersistentTable<S> {
     /// Marks watcher `stream` active.
     fn activate(&mut self, h: u32, stream: S) {
         let more = &mut self.more;
-        let Some(w) = self.paths.find_mut(spread(h), |w| {
-            w.first == stream
-                || (w.shared
-                    && more
-                        .get(&*w.path)
-                        .is_some_and(|l| l.iter().any(|p| p.stream == stream)))
-        }) else {
+        let Some(w) = self.paths.find_mut(spread(h), |w| w.holds(stream, more)) else {
             return;
         };
         if w.first == stream {
@@ -175,13 +180,7 @@ impl<S: Copy + Eq> PersistentTable<S> {
     /// `None` when the table does not hold the watcher.
     fn remove(&mut self, h: u32, stream: S) -> Option<(Box<str>, bool)> {
         let more = &mut self.more;
-        let Ok(entry) = self.paths.find_entry(spread(h), |w| {
-            w.first == stream
-                || (w.shared
-                    && more
-                        .get(&*w.path)
-                        .is_some_and(|l| l.iter().any(|p| p.stream == stream)))
-        }) else {
+        let Ok(entry) = self.paths.find_entry(spread(h), |w| w.holds(stream, more)) else {
             return None;
         };
         if !entry.get().shared {
