@@ -305,6 +305,44 @@ impl PyClient {
         }
     }
 
+    /// The awaitable of a watched read that returns a pair and a watcher: the pair is the
+    /// result, the watcher is forwarded to `target`'s callback (see [`forward_watch`]).
+    fn spawn_forwarded<'py, A, B, F>(
+        &self,
+        py: Python<'py>,
+        fut: F,
+        kind: WatchKind,
+        server_path: String,
+        target: (LoopRef, Py<PyAny>),
+        convert: bridge::Convert<(A, B)>,
+    ) -> PyResult<Bound<'py, PyAny>>
+    where
+        F: std::future::Future<Output = aiozk::Result<(A, B, OneshotWatcher)>> + Send + 'static,
+        A: Send + 'static,
+        B: Send + 'static,
+    {
+        let client = self.client.clone();
+        let armed = Arc::clone(&self.armed);
+        let (event_loop, callback) = target;
+        spawn(
+            py,
+            async move {
+                let (a, b, watcher) = fut.await?;
+                forward_watch(
+                    client,
+                    armed,
+                    kind,
+                    server_path,
+                    watcher,
+                    event_loop,
+                    callback,
+                );
+                Ok((a, b))
+            },
+            convert,
+        )
+    }
+
     fn watch_target(
         &self,
         py: Python<'_>,
@@ -596,27 +634,9 @@ impl PyClient {
         };
         match self.watch_target(py, watch)? {
             None => spawn(py, self.client.get_data_opt(&server_path), convert),
-            Some((event_loop, callback)) => {
+            Some(target) => {
                 let fut = self.client.get_data_opt_watched(&server_path);
-                let client = self.client.clone();
-                let armed = Arc::clone(&self.armed);
-                spawn(
-                    py,
-                    async move {
-                        let (data, stat, watcher) = fut.await?;
-                        forward_watch(
-                            client,
-                            armed,
-                            WatchKind::Data,
-                            server_path,
-                            watcher,
-                            event_loop,
-                            callback,
-                        );
-                        Ok((data, stat))
-                    },
-                    convert,
-                )
+                self.spawn_forwarded(py, fut, WatchKind::Data, server_path, target, convert)
             }
         }
     }
@@ -644,27 +664,9 @@ impl PyClient {
         };
         match self.watch_target(py, watch)? {
             None => spawn(py, self.client.get_children_stat(&server_path), convert),
-            Some((event_loop, callback)) => {
+            Some(target) => {
                 let fut = self.client.get_children_watched(&server_path);
-                let client = self.client.clone();
-                let armed = Arc::clone(&self.armed);
-                spawn(
-                    py,
-                    async move {
-                        let (children, stat, watcher) = fut.await?;
-                        forward_watch(
-                            client,
-                            armed,
-                            WatchKind::Child,
-                            server_path,
-                            watcher,
-                            event_loop,
-                            callback,
-                        );
-                        Ok((children, stat))
-                    },
-                    convert,
-                )
+                self.spawn_forwarded(py, fut, WatchKind::Child, server_path, target, convert)
             }
         }
     }

@@ -652,6 +652,56 @@ impl<W> Stream<W> {
     }
 }
 
+/// A recipe watcher whose items `__anext__` awaits.
+trait Watcher: Send + 'static {
+    type Item;
+    fn next_item(
+        &mut self,
+    ) -> impl std::future::Future<Output = Option<aiozk::Result<Self::Item>>> + Send;
+}
+
+impl Watcher for DataWatcher {
+    type Item = aiozk_recipes::NodeData;
+    fn next_item(
+        &mut self,
+    ) -> impl std::future::Future<Output = Option<aiozk::Result<Self::Item>>> + Send {
+        self.next()
+    }
+}
+
+impl Watcher for ChildrenWatcher {
+    type Item = aiozk_recipes::NodeChildren;
+    fn next_item(
+        &mut self,
+    ) -> impl std::future::Future<Output = Option<aiozk::Result<Self::Item>>> + Send {
+        self.next()
+    }
+}
+
+impl<W: Watcher> Stream<W> {
+    /// The next item, mapped by `map`; `None` once the watcher ended or the stream was
+    /// closed (the watcher is then dropped).
+    async fn next_mapped<T>(&self, map: fn(W::Item) -> T) -> Result<Option<T>, Failure> {
+        let mut stop = self.stop.subscribe();
+        let mut guard = self.watcher.lock().await;
+        let Some(w) = guard.as_mut() else {
+            return Ok(None);
+        };
+        let item = tokio::select! {
+            item = w.next_item() => item,
+            _ = stop.wait_for(|s| *s) => None,
+        };
+        match item {
+            None => {
+                *guard = None;
+                Ok(None)
+            }
+            Some(Ok(item)) => Ok(Some(map(item))),
+            Some(Err(e)) => Err(Failure::Zk(e)),
+        }
+    }
+}
+
 type DataItem = (Option<bytes::Bytes>, Option<aiozk::Stat>);
 type ChildrenItem = (Option<Vec<String>>, Option<aiozk::Stat>);
 
@@ -687,23 +737,8 @@ impl PyDataWatcher {
         spawn_py(
             py,
             async move {
-                let mut stop = s.stop.subscribe();
-                let mut guard = s.watcher.lock().await;
-                let Some(w) = guard.as_mut() else {
-                    return Ok(None);
-                };
-                let item = tokio::select! {
-                    item = w.next() => item,
-                    _ = stop.wait_for(|s| *s) => None,
-                };
-                match item {
-                    None => {
-                        *guard = None;
-                        Ok(None)
-                    }
-                    Some(Ok(d)) => Ok(Some((d.data.filter(|_| !d.null_data), d.stat))),
-                    Some(Err(e)) => Err(Failure::Zk(e)),
-                }
+                s.next_mapped(|d| (d.data.filter(|_| !d.null_data), d.stat))
+                    .await
             },
             |py, item: Option<DataItem>| match item {
                 Some((data, stat)) => {
@@ -752,25 +787,7 @@ impl PyChildrenWatcher {
         let s = Arc::clone(&self.stream);
         spawn_py(
             py,
-            async move {
-                let mut stop = s.stop.subscribe();
-                let mut guard = s.watcher.lock().await;
-                let Some(w) = guard.as_mut() else {
-                    return Ok(None);
-                };
-                let item = tokio::select! {
-                    item = w.next() => item,
-                    _ = stop.wait_for(|s| *s) => None,
-                };
-                match item {
-                    None => {
-                        *guard = None;
-                        Ok(None)
-                    }
-                    Some(Ok(c)) => Ok(Some((c.children, c.stat))),
-                    Some(Err(e)) => Err(Failure::Zk(e)),
-                }
-            },
+            async move { s.next_mapped(|c| (c.children, c.stat)).await },
             |py, item: Option<ChildrenItem>| match item {
                 Some((children, stat)) => {
                     let children = match children {
