@@ -148,12 +148,13 @@ async def test_results_are_batched_under_load_and_not_held_alone(zk):
         assert await zk.get_data('/b') == b'v'
     w1, j1 = _aiozk.delivery_stats()
     assert (w1 - w0, j1 - j0) == (20, 20)
-    # 200 at once: results are held back while many calls wait, so far fewer wake-ups.
+    # 200 at once: results are held back while many calls wait, so far fewer wake-ups
+    # (4-34 measured here; 40-107, mostly over 60, with nothing held back).
     results = await asyncio.gather(*(zk.get_data('/b') for _ in range(200)))
     w2, j2 = _aiozk.delivery_stats()
     assert results == [b'v'] * 200
     assert j2 - j1 == 200
-    assert w2 - w1 <= 100, (w2 - w1, j2 - j1)
+    assert w2 - w1 <= 60, (w2 - w1, j2 - j1)
 
 
 async def test_a_cancelled_call_does_not_hold_back_later_results(zk):
