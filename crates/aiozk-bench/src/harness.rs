@@ -24,6 +24,11 @@ pub const CLIENTS: &[(&str, &str, bool)] = &[
         false,
     ),
     (
+        "ours-eager",
+        "aiozk (this crate) writing every request at once (`max_write_delay(0)`)",
+        false,
+    ),
+    (
         "zkc",
         "zookeeper-client (Rust), tokio current-thread runtime",
         false,

@@ -242,7 +242,7 @@ pub fn run(spec: &RunSpec) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     let result = rt.block_on(async {
         match spec.client.as_str() {
-            "ours" => ours::run(spec).await,
+            "ours" | "ours-eager" => ours::run(spec).await,
             "zkc" => zkc::run(spec).await,
             other => Err(format!("unknown Rust client {other}")),
         }
@@ -325,12 +325,13 @@ mod ours {
     use super::*;
     use aiozk::{Client, SessionEvent, SessionState};
 
-    async fn connect(server: &str) -> Result<Client, String> {
-        Client::builder(server)
-            .session_timeout(Duration::from_secs(30))
-            .connect()
-            .await
-            .map_err(|e| e.to_string())
+    /// `ours-eager` writes every request at once (no joint writes under deep pipelining).
+    async fn connect(server: &str, client: &str) -> Result<Client, String> {
+        let mut builder = Client::builder(server).session_timeout(Duration::from_secs(30));
+        if client == "ours-eager" {
+            builder = builder.max_write_delay(Duration::ZERO);
+        }
+        builder.connect().await.map_err(|e| e.to_string())
     }
 
     fn err(e: aiozk::Error) -> String {
@@ -342,7 +343,7 @@ mod ours {
         if w == "sessions" {
             return sessions(spec).await;
         }
-        let zk = connect(&spec.server).await?;
+        let zk = connect(&spec.server, &spec.client).await?;
         let deadline = || Instant::now() + Duration::from_secs_f64(spec.seconds);
         let n = inflight(w);
         let res = match w {
@@ -412,9 +413,9 @@ mod ours {
         let (rss0, heap0) = (sys::rss(), sys::heap());
         mark("start");
         let (cpu0, t0) = (sys::process_cpu(), Instant::now());
-        let server = spec.server.clone();
-        let clients = counted_workers!(inflight("sessions"), spec.count, server, |s, _i| {
-            let zk = connect(&s).await?;
+        let target = (spec.server.clone(), spec.client.clone());
+        let clients = counted_workers!(inflight("sessions"), spec.count, target, |s, _i| {
+            let zk = connect(&s.0, &s.1).await?;
             zk.get_data(paths::DATA100).await.map_err(err)?;
             Ok::<_, String>(zk)
         });

@@ -466,7 +466,7 @@ impl Driver {
                 self.connecting = Some((self.connector)(host));
             }
             self.deliver_events();
-            let Some(buf) = self.session.poll_transmit() else {
+            let Some(buf) = self.session.poll_transmit(now) else {
                 break;
             };
             let Some(conn) = self.conn.as_mut() else {
@@ -474,6 +474,7 @@ impl Driver {
                 // handshake.
                 continue;
             };
+            // Taken after `poll_transmit`: the deadline of held-back requests is gone.
             let deadline = self
                 .session
                 .poll_timeout()

@@ -2,7 +2,7 @@
 
 mod common;
 
-use aiozk::{CreateOptions, Error, EventType};
+use aiozk::{Client, CreateOptions, Error, EventType};
 use common::{base, connect, within};
 
 #[tokio::test]
@@ -113,4 +113,60 @@ async fn reconnect_keeps_the_session_and_its_watches() {
         EventType::NodeDataChanged
     );
     zk.close().await;
+}
+
+/// 64 tasks keep a write and a read of their own node in flight: with 64 requests on the
+/// wire the client holds new ones back for joint writes, and every read still sees the
+/// write queued before it (call order is wire order). Prints requests per write, with
+/// joint writes and without.
+#[tokio::test]
+async fn deep_pipelines_keep_call_order_with_joint_writes() {
+    const TASKS: usize = 64;
+    const ROUNDS: u32 = 30;
+    let setup = connect("").await;
+    let b = base(&setup, "pipeline").await;
+    for delay in [
+        std::time::Duration::from_millis(1),
+        std::time::Duration::ZERO,
+    ] {
+        let zk = Client::builder(&common::server().connect_string())
+            .max_write_delay(delay)
+            .connect()
+            .await
+            .unwrap();
+        let before = zk.stats();
+        let mut tasks = Vec::new();
+        for t in 0..TASKS {
+            let zk = zk.clone();
+            let node = format!("{b}/n{t}");
+            tasks.push(tokio::spawn(async move {
+                zk.create(&node, b"").await.ok();
+                for i in 0..ROUNDS {
+                    let value = i.to_be_bytes();
+                    // Both queued before either is awaited.
+                    let set = zk.set_data(&node, &value, None);
+                    let get = zk.get_data(&node);
+                    set.await.unwrap();
+                    let (data, _) = get.await.unwrap();
+                    assert_eq!(&data[..], &value[..], "{node} round {i}");
+                }
+            }));
+        }
+        for t in tasks {
+            within(60, t).await.unwrap();
+        }
+        let after = zk.stats();
+        let requests = after.requests - before.requests;
+        let writes = after.writes - before.writes;
+        assert!(requests >= (TASKS as u64) * u64::from(ROUNDS) * 2);
+        assert!(
+            writes > 0 && writes < requests,
+            "{writes} writes for {requests} requests"
+        );
+        println!(
+            "max_write_delay {delay:?}: {requests} requests in {writes} writes ({:.1} per write)",
+            requests as f64 / writes as f64
+        );
+        zk.close().await;
+    }
 }

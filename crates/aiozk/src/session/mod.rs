@@ -194,6 +194,9 @@ pub struct SessionConfig {
     pub seed: u64,
     /// SASL DIGEST-MD5 credentials, authenticated on every connection.
     pub sasl: Option<SaslCredentials>,
+    /// How long requests may wait to be written together while many are in flight
+    /// (see [`Session::poll_transmit`]); zero writes every request at the first chance.
+    pub max_write_delay: Duration,
 }
 
 impl std::fmt::Debug for SessionConfig {
@@ -204,6 +207,7 @@ impl std::fmt::Debug for SessionConfig {
             .field("max_frame", &self.max_frame)
             .field("host_count", &self.host_count)
             .field("reconnect_after_expiry", &self.reconnect_after_expiry)
+            .field("max_write_delay", &self.max_write_delay)
             .field(
                 "resume",
                 &self.resume.as_ref().map(|(id, _)| format!("{id:#x}")),
@@ -223,6 +227,7 @@ impl Default for SessionConfig {
             resume: None,
             seed: 0x5eed,
             sasl: None,
+            max_write_delay: DEFAULT_MAX_WRITE_DELAY,
         }
     }
 }
@@ -244,6 +249,8 @@ pub struct SessionStats {
     pub notifications: u64,
     /// SetWatches/SetWatches2 batches sent.
     pub set_watches_batches: u64,
+    /// Buffers handed to the driver to write (one can carry many requests).
+    pub writes: u64,
 }
 
 enum Phase {
@@ -307,6 +314,8 @@ pub struct Session<T: Tokens> {
     rng: u64,
     inbuf: BytesMut,
     out: BytesMut,
+    /// What `out` holds beyond bytes: see [`OutHeld`].
+    held: OutHeld,
     /// Requests submitted while not connected.
     queued: VecDeque<Outgoing<T>>,
     /// Sent requests, in send order.
@@ -331,6 +340,28 @@ pub struct Session<T: Tokens> {
 
 /// The least room [`Session::read_buf`] offers for one read.
 const READ_CHUNK: usize = 8 * 1024;
+
+/// The default of [`SessionConfig::max_write_delay`].
+pub const DEFAULT_MAX_WRITE_DELAY: Duration = Duration::from_millis(1);
+
+/// Requests are held back for a joint write only while at least this many sent requests
+/// wait for their reply: below it, every request is written at once.
+pub const WRITE_BATCH_MIN_IN_FLIGHT: usize = 32;
+
+/// Requests held back are written once they fill this many bytes.
+const WRITE_BATCH_MAX_BYTES: usize = 64 * 1024;
+
+/// The user requests in the output buffer that have not been handed to the driver yet.
+#[derive(Debug, Default)]
+struct OutHeld {
+    /// Bytes of user requests in `out`. When `out` holds anything else (the handshake, a
+    /// ping, auth, watch re-registration, a close), it is written at once.
+    user_bytes: usize,
+    /// User requests in `out`.
+    requests: usize,
+    /// When the oldest of them was put there.
+    since: Option<Instant>,
+}
 
 /// Batches of watch re-registrations start a new batch once their paths reach this many
 /// bytes, far below the server's frame limit.
@@ -363,6 +394,7 @@ impl<T: Tokens> Session<T> {
             // thousand idle sessions cost 128 MiB.
             inbuf: BytesMut::new(),
             out: BytesMut::new(),
+            held: OutHeld::default(),
             queued: VecDeque::new(),
             pending: VecDeque::new(),
             auth_pending: VecDeque::new(),
@@ -610,6 +642,7 @@ impl<T: Tokens> Session<T> {
         };
         self.inbuf.clear();
         self.out.clear();
+        self.held = OutHeld::default();
         let start = frame::begin_frame(&mut self.out);
         let session_id = if self.seen_rw_server {
             self.session_id
@@ -762,21 +795,36 @@ impl<T: Tokens> Session<T> {
                 Some(alive) => deadline.min(alive + self.negotiated),
                 None => deadline,
             }),
-            Phase::Connected { .. } => Some(
-                (self.last_recv + self.read_timeout()).min(self.last_send + self.ping_interval()),
-            ),
+            Phase::Connected { .. } => {
+                let next = (self.last_recv + self.read_timeout())
+                    .min(self.last_send + self.ping_interval());
+                Some(match self.held.since {
+                    Some(since) => next.min(since + self.config.max_write_delay),
+                    None => next,
+                })
+            }
             Phase::Closing { deadline } => Some(deadline),
             Phase::Stopped => None,
         }
     }
 
-    /// Bytes to write to the connection, if any.
-    pub fn poll_transmit(&mut self) -> Option<BytesMut> {
-        if self.out.is_empty() {
-            None
-        } else {
-            Some(self.out.split())
+    /// Bytes to write to the connection, if any are due.
+    ///
+    /// While many requests wait for their reply (at least [`WRITE_BATCH_MIN_IN_FLIGHT`]),
+    /// new requests are held back until fewer are on the wire than wait here, until
+    /// [`SessionConfig::max_write_delay`] has passed since the oldest of them (a deadline
+    /// [`Session::poll_timeout`] includes), or until they fill 64 KiB. The server still has
+    /// a queue of work meanwhile, and one write then carries many requests: it saves the
+    /// client and the server a system call and a wake-up per request. Anything other than
+    /// a user request (a ping, auth, the handshake, a close) is written at once, with
+    /// whatever waits before it.
+    pub fn poll_transmit(&mut self, now: Instant) -> Option<BytesMut> {
+        if self.out.is_empty() || self.holds_output(now) {
+            return None;
         }
+        self.held = OutHeld::default();
+        self.stats.writes += 1;
+        Some(self.out.split())
     }
 
     /// The next event for the application.
@@ -825,6 +873,23 @@ impl<T: Tokens> Session<T> {
         }
     }
 
+    /// Whether the user requests in `out` wait for more (see [`Session::poll_transmit`]).
+    fn holds_output(&self, now: Instant) -> bool {
+        let held = &self.held;
+        let Some(since) = held.since else {
+            return false;
+        };
+        if self.out.len() != held.user_bytes
+            || self.out.len() >= WRITE_BATCH_MAX_BYTES
+            || now.saturating_duration_since(since) >= self.config.max_write_delay
+        {
+            return false;
+        }
+        // Sent and not yet answered: the server's queue of work, or what is in transit.
+        let on_wire = self.pending.len().saturating_sub(held.requests);
+        on_wire >= WRITE_BATCH_MIN_IN_FLIGHT && held.requests < on_wire
+    }
+
     fn can_send(&self) -> bool {
         matches!(self.phase, Phase::Connected { .. }) && self.sasl.is_none()
     }
@@ -852,6 +917,7 @@ impl<T: Tokens> Session<T> {
 
     fn send_outgoing(&mut self, now: Instant, req: Outgoing<T>) {
         debug!(op = ?req.op, len = req.body.len(), "request");
+        let before = self.out.len();
         self.write_request(
             now,
             req.op,
@@ -861,6 +927,9 @@ impl<T: Tokens> Session<T> {
                 watch: req.watch,
             },
         );
+        self.held.user_bytes += self.out.len() - before;
+        self.held.requests += 1;
+        self.held.since.get_or_insert(now);
     }
 
     fn write_auth(&mut self, now: Instant, index: usize, token: Option<T::Reply>) {
@@ -931,6 +1000,10 @@ impl<T: Tokens> Session<T> {
         self.deferred_removals.clear();
         self.sasl = None;
         self.alive_at = Some(self.last_recv);
+        // Bytes not yet written belong to the lost connection (held requests among them:
+        // they fail below with the ones on the wire).
+        self.out.clear();
+        self.held = OutHeld::default();
         self.fail_pending(&Error::ConnectionLoss);
         self.schedule_attempt(now);
         self.set_state(
