@@ -473,6 +473,13 @@ impl PyClient {
 
     /// The session state (`connecting`, `connected`, `connected_read_only`, `disconnected`,
     /// `expired`, `auth_failed`, `closed`).
+    /// Drops the current connection and reconnects with the same session, as after a
+    /// network failure (calls in flight fail with ConnectionLoss; watches are
+    /// re-registered). Does nothing unless connected.
+    fn reconnect(&self) {
+        self.client.reconnect();
+    }
+
     #[getter]
     fn state(&self) -> &'static str {
         state_name(self.client.state())

@@ -477,3 +477,30 @@ async def test_calls_outside_an_event_loop_send_nothing(zk):
 
     assert await asyncio.get_running_loop().run_in_executor(None, call) == 'refused'
     assert not await zk.exists('/outside')
+
+
+async def test_closing_session_conn_reconnects_with_the_same_session(zk, zk2):
+    await zk.create('/conn', b'a')
+    conn = zk.session.conn
+    assert isinstance(conn, aiozk.connection.Connection)
+    host, port = zk._core.connected_server.rsplit(':', 1)
+    assert (conn.host, conn.port, conn.read_only) == (host, int(port), False)
+    with pytest.raises(NotImplementedError):
+        aiozk.connection.Connection('127.0.0.1', 2181)
+
+    session_id = zk.session.session_id
+    reconnects = zk._core.stats()['reconnects']
+    changed = asyncio.get_running_loop().create_future()
+    full = zk.normalize_path('/conn')
+    zk.session.add_watch_callback(WatchEvent.DATA_CHANGED, full, lambda p: changed.done() or changed.set_result(p))
+    await zk.get('/conn', watch=True)
+
+    await conn.close(1)
+    await asyncio.wait_for(zk.session.state.wait_for(States.SUSPENDED), 10)
+    await asyncio.wait_for(zk.session.ensure_safe_state(), 10)
+    assert zk.session.session_id == session_id
+    assert zk._core.stats()['reconnects'] == reconnects + 1
+    # The watch set before the close was re-registered on the new connection.
+    await zk2.set_data('/conn', b'b')
+    assert await asyncio.wait_for(changed, 10) == full
+    assert zk.session.conn is not None

@@ -202,6 +202,22 @@ async def test_watchers(zk):
     assert not data_watcher.loops and not children_watcher.loops
 
 
+async def test_watchers_update_the_stat_cache(zk, zk2):
+    # As in aiozk, whose watchers read through the client: after a watcher saw another
+    # client's change, a delete without force sends the version it saw.
+    await zk.create('/sc', b'v1')
+    seen = asyncio.Queue()
+    data_watcher = zk.recipes.DataWatcher()
+    data_watcher.add_callback('/sc', seen.put_nowait)
+    assert await asyncio.wait_for(seen.get(), 10) == b'v1'
+    await zk2.set_data('/sc', b'v2')
+    assert await asyncio.wait_for(seen.get(), 10) == b'v2'
+    assert zk.stat_cache['/sc'].version == 1
+    data_watcher.remove_callback('/sc', seen.put_nowait)
+    await zk.delete('/sc')
+    assert not await zk.exists('/sc')
+
+
 async def test_watchers_and_tree_cache_tell_null_data_from_empty_data(zk):
     seen = []
     data_watcher = zk.recipes.DataWatcher()

@@ -14,6 +14,7 @@ import collections
 import logging
 from typing import TYPE_CHECKING, Any, Callable, DefaultDict, Optional, Set, Tuple
 
+from .connection import Connection
 from .states import SessionStateMachine, States
 
 if TYPE_CHECKING:
@@ -50,8 +51,16 @@ class Session:
         self.xid = 0
         #: Kept for aiozk compatibility; the Rust session tracks the last zxid itself.
         self.last_zxid: Optional[int] = None
-        #: aiozk's connection object; the Rust client does not expose its connection.
-        self.conn: Any = None
+
+    @property
+    def conn(self) -> Optional[Connection]:
+        """The current connection (a view with aiozk's ``close()``), or None while not
+        connected."""
+        core = self.client._core
+        address = core.connected_server if core is not None else None
+        if address is None or core.state not in ('connected', 'connected_read_only'):  # type: ignore[union-attr]
+            return None
+        return Connection._view(self.client, address)
 
     @property
     def timeout(self) -> float:

@@ -69,6 +69,10 @@ class BaseWatcher(Recipe):
         stream = self._stream(path)
         try:
             async for item in stream:
+                # The read behind each item updates the client's stat cache, as aiozk's
+                # watchers read through the client (a later delete(path) then sends the
+                # version just seen).
+                self.client._cache(path, item[1])
                 value = self._value(item)
                 for callback in list(self.callbacks.get(path, ())):
                     try:
