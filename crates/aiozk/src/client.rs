@@ -154,7 +154,10 @@ impl ClientBuilder {
     /// this delay, whichever comes first (the timer has millisecond resolution). One write
     /// then carries tens of requests, which saves system calls and wake-ups on both sides:
     /// see the README's Performance section for the figures. Order is unchanged: requests
-    /// are still written in call order.
+    /// are still written in call order, and ZooKeeper answers a session's requests in that
+    /// order, so a held request's reply could not have overtaken the replies it waits
+    /// behind. On a long-distance link, where the round trip rather than the server limits a
+    /// deep pipeline, zero may give more throughput.
     pub fn max_write_delay(mut self, delay: Duration) -> Self {
         self.max_write_delay = delay;
         self
