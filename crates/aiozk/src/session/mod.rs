@@ -16,6 +16,7 @@
 //! After any input the driver should drain all outputs. Time is always an argument, so tests
 //! drive the machine with a simulated clock and scripted server bytes.
 
+pub mod fuzzing;
 mod sasl;
 mod watches;
 
