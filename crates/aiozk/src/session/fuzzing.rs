@@ -29,7 +29,8 @@ use bytes::{BufMut, Bytes, BytesMut};
 use super::{Event, Outgoing, Session, SessionConfig, Tokens, WatchKind, WatchRequest};
 use crate::error::Error;
 
-struct Numbers;
+/// Plain numbers as reply, watch and stream handles (the scripted tests use them too).
+pub(crate) struct Numbers;
 
 impl Tokens for Numbers {
     type Reply = u32;
@@ -110,6 +111,7 @@ struct Harness {
 
 impl Harness {
     fn new() -> Self {
+        // Only the origin of the simulated clock, which moves by the program's steps.
         let now = Instant::now();
         let config = SessionConfig {
             session_timeout: Duration::from_secs(6),

@@ -18,27 +18,14 @@ use aiozk_proto::{
 };
 use bytes::{BufMut, Bytes, BytesMut};
 
+use super::fuzzing::Numbers as TestTokens;
 use super::{
-    Event, Outgoing, Session, SessionConfig, SessionState, StateCause, Tokens, WatchKind,
-    WatchRequest, WatchedEvent, DEFAULT_MAX_WRITE_DELAY, SET_WATCHES_BATCH_BYTES,
-    WRITE_BATCH_MIN_IN_FLIGHT,
+    Event, Outgoing, Session, SessionConfig, SessionState, StateCause, WatchKind, WatchRequest,
+    WatchedEvent, DEFAULT_MAX_WRITE_DELAY, SET_WATCHES_BATCH_BYTES, WRITE_BATCH_MIN_IN_FLIGHT,
 };
 use crate::error::Error;
 
 // ------------------------------------------------------------------------------ harness
-
-/// Plain numbers as reply, watch and stream handles.
-struct TestTokens;
-
-impl Tokens for TestTokens {
-    type Reply = u32;
-    type Oneshot = u32;
-    type Stream = u32;
-
-    fn stream_index(stream: &u32) -> usize {
-        *stream as usize
-    }
-}
 
 /// An [`Event`] that can be compared with `assert_eq!`.
 #[derive(Debug, Clone, PartialEq)]
