@@ -1,14 +1,12 @@
 //! `Client`: the cheap, cloneable handle to a ZooKeeper session.
 
 use std::future::Future;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use aiozk_proto::{
-    AclRecord, AddWatchMode, ClientInfo, CreateMode, Encode, EventType, MultiResult, OpCode,
-    Request, Response, Stat,
+    AclRecord, AddWatchMode, ClientInfo, CreateMode, Encode, MultiResult, OpCode, Request,
+    Response, Stat,
 };
 use bytes::{Bytes, BytesMut};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
@@ -22,22 +20,8 @@ use crate::retry::RetryPolicy;
 use crate::session::{
     Outgoing, SessionConfig, SessionState, SessionStats, WatchKind, WatchRequest,
 };
-use crate::slots::{SlotId, WatchSlots};
-
-/// A watch event as seen by the application: the path has the chroot removed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WatchedEvent {
-    /// What happened. [`EventType::None`] means the watch ended with the session (see
-    /// `state`).
-    pub event_type: EventType,
-    /// `Connected` for node events; `Expired`, `Closed` or `AuthFailed` when the watch ended
-    /// because the session did.
-    pub state: SessionState,
-    /// The node's path, relative to the chroot.
-    pub path: String,
-    /// The zxid of the change, when the server sends it (3.9+).
-    pub zxid: Option<i64>,
-}
+use crate::watcher::slots::WatchSlots;
+use crate::watcher::{OneshotWatcher, PersistentWatcher, StreamSlots};
 
 /// Builds and connects a [`Client`].
 ///
@@ -335,10 +319,12 @@ impl ClientBuilder {
             });
         }
         let slots = Arc::new(WatchSlots::default());
-        let streams = Arc::new(StreamSlots {
-            slots: WatchSlots::default(),
-            tx: tx.downgrade(),
-        });
+        let driver_tx = tx.downgrade();
+        let streams = Arc::new(StreamSlots::new(Box::new(move |slot| {
+            if let Some(tx) = driver_tx.upgrade() {
+                let _ = tx.send(Command::RemoveWatch { stream: slot });
+            }
+        })));
         let driver = Driver::new(
             config,
             parsed.hosts,
@@ -496,120 +482,6 @@ impl CreateOptions {
     pub fn protected(mut self) -> Self {
         self.protected = true;
         self
-    }
-}
-
-/// A one-shot watch: resolves once, with the first event on the watched node.
-///
-/// If the session expires or the client closes first, it resolves with an event of type
-/// [`EventType::None`] whose `state` says why. The watch survives reconnects: it is
-/// re-registered with the server, which reports any change missed meanwhile.
-#[must_use = "a watcher does nothing unless awaited"]
-pub struct OneshotWatcher {
-    slots: Arc<WatchSlots>,
-    slot: SlotId,
-}
-
-impl std::fmt::Debug for OneshotWatcher {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // Not the whole table of the client's slots.
-        f.debug_struct("OneshotWatcher")
-            .field("slot", &self.slot)
-            .finish()
-    }
-}
-
-impl Drop for OneshotWatcher {
-    fn drop(&mut self) {
-        self.slots.drop_watcher(self.slot);
-    }
-}
-
-impl Future for OneshotWatcher {
-    type Output = WatchedEvent;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<WatchedEvent> {
-        match self.slots.poll(self.slot, cx) {
-            Poll::Ready(Some(ev)) => Poll::Ready(ev),
-            // The driver is gone: the client was closed.
-            Poll::Ready(None) => Poll::Ready(WatchedEvent {
-                event_type: EventType::None,
-                state: SessionState::Closed,
-                path: String::new(),
-                zxid: None,
-            }),
-            Poll::Pending => Poll::Pending,
-        }
-    }
-}
-
-/// The slots of the persistent watchers of one client: their event queues, and the way to
-/// the driver for watchers that are dropped.
-#[derive(Debug)]
-pub(crate) struct StreamSlots {
-    pub(crate) slots: WatchSlots,
-    // Weak: a watcher must not keep the session open once every Client handle is gone.
-    tx: mpsc::WeakUnboundedSender<Command>,
-}
-
-/// A persistent or persistent-recursive watch as a stream of events.
-///
-/// Dropping it unregisters it; when it was the last local watcher of its path and mode, the
-/// server watch is removed too. The stream ends after an event of type [`EventType::None`]
-/// when the session expires or the client closes.
-pub struct PersistentWatcher {
-    streams: Arc<StreamSlots>,
-    slot: SlotId,
-}
-
-impl std::fmt::Debug for PersistentWatcher {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // Not the whole table of the client's slots.
-        f.debug_struct("PersistentWatcher")
-            .field("slot", &self.slot)
-            .finish()
-    }
-}
-
-impl PersistentWatcher {
-    /// The next event, or `None` once the watch has ended.
-    pub async fn next(&mut self) -> Option<WatchedEvent> {
-        std::future::poll_fn(|cx| self.poll_next_event(cx)).await
-    }
-
-    fn poll_next_event(&mut self, cx: &mut Context<'_>) -> Poll<Option<WatchedEvent>> {
-        self.streams.slots.poll(self.slot, cx)
-    }
-}
-
-impl futures_core::Stream for PersistentWatcher {
-    type Item = WatchedEvent;
-
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<WatchedEvent>> {
-        self.poll_next_event(cx)
-    }
-}
-
-impl Drop for PersistentWatcher {
-    fn drop(&mut self) {
-        let streams = &self.streams;
-        let slot = self.slot;
-        // The driver holds the slot until the session has forgotten the watcher; the
-        // removal is sent before the slot can be freed and given to another watcher.
-        streams.slots.drop_watcher_then(slot, || {
-            if let Some(tx) = streams.tx.upgrade() {
-                let _ = tx.send(Command::RemoveWatch { stream: slot });
-            }
-        });
-    }
-}
-
-pub(crate) fn strip_event(chroot: &Chroot, ev: crate::session::WatchedEvent) -> WatchedEvent {
-    WatchedEvent {
-        event_type: ev.event_type,
-        state: ev.state,
-        path: chroot.strip(&ev.path).to_owned(),
-        zxid: ev.zxid,
     }
 }
 
@@ -1012,10 +884,7 @@ impl Client {
                         path,
                         token: slot,
                     }),
-                    Some(OneshotWatcher {
-                        slots: slots.clone(),
-                        slot,
-                    }),
+                    Some(OneshotWatcher::new(slots.clone(), slot)),
                 )
             }
             None => (ReplyTx::from(tx), None, None),
@@ -1029,7 +898,7 @@ impl Client {
         if sent.is_err() {
             // The driver is gone and never saw the slot.
             if let Some(w) = &watcher {
-                self.inner.slots.release(w.slot);
+                self.inner.slots.release(w.slot());
             }
             return Err(Error::Closed);
         }
@@ -2027,10 +1896,7 @@ impl Client {
         };
         let streams = &self.inner.streams;
         let slot = streams.slots.allocate();
-        let watcher = PersistentWatcher {
-            streams: streams.clone(),
-            slot,
-        };
+        let watcher = PersistentWatcher::new(streams.clone(), slot);
         let (reply, rx) = oneshot::channel();
         let sent = self.server_path(path).and_then(|path| {
             self.inner
@@ -2159,6 +2025,7 @@ fn protected_path(path: &str, guid: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use aiozk_proto::EventType;
 
     #[test]
     fn protected_names_keep_the_parent() {

@@ -53,17 +53,18 @@ pub mod hosts;
 pub mod path;
 pub mod retry;
 pub mod session;
-mod slots;
 mod tls;
+mod watcher;
 
 pub use acl::{Acl, Id, Perms};
 pub use aiozk_proto::{ClientInfo, CreateMode, EventType, Stat};
 pub use client::{
-    Client, ClientBuilder, ClientStats, CreateOptions, DeleteAllReport, OneshotWatcher, OpResult,
-    PersistentWatcher, ReadOp, ReadResult, Transaction, WatchedEvent,
+    Client, ClientBuilder, ClientStats, CreateOptions, DeleteAllReport, OpResult, ReadOp,
+    ReadResult, Transaction,
 };
 pub use driver::SessionEvent;
 pub use error::{Error, Result};
 pub use retry::RetryPolicy;
 pub use session::{SaslCredentials, SessionState, StateCause};
 pub use tls::TlsOptions;
+pub use watcher::{OneshotWatcher, PersistentWatcher, WatchedEvent};
