@@ -12,18 +12,7 @@ use hashbrown::HashTable;
 use aiozk_proto::{AddWatchMode, Encode, EventType, OpCode, SetWatches};
 use bytes::{Bytes, BytesMut};
 
-use super::{Tokens, WatchedEvent};
-
-/// The kind of a one-shot watch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum WatchKind {
-    /// Set by getData, or by exists on an existing node: fires on change and deletion.
-    Data,
-    /// Set by exists on a missing node: fires on creation.
-    Exist,
-    /// Set by getChildren: fires when the children change or the node is deleted.
-    Child,
-}
+use super::types::{Tokens, WatchKind, WatchedEvent};
 
 /// What the server watch of a path needs after a persistent watcher was removed.
 #[derive(Debug, PartialEq, Eq)]
