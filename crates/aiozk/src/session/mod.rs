@@ -17,6 +17,7 @@
 //! drive the machine with a simulated clock and scripted server bytes.
 
 pub mod fuzzing;
+mod outbox;
 mod sasl;
 mod types;
 mod watches;
@@ -27,12 +28,14 @@ use std::time::{Duration, Instant};
 use aiozk_proto::consts::{xid, PASSWORD_LEN};
 use aiozk_proto::{
     decode_response, frame, AddWatchMode, ConnectRequest, ConnectResponse, Decode, Encode,
-    EventType, OpCode, ReplyHeader, Request, RequestHeader, Response, WatcherEvent,
+    EventType, OpCode, ReplyHeader, Request, Response, WatcherEvent,
 };
 use bytes::{Bytes, BytesMut};
 use tracing::{debug, info, warn};
 
 use crate::error::Error;
+use outbox::Outbox;
+pub use outbox::WRITE_BATCH_MIN_IN_FLIGHT;
 pub use sasl::SaslCredentials;
 pub use types::{
     Event, Outgoing, SessionConfig, SessionState, SessionStats, StateCause, Tokens, WatchKind,
@@ -100,9 +103,8 @@ pub struct Session<T: Tokens> {
     attempts: u32,
     rng: u64,
     inbuf: BytesMut,
-    out: BytesMut,
-    /// What `out` holds beyond bytes: see [`OutHeld`].
-    held: OutHeld,
+    /// Frames not yet handed to the driver.
+    out: Outbox,
     /// Requests submitted while not connected.
     queued: VecDeque<Outgoing<T>>,
     /// Sent requests, in send order.
@@ -127,25 +129,6 @@ pub struct Session<T: Tokens> {
 
 /// The least room [`Session::read_buf`] offers for one read.
 const READ_CHUNK: usize = 8 * 1024;
-
-/// Requests are held back for a joint write only while at least this many sent requests
-/// wait for their reply: below it, every request is written at once.
-pub const WRITE_BATCH_MIN_IN_FLIGHT: usize = 32;
-
-/// Requests held back are written once they fill this many bytes.
-const WRITE_BATCH_MAX_BYTES: usize = 64 * 1024;
-
-/// The user requests in the output buffer that have not been handed to the driver yet.
-#[derive(Debug, Default)]
-struct OutHeld {
-    /// Bytes of user requests in `out`. When `out` holds anything else (the handshake, a
-    /// ping, auth, watch re-registration, a close), it is written at once.
-    user_bytes: usize,
-    /// User requests in `out`.
-    requests: usize,
-    /// When the oldest of them was put there.
-    since: Option<Instant>,
-}
 
 /// Batches of watch re-registrations start a new batch once their paths reach this many
 /// bytes, far below the server's frame limit.
@@ -177,8 +160,7 @@ impl<T: Tokens> Session<T> {
             // Allocated as needed (see `read_buf`): 128 KiB of buffers per session made a
             // thousand idle sessions cost 128 MiB.
             inbuf: BytesMut::new(),
-            out: BytesMut::new(),
-            held: OutHeld::default(),
+            out: Outbox::default(),
             queued: VecDeque::new(),
             pending: VecDeque::new(),
             auth_pending: VecDeque::new(),
@@ -426,22 +408,18 @@ impl<T: Tokens> Session<T> {
         };
         self.inbuf.clear();
         self.out.clear();
-        self.held = OutHeld::default();
-        let start = frame::begin_frame(&mut self.out);
         let session_id = if self.seen_rw_server {
             self.session_id
         } else {
             0
         };
-        ConnectRequest {
+        self.out.connect(&ConnectRequest {
             last_zxid_seen: self.last_zxid,
             timeout_ms: millis_i32(self.config.session_timeout),
             session_id,
             password: if session_id == 0 { &[] } else { &self.password },
             read_only: self.config.allow_read_only,
-        }
-        .encode(&mut self.out);
-        frame::finish_frame(&mut self.out, start);
+        });
         self.last_send = now;
         self.phase = Phase::Connecting {
             deadline,
@@ -546,13 +524,7 @@ impl<T: Tokens> Session<T> {
                     self.close_transport = true;
                     self.lose_connection(now, Error::ConnectionLoss);
                 } else if now.saturating_duration_since(self.last_send) >= self.ping_interval() {
-                    let start = frame::begin_frame(&mut self.out);
-                    RequestHeader {
-                        xid: xid::PING,
-                        op: OpCode::Ping.as_i32(),
-                    }
-                    .encode(&mut self.out);
-                    frame::finish_frame(&mut self.out, start);
+                    self.out.ping();
                     self.last_send = now;
                 }
             }
@@ -582,7 +554,7 @@ impl<T: Tokens> Session<T> {
             Phase::Connected { .. } => {
                 let next = (self.last_recv + self.read_timeout())
                     .min(self.last_send + self.ping_interval());
-                Some(match self.held.since {
+                Some(match self.out.held_since() {
                     Some(since) => next.min(since + self.config.max_write_delay),
                     None => next,
                 })
@@ -603,12 +575,15 @@ impl<T: Tokens> Session<T> {
     /// a user request (a ping, auth, the handshake, a close) is written at once, with
     /// whatever waits before it.
     pub fn poll_transmit(&mut self, now: Instant) -> Option<BytesMut> {
-        if self.out.is_empty() || self.holds_output(now) {
+        if self.out.is_empty()
+            || self
+                .out
+                .holds(now, self.pending.len(), self.config.max_write_delay)
+        {
             return None;
         }
-        self.held = OutHeld::default();
         self.stats.writes += 1;
-        Some(self.out.split())
+        Some(self.out.take())
     }
 
     /// The next event for the application.
@@ -657,23 +632,6 @@ impl<T: Tokens> Session<T> {
         }
     }
 
-    /// Whether the user requests in `out` wait for more (see [`Session::poll_transmit`]).
-    fn holds_output(&self, now: Instant) -> bool {
-        let held = &self.held;
-        let Some(since) = held.since else {
-            return false;
-        };
-        if self.out.len() != held.user_bytes
-            || self.out.len() >= WRITE_BATCH_MAX_BYTES
-            || now.saturating_duration_since(since) >= self.config.max_write_delay
-        {
-            return false;
-        }
-        // Sent and not yet answered: the server's queue of work, or what is in transit.
-        let on_wire = self.pending.len().saturating_sub(held.requests);
-        on_wire >= WRITE_BATCH_MIN_IN_FLIGHT && held.requests < on_wire
-    }
-
     fn can_send(&self) -> bool {
         matches!(self.phase, Phase::Connected { .. }) && self.sasl.is_none()
     }
@@ -685,24 +643,25 @@ impl<T: Tokens> Session<T> {
         xid
     }
 
-    fn write_request(&mut self, now: Instant, op: OpCode, body: &[u8], kind: PendingKind<T>) {
+    /// Frames a request and adds it to the requests waiting for their reply; returns the
+    /// bytes it took.
+    fn write_request(
+        &mut self,
+        now: Instant,
+        op: OpCode,
+        body: &[u8],
+        kind: PendingKind<T>,
+    ) -> usize {
         let xid = self.next_xid();
-        let start = frame::begin_frame(&mut self.out);
-        RequestHeader {
-            xid,
-            op: op.as_i32(),
-        }
-        .encode(&mut self.out);
-        self.out.extend_from_slice(body);
-        frame::finish_frame(&mut self.out, start);
+        let written = self.out.request(xid, op, body);
         self.last_send = now;
         self.pending.push_back(Pending { xid, op, kind });
+        written
     }
 
     fn send_outgoing(&mut self, now: Instant, req: Outgoing<T>) {
         debug!(op = ?req.op, len = req.body.len(), "request");
-        let before = self.out.len();
-        self.write_request(
+        let written = self.write_request(
             now,
             req.op,
             &req.body,
@@ -711,21 +670,12 @@ impl<T: Tokens> Session<T> {
                 watch: req.watch,
             },
         );
-        self.held.user_bytes += self.out.len() - before;
-        self.held.requests += 1;
-        self.held.since.get_or_insert(now);
+        self.out.hold(written, now);
     }
 
     fn write_auth(&mut self, now: Instant, index: usize, token: Option<T::Reply>) {
         let (scheme, auth) = &self.auths[index];
-        let start = frame::begin_frame(&mut self.out);
-        RequestHeader {
-            xid: xid::AUTH,
-            op: OpCode::Auth.as_i32(),
-        }
-        .encode(&mut self.out);
-        Request::Auth { scheme, auth }.encode(&mut self.out);
-        frame::finish_frame(&mut self.out, start);
+        self.out.auth(scheme, auth);
         self.last_send = now;
         self.auth_pending.push_back(token);
     }
@@ -787,7 +737,6 @@ impl<T: Tokens> Session<T> {
         // Bytes not yet written belong to the lost connection (held requests among them:
         // they fail below with the ones on the wire).
         self.out.clear();
-        self.held = OutHeld::default();
         self.fail_pending(&Error::ConnectionLoss);
         self.schedule_attempt(now);
         self.set_state(
