@@ -18,6 +18,7 @@
 
 pub mod fuzzing;
 mod outbox;
+mod pending;
 mod sasl;
 mod types;
 mod watches;
@@ -36,6 +37,7 @@ use tracing::{debug, info, warn};
 use crate::error::Error;
 use outbox::Outbox;
 pub use outbox::WRITE_BATCH_MIN_IN_FLIGHT;
+use pending::{Pending, PendingKind, Requests};
 pub use sasl::SaslCredentials;
 pub use types::{
     Event, Outgoing, SessionConfig, SessionState, SessionStats, StateCause, Tokens, WatchKind,
@@ -56,31 +58,10 @@ enum Phase {
     Stopped,
 }
 
-enum PendingKind<T: Tokens> {
-    User {
-        token: T::Reply,
-        watch: Option<WatchRequest<T>>,
-    },
-    AddWatch {
-        token: T::Reply,
-        id: T::Stream,
-    },
-    SetWatches,
-    RemoveWatches,
-    Close,
-    Sasl,
-}
-
 struct SaslExchange {
     mech: sasl::DigestMd5,
     /// The state to report once authenticated.
     state: SessionState,
-}
-
-struct Pending<T: Tokens> {
-    xid: i32,
-    op: OpCode,
-    kind: PendingKind<T>,
 }
 
 /// The ZooKeeper session state machine. See the module documentation for how to drive it.
@@ -94,7 +75,6 @@ pub struct Session<T: Tokens> {
     /// A session id obtained from a read-only server is valid only there.
     seen_rw_server: bool,
     last_zxid: i64,
-    next_xid: i32,
     /// When anything was last received from a server (for read timeout and local expiry).
     last_recv: Instant,
     last_send: Instant,
@@ -105,18 +85,14 @@ pub struct Session<T: Tokens> {
     inbuf: BytesMut,
     /// Frames not yet handed to the driver.
     out: Outbox,
-    /// Requests submitted while not connected.
-    queued: VecDeque<Outgoing<T>>,
-    /// Sent requests, in send order.
-    pending: VecDeque<Pending<T>>,
+    /// Requests sent and waiting for their reply, and requests waiting for a connection.
+    requests: Requests<T>,
     /// Sent auth packets waiting for their reply (answered out of band, in order).
     auth_pending: VecDeque<Option<T::Reply>>,
     auths: Vec<(String, Vec<u8>)>,
     /// Auth requests submitted while not connected: replayed with the others, completed on
     /// their reply.
     auth_waiting: Vec<(usize, T::Reply)>,
-    /// addWatch requests submitted while not connected.
-    queued_add_watches: Vec<(T::Stream, Bytes, T::Reply)>,
     watches: WatchRegistry<T>,
     /// Paths whose server watch is to be removed once their one-shot watches have fired.
     deferred_removals: std::collections::HashSet<String>,
@@ -151,7 +127,6 @@ impl<T: Tokens> Session<T> {
             password,
             seen_rw_server,
             last_zxid: 0,
-            next_xid: 1,
             last_recv: now,
             last_send: now,
             alive_at: None,
@@ -161,12 +136,10 @@ impl<T: Tokens> Session<T> {
             // thousand idle sessions cost 128 MiB.
             inbuf: BytesMut::new(),
             out: Outbox::default(),
-            queued: VecDeque::new(),
-            pending: VecDeque::new(),
+            requests: Requests::default(),
             auth_pending: VecDeque::new(),
             auths: Vec::new(),
             auth_waiting: Vec::new(),
-            queued_add_watches: Vec::new(),
             watches: WatchRegistry::default(),
             deferred_removals: std::collections::HashSet::new(),
             sasl: None,
@@ -216,7 +189,7 @@ impl<T: Tokens> Session<T> {
 
     /// Number of requests waiting for a reply or for a connection.
     pub fn in_flight(&self) -> usize {
-        self.pending.len() + self.queued.len()
+        self.requests.in_flight()
     }
 
     /// The maximum frame size.
@@ -252,7 +225,7 @@ impl<T: Tokens> Session<T> {
         if self.can_send() {
             self.send_outgoing(now, req);
         } else {
-            self.queued.push_back(req);
+            self.requests.queue(req);
         }
     }
 
@@ -306,7 +279,7 @@ impl<T: Tokens> Session<T> {
         } else {
             // Queue it like a user request; re-registration after the handshake re-arms it
             // too, which is harmless.
-            self.queued_add_watches.push((id, body.freeze(), reply));
+            self.requests.queue_add_watch(id, body.freeze(), reply);
         }
     }
 
@@ -578,7 +551,7 @@ impl<T: Tokens> Session<T> {
         if self.out.is_empty()
             || self
                 .out
-                .holds(now, self.pending.len(), self.config.max_write_delay)
+                .holds(now, self.requests.sent(), self.config.max_write_delay)
         {
             return None;
         }
@@ -636,13 +609,6 @@ impl<T: Tokens> Session<T> {
         matches!(self.phase, Phase::Connected { .. }) && self.sasl.is_none()
     }
 
-    fn next_xid(&mut self) -> i32 {
-        let xid = self.next_xid;
-        // Wrap to 1: xids <= 0 are reserved for special packets.
-        self.next_xid = if xid == i32::MAX { 1 } else { xid + 1 };
-        xid
-    }
-
     /// Frames a request and adds it to the requests waiting for their reply; returns the
     /// bytes it took.
     fn write_request(
@@ -652,10 +618,10 @@ impl<T: Tokens> Session<T> {
         body: &[u8],
         kind: PendingKind<T>,
     ) -> usize {
-        let xid = self.next_xid();
+        let xid = self.requests.next_xid();
         let written = self.out.request(xid, op, body);
         self.last_send = now;
-        self.pending.push_back(Pending { xid, op, kind });
+        self.requests.push_sent(Pending { xid, op, kind });
         written
     }
 
@@ -768,14 +734,7 @@ impl<T: Tokens> Session<T> {
     /// request: fail that one with an error that says so (and that no retry policy repeats),
     /// instead of a connection loss that would make it come back forever.
     fn blame_oversized_reply(&mut self, e: &aiozk_proto::FrameError) {
-        if !matches!(self.pending.front(), Some(p) if matches!(p.kind, PendingKind::User { .. })) {
-            return;
-        }
-        if let Some(Pending {
-            kind: PendingKind::User { token, .. },
-            ..
-        }) = self.pending.pop_front()
-        {
+        if let Some(token) = self.requests.pop_oldest_user() {
             self.stats.errors += 1;
             self.events.push_back(Event::Reply(
                 token,
@@ -787,7 +746,7 @@ impl<T: Tokens> Session<T> {
     }
 
     fn fail_pending(&mut self, err: &Error) {
-        for p in std::mem::take(&mut self.pending) {
+        for p in self.requests.take_sent() {
             match p.kind {
                 PendingKind::User { token, .. } => {
                     self.stats.errors += 1;
@@ -812,7 +771,7 @@ impl<T: Tokens> Session<T> {
     }
 
     fn fail_queued(&mut self, err: &Error) {
-        for q in std::mem::take(&mut self.queued) {
+        for q in self.requests.take_queued() {
             self.stats.errors += 1;
             self.events
                 .push_back(Event::Reply(q.token, Err(err.clone())));
@@ -820,7 +779,7 @@ impl<T: Tokens> Session<T> {
         for (_, token) in std::mem::take(&mut self.auth_waiting) {
             self.events.push_back(Event::Reply(token, Err(err.clone())));
         }
-        for (id, _, token) in std::mem::take(&mut self.queued_add_watches) {
+        for (id, _, token) in self.requests.take_queued_add_watches() {
             self.drop_persistent(id);
             self.events.push_back(Event::Reply(token, Err(err.clone())));
         }
@@ -1033,7 +992,7 @@ impl<T: Tokens> Session<T> {
         // After an expiry the registry is empty; after a switch from a read-only session to
         // a new read-write one, the watches must be set again on the new session.
         self.resend_watches(now);
-        for (id, body, token) in std::mem::take(&mut self.queued_add_watches) {
+        for (id, body, token) in self.requests.take_queued_add_watches() {
             self.write_request(
                 now,
                 OpCode::AddWatch,
@@ -1041,7 +1000,7 @@ impl<T: Tokens> Session<T> {
                 PendingKind::AddWatch { token, id },
             );
         }
-        while let Some(req) = self.queued.pop_front() {
+        while let Some(req) = self.requests.pop_queued() {
             self.send_outgoing(now, req);
         }
         self.set_state(state, StateCause::Handshake);
@@ -1109,16 +1068,7 @@ impl<T: Tokens> Session<T> {
                 Ok(())
             }
             x => {
-                let pending = self
-                    .pending
-                    .pop_front()
-                    .ok_or_else(|| format!("reply with xid {x} but no request is waiting"))?;
-                if pending.xid != x {
-                    // Put it back so the connection-loss path fails it properly.
-                    let expected = pending.xid;
-                    self.pending.push_front(pending);
-                    return Err(format!("reply xid {x} out of order (expected {expected})"));
-                }
+                let pending = self.requests.pop_reply(x)?;
                 if header.zxid > self.last_zxid {
                     self.last_zxid = header.zxid;
                 }
@@ -1140,7 +1090,7 @@ impl<T: Tokens> Session<T> {
                 Err(e) => {
                     let msg = format!("bad {:?} reply: {e}", p.op);
                     // Back in the queue, so that the connection loss fails it properly.
-                    self.pending.push_front(p);
+                    self.requests.put_back(p);
                     return Err(msg);
                 }
             }

@@ -863,7 +863,7 @@ fn replies_in_one_read_and_in_pieces() {
 #[test]
 fn xids_wrap_from_max_to_one() {
     let mut h = Pair::connected(config(), 30_000);
-    h.s.next_xid = i32::MAX - 1;
+    h.s.requests.next_xid = i32::MAX - 1;
     for t in 1..=3 {
         h.submit(delete(t, "/x"));
     }
