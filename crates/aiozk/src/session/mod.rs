@@ -16,6 +16,7 @@
 //! After any input the driver should drain all outputs. Time is always an argument, so tests
 //! drive the machine with a simulated clock and scripted server bytes.
 
+mod auth;
 pub mod fuzzing;
 mod outbox;
 mod pending;
@@ -35,6 +36,7 @@ use bytes::{Bytes, BytesMut};
 use tracing::{debug, info, warn};
 
 use crate::error::Error;
+use auth::{Auth, SaslExchange};
 use outbox::Outbox;
 pub use outbox::WRITE_BATCH_MIN_IN_FLIGHT;
 use pending::{Pending, PendingKind, Requests};
@@ -56,12 +58,6 @@ enum Phase {
     Closing { deadline: Instant },
     /// Stopped for good (closed, auth failed, or expired without reconnect).
     Stopped,
-}
-
-struct SaslExchange {
-    mech: sasl::DigestMd5,
-    /// The state to report once authenticated.
-    state: SessionState,
 }
 
 /// The ZooKeeper session state machine. See the module documentation for how to drive it.
@@ -87,16 +83,11 @@ pub struct Session<T: Tokens> {
     out: Outbox,
     /// Requests sent and waiting for their reply, and requests waiting for a connection.
     requests: Requests<T>,
-    /// Sent auth packets waiting for their reply (answered out of band, in order).
-    auth_pending: VecDeque<Option<T::Reply>>,
-    auths: Vec<(String, Vec<u8>)>,
-    /// Auth requests submitted while not connected: replayed with the others, completed on
-    /// their reply.
-    auth_waiting: Vec<(usize, T::Reply)>,
+    /// Credentials to replay, auth replies awaited, the SASL exchange.
+    auth: Auth<T>,
     watches: WatchRegistry<T>,
     /// Paths whose server watch is to be removed once their one-shot watches have fired.
     deferred_removals: std::collections::HashSet<String>,
-    sasl: Option<SaslExchange>,
     events: VecDeque<Event<T>>,
     close_transport: bool,
     want_connect: bool,
@@ -137,12 +128,9 @@ impl<T: Tokens> Session<T> {
             inbuf: BytesMut::new(),
             out: Outbox::default(),
             requests: Requests::default(),
-            auth_pending: VecDeque::new(),
-            auths: Vec::new(),
-            auth_waiting: Vec::new(),
+            auth: Auth::default(),
             watches: WatchRegistry::default(),
             deferred_removals: std::collections::HashSet::new(),
-            sasl: None,
             events: VecDeque::new(),
             close_transport: false,
             want_connect: false,
@@ -236,11 +224,11 @@ impl<T: Tokens> Session<T> {
             self.events.push_back(Event::Reply(token, Err(err)));
             return;
         }
-        self.auths.push((scheme.to_owned(), auth.to_vec()));
+        let index = self.auth.add(scheme, auth);
         if self.can_send() {
-            self.write_auth(now, self.auths.len() - 1, Some(token));
+            self.write_auth(now, index, Some(token));
         } else {
-            self.auth_waiting.push((self.auths.len() - 1, token));
+            self.auth.wait(index, token);
         }
     }
 
@@ -606,7 +594,7 @@ impl<T: Tokens> Session<T> {
     }
 
     fn can_send(&self) -> bool {
-        matches!(self.phase, Phase::Connected { .. }) && self.sasl.is_none()
+        matches!(self.phase, Phase::Connected { .. }) && self.auth.sasl.is_none()
     }
 
     /// Frames a request and adds it to the requests waiting for their reply; returns the
@@ -640,10 +628,10 @@ impl<T: Tokens> Session<T> {
     }
 
     fn write_auth(&mut self, now: Instant, index: usize, token: Option<T::Reply>) {
-        let (scheme, auth) = &self.auths[index];
+        let (scheme, auth) = self.auth.credential(index);
         self.out.auth(scheme, auth);
         self.last_send = now;
-        self.auth_pending.push_back(token);
+        self.auth.push_sent(token);
     }
 
     fn set_state(&mut self, state: SessionState, cause: StateCause) {
@@ -698,7 +686,7 @@ impl<T: Tokens> Session<T> {
     fn lose_connection(&mut self, now: Instant, reason: Error) {
         self.stats.disconnects += 1;
         self.deferred_removals.clear();
-        self.sasl = None;
+        self.auth.sasl = None;
         self.alive_at = Some(self.last_recv);
         // Bytes not yet written belong to the lost connection (held requests among them:
         // they fail below with the ones on the wire).
@@ -765,7 +753,7 @@ impl<T: Tokens> Session<T> {
                 | PendingKind::Sasl => {}
             }
         }
-        for token in std::mem::take(&mut self.auth_pending).into_iter().flatten() {
+        for token in self.auth.take_sent() {
             self.events.push_back(Event::Reply(token, Err(err.clone())));
         }
     }
@@ -776,7 +764,7 @@ impl<T: Tokens> Session<T> {
             self.events
                 .push_back(Event::Reply(q.token, Err(err.clone())));
         }
-        for (_, token) in std::mem::take(&mut self.auth_waiting) {
+        for token in self.auth.take_waiting() {
             self.events.push_back(Event::Reply(token, Err(err.clone())));
         }
         for (id, _, token) in self.requests.take_queued_add_watches() {
@@ -924,7 +912,7 @@ impl<T: Tokens> Session<T> {
                 let cnonce = format!("{:016x}{:016x}", self.next_random(), self.next_random());
                 let mech = sasl::DigestMd5::new(creds, cnonce);
                 let token = mech.initial();
-                self.sasl = Some(SaslExchange { mech, state });
+                self.auth.sasl = Some(SaslExchange { mech, state });
                 self.write_sasl(now, &token);
             }
             None => self.finish_handshake(now, state),
@@ -941,11 +929,12 @@ impl<T: Tokens> Session<T> {
     fn sasl_reply(&mut self, now: Instant, result: Result<Response, Error>) {
         if matches!(self.phase, Phase::Closing { .. }) {
             // Closed during the exchange: the closeSession reply ends everything.
-            self.sasl = None;
+            self.auth.sasl = None;
             return;
         }
         let step = match result {
             Ok(Response::Sasl(Some(token))) => self
+                .auth
                 .sasl
                 .as_mut()
                 .map(|x| x.mech.step(&token))
@@ -957,6 +946,7 @@ impl<T: Tokens> Session<T> {
             Ok(sasl::Step::Send(token)) => self.write_sasl(now, &token),
             Ok(sasl::Step::Done) => {
                 let state = self
+                    .auth
                     .sasl
                     .take()
                     .map_or(SessionState::Connected, |x| x.state);
@@ -968,7 +958,7 @@ impl<T: Tokens> Session<T> {
             }
             Err(msg) => {
                 warn!(session_id = format_args!("{:#x}", self.session_id), "{msg}");
-                self.sasl = None;
+                self.auth.sasl = None;
                 self.stop(
                     SessionState::AuthFailed,
                     StateCause::AuthRejected(Error::AuthFailed),
@@ -981,12 +971,8 @@ impl<T: Tokens> Session<T> {
     /// Sends what waited for the connection, in this order: credentials, watch
     /// re-registration, then the requests queued meanwhile.
     fn finish_handshake(&mut self, now: Instant, state: SessionState) {
-        for i in 0..self.auths.len() {
-            let token = self
-                .auth_waiting
-                .iter()
-                .position(|(idx, _)| *idx == i)
-                .map(|pos| self.auth_waiting.swap_remove(pos).1);
+        for i in 0..self.auth.len() {
+            let token = self.auth.take_waiting_for(i);
             self.write_auth(now, i, token);
         }
         // After an expiry the registry is empty; after a switch from a read-only session to
@@ -1048,8 +1034,8 @@ impl<T: Tokens> Session<T> {
             xid::PING => Ok(()),
             xid::AUTH => {
                 let token = self
-                    .auth_pending
-                    .pop_front()
+                    .auth
+                    .pop_reply()
                     .ok_or("auth reply without an auth request")?;
                 if header.err != 0 {
                     let err = Error::from_code(header.err);
