@@ -21,6 +21,7 @@ pub mod fuzzing;
 mod outbox;
 mod pending;
 mod sasl;
+mod timer;
 mod types;
 mod watches;
 
@@ -41,6 +42,7 @@ use outbox::Outbox;
 pub use outbox::WRITE_BATCH_MIN_IN_FLIGHT;
 use pending::{Pending, PendingKind, Requests};
 pub use sasl::SaslCredentials;
+use timer::{Timer, TimerTable};
 pub use types::{
     Event, Outgoing, SessionConfig, SessionState, SessionStats, StateCause, Tokens, WatchKind,
     WatchRequest, WatchedEvent, DEFAULT_MAX_WRITE_DELAY,
@@ -457,19 +459,22 @@ impl<T: Tokens> Session<T> {
     /// Handles expired deadlines: pings, read and connect timeouts, local expiry, the next
     /// connection attempt.
     pub fn handle_timeout(&mut self, now: Instant) {
+        let timers = self.timers();
         match self.phase {
-            Phase::Waiting { next_attempt } => {
+            Phase::Waiting { .. } => {
                 self.check_local_expiry(now);
-                if matches!(self.phase, Phase::Waiting { .. }) && now >= next_attempt {
+                if matches!(self.phase, Phase::Waiting { .. })
+                    && timers.is_expired(Timer::Attempt, now)
+                {
                     self.want_connect = true;
                 }
             }
-            Phase::Connecting { deadline, .. } => {
+            Phase::Connecting { .. } => {
                 self.check_local_expiry(now);
                 if !matches!(self.phase, Phase::Connecting { .. }) {
                     return;
                 }
-                if now >= deadline {
+                if timers.is_expired(Timer::Connect, now) {
                     debug!("connection attempt timed out");
                     self.close_transport = true;
                     self.schedule_attempt(now);
@@ -477,20 +482,20 @@ impl<T: Tokens> Session<T> {
                 }
             }
             Phase::Connected { .. } => {
-                if now.saturating_duration_since(self.last_recv) >= self.read_timeout() {
+                if timers.is_expired(Timer::Read, now) {
                     warn!(
                         session_id = format_args!("{:#x}", self.session_id),
                         "no reply from the server within the read timeout"
                     );
                     self.close_transport = true;
                     self.lose_connection(now, Error::ConnectionLoss);
-                } else if now.saturating_duration_since(self.last_send) >= self.ping_interval() {
+                } else if timers.is_expired(Timer::Ping, now) {
                     self.out.ping();
                     self.last_send = now;
                 }
             }
-            Phase::Closing { deadline } => {
-                if now >= deadline {
+            Phase::Closing { .. } => {
+                if timers.is_expired(Timer::Close, now) {
                     self.close_transport = true;
                     self.stop(SessionState::Closed, StateCause::UserClose, &Error::Closed);
                 }
@@ -503,26 +508,7 @@ impl<T: Tokens> Session<T> {
 
     /// The next deadline at which [`Session::handle_timeout`] must be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        match self.phase {
-            Phase::Waiting { next_attempt } => Some(match self.alive_at {
-                Some(alive) => next_attempt.min(alive + self.negotiated),
-                None => next_attempt,
-            }),
-            Phase::Connecting { deadline, .. } => Some(match self.alive_at {
-                Some(alive) => deadline.min(alive + self.negotiated),
-                None => deadline,
-            }),
-            Phase::Connected { .. } => {
-                let next = (self.last_recv + self.read_timeout())
-                    .min(self.last_send + self.ping_interval());
-                Some(match self.out.held_since() {
-                    Some(since) => next.min(since + self.config.max_write_delay),
-                    None => next,
-                })
-            }
-            Phase::Closing { deadline } => Some(deadline),
-            Phase::Stopped => None,
-        }
+        self.timers().next()
     }
 
     /// Bytes to write to the connection, if any are due.
@@ -676,9 +662,45 @@ impl<T: Tokens> Session<T> {
         };
     }
 
+    /// The timers armed in the current phase (see [`timer`]).
+    fn timers(&self) -> TimerTable {
+        let mut timers = TimerTable::default();
+        match self.phase {
+            Phase::Waiting { next_attempt } => {
+                timers.set(Timer::Attempt, Some(next_attempt));
+                timers.set(Timer::Expiry, self.local_expiry());
+            }
+            Phase::Connecting { deadline, .. } => {
+                timers.set(Timer::Connect, Some(deadline));
+                timers.set(Timer::Expiry, self.local_expiry());
+            }
+            Phase::Connected { .. } => {
+                timers.set(Timer::Read, Some(self.last_recv + self.read_timeout()));
+                timers.set(Timer::Ping, Some(self.last_send + self.ping_interval()));
+                timers.set(
+                    Timer::Write,
+                    self.out
+                        .held_since()
+                        .map(|since| since + self.config.max_write_delay),
+                );
+            }
+            Phase::Closing { deadline } => timers.set(Timer::Close, Some(deadline)),
+            Phase::Stopped => {}
+        }
+        timers
+    }
+
+    /// When the session expires unless a server is reached first: the session timeout
+    /// after it was last known alive, while no server is connected.
+    fn local_expiry(&self) -> Option<Instant> {
+        self.alive_at.map(|alive| alive + self.negotiated)
+    }
+
     fn check_local_expiry(&mut self, now: Instant) {
-        let Some(alive) = self.alive_at else { return };
-        if self.session_id != 0 && now >= alive + self.negotiated {
+        let Some(expiry) = self.local_expiry() else {
+            return;
+        };
+        if self.session_id != 0 && now >= expiry {
             self.expire(now, StateCause::ClientExpired);
         }
     }
