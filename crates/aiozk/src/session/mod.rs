@@ -2,19 +2,39 @@
 //!
 //! [`Session`] holds everything a ZooKeeper session needs between two calls: the xid counter,
 //! the FIFO of requests waiting for a reply, the watch registry, the credentials to replay,
-//! and the timers. The driver feeds it input and carries out its output:
+//! and the timers. Time is always an argument, so tests drive the machine with a simulated
+//! clock and scripted server bytes.
 //!
-//! * input: [`Session::submit`] (a request), [`Session::read_buf`] +
-//!   [`Session::handle_read`] (bytes from the server), [`Session::handle_timeout`] (the
-//!   deadline from [`Session::poll_timeout`] has passed), [`Session::on_transport_connected`]
-//!   and [`Session::on_transport_closed`] (the connection came up or went away);
-//! * output: [`Session::poll_transmit`] (bytes to write), [`Session::poll_event`] (replies,
-//!   watch events, state changes), [`Session::poll_connect`] (open a connection now),
-//!   [`Session::take_close_transport`] (drop the connection now) and
+//! # Methods
+//! * accessors: [`Session::state`], [`Session::session_id`], [`Session::stats`],
+//!   [`Session::watch_count`], [`Session::in_flight`], ...;
+//! * application input: [`Session::submit`] (a request), [`Session::add_auth`],
+//!   [`Session::add_persistent`] and [`Session::remove_persistent`],
+//!   [`Session::forget_oneshot_watchers`], [`Session::close`], [`Session::reconnect`];
+//! * transport input: [`Session::on_transport_connected`] and
+//!   [`Session::on_transport_closed`] (the connection came up or went away),
+//!   [`Session::read_buf`] + [`Session::handle_read`] (bytes from the server),
+//!   [`Session::handle_timeout`] (the deadline from [`Session::poll_timeout`] has passed);
+//! * output: [`Session::take_close_transport`] (drop the connection now),
+//!   [`Session::poll_connect`] (open a connection now), [`Session::poll_event`] (replies,
+//!   watch events, state changes), [`Session::poll_transmit`] (bytes to write) and
 //!   [`Session::poll_timeout`] (when to call `handle_timeout`).
 //!
-//! After any input the driver should drain all outputs. Time is always an argument, so tests
-//! drive the machine with a simulated clock and scripted server bytes.
+//! # Poll order
+//! After any input the driver drains the outputs, in this order, until `poll_transmit`
+//! has nothing more: `take_close_transport`, `poll_connect`, every `poll_event`, then
+//! `poll_transmit`. It asks `poll_timeout` last, once the bytes are taken: handing them
+//! over moves the deadline of requests held back for a joint write.
+//!
+//! # Files
+//! The state lives in sub-states of their own, each in its file: `outbox` (frames not yet
+//! written, and the joint writes), `pending` (requests sent and queued, the xid counter),
+//! `auth` (credentials, auth replies, the SASL exchange), `timer` (the timer table),
+//! `watches` (the watch registry). The session's internal method groups have files of
+//! their own too: `handshake` (the connect response, SASL, and what waited for the
+//! connection, watch re-registration first), `reply` (matching each frame from the server
+//! to what it answers) and `failure` (connection loss, stop and expiry). `types` holds the
+//! values that cross the boundary.
 
 mod auth;
 mod failure;
