@@ -8,7 +8,7 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use super::call::to_record;
 use super::handle::{Client, Inner};
 use crate::acl::Acl;
-use crate::driver::{self, Command, Connector, Driver, Shared};
+use crate::driver::{self, Command, Driver, Shared};
 use crate::error::{Error, Result};
 use crate::hosts::ConnectString;
 use crate::path::Chroot;
@@ -43,7 +43,6 @@ pub struct ClientBuilder {
     tls: Option<crate::tls::TlsOptions>,
     request_timeout: Option<Duration>,
     max_write_delay: Duration,
-    connector: Option<Connector>,
 }
 
 impl std::fmt::Debug for ClientBuilder {
@@ -95,7 +94,6 @@ impl ClientBuilder {
             tls: None,
             request_timeout: None,
             max_write_delay: crate::session::DEFAULT_MAX_WRITE_DELAY,
-            connector: None,
         }
     }
 
@@ -207,13 +205,6 @@ impl ClientBuilder {
         self
     }
 
-    #[doc(hidden)]
-    #[allow(private_interfaces)]
-    pub fn connector(mut self, connector: Connector) -> Self {
-        self.connector = Some(connector);
-        self
-    }
-
     /// Starts the session and waits until it is connected.
     ///
     /// # Errors
@@ -299,10 +290,7 @@ impl ClientBuilder {
             last_error: None,
             last_zxid: 0,
         }));
-        let connector = self
-            .connector
-            .clone()
-            .unwrap_or_else(|| driver::tcp_connector(tls_config));
+        let connector = driver::tcp_connector(tls_config);
         // Credentials go first so they are replayed before anything else.
         for (scheme, auth) in &self.auth {
             let (reply, _) = oneshot::channel();

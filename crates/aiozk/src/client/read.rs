@@ -90,14 +90,6 @@ impl Client {
         async move { fut.await.map(|(v, _)| v) }
     }
 
-    /// Same as [`Client::get_data`] (aiozk's `get`).
-    ///
-    /// # Errors
-    /// As for [`Client::get_data`].
-    pub fn get(&self, path: &str) -> impl Future<Output = Result<(Bytes, Stat)>> + Send + 'static {
-        self.get_data(path)
-    }
-
     /// Like [`Client::get_data`], and sets a watch that fires when the data changes or the
     /// node is deleted.
     ///

@@ -278,11 +278,6 @@ impl Client {
             error: None,
         }
     }
-
-    /// Same as [`Client::transaction`].
-    pub fn begin_transaction(&self) -> Transaction {
-        self.transaction()
-    }
 }
 
 #[cfg(test)]

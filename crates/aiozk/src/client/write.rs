@@ -416,19 +416,6 @@ impl Client {
         )
     }
 
-    /// aiozk's `set(path, data, version)`: [`Client::set_data`] with a required version.
-    ///
-    /// # Errors
-    /// As for [`Client::set_data`].
-    pub fn set(
-        &self,
-        path: &str,
-        data: &[u8],
-        version: i32,
-    ) -> impl Future<Output = Result<Stat>> + Send + 'static {
-        self.set_data(path, data, Some(version))
-    }
-
     /// Sets a node's ACL. `version`: the expected ACL version (`aversion`), `None` for any.
     ///
     /// # Errors
