@@ -238,6 +238,83 @@ async fn multi_creates_carry_their_stat_from_3_8_2() {
     zk.close().await;
 }
 
+// ------------------------------------------------------------------ persistent watches
+
+/// Changes `node` through `zk` and says whether the raw connection was notified: an exists
+/// (with this `xid`) sent after the change is answered after any notification it caused.
+async fn changed_and_notified(raw: &mut Raw, zk: &Client, node: &str, xid: i32) -> bool {
+    zk.set_data(node, b"x", None).await.unwrap();
+    let probe = Request::Exists {
+        path: "/",
+        watch: false,
+    };
+    raw.request(xid, OpCode::Exists, &probe).await;
+    let first = raw.reply().await;
+    if first.xid == -1 {
+        assert_eq!(raw.reply().await.xid, xid);
+        true
+    } else {
+        assert_eq!(first.xid, xid);
+        false
+    }
+}
+
+/// What the server does with a persistent watch and a one-shot data watch on one path and
+/// connection. From 3.9 the two coexist (ZOOKEEPER-4466): the persistent watch outlives the
+/// data watch's firing, and removeWatches with type Persistent (4, ZOOKEEPER-4472) removes it.
+/// On 3.6–3.8 the data watch replaces the persistent one, which is gone once it fired, and
+/// type 4 is answered with MARSHALLINGERROR (the connection stays usable); there only type
+/// Any (3) removes a persistent watch.
+#[tokio::test]
+async fn persistent_and_oneshot_watches_coexist_from_3_9() {
+    let version = version();
+    let v39 = version >= v(3, 9, 0);
+    let zk = connect("").await;
+    let b = base(&zk, "versions-modes").await;
+    let node = format!("{b}/n");
+    zk.create(&node, b"").await.unwrap();
+
+    let mut raw = Raw::open().await;
+    raw.handshake(true).await;
+    let add = Request::AddWatch {
+        path: &node,
+        mode: aiozk_proto::AddWatchMode::Persistent,
+    };
+    raw.request(1, OpCode::AddWatch, &add).await;
+    assert_eq!(raw.reply().await.err, 0);
+    let read = Request::GetData {
+        path: &node,
+        watch: true,
+    };
+    raw.request(2, OpCode::GetData, &read).await;
+    assert_eq!(raw.reply().await.err, 0);
+
+    assert!(changed_and_notified(&mut raw, &zk, &node, 11).await, "{version}");
+    assert_eq!(
+        changed_and_notified(&mut raw, &zk, &node, 12).await,
+        v39,
+        "{version}: the persistent watch after the data watch fired"
+    );
+
+    let remove = Request::RemoveWatches {
+        path: &node,
+        watcher_type: aiozk_proto::WatcherType::Persistent,
+    };
+    raw.request(3, OpCode::RemoveWatches, &remove).await;
+    let removed = raw.reply().await;
+    let expected = if v39 {
+        Some(0)
+    } else {
+        Error::MarshallingError.code()
+    };
+    assert_eq!((removed.xid, Some(removed.err)), (3, expected), "{version}");
+    assert!(
+        !changed_and_notified(&mut raw, &zk, &node, 13).await,
+        "{version}: removed"
+    );
+    zk.close().await;
+}
+
 // ------------------------------------------------------------------ ACLs
 
 /// `exists` needs READ permission from 3.8.4 and 3.9.2 (ZOOKEEPER-2590): NoAuth instead of
