@@ -289,7 +289,10 @@ async fn persistent_and_oneshot_watches_coexist_from_3_9() {
     raw.request(2, OpCode::GetData, &read).await;
     assert_eq!(raw.reply().await.err, 0);
 
-    assert!(changed_and_notified(&mut raw, &zk, &node, 11).await, "{version}");
+    assert!(
+        changed_and_notified(&mut raw, &zk, &node, 11).await,
+        "{version}"
+    );
     assert_eq!(
         changed_and_notified(&mut raw, &zk, &node, 12).await,
         v39,
@@ -312,6 +315,57 @@ async fn persistent_and_oneshot_watches_coexist_from_3_9() {
         !changed_and_notified(&mut raw, &zk, &node, 13).await,
         "{version}: removed"
     );
+    zk.close().await;
+}
+
+/// The client removes the server watch of its last persistent watcher with the type the
+/// server takes, learned from the server without `srvr`: Persistent (4) on 3.9, at once;
+/// on 3.6–3.8 the server's MARSHALLINGERROR turns it into Any (3), sent once the one-shot
+/// watch on the same path has fired. Either way the one-shot watch fires, the connection
+/// stays, and in the end the server holds no watch of the session on the path.
+#[tokio::test]
+async fn dropping_a_persistent_watcher_removes_its_server_watch_on_every_release() {
+    let version = version();
+    let zk = connect("").await;
+    let writer = connect("").await;
+    let b = base(&zk, "versions-drop").await;
+    let node = format!("{b}/n");
+    zk.create(&node, b"").await.unwrap();
+    let persistent = zk.add_watch(&node, false).await.unwrap();
+    let (_, _, once) = zk.get_data_watched(&node).await.unwrap();
+    drop(persistent);
+    writer.set_data(&node, b"x", None).await.unwrap();
+    let event = within(10, once).await;
+    assert_eq!(
+        (event.event_type, event.path.as_str()),
+        (aiozk::EventType::NodeDataChanged, node.as_str()),
+        "{version}"
+    );
+    let session = format!("0x{:x}", zk.session_id());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let wchc = server().four_letter_async(0, "wchc").await.unwrap();
+        let mine = wchc
+            .split("\n0x")
+            .map(|s| format!("0x{}", s.trim_start_matches("0x")))
+            .find(|s| s.starts_with(&session))
+            .unwrap_or_default();
+        if !mine.lines().any(|l| l.trim() == node) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{version}: the server still holds a watch on {node}: {mine}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(zk.stats().disconnects, 0, "{version}");
+    // And a new persistent watch on the path works.
+    let mut again = zk.add_watch(&node, false).await.unwrap();
+    writer.set_data(&node, b"y", None).await.unwrap();
+    let event = within(10, again.next()).await.expect("an event");
+    assert_eq!(event.path, node);
+    writer.close().await;
     zk.close().await;
 }
 
