@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
+use aiozk::path::join;
 use aiozk::{
     Client, Error, EventType, OneshotWatcher, PersistentWatcher, Result, SessionState, Stat,
     WatchedEvent,
@@ -16,7 +17,8 @@ use bytes::Bytes;
 use tokio::sync::broadcast;
 use tokio::task::JoinSet;
 
-use super::util::{is_transient, join, parent_of, persist, wait_usable, SessionWatch, TaskGuard};
+use crate::support::across_expiry::{is_transient, persist, wait_usable, SessionWatch};
+use crate::support::task::TaskGuard;
 
 /// How many reads are in flight at once during a load or a resynchronisation.
 const PIPELINE: usize = 512;
@@ -556,7 +558,7 @@ impl Follower {
         if path == self.root {
             return None;
         }
-        parent_of(path).map(str::to_owned)
+        aiozk::path::parent(path).map(str::to_owned)
     }
 
     // ---------------------------------------------------------------- persistent mode

@@ -14,7 +14,10 @@ use aiozk::{
 use tokio::sync::{broadcast, watch};
 use tokio::time::Instant;
 
-use super::util::{create_unique, delete_by_prefix, finish_delete, transient, wait_connected};
+use crate::support::in_session::{
+    create_unique, delete_by_prefix, finish_delete, transient, wait_connected,
+};
+use crate::support::task::sleep_until;
 
 /// Why an ownership (a lock, a permit, a lease, a leadership) ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -284,7 +287,7 @@ impl Core {
         Arc::new(Self {
             client: client.clone(),
             base: base.to_owned(),
-            prefix: format!("{label}-{}-", super::util::new_guid()),
+            prefix: format!("{label}-{}-", crate::support::naming::new_guid()),
             node: OnceLock::new(),
             owner: AtomicI64::new(0),
             lost_tx: watch::channel(None).0,
@@ -559,13 +562,6 @@ async fn monitor(core: Arc<Core>, mut events: broadcast::Receiver<SessionEvent>,
         }
     };
     core.declare_lost(reason);
-}
-
-async fn sleep_until(deadline: Option<Instant>) {
-    match deadline {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
-    }
 }
 
 /// Watches the node until it is deleted or its session ends.

@@ -205,7 +205,9 @@ async fn campaign(core: Arc<Core>, base: String, shared: Weak<Shared>) {
     let won = line(
         &core,
         &base,
-        &|siblings: &[super::util::Sibling], position: usize| match position.checked_sub(1) {
+        &|siblings: &[crate::support::naming::Sibling], position: usize| match position
+            .checked_sub(1)
+        {
             None => Turn::Granted,
             Some(before) => Turn::WaitFor(siblings[before].name.clone()),
         },

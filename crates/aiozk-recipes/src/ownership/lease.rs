@@ -7,7 +7,8 @@ use tokio::time::Instant;
 
 use super::core::{Core, OwnershipGuard};
 use super::lock::normalize;
-use super::util::{retrying, sorted_siblings};
+use crate::support::in_session::retrying;
+use crate::support::naming::sorted_siblings;
 
 /// Proof that a [`Lease`] is held; ends at its expiry or when dropped. See
 /// [`OwnershipGuard`].

@@ -54,7 +54,6 @@ mod lease;
 mod lock;
 mod queue;
 mod semaphore;
-mod util;
 
 pub use self::core::{Fence, LossReason, LostSignal, OwnershipGuard};
 pub use self::election::{LeaderElection, Leadership};

@@ -1,13 +1,12 @@
-//! Helpers shared by the observation recipes: retrying reads across connection loss,
-//! noticing reconnects, unique sequential node names, and tasks that stop when dropped.
+//! Retries across session expiry, for the observation recipes: what they mirror or wait
+//! for outlives a session, so a lost connection and an expired session that the client
+//! replaces are both waited out, and the recipe re-reads after every reconnect.
 
 use std::future::Future;
 use std::time::Duration;
 
 use aiozk::{Client, CreateOptions, Error, Result, SessionEvent, SessionState};
 use tokio::sync::broadcast;
-use tokio::task::JoinHandle;
-use tokio::time::Instant;
 
 /// True for errors after which the same request may succeed once the session is usable
 /// again: a lost connection (also after the client's own retries gave up) or an expired
@@ -124,95 +123,6 @@ impl SessionWatch {
     }
 }
 
-/// A spawned task that is aborted when this handle is dropped.
-#[derive(Debug)]
-pub(crate) struct TaskGuard(pub(crate) JoinHandle<()>);
-
-impl Drop for TaskGuard {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
-/// Sleeps until `deadline`, or forever without one.
-pub(crate) async fn sleep_until(deadline: Option<Instant>) {
-    match deadline {
-        Some(d) => tokio::time::sleep_until(d).await,
-        None => std::future::pending().await,
-    }
-}
-
-/// The deadline `timeout` from now.
-pub(crate) fn deadline_after(timeout: Option<Duration>) -> Option<Instant> {
-    timeout.map(|t| Instant::now() + t)
-}
-
-/// Runs `fut` until `deadline`; [`Error::Timeout`] when it passes first.
-pub(crate) async fn until<T>(
-    deadline: Option<Instant>,
-    fut: impl Future<Output = Result<T>>,
-) -> Result<T> {
-    tokio::select! {
-        r = fut => r,
-        () = sleep_until(deadline) => Err(Error::Timeout),
-    }
-}
-
-/// A random 32-digit hex id, like aiozk's `uuid4().hex`.
-pub(crate) fn new_guid() -> String {
-    format!("{:032x}", rand::random::<u128>())
-}
-
-/// The 10-digit sequence number at the end of a sequential node's name.
-pub(crate) fn sequence_of(name: &str) -> Option<u64> {
-    let tail = name.get(name.len().checked_sub(10)?..)?;
-    if tail.bytes().all(|b| b.is_ascii_digit()) {
-        tail.parse().ok()
-    } else {
-        None
-    }
-}
-
-/// aiozk's label of a `<label>-<guid>-<sequence>` node: everything before the last two
-/// dashes.
-pub(crate) fn label_of(name: &str) -> &str {
-    let mut parts = name.rsplitn(3, '-');
-    let _seq = parts.next();
-    let _guid = parts.next();
-    parts.next().unwrap_or(name)
-}
-
-/// The sequential children of `parent` (names ending in 10 digits), lowest sequence first.
-pub(crate) fn sorted_sequential(children: Vec<String>) -> Vec<String> {
-    let mut seq: Vec<(u64, String)> = children
-        .into_iter()
-        .filter_map(|c| sequence_of(&c).map(|s| (s, c)))
-        .collect();
-    seq.sort();
-    seq.into_iter().map(|(_, c)| c).collect()
-}
-
-/// `parent/child`, without doubling the slash under the root.
-pub(crate) fn join(parent: &str, child: &str) -> String {
-    if parent == "/" {
-        format!("/{child}")
-    } else {
-        format!("{parent}/{child}")
-    }
-}
-
-/// The parent of an absolute path (`None` for `/`).
-pub(crate) fn parent_of(path: &str) -> Option<&str> {
-    if path == "/" {
-        return None;
-    }
-    match path.rfind('/') {
-        Some(0) => Some("/"),
-        Some(i) => Some(&path[..i]),
-        None => None,
-    }
-}
-
 /// Creates this instance's ephemeral sequential node `<base>/<label>-<guid>-<seq>` (aiozk's
 /// layout) and returns its path. Missing parents are created. After a connection loss the
 /// outcome of a sequential create is unknown, so the children of `base` are searched for
@@ -225,7 +135,7 @@ pub(crate) async fn create_unique(
     data: &[u8],
 ) -> Result<String> {
     let prefix = format!("{label}-{guid}-");
-    let path = join(base, &prefix);
+    let path = aiozk::path::join(base, &prefix);
     let options = CreateOptions::new().ephemeral().sequential();
     let mut made_parents = false;
     loop {
@@ -241,7 +151,7 @@ pub(crate) async fn create_unique(
                 for name in children.iter().filter(|c| c.starts_with(&prefix)) {
                     // Only a node of the current session is ours; one left by an expired
                     // session is about to vanish.
-                    let candidate = join(base, name);
+                    let candidate = aiozk::path::join(base, name);
                     let stat = persist(client, || client.exists(&candidate)).await?;
                     if stat.is_some_and(|s| s.ephemeral_owner == client.session_id()) {
                         return Ok(candidate);
@@ -320,37 +230,9 @@ impl Drop for OrphanGuard {
             rt.spawn(async move {
                 let Ok(children) = listing.await else { return };
                 for c in children.iter().filter(|c| c.starts_with(&prefix)) {
-                    let _ = delete_quietly(&client, &join(&base, c)).await;
+                    let _ = delete_quietly(&client, &aiozk::path::join(&base, c)).await;
                 }
             });
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn names() {
-        assert_eq!(sequence_of("worker-abc-0000000042"), Some(42));
-        assert_eq!(sequence_of("sentinel"), None);
-        assert_eq!(sequence_of("x000000001a"), None);
-        assert_eq!(label_of("worker-abc-0000000042"), "worker");
-        assert_eq!(label_of("my-name-abc-0000000042"), "my-name");
-        assert_eq!(label_of("plain"), "plain");
-        assert_eq!(
-            sorted_sequential(vec![
-                "b-g-0000000002".into(),
-                "sentinel".into(),
-                "a-g-0000000001".into()
-            ]),
-            vec!["a-g-0000000001".to_owned(), "b-g-0000000002".to_owned()]
-        );
-        assert_eq!(join("/", "a"), "/a");
-        assert_eq!(join("/a", "b"), "/a/b");
-        assert_eq!(parent_of("/a/b"), Some("/a"));
-        assert_eq!(parent_of("/a"), Some("/"));
-        assert_eq!(parent_of("/"), None);
     }
 }

@@ -1,9 +1,14 @@
-//! Helpers shared by the ownership recipes: node names, sibling lists, retries.
+//! Retries within one session, for the ownership recipes: a session expiry is a lasting
+//! error there (the ownership died with the session), so only a lost connection or a
+//! throttled request is retried; an unanswered sequential create is resolved by looking
+//! for its unique prefix.
 
 use std::future::Future;
 use std::time::Duration;
 
 use aiozk::{Client, CreateOptions, Error, Result, SessionState, Stat};
+
+use super::naming::{sorted_siblings, Sibling};
 
 /// Pause between retries of a read that failed with a transient error while the client
 /// still looked connected (a throttled request, say), so a retry loop never spins.
@@ -13,58 +18,6 @@ const RETRY_PAUSE: Duration = Duration::from_millis(20);
 /// open a new session (`reconnect_after_expiry(false)`). A client that reconnects leaves
 /// `Expired` within the same driver step.
 const EXPIRED_GRACE: Duration = Duration::from_millis(500);
-
-/// A random version-4 UUID as 32 lowercase hex digits, like Python's `uuid4().hex`.
-pub(crate) fn new_guid() -> String {
-    let mut bits: u128 = rand::random();
-    // Version 4 in bits 76..80, variant 0b10 in bits 62..64 (RFC 4122).
-    bits &= !(0xF_u128 << 76);
-    bits |= 0x4_u128 << 76;
-    bits &= !(0x3_u128 << 62);
-    bits |= 0x2_u128 << 62;
-    format!("{bits:032x}")
-}
-
-/// A child of a recipe's base node whose name ends in a 10-digit sequence number.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Sibling {
-    /// The child's name.
-    pub(crate) name: String,
-    /// aiozk's label: the name without its last two `-` separated parts
-    /// (`name.rsplit('-', 2)[0]`).
-    pub(crate) label: String,
-    /// The sequence number (the last 10 characters).
-    pub(crate) seq: i64,
-}
-
-impl Sibling {
-    /// Parses `name` as aiozk does: it is a sibling when it ends with 10 ASCII digits.
-    pub(crate) fn parse(name: &str) -> Option<Self> {
-        let split = name.len().checked_sub(10)?;
-        if !name.is_char_boundary(split) {
-            return None;
-        }
-        let tail = &name[split..];
-        if !tail.bytes().all(|b| b.is_ascii_digit()) {
-            return None;
-        }
-        let seq = tail.parse().ok()?;
-        // `rsplitn` always yields at least one piece.
-        let label = name.rsplitn(3, '-').last().unwrap_or(name);
-        Some(Self {
-            name: name.to_owned(),
-            label: label.to_owned(),
-            seq,
-        })
-    }
-}
-
-/// The siblings among `children`, sorted by sequence number (aiozk's `analyze_siblings`).
-pub(crate) fn sorted_siblings(children: &[String]) -> Vec<Sibling> {
-    let mut siblings: Vec<Sibling> = children.iter().filter_map(|c| Sibling::parse(c)).collect();
-    siblings.sort_by_key(|s| s.seq);
-    siblings
-}
 
 /// True for errors after which the same read may succeed: a lost connection, a throttled
 /// request, or the client's own retries giving up on one of those.
@@ -259,39 +212,6 @@ async fn find_own(client: &Client, base: &str, prefix: &str) -> Result<Option<(S
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn guid_is_uuid4_hex() {
-        let g = new_guid();
-        assert_eq!(g.len(), 32);
-        assert!(g
-            .bytes()
-            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
-        assert_eq!(&g[12..13], "4");
-        assert!(matches!(&g[16..17], "8" | "9" | "a" | "b"));
-        assert_ne!(new_guid(), g);
-    }
-
-    #[test]
-    fn siblings_parse_like_aiozk() {
-        let s = Sibling::parse("lock-0123abcd-0000000042").unwrap();
-        assert_eq!((s.label.as_str(), s.seq), ("lock", 42));
-        let s = Sibling::parse("my-read-lock-g-0000000001").unwrap();
-        assert_eq!(s.label, "my-read-lock");
-        // No dashes: the whole name is the label, as with Python's rsplit.
-        assert_eq!(Sibling::parse("0000000007").unwrap().label, "0000000007");
-        assert!(Sibling::parse("lock-g-000000001x").is_none());
-        assert!(Sibling::parse("short").is_none());
-        assert!(Sibling::parse("é000000001").is_none());
-        let sorted = sorted_siblings(&[
-            "b-g-0000000003".into(),
-            "sentinel".into(),
-            "a-g-0000000001".into(),
-            "c-h-0000000002".into(),
-        ]);
-        let names: Vec<_> = sorted.iter().map(|s| s.seq).collect();
-        assert_eq!(names, [1, 2, 3]);
-    }
 
     #[test]
     fn retries_exhausted_on_connection_loss_is_transient() {
