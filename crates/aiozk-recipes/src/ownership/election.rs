@@ -7,8 +7,10 @@ use aiozk::{Client, Error, Result, Transaction};
 use tokio::sync::{watch, Mutex};
 use tokio::task::JoinHandle;
 
-use super::core::{Core, Fence, LossReason, LostSignal, ReleaseOnDrop};
+use super::fence::Fence;
 use super::lock::normalize;
+use super::loss::{LossReason, LostSignal};
+use super::node::{Core, ReleaseOnDrop};
 use super::queue::{line, Turn};
 
 /// A leader election (aiozk's `LeaderElection`).

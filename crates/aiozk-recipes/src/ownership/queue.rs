@@ -4,7 +4,8 @@ use std::sync::Arc;
 
 use aiozk::{Error, Result};
 
-use super::core::{Core, LossReason, ReleaseOnDrop};
+use super::loss::LossReason;
+use super::node::{Core, ReleaseOnDrop};
 use crate::support::in_session::retrying;
 use crate::support::naming::{sorted_siblings, Sibling};
 

@@ -1,247 +1,21 @@
-//! The machinery every ownership recipe shares: one ephemeral sequential node, the task
-//! that watches it, the loss signal, fenced writes and the guard that releases it.
+//! The ownership node every ownership recipe shares: one ephemeral sequential node, its
+//! creation and release, and the task that watches it and signals its loss.
 
-use std::future::{Future, IntoFuture};
-use std::pin::Pin;
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use aiozk::{
-    Client, CreateOptions, Error, EventType, OpResult, Result, SessionEvent, SessionState, Stat,
-    Transaction,
-};
+use aiozk::{Client, Error, EventType, Result, SessionEvent, SessionState};
 use tokio::sync::{broadcast, watch};
 use tokio::time::Instant;
 
+use super::fence::Fence;
+use super::loss::{LossReason, LostSignal};
 use crate::support::in_session::{
     create_unique, delete_by_prefix, finish_delete, transient, wait_connected,
 };
 use crate::support::task::sleep_until;
-
-/// Why an ownership (a lock, a permit, a lease, a leadership) ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum LossReason {
-    /// This process released it (a `release` call or a dropped guard).
-    Released,
-    /// The session that owned the node expired: the server deleted the node, or will
-    /// delete it shortly (the client may notice the expiry before the server does).
-    SessionExpired,
-    /// The node was deleted by someone else (an administrator, a bug).
-    NodeDeleted,
-    /// The connection has been down long enough that the server may already have expired
-    /// the session (see the module documentation). The node is deleted as soon as the
-    /// client can reach the server again.
-    Suspended,
-    /// The lease's duration has passed.
-    LeaseExpired,
-    /// The client was closed or stopped (authentication failure).
-    ClientClosed,
-}
-
-impl LossReason {
-    /// True for every reason except [`LossReason::Released`].
-    pub fn is_involuntary(self) -> bool {
-        self != Self::Released
-    }
-}
-
-/// Fires when an ownership ends, for any [`LossReason`].
-///
-/// It is a cheap, cloneable view of a [`watch`] channel. Await it directly
-/// (`guard.lost().await` yields the reason), poll [`LostSignal::reason`], or take the raw
-/// [`LostSignal::receiver`] for a `select!`.
-///
-/// The signal is set **before** the recipe deletes its node on an involuntary loss, and
-/// for [`LossReason::Suspended`] it is set before the session can have expired on the
-/// server. So once it has fired, no write fenced by this ownership (see [`Fence`]) that
-/// is issued afterwards can succeed, and no other process can have been granted the same
-/// ownership before it fired (see the module documentation for the assumption this
-/// rests on).
-#[derive(Debug, Clone)]
-pub struct LostSignal {
-    rx: watch::Receiver<Option<LossReason>>,
-}
-
-impl LostSignal {
-    /// True once the ownership has ended.
-    pub fn is_lost(&self) -> bool {
-        self.rx.borrow().is_some()
-    }
-
-    /// Why the ownership ended, or `None` while it lasts.
-    pub fn reason(&self) -> Option<LossReason> {
-        *self.rx.borrow()
-    }
-
-    /// Waits until the ownership ends and returns why.
-    ///
-    /// # Cancellation safety
-    /// Cancel-safe: nothing is consumed.
-    pub async fn wait(&self) -> LossReason {
-        let mut rx = self.rx.clone();
-        loop {
-            if let Some(reason) = *rx.borrow_and_update() {
-                return reason;
-            }
-            if rx.changed().await.is_err() {
-                // The sender lives as long as the ownership's shared state, which every
-                // guard and the watching task keep; gone means ended.
-                return rx.borrow().unwrap_or(LossReason::Released);
-            }
-        }
-    }
-
-    /// The underlying receiver: `None` while the ownership lasts, then the reason.
-    pub fn receiver(&self) -> watch::Receiver<Option<LossReason>> {
-        self.rx.clone()
-    }
-}
-
-impl IntoFuture for LostSignal {
-    type Output = LossReason;
-    type IntoFuture = Pin<Box<dyn Future<Output = LossReason> + Send>>;
-
-    fn into_future(self) -> Self::IntoFuture {
-        Box::pin(async move { self.wait().await })
-    }
-}
-
-/// Writes that succeed only while an ownership node exists.
-///
-/// Each write is sent as a transaction (multi) whose first operation checks that the
-/// ownership node exists (`check_version(node, -1)`). ZooKeeper applies the transaction
-/// atomically, so a fenced write is applied only while this process still owned the lock
-/// (or permit, lease, leadership) **at the server**, whatever the process believes. That
-/// holds even for a process that was paused past its session timeout: nobody else can be
-/// granted the ownership while the node exists.
-///
-/// Once the [`LostSignal`] has fired, the writes fail without a round trip, and a
-/// [`Fence::transaction`] built afterwards can never succeed.
-///
-/// Like the client's own calls, every method queues its request when it is called.
-#[derive(Debug, Clone)]
-pub struct Fence {
-    client: Client,
-    node: String,
-    lost: watch::Receiver<Option<LossReason>>,
-}
-
-impl Fence {
-    /// The ownership node the writes are fenced by.
-    pub fn node(&self) -> &str {
-        &self.node
-    }
-
-    /// Why the ownership ended, or `None` while it lasts.
-    pub fn lost_reason(&self) -> Option<LossReason> {
-        *self.lost.borrow()
-    }
-
-    /// A transaction that already holds the fence check (operation 0); add operations
-    /// and commit it. The results vector starts with [`OpResult::Checked`].
-    ///
-    /// The commit fails with [`Error::TransactionFailed`] at `index` 0 when the ownership
-    /// node is gone (`NoNode`), or when the ownership had already ended when this
-    /// transaction was built (the check then asks for an impossible version:
-    /// `BadVersion`).
-    pub fn transaction(&self) -> Transaction {
-        // Ownership nodes are never written, so their version stays far below i32::MAX.
-        let version = if self.lost_reason().is_some() {
-            i32::MAX
-        } else {
-            -1
-        };
-        self.client.transaction().check_version(&self.node, version)
-    }
-
-    /// Creates a node if the ownership still holds; returns the created path.
-    ///
-    /// # Errors
-    /// [`Error::TransactionFailed`] with `index` 0 when the ownership node is gone or the
-    /// loss signal has fired (then without a round trip); the create's own error (such
-    /// as [`Error::NodeExists`]) when only the create failed; connection errors (the
-    /// outcome is then unknown: a transaction is never retried).
-    pub fn create(
-        &self,
-        path: &str,
-        data: &[u8],
-        options: &CreateOptions,
-    ) -> impl Future<Output = Result<String>> + Send + 'static {
-        let commit = self.send(self.transaction().create(path, data, options));
-        async move {
-            match commit.await?.pop() {
-                Some(OpResult::Created { path, .. }) => Ok(path),
-                _ => Err(Error::ProtocolViolation("unexpected multi result".into())),
-            }
-        }
-    }
-
-    /// Sets a node's data if the ownership still holds (`version`: expected data
-    /// version, `None` for any); returns the node's new Stat.
-    ///
-    /// # Errors
-    /// As for [`Fence::create`]; [`Error::BadVersion`], [`Error::NoNode`] for the target.
-    pub fn set_data(
-        &self,
-        path: &str,
-        data: &[u8],
-        version: Option<i32>,
-    ) -> impl Future<Output = Result<Stat>> + Send + 'static {
-        let commit = self.send(
-            self.transaction()
-                .set_data(path, data, version.unwrap_or(-1)),
-        );
-        async move {
-            match commit.await?.pop() {
-                Some(OpResult::Updated(stat)) => Ok(stat),
-                _ => Err(Error::ProtocolViolation("unexpected multi result".into())),
-            }
-        }
-    }
-
-    /// Deletes a node if the ownership still holds (`version`: `None` for any).
-    ///
-    /// # Errors
-    /// As for [`Fence::create`]; [`Error::NoNode`], [`Error::BadVersion`],
-    /// [`Error::NotEmpty`] for the target.
-    pub fn delete(
-        &self,
-        path: &str,
-        version: Option<i32>,
-    ) -> impl Future<Output = Result<()>> + Send + 'static {
-        let commit = self.send(self.transaction().delete(path, version.unwrap_or(-1)));
-        async move { commit.await.map(|_| ()) }
-    }
-
-    /// Commits a two-operation fenced transaction now, or fails at once when lost.
-    fn send(
-        &self,
-        txn: Transaction,
-    ) -> impl Future<Output = Result<Vec<OpResult>>> + Send + 'static {
-        let commit = match self.lost_reason() {
-            Some(_) => Err(Error::TransactionFailed {
-                index: 0,
-                error: Box::new(Error::NoNode),
-                results: vec![Error::NoNode, Error::RuntimeInconsistency],
-            }),
-            None => Ok(txn.commit()),
-        };
-        async move { commit?.await.map_err(unfence) }
-    }
-}
-
-/// A failure of the single fenced operation (index 1) is reported as that operation's own
-/// error; a failure of the fence check keeps the transaction error (index 0).
-fn unfence(err: Error) -> Error {
-    match err {
-        Error::TransactionFailed {
-            index: 1, error, ..
-        } => *error,
-        other => other,
-    }
-}
 
 /// How long an owner may stay disconnected before the ownership counts as lost.
 ///
@@ -340,9 +114,7 @@ impl Core {
     }
 
     pub(crate) fn signal(&self) -> LostSignal {
-        LostSignal {
-            rx: self.lost_tx.subscribe(),
-        }
+        LostSignal::new(self.lost_tx.subscribe())
     }
 
     pub(crate) fn lost_reason(&self) -> Option<LossReason> {
@@ -350,11 +122,11 @@ impl Core {
     }
 
     pub(crate) fn fence(&self) -> Fence {
-        Fence {
-            client: self.client.clone(),
-            node: self.node().to_owned(),
-            lost: self.lost_tx.subscribe(),
-        }
+        Fence::new(
+            self.client.clone(),
+            self.node().to_owned(),
+            self.lost_tx.subscribe(),
+        )
     }
 
     /// True while the ownership lasts as far as this process can tell right now.
@@ -610,94 +382,6 @@ fn reason_for(err: &Error) -> LossReason {
     }
 }
 
-/// Proof of ownership of a lock, a semaphore permit or a lease.
-///
-/// Dropping the guard releases the ownership: the delete of the node is queued at once
-/// (so it reaches the server before any later request of this client) and retried in the
-/// background after a connection loss. [`OwnershipGuard::release`] does the same and
-/// waits for the outcome.
-///
-/// While held, [`OwnershipGuard::lost`] tells when the ownership ends involuntarily, and
-/// [`OwnershipGuard::fence`] makes writes that only succeed while it lasts.
-#[derive(Debug)]
-#[must_use = "the ownership is released when the guard is dropped"]
-pub struct OwnershipGuard {
-    core: Arc<Core>,
-    until: Option<std::time::Instant>,
-}
-
-impl OwnershipGuard {
-    pub(crate) fn new(core: Arc<Core>, until: Option<Instant>) -> Self {
-        Self {
-            core,
-            until: until.map(Instant::into_std),
-        }
-    }
-
-    /// The path of the ownership node.
-    pub fn node(&self) -> &str {
-        self.core.node()
-    }
-
-    /// The loss signal of this ownership; see [`LostSignal`].
-    pub fn lost(&self) -> LostSignal {
-        self.core.signal()
-    }
-
-    /// Why the ownership ended, or `None` while it lasts.
-    pub fn lost_reason(&self) -> Option<LossReason> {
-        self.core.lost_reason()
-    }
-
-    /// True while the ownership lasts as far as this process can tell: not released, no
-    /// loss signalled, and the client's session is still the node's owner.
-    ///
-    /// Only a fenced write ([`OwnershipGuard::fence`]) is safe against the time between
-    /// this check and the use of its answer.
-    pub fn is_held(&self) -> bool {
-        self.core.is_held()
-    }
-
-    /// When a lease ends (`None` for locks and permits).
-    pub fn expires_at(&self) -> Option<std::time::Instant> {
-        self.until
-    }
-
-    /// Writes fenced by the ownership node; see [`Fence`].
-    pub fn fence(&self) -> Fence {
-        self.core.fence()
-    }
-
-    /// Same as `self.fence().transaction()`: a transaction whose first operation checks
-    /// that the ownership node still exists.
-    pub fn transaction(&self) -> Transaction {
-        self.core.fence().transaction()
-    }
-
-    /// Releases the ownership and waits until its node is deleted.
-    ///
-    /// Connection losses are retried until the node is gone or the session has ended
-    /// (which deletes it too).
-    ///
-    /// # Errors
-    /// Lasting errors of the delete, such as [`Error::NoAuth`].
-    ///
-    /// # Cancellation safety
-    /// The first poll ends the ownership and queues the delete, so dropping the future
-    /// afterwards still releases; only the retries after a connection loss are abandoned
-    /// (the node then stays until the session ends).
-    pub async fn release(self) -> Result<()> {
-        let release = self.core.release();
-        release.await
-    }
-}
-
-impl Drop for OwnershipGuard {
-    fn drop(&mut self) {
-        self.core.release_in_background();
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -711,21 +395,5 @@ mod tests {
         assert_eq!(suspension_grace(Duration::from_secs(30)).as_millis(), 7000);
         // Tiny timeouts saturate at zero: lost as soon as the connection drops.
         assert_eq!(suspension_grace(Duration::from_millis(300)), Duration::ZERO);
-    }
-
-    #[test]
-    fn fence_failures_name_the_failed_part() {
-        let fence_broken = Error::TransactionFailed {
-            index: 0,
-            error: Box::new(Error::NoNode),
-            results: vec![Error::NoNode, Error::RuntimeInconsistency],
-        };
-        assert_eq!(unfence(fence_broken.clone()), fence_broken);
-        let op_failed = Error::TransactionFailed {
-            index: 1,
-            error: Box::new(Error::BadVersion),
-            results: vec![Error::RolledBack, Error::BadVersion],
-        };
-        assert_eq!(unfence(op_failed), Error::BadVersion);
     }
 }
