@@ -6,17 +6,15 @@
 //! environment cannot be set up; set `AIOZK_SKIP_PYTHON=1` to skip it on machines
 //! without Python or network access (a message says so).
 
-mod own_common;
-
 use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::{mpsc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+use crate::common::{base, children, connect, is_aiozk_name, ms_since, server, within};
 use aiozk::Error;
 use aiozk_recipes::{LeaderElection, Lock, SharedLock};
-use own_common::{base, children, connect, is_aiozk_name, ms_since, server, within};
 
 /// The aiozk release the test runs against.
 const AIOZK_VERSION: &str = "0.32.0";
@@ -257,7 +255,7 @@ async fn lock_excludes_python_aiozk_both_ways() {
         let lock = lock.clone();
         async move { lock.acquire(Some(Duration::from_secs(10))).await }
     });
-    own_common::wait_children(&zk, &path, 5, |c| c.len() == 2).await;
+    crate::common::wait_children(&zk, &path, 5, |c| c.len() == 2).await;
     assert_eq!(py.ask("unlock"), "released");
     let guard = within(10, waiting).await.unwrap().unwrap();
     assert!(guard.is_held());
@@ -265,7 +263,7 @@ async fn lock_excludes_python_aiozk_both_ways() {
     // We hold: Python times out; we release while Python waits: Python gets it.
     assert_eq!(py.ask("lock 0.5"), "timeout");
     py.send("lock 10");
-    own_common::wait_children(&zk, &path, 5, |c| c.len() == 2).await;
+    crate::common::wait_children(&zk, &path, 5, |c| c.len() == 2).await;
     guard.release().await.unwrap();
     assert_eq!(py.next(), "acquired");
     assert_eq!(

@@ -1,6 +1,4 @@
-//! Helpers for the ownership recipe tests: one real ZooKeeper server per test binary.
-
-#![allow(dead_code)]
+//! Helpers for the ownership recipe tests: one real ZooKeeper server for the whole binary.
 
 use std::future::IntoFuture;
 use std::sync::OnceLock;

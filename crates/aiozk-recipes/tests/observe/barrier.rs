@@ -1,14 +1,12 @@
 //! Barrier and DoubleBarrier on a real server.
 
-mod obs_common;
-
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::common::{base, children, connect, connect_via, eventually, proxy, within};
 use aiozk::Error;
 use aiozk_recipes::{Barrier, DoubleBarrier};
-use obs_common::{base, children, connect, connect_via, eventually, proxy, within};
 
 #[tokio::test]
 async fn barrier_holds_waiters_until_lifted() {
@@ -306,7 +304,7 @@ async fn double_barrier_enter_survives_session_expiry() {
     })
     .await;
     let old = first.own_node().unwrap();
-    obs_common::expire_session(&proxied, &proxy).await;
+    crate::common::expire_session(&proxied, &proxy).await;
     // The waiting participant registers again in its new session…
     eventually(30, "re-registered", || async {
         first.own_node().is_some_and(|n| n != old)

@@ -1,14 +1,12 @@
 //! LeaderElection, Lease and Semaphore on a real server.
 
-mod own_common;
-
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::common::{base, children, connect, is_aiozk_name, ms_since, wait_children, within};
 use aiozk::Error;
 use aiozk_recipes::{LeaderElection, Lease, LossReason, Semaphore};
-use own_common::{base, children, connect, is_aiozk_name, ms_since, wait_children, within};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn one_leader_at_a_time_and_resign_hands_over() {
@@ -54,7 +52,7 @@ async fn one_leader_at_a_time_and_resign_hands_over() {
         assert_eq!(err, Error::Timeout);
         assert!(
             took >= u128::from(timeout_ms)
-                && took < u128::from(timeout_ms) + own_common::TIMER_SLACK_MS,
+                && took < u128::from(timeout_ms) + crate::common::TIMER_SLACK_MS,
             "{took} ms"
         );
     }
@@ -217,7 +215,7 @@ async fn lease_ends_after_its_duration() {
     println!("lease of 400 ms ended after {took} ms ({reason:?})");
     assert_eq!(reason, LossReason::LeaseExpired);
     assert!(
-        (400..400 + own_common::TIMER_SLACK_MS).contains(&took),
+        (400..400 + crate::common::TIMER_SLACK_MS).contains(&took),
         "{took} ms"
     );
     // The node is deleted at expiry, so someone else can have the lease.

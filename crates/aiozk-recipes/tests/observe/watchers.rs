@@ -1,11 +1,9 @@
 //! DataWatcher and ChildrenWatcher on a real server.
 
-mod obs_common;
-
 use std::time::Duration;
 
+use crate::common::{base, connect, connect_via, cut_and_reconnect, expire_session, proxy, within};
 use aiozk_recipes::{ChildrenWatcher, DataWatcher, NodeChildren, NodeData, WatcherOptions};
-use obs_common::{base, connect, connect_via, cut_and_reconnect, expire_session, proxy, within};
 
 const FOLLOW: WatcherOptions = WatcherOptions {
     wait_for_create: true,
@@ -236,7 +234,7 @@ async fn dropping_a_watcher_releases_its_watches() {
     // The local watchers are forgotten once their receivers are gone and the node changes.
     zk.set_data(&node, b"y", None).await.unwrap();
     zk.create(&format!("{node}/c"), b"").await.unwrap();
-    obs_common::eventually(10, "watches released", || async {
+    crate::common::eventually(10, "watches released", || async {
         zk.stats().live_watches == before
     })
     .await;

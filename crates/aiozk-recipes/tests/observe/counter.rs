@@ -1,12 +1,10 @@
 //! Counter on a real server.
 
-mod obs_common;
-
 use std::time::{Duration, Instant};
 
+use crate::common::{base, connect, connect_via, proxy, within};
 use aiozk::Error;
 use aiozk_recipes::Counter;
-use obs_common::{base, connect, connect_via, proxy, within};
 
 #[tokio::test]
 async fn int_counter_basics_and_text_format() {

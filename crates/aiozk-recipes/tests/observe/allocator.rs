@@ -1,12 +1,10 @@
 //! Allocator on a real server.
 
-mod obs_common;
-
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use crate::common::{base, children, connect, connect_via, eventually, proxy, within};
 use aiozk_recipes::{Allocator, RendezvousHash};
-use obs_common::{base, children, connect, connect_via, eventually, proxy, within};
 
 fn items(range: std::ops::Range<u32>) -> BTreeSet<String> {
     range.map(|i| format!("part-{i:02}")).collect()

@@ -1,14 +1,12 @@
 //! Queue on a real server.
 
-mod obs_common;
-
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::common::{base, children, connect, connect_via, eventually, proxy, within};
 use aiozk::Error;
 use aiozk_recipes::Queue;
-use obs_common::{base, children, connect, connect_via, eventually, proxy, within};
 
 #[tokio::test]
 async fn fifo_put_take_complete() {

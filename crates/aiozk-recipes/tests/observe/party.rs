@@ -1,12 +1,12 @@
 //! Party on a real server.
 
-mod obs_common;
-
 use std::time::Duration;
 
+use crate::common::{
+    base, children, connect, connect_via, eventually, expire_session, proxy, within,
+};
 use aiozk::Error;
 use aiozk_recipes::Party;
-use obs_common::{base, children, connect, connect_via, eventually, expire_session, proxy, within};
 
 fn sorted(mut v: Vec<String>) -> Vec<String> {
     v.sort();

@@ -1,7 +1,5 @@
-//! Helpers for the observation-recipe tests: one real ZooKeeper server per test binary,
+//! Helpers for the observation-recipe tests: one real ZooKeeper server for the whole binary,
 //! clients (direct or through a fault proxy), and tree comparison.
-
-#![allow(dead_code)]
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -76,14 +74,6 @@ where
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-}
-
-/// Waits until the client is connected again after a cut.
-pub async fn connected(client: &Client) {
-    let mut rx = client.state_watch();
-    within(30, rx.wait_for(|s| s.is_connected()))
-        .await
-        .expect("client alive");
 }
 
 /// Cuts the proxied connection and waits until the client has reconnected.

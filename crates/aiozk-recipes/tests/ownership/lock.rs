@@ -1,13 +1,11 @@
 //! Lock and SharedLock on a real server: exclusion, order, timeouts, cancellation, loss.
 
-mod own_common;
-
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::common::{base, children, connect, is_aiozk_name, ms_since, wait_children, within};
 use aiozk::{Error, OpResult};
 use aiozk_recipes::{Lock, LossReason, SharedLock};
-use own_common::{base, children, connect, is_aiozk_name, ms_since, wait_children, within};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lock_happy_path() {
@@ -122,7 +120,7 @@ async fn acquire_times_out_and_leaves_no_node() {
         assert_eq!(err, Error::Timeout);
         assert!(took >= u128::from(timeout_ms), "{took} ms");
         assert!(
-            took < u128::from(timeout_ms) + own_common::TIMER_SLACK_MS,
+            took < u128::from(timeout_ms) + crate::common::TIMER_SLACK_MS,
             "{took} ms"
         );
         // The delete of our node was queued before acquire returned, so a read on the same

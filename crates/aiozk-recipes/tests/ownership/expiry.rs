@@ -4,14 +4,12 @@
 //! The owner talks to the server through a FaultProxy with a 2 s session; the proxy is
 //! black-holed so the session expires on the server while the owner is cut off.
 
-mod own_common;
-
 use std::time::{Duration, Instant};
 
+use crate::common::{base, connect, connect_to, server, wait_children, within};
 use aiozk::{Client, Error, SessionEvent, SessionState};
 use aiozk_recipes::{LeaderElection, Lock, LossReason};
 use aiozk_testkit::FaultProxy;
-use own_common::{base, connect, connect_to, server, wait_children, within};
 use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
 
