@@ -3,8 +3,9 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use crate::common::{base, children, connect, connect_via, eventually, proxy, within};
 use aiozk_recipes::{Allocator, RendezvousHash};
+
+use crate::common::{base, children, connect, connect_via, eventually, proxy, within};
 
 fn items(range: std::ops::Range<u32>) -> BTreeSet<String> {
     range.map(|i| format!("part-{i:02}")).collect()

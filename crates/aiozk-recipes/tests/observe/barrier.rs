@@ -4,9 +4,10 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::common::{base, children, connect, connect_via, eventually, proxy, within};
 use aiozk::Error;
 use aiozk_recipes::{Barrier, DoubleBarrier};
+
+use crate::common::{base, children, connect, connect_via, eventually, proxy, within};
 
 #[tokio::test]
 async fn barrier_holds_waiters_until_lifted() {

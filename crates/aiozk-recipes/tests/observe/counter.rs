@@ -2,9 +2,10 @@
 
 use std::time::{Duration, Instant};
 
-use crate::common::{base, connect, connect_via, proxy, within};
 use aiozk::Error;
 use aiozk_recipes::Counter;
+
+use crate::common::{base, connect, connect_via, proxy, within};
 
 #[tokio::test]
 async fn int_counter_basics_and_text_format() {

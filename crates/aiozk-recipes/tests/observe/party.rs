@@ -2,11 +2,12 @@
 
 use std::time::Duration;
 
+use aiozk::Error;
+use aiozk_recipes::Party;
+
 use crate::common::{
     base, children, connect, connect_via, eventually, expire_session, proxy, within,
 };
-use aiozk::Error;
-use aiozk_recipes::Party;
 
 fn sorted(mut v: Vec<String>) -> Vec<String> {
     v.sort();

@@ -4,9 +4,10 @@ use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::common::{base, children, connect, connect_via, eventually, proxy, within};
 use aiozk::Error;
 use aiozk_recipes::Queue;
+
+use crate::common::{base, children, connect, connect_via, eventually, proxy, within};
 
 #[tokio::test]
 async fn fifo_put_take_complete() {

@@ -5,12 +5,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::common::{
-    base, connect, connect_via, eventually, expire_session, proxy, read_tree, within,
-};
 use aiozk::{Client, Stat};
 use aiozk_recipes::{CacheWatchMode, TreeCache, TreeCacheOptions, TreeEvent, TreeEvents};
 use bytes::Bytes;
+
+use crate::common::{
+    base, connect, connect_via, eventually, expire_session, proxy, read_tree, within,
+};
 
 fn as_map(cache: &TreeCache) -> BTreeMap<String, (Bytes, Stat)> {
     cache

@@ -2,8 +2,9 @@
 
 use std::time::Duration;
 
-use crate::common::{base, connect, connect_via, cut_and_reconnect, expire_session, proxy, within};
 use aiozk_recipes::{ChildrenWatcher, DataWatcher, NodeChildren, NodeData, WatcherOptions};
+
+use crate::common::{base, connect, connect_via, cut_and_reconnect, expire_session, proxy, within};
 
 const FOLLOW: WatcherOptions = WatcherOptions {
     wait_for_create: true,

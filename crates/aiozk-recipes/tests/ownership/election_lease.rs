@@ -4,9 +4,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::common::{base, children, connect, is_aiozk_name, ms_since, wait_children, within};
 use aiozk::Error;
 use aiozk_recipes::{LeaderElection, Lease, LossReason, Semaphore};
+
+use crate::common::{base, children, connect, is_aiozk_name, ms_since, wait_children, within};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn one_leader_at_a_time_and_resign_hands_over() {

@@ -6,12 +6,13 @@
 
 use std::time::{Duration, Instant};
 
-use crate::common::{base, connect, connect_to, server, wait_children, within};
 use aiozk::{Client, Error, SessionEvent, SessionState};
 use aiozk_recipes::{LeaderElection, Lock, LossReason};
 use aiozk_testkit::FaultProxy;
 use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
+
+use crate::common::{base, connect, connect_to, server, wait_children, within};
 
 const SESSION: Duration = Duration::from_secs(2);
 

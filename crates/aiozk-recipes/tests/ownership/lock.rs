@@ -3,9 +3,10 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::common::{base, children, connect, is_aiozk_name, ms_since, wait_children, within};
 use aiozk::{Error, OpResult};
 use aiozk_recipes::{Lock, LossReason, SharedLock};
+
+use crate::common::{base, children, connect, is_aiozk_name, ms_since, wait_children, within};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lock_happy_path() {

@@ -12,9 +12,10 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::{mpsc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use crate::common::{base, children, connect, is_aiozk_name, ms_since, server, within};
 use aiozk::Error;
 use aiozk_recipes::{LeaderElection, Lock, SharedLock};
+
+use crate::common::{base, children, connect, is_aiozk_name, ms_since, server, within};
 
 /// The aiozk release the test runs against.
 const AIOZK_VERSION: &str = "0.32.0";

@@ -14,18 +14,19 @@
 //!
 //! The default run makes 5 × 10 acquisitions. The full 5 × 40 variant is ignored by
 //! default; run it with
-//! `cargo test -p aiozk-recipes --test own_stress -- --ignored --nocapture`.
+//! `cargo test -p aiozk-recipes --test ownership stress:: -- --ignored --nocapture`.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::common::{base, connect, connect_to, server, wait_children, within};
 use aiozk::{Client, Error, Stat};
 use aiozk_recipes::{Lock, LockGuard, LostSignal};
 use aiozk_testkit::FaultProxy;
 use bytes::Bytes;
+
+use crate::common::{base, connect, connect_to, server, wait_children, within};
 
 const SESSION: Duration = Duration::from_secs(4);
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
