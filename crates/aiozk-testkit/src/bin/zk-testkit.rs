@@ -1,5 +1,5 @@
-//! `zk-testkit serve [--version V] [--port P] [--members N] [--ttl] [--sasl U:P] [--tls] [--json]`:
-//! manual testing.
+//! `zk-testkit serve [--version V] [--port P] [--members N] [--ttl] [--sasl U:P] [--tls]
+//! [--json]`: runs a throw-away ZooKeeper for manual testing and for the Python tests.
 //!
 //! Starts a standalone server (or an `N`-member ensemble) of release `V` (`3.9.5`, `3.8.6`,
 //! ..., or `debian`; default `ZK_VERSION`, else 3.9.5) on 127.0.0.1 in a temporary
