@@ -7,6 +7,7 @@
 
 pub mod cli;
 pub mod harness;
+pub mod java;
 pub mod report;
 pub mod sys;
 pub mod workload;
