@@ -30,6 +30,11 @@ pub const CLIENTS: &[(&str, &str, bool)] = &[
         false,
     ),
     (
+        "ours-plain",
+        "aiozk (this crate) sending every read alone (`coalesce_reads(false)`)",
+        false,
+    ),
+    (
         "zkc",
         "zookeeper-client (Rust), tokio current-thread runtime",
         false,

@@ -272,7 +272,7 @@ pub fn run(spec: &RunSpec) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     let result = rt.block_on(async {
         match spec.client.as_str() {
-            "ours" | "ours-eager" => ours::run(spec).await,
+            "ours" | "ours-eager" | "ours-plain" => ours::run(spec).await,
             "zkc" => zkc::run(spec).await,
             other => Err(format!("unknown Rust client {other}")),
         }
@@ -355,11 +355,15 @@ mod ours {
     use super::*;
     use aiozk::{Client, SessionEvent, SessionState};
 
-    /// `ours-eager` writes every request at once (no joint writes under deep pipelining).
+    /// `ours-eager` writes every request at once (no joint writes under deep pipelining);
+    /// `ours-plain` sends every read alone (no read coalescing).
     async fn connect(server: &str, client: &str) -> Result<Client, String> {
         let mut builder = Client::builder(server).session_timeout(Duration::from_secs(30));
         if client == "ours-eager" {
             builder = builder.max_write_delay(Duration::ZERO);
+        }
+        if client == "ours-plain" {
+            builder = builder.coalesce_reads(false);
         }
         builder.connect().await.map_err(|e| e.to_string())
     }
@@ -445,8 +449,16 @@ mod ours {
             "watches" | "pwatches" => watches(spec, &zk).await,
             other => Err(format!("unknown workload {other}")),
         };
+        let stats = zk.stats();
         zk.close().await;
-        res
+        res.map(|mut v| {
+            if let Some(obj) = v.as_object_mut() {
+                obj.insert("coalesced_reads".into(), json!(stats.coalesced_reads));
+                obj.insert("multi_read_batches".into(), json!(stats.multi_read_batches));
+                obj.insert("writes".into(), json!(stats.writes));
+            }
+            v
+        })
     }
 
     /// 100 sessions spread over the members, each with 10 get_data in flight.
