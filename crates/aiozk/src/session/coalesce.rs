@@ -184,6 +184,10 @@ impl<T: Tokens> Session<T> {
         let Some(state) = self.probe.take() else {
             return;
         };
+        if matches!(self.phase, Phase::Closing { .. }) {
+            // Closed meanwhile: the closeSession reply ends everything.
+            return;
+        }
         match result {
             Ok(_) => {
                 self.reads.confirmed = true;

@@ -534,3 +534,26 @@ fn the_probe_reply_does_not_move_the_zxid_watches_are_set_again_from() {
     assert_eq!(sw.relative_zxid, 0x10);
     assert_eq!(sw.data, vec!["/w".to_owned()]);
 }
+
+#[test]
+fn a_close_while_the_probe_is_out_ends_the_session_without_reporting_it_up() {
+    let mut p = Pair::new(coalescing());
+    p.connect_req();
+    p.accept(SID, 30_000, false);
+    let probe = p.one_request();
+    p.submit(get_data(1, "/a", None));
+    p.close();
+    let close = p.one_request();
+    assert_eq!(close.op, OpCode::CloseSession.as_i32());
+    p.reply(probe.xid, 0, 0, &PROBE_BODY);
+    assert!(p.requests().is_empty(), "nothing is sent after the close");
+    p.reply(close.xid, 0, 0, &[]);
+    let evs = p.take_events();
+    assert!(
+        !evs.iter()
+            .any(|e| matches!(e, Ev::State(SessionState::Connected, _))),
+        "{evs:?}"
+    );
+    assert!(evs.contains(&Ev::Reply(1, Err(Error::Closed))), "{evs:?}");
+    assert_eq!(p.s.state(), SessionState::Closed);
+}
