@@ -28,6 +28,19 @@ pub type SemaphorePermit = OwnershipGuard;
 /// Do not mix other recipes' nodes into `<path>`: every child ending in ten digits counts.
 ///
 /// Connection loss and session expiry are handled as for [`super::Lock`].
+///
+/// # Examples
+/// ```no_run
+/// # async fn example(zk: aiozk::Client) -> aiozk::Result<()> {
+/// use aiozk_recipes::Semaphore;
+///
+/// // At most three processes run the import at once.
+/// let slots = Semaphore::new(&zk, "/semaphores/import", 3);
+/// let permit = slots.acquire(None).await?;
+/// /* the import */
+/// permit.release().await?;
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone)]
 pub struct Semaphore {
     client: Client,
