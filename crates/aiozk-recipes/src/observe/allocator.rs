@@ -8,7 +8,7 @@ use aiozk::path::join;
 use aiozk::{Client, Error, Result};
 use tokio::sync::watch;
 
-use super::json::{decode_list, encode_list};
+use super::json_list::{decode_list, encode_list};
 use super::party::Party;
 use super::watchers::{DataWatcher, WatcherOptions};
 use crate::support::across_expiry::persist;

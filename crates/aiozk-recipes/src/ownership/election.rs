@@ -11,7 +11,7 @@ use super::fence::Fence;
 use super::lock::normalize;
 use super::loss::{LossReason, LostSignal};
 use super::node::{Core, ReleaseOnDrop};
-use super::queue::{line, Turn};
+use super::waiting::{line, Turn};
 
 /// A leader election (aiozk's `LeaderElection`).
 ///

@@ -8,7 +8,7 @@ use tokio::time::Instant;
 
 use super::guard::OwnershipGuard;
 use super::node::Core;
-use super::queue::{wait_in_line, Turn};
+use super::waiting::{wait_in_line, Turn};
 
 /// Proof that a [`Lock`] is held; releases it when dropped. See [`OwnershipGuard`].
 pub type LockGuard = OwnershipGuard;

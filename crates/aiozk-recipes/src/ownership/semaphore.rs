@@ -8,7 +8,7 @@ use tokio::time::Instant;
 use super::guard::OwnershipGuard;
 use super::lock::normalize;
 use super::node::Core;
-use super::queue::{wait_in_line, Turn};
+use super::waiting::{wait_in_line, Turn};
 
 /// Proof that a [`Semaphore`] permit is held; releases it when dropped. See
 /// [`OwnershipGuard`].
