@@ -431,3 +431,62 @@ async fn oneshot_fallback_follows_changes_cuts_and_expiry() {
     drop(cache);
     zk.deleteall(&b).await.unwrap();
 }
+
+/// A node the cache's client may not read is left out, in both watch modes and on every
+/// release: from 3.8.4 and 3.9.2 `exists` answers NoAuth for it (ZOOKEEPER-2590) and its
+/// notifications are dropped (ZOOKEEPER-4799); before, its data reads fail. The readable
+/// rest of the tree is mirrored and followed as usual.
+#[tokio::test]
+async fn leaves_out_nodes_it_may_not_read() {
+    let owner = connect().await;
+    owner.add_auth("digest", b"owner:pw").await.unwrap();
+    let b = base(&owner, "tc-acl").await;
+    for force_oneshot_watches in [false, true] {
+        let root = format!("{b}/root-{force_oneshot_watches}");
+        let open = format!("{root}/open");
+        let secret = format!("{root}/secret");
+        owner.create(&root, b"r").await.unwrap();
+        owner.create(&open, b"o").await.unwrap();
+        owner
+            .create_with(
+                &secret,
+                b"s",
+                &aiozk::CreateOptions::new().acl(aiozk::acl::creator_all_acl()),
+            )
+            .await
+            .unwrap();
+
+        let reader = connect().await;
+        let options = TreeCacheOptions {
+            force_oneshot_watches,
+        };
+        let cache = TreeCache::start_with(&reader, &root, options)
+            .await
+            .unwrap();
+        let mut events = cache.events();
+        let paths: Vec<String> = cache.snapshot().into_keys().collect();
+        assert_eq!(paths, vec![root.clone(), open.clone()], "{options:?}");
+
+        owner.set_data(&secret, b"s2", None).await.unwrap();
+        owner.set_data(&open, b"o2", None).await.unwrap();
+        let first = within(10, async {
+            loop {
+                match events.next().await {
+                    Some(TreeEvent::Updated(p) | TreeEvent::Added(p) | TreeEvent::Removed(p)) => {
+                        return p
+                    }
+                    Some(TreeEvent::Stopped(e)) => panic!("cache stopped: {e}"),
+                    Some(_) => {}
+                    None => panic!("cache gone"),
+                }
+            }
+        })
+        .await;
+        assert_eq!(first, open, "{options:?}");
+        assert_eq!(cache.data(&open).as_deref(), Some(&b"o2"[..]));
+        assert!(cache.get(&secret).is_none());
+        cache.stop();
+        reader.close().await;
+    }
+    owner.deleteall(&b).await.unwrap();
+}

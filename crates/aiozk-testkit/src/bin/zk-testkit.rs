@@ -1,6 +1,8 @@
-//! `zk-testkit serve [--port P] [--members N]`: runs a throw-away ZooKeeper for manual testing.
+//! `zk-testkit serve [--version V] [--port P] [--members N] [--ttl] [--sasl U:P] [--tls]
+//! [--json]`: runs a throw-away ZooKeeper for manual testing and for the Python tests.
 //!
-//! Starts a standalone server (or an `N`-member ensemble) on 127.0.0.1 in a temporary
+//! Starts a standalone server (or an `N`-member ensemble) of release `V` (`3.9.5`, `3.8.6`,
+//! ..., or `debian`; default `ZK_VERSION`, else 3.9.5) on 127.0.0.1 in a temporary
 //! directory, prints the connect string as one line on stdout, and keeps it running until
 //! stdin reaches end of file or the process gets SIGINT or SIGTERM; then it stops the servers
 //! and removes the directory. With `--port P` a standalone server uses exactly client port `P`
@@ -18,17 +20,23 @@ use std::process::ExitCode;
 
 use aiozk_testkit::{Ensemble, ServerConfig, TestPki};
 
-const USAGE: &str = "usage: zk-testkit serve [--port P] [--members N] [--ttl]
-                        [--sasl USER:PASSWORD] [--tls] [--json]
+const USAGE: &str = "usage: zk-testkit serve [--version V] [--port P] [--members N] [--ttl]
+                         [--sasl USER:PASSWORD] [--tls] [--json]
 
 Starts a standalone ZooKeeper server (or an N-member ensemble) on 127.0.0.1, prints the
-connect string on stdout and runs until stdin reaches end of file or SIGINT/SIGTERM arrives.
-ZooKeeper is found through ZOOKEEPER_HOME or the Debian package zookeeper.
---ttl enables TTL nodes, --sasl adds a SASL DIGEST-MD5 user, --tls a TLS port with a CA made
-for the run; --json (implied by --tls) prints a JSON line with the connect strings and the
-CA and client certificate.";
+connect string as the first line on stdout and runs until stdin reaches end of file or
+SIGINT/SIGTERM arrives.
+
+--version V  a release from Maven Central (3.9.5, 3.8.6, ...; fetched once into the Maven
+             cache) or `debian` (the Debian package zookeeper); default: ZK_VERSION, else 3.9.5
+--ttl        enables TTL nodes
+--sasl U:P   adds a SASL DIGEST-MD5 user
+--tls        a TLS port with a CA made for the run
+--json       (implied by --tls) prints a JSON line with the connect strings and the CA and
+             client certificate";
 
 struct Args {
+    version: Option<String>,
     port: Option<u16>,
     members: usize,
     extra: Extra,
@@ -51,6 +59,7 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
         None => return Err("missing command".into()),
     }
     let mut parsed = Args {
+        version: None,
         port: None,
         members: 1,
         extra: Extra::default(),
@@ -67,6 +76,7 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
                 .ok_or_else(|| format!("{name} needs a value"))
         };
         match name.as_str() {
+            "--version" => parsed.version = Some(value()?),
             "--port" => {
                 let v = value()?;
                 parsed.port = Some(v.parse().map_err(|_| format!("bad port {v:?}"))?);
@@ -131,6 +141,9 @@ fn wait_for_shutdown() -> io::Result<&'static str> {
 
 fn serve(args: Args) -> io::Result<()> {
     let mut config = ServerConfig::new();
+    if let Some(version) = args.version {
+        config = config.version(version);
+    }
     if let Some(port) = args.port {
         let ports = (0..args.members)
             .map(|i| {
@@ -151,8 +164,10 @@ fn serve(args: Args) -> io::Result<()> {
     out.flush()?;
     drop(out);
     eprintln!(
-        "zk-testkit: {} member(s) ready in {}; stop with SIGINT, SIGTERM or end of stdin",
+        "zk-testkit: {} member(s) of ZooKeeper {} ready in {}; stop with SIGINT, SIGTERM or end \
+         of stdin",
         zk.len(),
+        zk.install().name(),
         zk.dir().display()
     );
     let why = wait_for_shutdown();
