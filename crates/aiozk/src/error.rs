@@ -270,6 +270,15 @@ impl Error {
     /// True when the same request may succeed if sent again on a live session: the
     /// connection dropped or the server shed load. The outcome of a write that failed this
     /// way is unknown; see [`crate::RetryPolicy`] for what is retried by default.
+    ///
+    /// # Examples
+    /// ```
+    /// use aiozk::Error;
+    ///
+    /// assert!(Error::ConnectionLoss.is_retryable()); // the outcome is unknown: try again
+    /// assert!(!Error::NoNode.is_retryable());
+    /// assert!(!Error::SessionExpired.is_retryable()); // a new session is needed
+    /// ```
     pub fn is_retryable(&self) -> bool {
         matches!(
             self,

@@ -52,6 +52,19 @@ const CLAIM: &str = ".lock";
 /// flight is undone by a spawned task. Dropping a [`QueueItem`] without completing it
 /// releases the claim (the delete is queued immediately). Dropping [`put`](Queue::put) may
 /// or may not enqueue the item.
+///
+/// # Examples
+/// ```no_run
+/// # async fn example(zk: aiozk::Client) -> aiozk::Result<()> {
+/// use aiozk_recipes::Queue;
+///
+/// let queue = Queue::new(&zk, "/queues/mail");
+/// queue.put(b"to: alice@example.com").await?;
+/// let item = queue.take(None).await?; // claimed by this session until completed
+/// println!("sending {:?}", item.data());
+/// item.complete().await?; // gone for good; dropping it instead hands it back
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone)]
 pub struct Queue {
     client: Client,

@@ -376,6 +376,24 @@ impl ClientBuilder {
 impl Client {
     /// A builder for a client of the servers in `connect_string`
     /// (`host1:2181,host2:2181/optional/chroot`; IPv6 as `[::1]:2181`; `tls://` per host).
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # async fn example() -> aiozk::Result<()> {
+    /// use std::time::Duration;
+    ///
+    /// let zk = aiozk::Client::builder("127.0.0.1:2181")
+    ///     .session_timeout(Duration::from_secs(30))
+    ///     .request_timeout(Duration::from_secs(5))
+    ///     // Up to 5 attempts, 50 ms before the first retry, doubling, at most 2 s.
+    ///     .retry_policy(
+    ///         aiozk::RetryPolicy::n_times(5)
+    ///             .with_backoff(Duration::from_millis(50), Duration::from_secs(2)),
+    ///     )
+    ///     .connect()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
     pub fn builder(connect_string: &str) -> ClientBuilder {
         ClientBuilder::new(connect_string)
     }
@@ -384,6 +402,16 @@ impl Client {
     ///
     /// # Errors
     /// As for [`ClientBuilder::connect`].
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # async fn example() -> aiozk::Result<()> {
+    /// // A chroot after the server list: every path is relative to /app.
+    /// let zk = aiozk::Client::connect("zk1:2181,zk2:2181,zk3:2181/app").await?;
+    /// println!("session {:#x}", zk.session_id());
+    /// zk.close().await;
+    /// # Ok(()) }
+    /// ```
     pub async fn connect(connect_string: &str) -> Result<Self> {
         Self::builder(connect_string).connect().await
     }

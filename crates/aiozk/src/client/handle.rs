@@ -28,6 +28,20 @@ use crate::watcher::StreamSlots;
 /// # Cancellation safety
 /// Dropping a returned future does not withdraw the request: it has already been queued and
 /// the server will carry it out; only the reply is discarded.
+///
+/// # Examples
+/// ```no_run
+/// # async fn example() -> aiozk::Result<()> {
+/// let zk = aiozk::Client::connect("127.0.0.1:2181").await?;
+/// // Both requests are queued here, in this order, before either future is awaited.
+/// let create = zk.create("/job", b"queued");
+/// let read = zk.get_data("/job");
+/// create.await?;
+/// let (data, _stat) = read.await?; // sees the create: the server answers in call order
+/// assert_eq!(&data[..], b"queued");
+/// zk.close().await;
+/// # Ok(()) }
+/// ```
 #[derive(Clone)]
 pub struct Client {
     pub(super) inner: Arc<Inner>,
@@ -73,6 +87,24 @@ impl Client {
     /// Every state transition with its cause, and every new session, from now on. A
     /// receiver that falls more than 64 events behind gets `RecvError::Lagged` and skips the
     /// oldest ones.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # async fn example() -> aiozk::Result<()> {
+    /// # let zk = aiozk::Client::connect("127.0.0.1:2181").await?;
+    /// use aiozk::{SessionEvent, SessionState};
+    ///
+    /// let mut changes = zk.state_changes();
+    /// while let Ok(event) = changes.recv().await {
+    ///     match event {
+    ///         SessionEvent::State(SessionState::Disconnected, cause) => eprintln!("lost: {cause:?}"),
+    ///         SessionEvent::State(state, _) if state.is_connected() => eprintln!("connected"),
+    ///         SessionEvent::NewSession { session_id } => eprintln!("new session {session_id:#x}"),
+    ///         _ => {}
+    ///     }
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn state_changes(&self) -> broadcast::Receiver<SessionEvent> {
         self.inner.events_tx.subscribe()
     }
@@ -146,6 +178,17 @@ impl Client {
     /// Closes the session: sends closeSession (the server deletes the session's ephemeral
     /// nodes at once) and waits for the reply, at most the read timeout. Returns at once
     /// when no server is connected. Calls made afterwards fail with [`Error::Closed`].
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # async fn example() -> aiozk::Result<()> {
+    /// # let zk = aiozk::Client::connect("127.0.0.1:2181").await?;
+    /// zk.create("/scratch", b"").await?;
+    /// // The session's ephemeral nodes go at once; later calls fail with Error::Closed.
+    /// zk.close().await;
+    /// assert_eq!(zk.exists("/").await, Err(aiozk::Error::Closed));
+    /// # Ok(()) }
+    /// ```
     pub async fn close(&self) {
         let (done, rx) = oneshot::channel();
         if self.inner.tx.send(Command::Close { done }).is_ok() {

@@ -76,8 +76,8 @@ pub use types::{
     WatchRequest, WatchedEvent, DEFAULT_MAX_WRITE_DELAY,
 };
 pub(crate) use watches::watch_set_by;
-use watches::WatchRegistry;
 pub use watches::SET_WATCHES_BATCH_BYTES;
+use watches::{WatchRegistry, WatchRemoval};
 
 enum Phase {
     /// Waiting before the next connection attempt.
@@ -125,7 +125,7 @@ pub struct Session<T: Tokens> {
     /// Paths whose server watch is to be removed once their one-shot watches have fired.
     deferred_removals: std::collections::HashSet<String>,
     /// How the server of this connection removes persistent watches.
-    watch_removal: removal::WatchRemoval,
+    watch_removal: WatchRemoval,
     events: VecDeque<Event<T>>,
     close_transport: bool,
     want_connect: bool,
@@ -168,7 +168,7 @@ impl<T: Tokens> Session<T> {
             probe: None,
             watches: WatchRegistry::default(),
             deferred_removals: std::collections::HashSet::new(),
-            watch_removal: removal::WatchRemoval::Unknown,
+            watch_removal: WatchRemoval::Unknown,
             events: VecDeque::new(),
             close_transport: false,
             want_connect: false,
@@ -365,7 +365,7 @@ impl<T: Tokens> Session<T> {
         self.inbuf.clear();
         self.out.clear();
         // Another server, maybe of another release.
-        self.watch_removal = removal::WatchRemoval::Unknown;
+        self.watch_removal = WatchRemoval::Unknown;
         self.reads.confirmed = false;
         let session_id = if self.seen_rw_server {
             self.session_id
