@@ -274,6 +274,8 @@ pub(crate) struct Core {
     node: OnceLock<String>,
     /// The session id in the node's Stat (`ephemeralOwner`).
     owner: AtomicI64,
+    /// The zxid of the node's creation.
+    czxid: AtomicI64,
     lost_tx: watch::Sender<Option<LossReason>>,
     phase_tx: watch::Sender<Phase>,
     ended: AtomicBool,
@@ -287,6 +289,7 @@ impl Core {
             prefix: format!("{label}-{}-", super::util::new_guid()),
             node: OnceLock::new(),
             owner: AtomicI64::new(0),
+            czxid: AtomicI64::new(0),
             lost_tx: watch::channel(None).0,
             phase_tx: watch::channel(Phase::Waiting).0,
             ended: AtomicBool::new(false),
@@ -302,6 +305,11 @@ impl Core {
         self.node.get().map_or("", String::as_str)
     }
 
+    /// The zxid that created the node; 0 before [`Core::create`] succeeded.
+    pub(crate) fn czxid(&self) -> i64 {
+        self.czxid.load(Ordering::Acquire)
+    }
+
     /// The node's name (last path segment).
     pub(crate) fn name(&self) -> &str {
         aiozk::path::basename(self.node())
@@ -314,6 +322,7 @@ impl Core {
     pub(crate) async fn create(self: &Arc<Self>, data: &[u8]) -> Result<()> {
         let (path, stat) = create_unique(&self.client, &self.base, &self.prefix, data).await?;
         self.owner.store(stat.ephemeral_owner, Ordering::Release);
+        self.czxid.store(stat.czxid, Ordering::Release);
         // Set once: a Core is created once.
         let _ = self.node.set(path);
         // Subscribed after the create: every event from here on concerns the node's
@@ -641,6 +650,13 @@ impl OwnershipGuard {
     /// The path of the ownership node.
     pub fn node(&self) -> &str {
         self.core.node()
+    }
+
+    /// The zxid that created the ownership node. Each new owner's node is created later,
+    /// so it is larger for every later owner: a fencing token for systems outside
+    /// ZooKeeper, which can refuse writes carrying a smaller one than they have seen.
+    pub fn czxid(&self) -> i64 {
+        self.core.czxid()
     }
 
     /// The loss signal of this ownership; see [`LostSignal`].
