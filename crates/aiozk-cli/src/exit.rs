@@ -23,8 +23,8 @@ pub const NO_AUTH: u8 = 7;
 /// No server reachable within `--timeout`, a request timed out, the connection or the
 /// session was lost, or TLS failed.
 pub const CONNECTION: u8 = 8;
-/// `lock`/`elect`: the lock or the leadership was lost while the command ran; the command
-/// was stopped.
+/// `lock`/`elect`: the lock or the leadership was lost while the command ran (the command
+/// was stopped) or before it exited. `--fence`: the fence node is gone; nothing was written.
 pub const LOST: u8 = 9;
 /// `lock`/`elect`: the command was found but could not be executed (shell convention).
 pub const CANNOT_EXECUTE: u8 = 126;
@@ -46,7 +46,9 @@ Exit status:
     7    no auth: the ACL denies the operation, or authentication failed
     8    connection failure: no server answered within --timeout, a request timed
          out, the connection or session was lost, or TLS failed
-    9    `lock`/`elect`: the lock or leadership was lost; the command was stopped
+    9    `lock`/`elect`: the lock or leadership was lost while the command ran (it
+         was stopped) or before it exited; `--fence`: the fence node is gone, so
+         nothing was written
   126    `lock`/`elect`: the command could not be executed
   127    `lock`/`elect`: the command was not found
   130    `lock`/`elect`: zk was interrupted before the command finished
