@@ -164,6 +164,13 @@ fn a_frozen_holders_command_can_no_longer_write_after_the_lock_passed_on() {
     let lock = format!("{b}/lock");
     let target = format!("{b}/target");
     ok(&["create", &target, "initial"]);
+    // A fence that does not exist: nothing is written.
+    let err = fails(
+        &["set", "--fence", &format!("{b}/no-such-lock"), &target, "x"],
+        LOST,
+    );
+    assert!(err.contains("fence"), "{err}");
+    assert_eq!(ok(&["get", &target]), "initial");
     let dir = temp_dir();
     let d = dir.display();
     // The command: a fenced write while the lock is held, then another once told to.
