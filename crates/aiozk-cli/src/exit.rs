@@ -80,10 +80,11 @@ impl Failure {
 
     /// A client error about `what` (usually a path), with the status of its kind.
     pub fn zk(what: &str, err: &Error) -> Self {
+        let text = describe(err);
         let message = if what.is_empty() {
-            err.to_string()
+            text
         } else {
-            format!("{what}: {err}")
+            format!("{what}: {text}")
         };
         Self::new(status_of(err), message)
     }
@@ -94,6 +95,31 @@ impl Failure {
             code,
             message: None,
         }
+    }
+}
+
+/// A client error in zk's words: the options it names are zk's.
+pub fn describe(err: &Error) -> String {
+    match err {
+        Error::FrameTooLarge { size, limit, reply } => {
+            let (what, server) = if *reply {
+                ("the reply", "")
+            } else {
+                (
+                    "the request",
+                    "; the server's jute.maxbuffer must allow it too",
+                )
+            };
+            format!(
+                "{what} of {size} bytes exceeds the frame limit of {limit} bytes: raise it \
+                 with --max-frame (e.g. --max-frame {}M){server}",
+                size.div_ceil(1 << 20)
+            )
+        }
+        Error::RetriesExhausted { attempts, last } => {
+            format!("gave up after {attempts} attempts: {}", describe(last))
+        }
+        other => other.to_string(),
     }
 }
 
@@ -120,7 +146,9 @@ pub fn status_of(err: &Error) -> u8 {
         | Error::Closing => CONNECTION,
         Error::RetriesExhausted { last, .. } => status_of(last),
         Error::TransactionFailed { error, .. } => status_of(error),
-        Error::InvalidPath { .. } | Error::InvalidArgument(_) => USAGE,
+        Error::InvalidPath { .. }
+        | Error::InvalidArgument(_)
+        | Error::FrameTooLarge { reply: false, .. } => USAGE,
         _ => GENERIC,
     }
 }

@@ -440,7 +440,7 @@ pub async fn rmr(ctx: &Ctx, path: &str) -> Result<u8, Failure> {
         };
         return Err(Failure::new(
             exit::status_of(err),
-            format!("{first}: {err}{more}"),
+            format!("{first}: {}{more}", exit::describe(err)),
         ));
     }
     if ctx.json {

@@ -300,3 +300,34 @@ fn timeout_bounds_the_whole_command_close_included() {
         );
     }
 }
+// ------------------------------------------------------------------------ --max-frame
+
+/// A listing bigger than the default frame limit fails with an error that names
+/// `--max-frame`; with `--max-frame` the same commands work.
+#[test]
+fn max_frame_reads_replies_over_the_default_limit() {
+    let b = base("max-frame");
+    let names: Vec<String> = ["a", "b"].iter().map(|c| c.repeat(600_000)).collect();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let zk = aiozk::Client::connect(&server().connect_string())
+            .await
+            .unwrap();
+        for name in &names {
+            zk.create(&format!("{b}/{name}"), b"").await.unwrap();
+        }
+        zk.close().await;
+    });
+    let err = fails(&["ls", &b], 1);
+    assert!(err.contains("--max-frame"), "{err}");
+    assert!(!err.contains("max_frame"), "{err}");
+    let listed = ok(&["--max-frame", "2M", "ls", &b]);
+    assert_eq!(listed, format!("{}\n{}\n", names[0], names[1]));
+    let err = fails(&["rmr", &b], 1);
+    assert!(err.contains("--max-frame"), "{err}");
+    ok(&["--max-frame", "2M", "rmr", &b]);
+    fails(&["--max-frame", "12", "ls", "/"], 2);
+}

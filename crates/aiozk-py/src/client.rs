@@ -361,7 +361,7 @@ impl PyClient {
     #[new]
     #[pyo3(signature = (servers, *, chroot=None, session_timeout=10.0, allow_read_only=false,
         default_acl=None, retry=None, request_timeout=None, connect_timeout=None, auth=Vec::new(),
-        sasl=None, tls=None, reconnect_after_expiry=true, resume=None))]
+        sasl=None, tls=None, reconnect_after_expiry=true, resume=None, max_frame=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         servers: &str,
@@ -377,6 +377,7 @@ impl PyClient {
         tls: Option<PyRef<'_, PyTlsOptions>>,
         reconnect_after_expiry: bool,
         resume: Option<(i64, Vec<u8>)>,
+        max_frame: Option<usize>,
     ) -> PyResult<Self> {
         let mut builder = Client::builder(servers)
             .session_timeout(secs(session_timeout, "session_timeout")?)
@@ -405,6 +406,9 @@ impl PyClient {
         }
         if let Some((id, password)) = resume {
             builder = builder.resume_session(id, password);
+        }
+        if let Some(bytes) = max_frame {
+            builder = builder.max_frame(bytes);
         }
         let _guard = runtime().enter();
         let client = builder

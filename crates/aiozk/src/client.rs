@@ -985,11 +985,11 @@ impl Client {
         req.encode(&mut body);
         // 8 bytes of request header travel in the same frame.
         if body.len() + 8 > self.inner.max_frame {
-            return Err(Error::InvalidArgument(format!(
-                "request of {} bytes exceeds the frame limit of {} bytes",
-                body.len() + 8,
-                self.inner.max_frame
-            )));
+            return Err(Error::FrameTooLarge {
+                size: body.len() + 8,
+                limit: self.inner.max_frame,
+                reply: false,
+            });
         }
         Ok((req.opcode(), body.freeze()))
     }
@@ -1671,7 +1671,7 @@ impl Client {
     /// # Errors
     /// [`Error::NodeExists`]; [`Error::NoNode`] when the parent is missing;
     /// [`Error::NoChildrenForEphemerals`]; [`Error::NoAuth`]; [`Error::InvalidPath`];
-    /// [`Error::InvalidArgument`] for data over the frame limit.
+    /// [`Error::FrameTooLarge`] for data over the frame limit.
     pub fn create(
         &self,
         path: &str,
@@ -1912,7 +1912,7 @@ impl Client {
     ///
     /// # Errors
     /// [`Error::NoNode`]; [`Error::BadVersion`]; [`Error::NoAuth`];
-    /// [`Error::InvalidArgument`] for data over the frame limit.
+    /// [`Error::FrameTooLarge`] for data over the frame limit.
     pub fn set_data(
         &self,
         path: &str,

@@ -99,6 +99,7 @@ class Client:
         tls: Optional[TlsOptions] = None,
         reconnect_after_expiry: bool = True,
         resume: Optional[Tuple[int, bytes]] = None,
+        max_frame: Optional[int] = None,
     ) -> None: ...
     state: str
     session_id: int

@@ -194,7 +194,10 @@ class ZKClient:
     ``TlsOptions``), ``reconnect_after_expiry`` (default True: open a new session after an
     expiry, as aiozk), ``connect_timeout`` (default for ``start()``), ``resume_session``
     (``(session_id, password)`` of a live session to take over, from ``session_id`` and
-    ``session.password``).
+    ``session.password``), ``max_frame`` (the largest reply accepted and request sent, in
+    bytes; default 1 MiB - 1, the server's default ``jute.maxbuffer``: raise it to read a
+    node whose data or list of children is bigger; a reply over it fails with
+    ``exc.ProtocolError``, whose ``size`` and ``limit`` say by how much).
     """
 
     def __init__(
@@ -214,6 +217,7 @@ class ZKClient:
         reconnect_after_expiry: bool = True,
         connect_timeout: Optional[float] = None,
         resume_session: Optional[Tuple[int, bytes]] = None,
+        max_frame: Optional[int] = None,
     ) -> None:
         self.servers = servers
         self.chroot: Optional[str] = None
@@ -238,6 +242,7 @@ class ZKClient:
         self._tls = tls
         self._reconnect_after_expiry = reconnect_after_expiry
         self._resume = resume_session
+        self._max_frame = max_frame
         self._core: Optional[_aiozk.Client] = None
         self._starting: Optional[asyncio.Lock] = None
 
@@ -282,6 +287,7 @@ class ZKClient:
                 tls=self._tls,
                 reconnect_after_expiry=self._reconnect_after_expiry,
                 resume=self._resume,
+                max_frame=self._max_frame,
             )
             self._resume = None
             self.session.state._set('lost')

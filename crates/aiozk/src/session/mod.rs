@@ -1045,12 +1045,15 @@ impl<T: Tokens> Session<T> {
         }) = self.pending.pop_front()
         {
             self.stats.errors += 1;
-            self.events.push_back(Event::Reply(
-                token,
-                Err(Error::ProtocolViolation(format!(
-                    "the reply is too large: {e}; raise the client's max_frame"
-                ))),
-            ));
+            let err = match *e {
+                aiozk_proto::FrameError::TooLarge { len, max } => Error::FrameTooLarge {
+                    size: len,
+                    limit: max,
+                    reply: true,
+                },
+                ref other => Error::ProtocolViolation(other.to_string()),
+            };
+            self.events.push_back(Event::Reply(token, Err(err)));
         }
     }
 

@@ -1201,7 +1201,10 @@ fn oversized_frame_drops_the_connection_and_fails_the_oldest_request_for_good() 
     // The oversized reply answers the oldest request: it fails with an error no retry
     // policy repeats; the other one only lost its connection.
     assert!(
-        matches!(&evs[0], Ev::Reply(1, Err(Error::ProtocolViolation(m))) if m.contains("max_frame")),
+        matches!(
+            &evs[0],
+            Ev::Reply(1, Err(Error::FrameTooLarge { reply: true, .. }))
+        ),
         "events: {evs:?}"
     );
     assert_eq!(evs[1], Ev::Reply(2, Err(Error::ConnectionLoss)));
