@@ -4,7 +4,7 @@
 //! DIGEST-MD5 (user `bob`, password `bobsecret`) and a TLS port (optional client
 //! certificates) with a certificate authority made for this run. Prints one JSON line:
 //! `{"plain": "127.0.0.1:P", "tls": "127.0.0.1:Q", "ca_pem": ..., "client_cert_pem": ...,
-//! "client_key_pem": ...}`, then runs until stdin reaches end of file.
+//! "client_key_pem": ..., "pid": JVM_PID}`, then runs until stdin reaches end of file.
 
 use std::io::{self, BufRead, Write};
 
@@ -74,6 +74,7 @@ fn main() -> io::Result<()> {
         "ca_pem": ca.pem(),
         "client_cert_pem": client_cert,
         "client_key_pem": client_key,
+        "pid": zk.pid(0),
     });
     let mut out = io::stdout().lock();
     writeln!(out, "{line}")?;

@@ -55,7 +55,19 @@ impl ScriptedServer {
     where
         F: Fn(ScriptedConn) -> io::Result<()> + Send + Sync + 'static,
     {
-        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
+        Self::start_on(0, script)
+    }
+
+    /// Like [`ScriptedServer::start`], on `127.0.0.1:port` (0 for a free port): to bring up
+    /// a server where a client has been trying to connect.
+    ///
+    /// # Errors
+    /// Binding failed.
+    pub fn start_on<F>(port: u16, script: F) -> io::Result<Self>
+    where
+        F: Fn(ScriptedConn) -> io::Result<()> + Send + Sync + 'static,
+    {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, port))?;
         let addr = listener.local_addr()?;
         listener.set_nonblocking(true)?;
         let stop = Arc::new(AtomicBool::new(false));
