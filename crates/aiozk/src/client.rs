@@ -64,6 +64,8 @@ pub struct ClientBuilder {
     sasl: Option<crate::session::SaslCredentials>,
     tls: Option<crate::tls::TlsOptions>,
     request_timeout: Option<Duration>,
+    call_timeout: Option<Duration>,
+    fail_eagerly: bool,
     max_write_delay: Duration,
     connector: Option<Connector>,
 }
@@ -79,6 +81,8 @@ impl std::fmt::Debug for ClientBuilder {
             .field("max_frame", &self.max_frame)
             .field("retry", &self.retry)
             .field("request_timeout", &self.request_timeout)
+            .field("call_timeout", &self.call_timeout)
+            .field("fail_eagerly", &self.fail_eagerly)
             .field("max_write_delay", &self.max_write_delay)
             .field("reconnect_after_expiry", &self.reconnect_after_expiry)
             .field(
@@ -116,6 +120,8 @@ impl ClientBuilder {
             sasl: None,
             tls: None,
             request_timeout: None,
+            call_timeout: None,
+            fail_eagerly: false,
             max_write_delay: crate::session::DEFAULT_MAX_WRITE_DELAY,
             connector: None,
         }
@@ -135,12 +141,42 @@ impl ClientBuilder {
         self
     }
 
-    /// Fail a call with [`Error::RequestTimeout`] when its reply takes longer than
-    /// `timeout` (each retry gets its own `timeout`). The request itself is not withdrawn: it
-    /// may still be carried out. Default: no limit (a call waits while the session lives,
-    /// failing on connection loss or expiry).
+    /// Fail an attempt of a call with [`Error::RequestTimeout`] when its reply takes longer
+    /// than `timeout`, counted from when the attempt is queued (waiting for a connection
+    /// included). Each retry gets its own `timeout`, and [`Error::RequestTimeout`] is
+    /// retryable, so under a policy that retries for ever a call may still wait for ever:
+    /// [`ClientBuilder::call_timeout`] bounds the whole call. The request itself is not
+    /// withdrawn: it may still be carried out. Default: no limit (an attempt waits while
+    /// the session lives, failing on connection loss or expiry).
     pub fn request_timeout(mut self, timeout: Duration) -> Self {
         self.request_timeout = Some(timeout);
+        self
+    }
+
+    /// Fail a call with [`Error::RequestTimeout`] once `timeout` has passed since it was
+    /// made, whatever it is doing: waiting for a connection, for a reply, or between
+    /// retries. This bounds the whole call, every retry of the retry policy included. The
+    /// request is not withdrawn: it may still be carried out. Calls made of several
+    /// requests ([`Client::ensure_path`], [`Client::deleteall`]) bound each request.
+    /// [`Client::with_call_timeout`] sets it per handle. Default: no limit.
+    pub fn call_timeout(mut self, timeout: Duration) -> Self {
+        self.call_timeout = Some(timeout);
+        self
+    }
+
+    /// Fail at once while every server refuses the connection. Default false: the client
+    /// keeps trying, as the Java client does.
+    ///
+    /// Once every server has refused the connection (or answered the handshake with
+    /// garbage) in two whole rounds, calls waiting for a connection fail with
+    /// [`Error::NoHosts`] naming the last refusal, [`ClientBuilder::connect`] returns it
+    /// at once, and new calls fail with it until a server completes a handshake; the
+    /// client keeps trying to connect meanwhile, backing off. A server that does not
+    /// answer at all is no refusal: calls wait for it as usual. (Servers that all answer
+    /// with garbage fail calls this way even without this option, with the
+    /// [`Error::ProtocolViolation`].)
+    pub fn fail_eagerly(mut self, fail: bool) -> Self {
+        self.fail_eagerly = fail;
         self
     }
 
@@ -247,7 +283,9 @@ impl ClientBuilder {
         let timeout = client.connect_timeout;
         let mut state = client.inner.state_rx.clone();
         let wait = state.wait_for(|s| {
-            s.is_connected() || matches!(s, SessionState::AuthFailed | SessionState::Closed)
+            s.is_connected()
+                || matches!(s, SessionState::AuthFailed | SessionState::Closed)
+                || client.connect_failure().is_some()
         });
         let outcome = match tokio::time::timeout(timeout, wait).await {
             Ok(Ok(s)) => *s,
@@ -257,6 +295,11 @@ impl ClientBuilder {
         match outcome {
             s if s.is_connected() => Ok(client),
             SessionState::AuthFailed => Err(Error::AuthFailed),
+            _ if client.connect_failure().is_some() => {
+                let err = client.connect_failure().unwrap_or(Error::ConnectionLoss);
+                client.close().await;
+                Err(err)
+            }
             _ => {
                 let last = client.shared().last_error;
                 client.close().await;
@@ -305,6 +348,7 @@ impl ClientBuilder {
             seed: rand::random(),
             sasl: self.sasl.clone(),
             max_write_delay: self.max_write_delay,
+            fail_eagerly: self.fail_eagerly,
         };
         let (tx, rx) = mpsc::unbounded_channel();
         let (state_tx, state_rx) = watch::channel(SessionState::Connecting);
@@ -320,6 +364,8 @@ impl ClientBuilder {
             server: None,
             last_error: None,
             last_zxid: 0,
+            heard_at: None,
+            connect_failure: None,
         }));
         let connector = self
             .connector
@@ -368,6 +414,7 @@ impl ClientBuilder {
         Ok(Client {
             inner: Arc::new(inner),
             retry: self.retry,
+            call_timeout: self.call_timeout,
             connect_timeout: self.connect_timeout.unwrap_or(self.session_timeout),
         })
     }
@@ -406,6 +453,7 @@ struct Inner {
 pub struct Client {
     inner: Arc<Inner>,
     retry: RetryPolicy,
+    call_timeout: Option<Duration>,
     connect_timeout: Duration,
 }
 
@@ -855,7 +903,8 @@ impl Transaction {
             }
         };
         let limit = self.client.inner.request_timeout;
-        async move {
+        let deadline = self.client.deadline();
+        bounded(deadline, async move {
             let Some(rx) = sent? else {
                 return Ok(Vec::new());
             };
@@ -863,7 +912,7 @@ impl Transaction {
                 return Err(unexpected());
             };
             multi_outcome(&chroot, results)
-        }
+        })
     }
 }
 
@@ -941,6 +990,19 @@ fn unexpected() -> Error {
 
 type ReplyRx = oneshot::Receiver<Result<Response>>;
 
+/// Fails `fut` with [`Error::RequestTimeout`] at `deadline` (a call timeout).
+async fn bounded<T>(
+    deadline: Option<tokio::time::Instant>,
+    fut: impl Future<Output = Result<T>>,
+) -> Result<T> {
+    match deadline {
+        Some(at) => tokio::time::timeout_at(at, fut)
+            .await
+            .unwrap_or(Err(Error::RequestTimeout)),
+        None => fut.await,
+    }
+}
+
 /// Waits for a reply, at most `limit` (the builder's request timeout).
 async fn recv(rx: ReplyRx, limit: Option<Duration>) -> Result<Response> {
     // A dropped sender means the driver stopped: the client is closed.
@@ -971,10 +1033,24 @@ impl Client {
     /// A handle to the same session that uses `policy` for its calls.
     pub fn with_retry(&self, policy: RetryPolicy) -> Self {
         Self {
-            inner: self.inner.clone(),
             retry: policy,
-            connect_timeout: self.connect_timeout,
+            ..self.clone()
         }
+    }
+
+    /// A handle to the same session whose calls fail with [`Error::RequestTimeout`] once
+    /// `timeout` has passed since they were made, retries included (see
+    /// [`ClientBuilder::call_timeout`]).
+    pub fn with_call_timeout(&self, timeout: Duration) -> Self {
+        Self {
+            call_timeout: Some(timeout),
+            ..self.clone()
+        }
+    }
+
+    /// When this handle's calls made now must be done, if they have a call timeout.
+    fn deadline(&self) -> Option<tokio::time::Instant> {
+        self.call_timeout.map(|d| tokio::time::Instant::now() + d)
     }
 
     // ------------------------------------------------------------------ plumbing
@@ -1053,7 +1129,8 @@ impl Client {
         });
         let this = self.clone();
         let limit = self.inner.request_timeout;
-        async move {
+        let deadline = self.deadline();
+        bounded(deadline, async move {
             let (op, body, watch_path, (rx, mut watcher)) = first?;
             let started = Instant::now();
             let mut attempt = 1u32;
@@ -1082,7 +1159,7 @@ impl Client {
                 result = recv(rx, limit).await;
             }
             Ok((map(result, &this.inner.chroot)?, watcher))
-        }
+        })
     }
 
     /// A getData request for `path` (setting a data watch when `watch`), its reply mapped
@@ -1199,6 +1276,32 @@ impl Client {
         self.shared().last_zxid
     }
 
+    /// The latest moment a server is known to have heard from this session: when the last
+    /// request it answered was sent (a call, a ping, or the handshake). `None` before the
+    /// first handshake and after an expiry.
+    ///
+    /// The server cannot expire the session earlier than one session timeout after this,
+    /// and while it is recent the session is alive. The time since it is what an ownership
+    /// check ("do I still hold the lock?") compares with the session timeout: a process
+    /// that was paused, or whose server went silent, sees it grow even before the client
+    /// has noticed anything. Read from tokio's clock (the same as `std`'s outside tests).
+    pub fn last_heard(&self) -> Option<std::time::Instant> {
+        self.shared().heard_at
+    }
+
+    /// Why calls fail at once right now, if they do: every server answered the handshake
+    /// with garbage in two whole rounds ([`Error::ProtocolViolation`]), or, with
+    /// [`ClientBuilder::fail_eagerly`], every server refused the connection in two whole
+    /// rounds ([`Error::NoHosts`]). Cleared by the next successful handshake.
+    pub fn connect_failure(&self) -> Option<Error> {
+        self.inner
+            .shared
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .connect_failure
+            .clone()
+    }
+
     /// Drops the current connection and reconnects (to the next server) with the same
     /// session, as after a network failure: calls in flight fail with
     /// [`Error::ConnectionLoss`], watches are re-registered. Does nothing unless connected.
@@ -1266,10 +1369,11 @@ impl Client {
             })
             .map_err(|_| Error::Closed);
         let limit = self.inner.request_timeout;
-        async move {
+        let deadline = self.deadline();
+        bounded(deadline, async move {
             sent?;
             recv(rx, limit).await.map(|_| ())
-        }
+        })
     }
 
     // ------------------------------------------------------------------ reads
@@ -1645,7 +1749,8 @@ impl Client {
         let encoded = built.and_then(|reqs| self.encode(&Request::MultiRead(&reqs)));
         let sent = encoded.and_then(|(op, body)| self.send(op, body, None));
         let limit = self.inner.request_timeout;
-        async move {
+        let deadline = self.deadline();
+        bounded(deadline, async move {
             let (rx, _) = sent?;
             let Response::Multi(results) = recv(rx, limit).await? else {
                 return Err(unexpected());
@@ -1661,7 +1766,7 @@ impl Client {
                     _ => Err(unexpected()),
                 })
                 .collect())
-        }
+        })
     }
 
     // ------------------------------------------------------------------ writes
@@ -2048,11 +2153,12 @@ impl Client {
             streams.slots.release(slot);
         }
         let limit = self.inner.request_timeout;
-        async move {
+        let deadline = self.deadline();
+        bounded(deadline, async move {
             sent?;
             recv(rx, limit).await?;
             Ok(watcher)
-        }
+        })
     }
 }
 

@@ -198,6 +198,9 @@ pub struct SessionConfig {
     /// How long requests may wait to be written together while many are in flight
     /// (see [`Session::poll_transmit`]); zero writes every request at the first chance.
     pub max_write_delay: Duration,
+    /// Fail waiting and new requests at once when every server has refused the connection
+    /// in two whole rounds (see [`Session::connect_failure`]).
+    pub fail_eagerly: bool,
 }
 
 impl std::fmt::Debug for SessionConfig {
@@ -209,6 +212,7 @@ impl std::fmt::Debug for SessionConfig {
             .field("host_count", &self.host_count)
             .field("reconnect_after_expiry", &self.reconnect_after_expiry)
             .field("max_write_delay", &self.max_write_delay)
+            .field("fail_eagerly", &self.fail_eagerly)
             .field(
                 "resume",
                 &self.resume.as_ref().map(|(id, _)| format!("{id:#x}")),
@@ -229,6 +233,7 @@ impl Default for SessionConfig {
             seed: 0x5eed,
             sasl: None,
             max_write_delay: DEFAULT_MAX_WRITE_DELAY,
+            fail_eagerly: false,
         }
     }
 }
@@ -292,6 +297,9 @@ struct Pending<T: Tokens> {
     xid: i32,
     op: OpCode,
     kind: PendingKind<T>,
+    /// When it was queued for writing: its reply proves the server heard from the session
+    /// no earlier than this.
+    sent_at: Instant,
 }
 
 /// The ZooKeeper session state machine. See the module documentation for how to drive it.
@@ -311,7 +319,28 @@ pub struct Session<T: Tokens> {
     last_send: Instant,
     /// When the session was last known to be alive on a server.
     alive_at: Option<Instant>,
+    /// The latest moment a server is known to have heard from the session: when the last
+    /// request it answered (or the handshake it accepted) was sent.
+    heard_at: Option<Instant>,
+    /// When each ping waiting for its reply was sent, oldest first.
+    pings: VecDeque<Instant>,
+    /// Connection attempts since the last connection that proved healthy (a reply after
+    /// its handshake): a connection that dies young keeps the back-off growing.
     attempts: u32,
+    /// The current connection has had no reply since its handshake.
+    unproven: bool,
+    /// Connections in a row that died before their first reply.
+    died_young: u32,
+    /// The server of the current connection or attempt, named in errors.
+    peer: Option<String>,
+    /// Attempts in a row that were refused or answered with garbage (see
+    /// [`Session::connect_failure`]), and whether every one of them was garbage.
+    failed_in_a_row: u32,
+    only_garbage: bool,
+    /// Why the latest attempt failed.
+    last_failure: Option<Error>,
+    /// Set while requests fail at once: see [`Session::connect_failure`].
+    failing: Option<Error>,
     rng: u64,
     inbuf: BytesMut,
     out: BytesMut,
@@ -341,6 +370,10 @@ pub struct Session<T: Tokens> {
 
 /// The least room [`Session::read_buf`] offers for one read.
 const READ_CHUNK: usize = 8 * 1024;
+
+/// The least session timeout the session's timers work with (pings, read and connect
+/// timeouts, local expiry, reconnect pauses), whatever the server negotiated.
+pub const MIN_SESSION_TIMEOUT: Duration = Duration::from_millis(100);
 
 /// The default of [`SessionConfig::max_write_delay`].
 pub const DEFAULT_MAX_WRITE_DELAY: Duration = Duration::from_millis(1);
@@ -389,7 +422,16 @@ impl<T: Tokens> Session<T> {
             last_recv: now,
             last_send: now,
             alive_at: None,
+            heard_at: None,
+            pings: VecDeque::new(),
             attempts: 0,
+            unproven: false,
+            died_young: 0,
+            peer: None,
+            failed_in_a_row: 0,
+            only_garbage: true,
+            last_failure: None,
+            failing: None,
             rng,
             // Allocated as needed (see `read_buf`): 128 KiB of buffers per session made a
             // thousand idle sessions cost 128 MiB.
@@ -459,14 +501,50 @@ impl<T: Tokens> Session<T> {
         self.config.max_frame
     }
 
+    /// The latest moment a server is known to have heard from this session: the time the
+    /// last request it answered was sent (a ping, a call, or the handshake it accepted).
+    /// The server cannot expire the session earlier than one session timeout after it.
+    /// `None` before the first handshake.
+    pub fn heard_at(&self) -> Option<Instant> {
+        self.heard_at
+    }
+
+    /// Why requests fail at once right now, if they do: every server answered the
+    /// handshake with garbage in two whole rounds (a [`Error::ProtocolViolation`] naming
+    /// the last one), or, with [`SessionConfig::fail_eagerly`], every server refused the
+    /// connection or sent garbage in two whole rounds ([`Error::NoHosts`] with the last
+    /// cause). Requests waiting for a connection then fail with it, and so do new ones
+    /// until a handshake succeeds; the session keeps trying to connect, with back-off.
+    pub fn connect_failure(&self) -> Option<&Error> {
+        self.failing.as_ref()
+    }
+
+    /// Why the latest connection attempt or connection failed.
+    pub fn last_failure(&self) -> Option<&Error> {
+        self.last_failure.as_ref()
+    }
+
+    /// Names the server of the connection being opened (`host:port`), for errors; call it
+    /// before [`Session::on_transport_connected`] or [`Session::on_transport_closed`].
+    pub fn set_peer(&mut self, peer: impl Into<String>) {
+        self.peer = Some(peer.into());
+    }
+
+    /// The session timeout the timers work with: the negotiated one, but never less than
+    /// [`MIN_SESSION_TIMEOUT`], so that a server negotiating an absurdly small timeout
+    /// cannot make the client ping and reconnect in a busy loop.
+    fn timeout(&self) -> Duration {
+        self.negotiated.max(MIN_SESSION_TIMEOUT)
+    }
+
     fn read_timeout(&self) -> Duration {
-        self.negotiated * 2 / 3
+        self.timeout() * 2 / 3
     }
 
     /// The time allowed for one connection attempt (TCP plus handshake).
     pub fn connect_timeout(&self) -> Duration {
         let hosts = u32::try_from(self.config.host_count.max(1)).unwrap_or(u32::MAX);
-        (self.negotiated / hosts).max(Duration::from_millis(100))
+        (self.timeout() / hosts).max(Duration::from_millis(100))
     }
 
     fn ping_interval(&self) -> Duration {
@@ -625,7 +703,7 @@ impl<T: Tokens> Session<T> {
     pub fn reconnect(&mut self, now: Instant) {
         if let Phase::Connected { .. } = self.phase {
             self.close_transport = true;
-            self.lose_connection(now, Error::ConnectionLoss);
+            self.lose_connection(now, Error::ConnectionLoss, &Error::ConnectionLoss);
             self.phase = Phase::Waiting { next_attempt: now };
         }
     }
@@ -672,10 +750,11 @@ impl<T: Tokens> Session<T> {
         match self.phase {
             Phase::Connecting { .. } => {
                 debug!(%reason, "connection attempt failed");
-                self.schedule_attempt(now);
+                let err = self.naming_peer(&reason.to_string());
+                self.attempt_failed(now, Some(Error::NoHosts(err)), false);
                 self.check_local_expiry(now);
             }
-            Phase::Connected { .. } => self.lose_connection(now, reason),
+            Phase::Connected { .. } => self.lose_connection(now, reason, &Error::ConnectionLoss),
             Phase::Closing { .. } => {
                 self.stop(SessionState::Closed, StateCause::UserClose, &Error::Closed)
             }
@@ -707,12 +786,14 @@ impl<T: Tokens> Session<T> {
                 Ok(Some(frame)) => frame,
                 Ok(None) => return,
                 Err(e) => {
-                    if let (aiozk_proto::FrameError::TooLarge { .. }, Phase::Connected { .. }) =
-                        (&e, &self.phase)
-                    {
-                        self.blame_oversized_reply(&e);
-                    }
-                    return self.protocol_violation(now, format!("bad frame from server: {e}"));
+                    let blamed = matches!(
+                        (&e, &self.phase),
+                        (
+                            aiozk_proto::FrameError::TooLarge { .. },
+                            Phase::Connected { .. }
+                        )
+                    ) && self.blame_oversized_reply(&e);
+                    return self.protocol_violation(now, format!("bad frame: {e}"), blamed);
                 }
             };
             let result = match self.phase {
@@ -724,7 +805,7 @@ impl<T: Tokens> Session<T> {
                 _ => Ok(()),
             };
             if let Err(msg) = result {
-                return self.protocol_violation(now, msg);
+                return self.protocol_violation(now, msg, false);
             }
             if self.close_transport {
                 return;
@@ -750,7 +831,8 @@ impl<T: Tokens> Session<T> {
                 if now >= deadline {
                     debug!("connection attempt timed out");
                     self.close_transport = true;
-                    self.schedule_attempt(now);
+                    // A silent server is not a refusal: it may be slow.
+                    self.attempt_failed(now, None, false);
                     self.check_local_expiry(now);
                 }
             }
@@ -761,7 +843,7 @@ impl<T: Tokens> Session<T> {
                         "no reply from the server within the read timeout"
                     );
                     self.close_transport = true;
-                    self.lose_connection(now, Error::ConnectionLoss);
+                    self.lose_connection(now, Error::ConnectionLoss, &Error::ConnectionLoss);
                 } else if now.saturating_duration_since(self.last_send) >= self.ping_interval() {
                     let start = frame::begin_frame(&mut self.out);
                     RequestHeader {
@@ -771,6 +853,7 @@ impl<T: Tokens> Session<T> {
                     .encode(&mut self.out);
                     frame::finish_frame(&mut self.out, start);
                     self.last_send = now;
+                    self.pings.push_back(now);
                 }
             }
             Phase::Closing { deadline } => {
@@ -789,11 +872,11 @@ impl<T: Tokens> Session<T> {
     pub fn poll_timeout(&self) -> Option<Instant> {
         match self.phase {
             Phase::Waiting { next_attempt } => Some(match self.alive_at {
-                Some(alive) => next_attempt.min(alive + self.negotiated),
+                Some(alive) => next_attempt.min(alive + self.timeout()),
                 None => next_attempt,
             }),
             Phase::Connecting { deadline, .. } => Some(match self.alive_at {
-                Some(alive) => deadline.min(alive + self.negotiated),
+                Some(alive) => deadline.min(alive + self.timeout()),
                 None => deadline,
             }),
             Phase::Connected { .. } => {
@@ -870,6 +953,7 @@ impl<T: Tokens> Session<T> {
             (_, Phase::Closing { .. }) | (SessionState::Closed, _) => Some(Error::Closed),
             (SessionState::AuthFailed, _) => Some(Error::AuthFailed),
             (SessionState::Expired, Phase::Stopped) => Some(Error::SessionExpired),
+            (_, Phase::Waiting { .. } | Phase::Connecting { .. }) => self.failing.clone(),
             _ => None,
         }
     }
@@ -913,7 +997,12 @@ impl<T: Tokens> Session<T> {
         self.out.extend_from_slice(body);
         frame::finish_frame(&mut self.out, start);
         self.last_send = now;
-        self.pending.push_back(Pending { xid, op, kind });
+        self.pending.push_back(Pending {
+            xid,
+            op,
+            kind,
+            sent_at: now,
+        });
     }
 
     fn send_outgoing(&mut self, now: Instant, req: Outgoing<T>) {
@@ -976,13 +1065,17 @@ impl<T: Tokens> Session<T> {
     }
 
     fn schedule_attempt(&mut self, now: Instant) {
-        // Like the Java client: a random pause before every reconnect, plus a full second
-        // after each round through all the servers, so a dead ensemble is never hammered.
-        let cap = (self.negotiated.as_millis() as u64 / 10).clamp(10, 1000);
+        // Like the Java client: a random pause before every reconnect, plus a pause after
+        // each round through all the servers, so a dead ensemble is never hammered. The
+        // attempts count until a connection proves healthy (a reply after its handshake),
+        // so connections that die right after the handshake back off too; the round pause
+        // doubles each round up to a second (a second at once with the default timeouts).
+        let cap = (self.timeout().as_millis() as u64 / 10).clamp(10, 1000);
         let mut delay = self.jitter(cap);
         let hosts = self.config.host_count.max(1) as u32;
         if self.attempts > 0 && self.attempts % hosts == 0 {
-            delay += Duration::from_millis(cap);
+            let rounds = (self.attempts / hosts).min(16);
+            delay += Duration::from_millis((cap << (rounds - 1)).min(1000));
         }
         self.phase = Phase::Waiting {
             next_attempt: now + delay,
@@ -991,21 +1084,27 @@ impl<T: Tokens> Session<T> {
 
     fn check_local_expiry(&mut self, now: Instant) {
         let Some(alive) = self.alive_at else { return };
-        if self.session_id != 0 && now >= alive + self.negotiated {
+        if self.session_id != 0 && now >= alive + self.timeout() {
             self.expire(now, StateCause::ClientExpired);
         }
     }
 
-    fn lose_connection(&mut self, now: Instant, reason: Error) {
+    /// The connection went away for `reason`; the requests on it fail with `pending`.
+    fn lose_connection(&mut self, now: Instant, reason: Error, pending: &Error) {
         self.stats.disconnects += 1;
         self.deferred_removals.clear();
         self.sasl = None;
+        self.pings.clear();
+        if std::mem::take(&mut self.unproven) {
+            self.died_young += 1;
+        }
         self.alive_at = Some(self.last_recv);
+        self.last_failure = Some(reason.clone());
         // Bytes not yet written belong to the lost connection (held requests among them:
         // they fail below with the ones on the wire).
         self.out.clear();
         self.held = OutHeld::default();
-        self.fail_pending(&Error::ConnectionLoss);
+        self.fail_pending(pending);
         self.schedule_attempt(now);
         self.set_state(
             SessionState::Disconnected,
@@ -1014,7 +1113,11 @@ impl<T: Tokens> Session<T> {
         self.check_local_expiry(now);
     }
 
-    fn protocol_violation(&mut self, now: Instant, msg: String) {
+    /// The server broke the protocol: drop the connection. The requests on it fail with
+    /// the violation (it names the server and what it sent), except when `innocent`: a
+    /// reply too large for our limit is the server's right, so the others only lost the
+    /// connection.
+    fn protocol_violation(&mut self, now: Instant, msg: String, innocent: bool) {
         warn!(
             session_id = format_args!("{:#x}", self.session_id),
             "{msg}; dropping the connection"
@@ -1022,22 +1125,79 @@ impl<T: Tokens> Session<T> {
         self.close_transport = true;
         // The stream cannot be resynchronised: whatever is left of it is garbage.
         self.inbuf.clear();
-        let err = Error::ProtocolViolation(msg);
+        let err = Error::ProtocolViolation(self.naming_peer(&msg));
         match self.phase {
-            Phase::Connected { .. } => self.lose_connection(now, err),
+            Phase::Connected { .. } if innocent => {
+                self.lose_connection(now, err, &Error::ConnectionLoss)
+            }
+            Phase::Connected { .. } => {
+                let pending = err.clone();
+                self.lose_connection(now, err, &pending)
+            }
             Phase::Closing { .. } => {
                 self.stop(SessionState::Closed, StateCause::UserClose, &Error::Closed)
             }
-            _ => self.schedule_attempt(now),
+            _ => self.attempt_failed(now, Some(err), true),
         }
+    }
+
+    /// `msg`, with the server it concerns.
+    fn naming_peer(&self, msg: &str) -> String {
+        match &self.peer {
+            Some(peer) => format!("{msg}, from {peer}"),
+            None => msg.to_owned(),
+        }
+    }
+
+    /// A connection attempt failed before its handshake completed: refused (`cause` set,
+    /// `garbage` false), answered with garbage (`garbage` true), or silent (`cause` None,
+    /// which is no refusal: the server may be slow). Schedules the next attempt, and makes
+    /// requests fail at once when every server failed so in two whole rounds: garbage
+    /// only, or refusals with [`SessionConfig::fail_eagerly`].
+    fn attempt_failed(&mut self, now: Instant, cause: Option<Error>, garbage: bool) {
+        match cause {
+            None => {
+                self.failed_in_a_row = 0;
+                self.only_garbage = true;
+            }
+            Some(cause) => {
+                if self.failed_in_a_row == 0 {
+                    self.only_garbage = true;
+                }
+                self.failed_in_a_row += 1;
+                self.only_garbage &= garbage;
+                self.last_failure = Some(cause);
+            }
+        }
+        let rounds = 2 * u32::try_from(self.config.host_count.max(1)).unwrap_or(u32::MAX / 2);
+        if self.failing.is_none()
+            && self.failed_in_a_row >= rounds
+            && (self.only_garbage || self.config.fail_eagerly)
+        {
+            let last = self.last_failure.clone().unwrap_or(Error::ConnectionLoss);
+            let err = match last {
+                violation @ Error::ProtocolViolation(_) if self.only_garbage => violation,
+                Error::NoHosts(why) => Error::NoHosts(format!(
+                    "every server refused the connection, twice in a row; the last: {why}"
+                )),
+                other => Error::NoHosts(format!(
+                    "every server refused the connection or broke the protocol, twice in a \
+                     row; the last: {other}"
+                )),
+            };
+            warn!(error = %err, "failing requests until a server answers properly");
+            self.fail_queued(&err);
+            self.failing = Some(err);
+        }
+        self.schedule_attempt(now);
     }
 
     /// A reply too large for the frame limit is almost always the answer to the oldest
     /// request: fail that one with an error that says so (and that no retry policy repeats),
     /// instead of a connection loss that would make it come back forever.
-    fn blame_oversized_reply(&mut self, e: &aiozk_proto::FrameError) {
+    fn blame_oversized_reply(&mut self, e: &aiozk_proto::FrameError) -> bool {
         if !matches!(self.pending.front(), Some(p) if matches!(p.kind, PendingKind::User { .. })) {
-            return;
+            return false;
         }
         if let Some(Pending {
             kind: PendingKind::User { token, .. },
@@ -1055,6 +1215,7 @@ impl<T: Tokens> Session<T> {
             };
             self.events.push_back(Event::Reply(token, Err(err)));
         }
+        true
     }
 
     fn fail_pending(&mut self, err: &Error) {
@@ -1135,13 +1296,18 @@ impl<T: Tokens> Session<T> {
         self.fail_queued(&Error::SessionExpired);
         let keep_going = self.config.reconnect_after_expiry;
         self.alive_at = None;
+        self.heard_at = None;
         self.session_id = 0;
         self.password = vec![0; PASSWORD_LEN];
         self.seen_rw_server = false;
         self.set_state(SessionState::Expired, cause);
-        if keep_going {
+        if keep_going && self.died_young == 0 {
             self.phase = Phase::Waiting { next_attempt: now };
             self.want_connect = true;
+        } else if keep_going {
+            // The last connections died right after their handshakes (a server that
+            // negotiates an absurd timeout, say): keep backing off.
+            self.schedule_attempt(now);
         } else {
             self.phase = Phase::Stopped;
         }
@@ -1175,12 +1341,11 @@ impl<T: Tokens> Session<T> {
             // error reply header (e.g. NOTREADONLY) instead of a ConnectResponse.
             if let Ok(header) = ReplyHeader::decode(&mut frame.clone()) {
                 if header.err != 0 {
-                    warn!(
-                        error = %Error::from_code(header.err),
-                        "the server refused the session; trying another"
-                    );
+                    let err = Error::from_code(header.err);
+                    warn!(error = %err, "the server refused the session; trying another");
                     self.close_transport = true;
-                    self.schedule_attempt(now);
+                    let why = self.naming_peer(&format!("the session was refused: {err}"));
+                    self.attempt_failed(now, Some(Error::NoHosts(why)), false);
                     return Ok(());
                 }
             }
@@ -1191,9 +1356,12 @@ impl<T: Tokens> Session<T> {
             self.close_transport = true;
             if self.session_id == 0 {
                 // A refusal of a brand-new session cannot be an expiry: try elsewhere.
-                self.schedule_attempt(now);
+                let why = self.naming_peer("the new session was refused");
+                self.attempt_failed(now, Some(Error::NoHosts(why)), false);
                 return Ok(());
             }
+            // A proper answer: the server is healthy, the session is gone.
+            self.attempts = 0;
             self.expire(now, StateCause::ServerExpired);
             return Ok(());
         }
@@ -1205,8 +1373,14 @@ impl<T: Tokens> Session<T> {
         self.password = resp.password.to_vec();
         self.negotiated = Duration::from_millis(resp.timeout_ms as u64);
         self.seen_rw_server |= !resp.read_only;
-        self.attempts = 0;
+        // `attempts` is reset by the first reply on this connection: one that dies right
+        // after its handshake keeps the back-off growing.
         self.alive_at = None;
+        self.heard_at = Some(self.last_send);
+        self.unproven = true;
+        self.failed_in_a_row = 0;
+        self.failing = None;
+        self.last_failure = None;
         self.phase = Phase::Connected {
             read_only: resp.read_only,
         };
@@ -1357,7 +1531,12 @@ impl<T: Tokens> Session<T> {
                 self.dispatch(now, event);
                 Ok(())
             }
-            xid::PING => Ok(()),
+            xid::PING => {
+                if let Some(sent) = self.pings.pop_front() {
+                    self.heard(sent);
+                }
+                Ok(())
+            }
             xid::AUTH => {
                 let token = self
                     .auth_pending
@@ -1393,9 +1572,19 @@ impl<T: Tokens> Session<T> {
                 if header.zxid > self.last_zxid {
                     self.last_zxid = header.zxid;
                 }
+                self.heard(pending.sent_at);
                 self.complete(now, pending, header.err, frame)
             }
         }
+    }
+
+    /// A reply to something sent at `sent`: the server heard from us then, and this
+    /// connection works.
+    fn heard(&mut self, sent: Instant) {
+        self.heard_at = Some(self.heard_at.map_or(sent, |h| h.max(sent)));
+        self.attempts = 0;
+        self.unproven = false;
+        self.died_young = 0;
     }
 
     fn complete(
