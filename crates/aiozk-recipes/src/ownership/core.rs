@@ -28,8 +28,9 @@ pub enum LossReason {
     /// The node was deleted by someone else (an administrator, a bug).
     NodeDeleted,
     /// The connection has been down long enough that the server may already have expired
-    /// the session (see the module documentation). The node is deleted as soon as the
-    /// client can reach the server again.
+    /// the session (see the module documentation), or the server has not been heard from
+    /// for that long (this process was paused, the server stalled). The node is deleted as
+    /// soon as the client can reach the server again.
     Suspended,
     /// The lease's duration has passed.
     LeaseExpired,
@@ -253,6 +254,23 @@ pub(crate) fn suspension_grace(session_timeout: Duration) -> Duration {
     (session_timeout / 3).saturating_sub(margin)
 }
 
+/// How long the server may go unheard from before an ownership counts as lost: when the
+/// loss signal fires for a connection that went silent (the client drops it after 2/3 of the
+/// session timeout, then [`suspension_grace`] passes). Measured from
+/// [`Client::last_heard`], so a process that was paused, or whose server stopped answering,
+/// is past it even before its client has noticed anything.
+pub(crate) fn silence_limit(session_timeout: Duration) -> Duration {
+    session_timeout * 2 / 3 + suspension_grace(session_timeout)
+}
+
+/// True while the server has been heard from within [`silence_limit`].
+fn heard_recently(client: &Client) -> bool {
+    let limit = silence_limit(client.session_timeout());
+    client.last_heard().is_some_and(|heard| {
+        Instant::now().saturating_duration_since(Instant::from_std(heard)) < limit
+    })
+}
+
 /// What the owner of a node is doing with it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Phase {
@@ -363,12 +381,14 @@ impl Core {
         }
     }
 
-    /// True while the ownership lasts as far as this process can tell right now.
+    /// True while the ownership lasts as far as this process can tell right now: the clock
+    /// is read too, so that a process resumed after a pause never sees a stale true.
     pub(crate) fn is_held(&self) -> bool {
         self.lost_reason().is_none()
             && !self.ended.load(Ordering::Acquire)
             && self.client.state() != SessionState::Expired
             && self.client.session_id() == self.owner.load(Ordering::Acquire)
+            && heard_recently(&self.client)
     }
 
     /// Marks the ownership as ended by this process. Returns false when it had already
@@ -510,6 +530,7 @@ async fn monitor(core: Arc<Core>, mut events: broadcast::Receiver<SessionEvent>,
     let owner = core.owner.load(Ordering::Acquire);
     let mut phase_rx = core.phase_tx.subscribe();
     let grace = suspension_grace(client.session_timeout());
+    let silence = silence_limit(client.session_timeout());
     let mut suspended_since = suspended.then(Instant::now);
     let node_watch = watch_node(client.clone(), core.node().to_owned(), owner);
     tokio::pin!(node_watch);
@@ -521,6 +542,12 @@ async fn monitor(core: Arc<Core>, mut events: broadcast::Receiver<SessionEvent>,
             Phase::Holding { until } => (true, until),
         };
         let suspend_deadline = suspended_since.filter(|_| holding).map(|t| t + grace);
+        // Also when the connection looks up: after a pause of this process, this fires
+        // before the client has read a byte.
+        let silence_deadline = client
+            .last_heard()
+            .filter(|_| holding)
+            .map(|heard| Instant::from_std(heard) + silence);
         tokio::select! {
             biased;
             changed = phase_rx.changed() => {
@@ -564,6 +591,12 @@ async fn monitor(core: Arc<Core>, mut events: broadcast::Receiver<SessionEvent>,
             },
             reason = &mut node_watch => break reason,
             () = sleep_until(suspend_deadline) => break LossReason::Suspended,
+            () = sleep_until(silence_deadline) => {
+                // Pings may have moved it on meanwhile: look again.
+                if !heard_recently(&client) {
+                    break LossReason::Suspended;
+                }
+            }
             () = sleep_until(until) => break LossReason::LeaseExpired,
         }
     };
@@ -670,7 +703,12 @@ impl OwnershipGuard {
     }
 
     /// True while the ownership lasts as far as this process can tell: not released, no
-    /// loss signalled, and the client's session is still the node's owner.
+    /// loss signalled, the client's session is still the node's owner, and the server has
+    /// been heard from ([`Client::last_heard`]) within the time after which a silent
+    /// connection counts as lost (2/3 of the session timeout plus the grace of
+    /// [`LossReason::Suspended`]). The clock is read at each call, so a process resumed
+    /// after a pause past the session timeout gets false from its very first check, before
+    /// its client has noticed anything.
     ///
     /// Only a fenced write ([`OwnershipGuard::fence`]) is safe against the time between
     /// this check and the use of its answer.
@@ -731,6 +769,20 @@ mod tests {
         assert_eq!(suspension_grace(Duration::from_secs(30)).as_millis(), 7000);
         // Tiny timeouts saturate at zero: lost as soon as the connection drops.
         assert_eq!(suspension_grace(Duration::from_millis(300)), Duration::ZERO);
+    }
+
+    #[test]
+    fn silence_limit_is_when_a_silent_connection_counts_as_lost() {
+        // 4 s: dropped at 2667 ms of silence, then 933 ms of grace (less a nanosecond of
+        // rounding).
+        let ms = |t| silence_limit(Duration::from_secs(t)).as_secs_f64() * 1000.0;
+        assert!((ms(4) - 3600.0).abs() < 0.01, "{}", ms(4));
+        assert!((ms(30) - 27_000.0).abs() < 0.01, "{}", ms(30));
+        // Never longer than the session timeout: the server may expire it then.
+        for ms in [300, 1000, 2000, 10_000] {
+            let t = Duration::from_millis(ms);
+            assert!(silence_limit(t) < t, "{ms}");
+        }
     }
 
     #[test]
