@@ -20,8 +20,8 @@ pub const BAD_VERSION: u8 = 5;
 pub const NOT_EMPTY: u8 = 6;
 /// Not authorized by the node's ACL, or authentication failed.
 pub const NO_AUTH: u8 = 7;
-/// No server reachable within `--timeout`, a request timed out, the connection or the
-/// session was lost, or TLS failed.
+/// No server reachable within `--timeout` (or every one refused), a request timed out, the
+/// connection or the session was lost, TLS failed, or a server broke the protocol.
 pub const CONNECTION: u8 = 8;
 /// `lock`/`elect`: the lock or the leadership was lost while the command ran (the command
 /// was stopped) or before it exited. `--fence`: the fence node is gone; nothing was written.
@@ -44,8 +44,9 @@ Exit status:
     5    bad version: the expected version (-v) did not match
     6    not empty: the node has children (use `rmr`)
     7    no auth: the ACL denies the operation, or authentication failed
-    8    connection failure: no server answered within --timeout, a request timed
-         out, the connection or session was lost, or TLS failed
+    8    connection failure: no server answered within --timeout (or every one
+         refused), a request timed out, the connection or session was lost, TLS
+         failed, or a server broke the protocol
     9    `lock`/`elect`: the lock or leadership was lost while the command ran (it
          was stopped) or before it exited; `--fence`: the fence node is gone, so
          nothing was written
@@ -143,7 +144,8 @@ pub fn status_of(err: &Error) -> u8 {
         | Error::SessionMoved
         | Error::UnknownSession
         | Error::Closed
-        | Error::Closing => CONNECTION,
+        | Error::Closing
+        | Error::ProtocolViolation(_) => CONNECTION,
         Error::RetriesExhausted { last, .. } => status_of(last),
         Error::TransactionFailed { error, .. } => status_of(error),
         Error::InvalidPath { .. }

@@ -38,7 +38,9 @@ impl Ctx {
         let mut builder = Client::builder(&g.servers)
             .connect_timeout(left)
             .session_timeout(g.session_timeout)
-            .max_frame(g.max_frame);
+            .max_frame(g.max_frame)
+            // A port where nothing listens fails at once, not after --timeout.
+            .fail_eagerly(true);
         for (scheme, creds) in &g.auth {
             builder = builder.auth(scheme, creds.as_bytes());
         }

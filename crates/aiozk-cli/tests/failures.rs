@@ -331,3 +331,55 @@ fn max_frame_reads_replies_over_the_default_limit() {
     ok(&["--max-frame", "2M", "rmr", &b]);
     fails(&["--max-frame", "12", "ls", "/"], 2);
 }
+
+// ------------------------------------------------------------------------ dead and hostile
+
+/// Where nothing listens, every attempt is refused at once: zk fails at once with that
+/// cause instead of waiting out --timeout.
+#[test]
+fn a_port_where_nothing_listens_fails_at_once() {
+    let port = aiozk_testkit::free_port().unwrap();
+    let start = Instant::now();
+    let out = Command::new(ZK)
+        .args(["--servers", &format!("127.0.0.1:{port}"), "--timeout", "10"])
+        .args(["ls", "/"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let took = start.elapsed();
+    assert_eq!(out.status.code(), Some(CONNECTION), "{out:?}");
+    assert!(took < Duration::from_secs(4), "took {took:?}");
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("refused"), "{err}");
+}
+
+/// A server that answers every request with a reply of an unknown xid: zk says so, and
+/// which server it was, at once.
+#[test]
+fn a_server_that_sends_garbage_is_named() {
+    let garbage = ScriptedServer::start(|mut conn| {
+        conn.handshake(10_000, 0x78)?;
+        let (xid, _, _) = conn.read_request()?;
+        conn.reply(xid + 1000, 1, 0, &[])?;
+        conn.drain()
+    })
+    .unwrap();
+    let addr = garbage.addr().to_string();
+    let start = Instant::now();
+    let out = Command::new(ZK)
+        .args(["--servers", &addr, "--timeout", "10", "get", "/"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(CONNECTION), "{out:?}");
+    assert!(
+        start.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        start.elapsed()
+    );
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains("protocol violation") && err.contains(&addr),
+        "{err}"
+    );
+}
