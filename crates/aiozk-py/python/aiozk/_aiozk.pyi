@@ -92,7 +92,7 @@ class Client:
         allow_read_only: bool = False,
         default_acl: Optional[List[AclTuple]] = None,
         retry: Optional[Tuple[str, Optional[float], Optional[float]]] = None,
-        request_timeout: Optional[float] = None,
+        call_timeout: Optional[float] = None,
         connect_timeout: Optional[float] = None,
         auth: List[Tuple[str, bytes]] = ...,
         sasl: Optional[Tuple[str, str]] = None,

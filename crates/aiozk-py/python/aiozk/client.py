@@ -185,8 +185,13 @@ class ZKClient:
     :param RetryPolicy retry_policy: retries after a lost connection (default
         ``RetryPolicy.forever()``).
     :param bool allow_read_only: accept read-only servers.
-    :param float read_timeout: fail a call whose reply takes longer, with
-        ``exc.RequestTimeout`` (default: no limit).
+    :param float read_timeout: the longest a call may wait for its result, in seconds:
+        counted from the call, it covers waiting for a connection, the reply and every
+        retry of the retry policy, so a call never outlives it (even under the default
+        ``RetryPolicy.forever()``, against a frozen server). Past it the call fails with
+        ``exc.RequestTimeout`` (a subclass of ``exc.TimeoutError``); the request may
+        still be carried out. Calls made of several requests (``ensure_path``,
+        ``deleteall``) and recipes bound each request. Default: no limit.
     :param loop: ignored (aiozk 0.28 compatibility).
 
     Keyword-only additions: ``auth`` (a list of ``(scheme, credentials)`` sent at every
@@ -281,7 +286,7 @@ class ZKClient:
                 allow_read_only=self.allow_read_only,
                 default_acl=to_tuples(self.default_acl),
                 retry=self.retry_policy._spec,
-                request_timeout=self.read_timeout,
+                call_timeout=self.read_timeout,
                 auth=self._auth,
                 sasl=self._sasl,
                 tls=self._tls,
