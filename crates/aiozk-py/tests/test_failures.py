@@ -31,11 +31,29 @@ async def test_max_frame_reads_replies_over_the_default_limit(zk, servers):
         await big.deleteall('/big')
 
 
+async def freeze(pid: int) -> None:
+    """SIGSTOP, then wait until every thread of the process has stopped (the signal takes
+    effect thread by thread)."""
+    os.kill(pid, signal.SIGSTOP)
+    for _ in range(1000):
+        states = []
+        for task in os.listdir(f'/proc/{pid}/task'):
+            try:
+                with open(f'/proc/{pid}/task/{task}/stat') as f:
+                    states.append(f.read().rsplit(')', 1)[1].split()[0])
+            except FileNotFoundError:
+                pass
+        if all(state in ('T', 't') for state in states):
+            return
+        await asyncio.sleep(0.005)
+    raise AssertionError(f'process {pid} did not stop')
+
+
 async def test_read_timeout_bounds_a_call_against_a_frozen_server(private_server):
     # The default retry policy, RetryPolicy.forever(): the call must still end.
     async with aiozk.ZKClient(private_server['plain'], read_timeout=2) as zk:
         assert await zk.exists('/') is True
-        os.kill(private_server['pid'], signal.SIGSTOP)
+        await freeze(private_server['pid'])
         try:
             start = time.monotonic()
             with pytest.raises(exc.RequestTimeout):
@@ -96,7 +114,7 @@ async def test_a_paused_holders_first_check_after_resuming_is_not_locked(zk, ser
                     checks.append((int(t), held == b'True'))
 
         reader = asyncio.ensure_future(read())
-        holder.send_signal(signal.SIGSTOP)
+        await freeze(holder.pid)
         other = zk.recipes.Lock('/lock')
         await other.acquire(timeout=30)
         resumed = time.time_ns()
@@ -148,3 +166,39 @@ async def test_a_server_that_sends_garbage_is_named():
             assert address in str(failed.value) and 'xid' in str(failed.value), str(failed.value)
     finally:
         server.close()
+
+
+async def test_fenced_transactions_write_only_while_the_lock_is_held(zk, zk2):
+    from aiozk.recipes.base_lock import LockLostError
+
+    await zk.create('/state', 'initial')
+    lock = zk.recipes.Lock('/fence-lock')
+    await lock.acquire()
+    txn = lock.fenced_transaction()
+    txn.set_data('/state', 'held')
+    assert await txn.commit()
+    assert await zk.get_data('/state') == b'held'
+
+    # Built while held, committed after the lock node is gone: nothing is written.
+    late = lock.fenced_transaction()
+    late.set_data('/state', 'too late')
+    (node,) = await zk2.get_children('/fence-lock')
+    await zk2.delete('/fence-lock/' + node)
+    assert await asyncio.wait_for(lock.wait_lost(), 10) == 'node_deleted'
+    result = await late.commit()
+    assert not result and result.error is not None and result.error.index == 0
+    assert await zk.get_data('/state') == b'held'
+    with pytest.raises(LockLostError):
+        lock.fenced_transaction()
+    await lock.release()
+
+    election = zk.recipes.LeaderElection('/fence-election')
+    with pytest.raises(LockLostError):
+        election.fenced_transaction()
+    await election.volunteer()
+    await election.wait_for_leadership(10)
+    txn = election.fenced_transaction()
+    txn.set_data('/state', 'leader')
+    assert await txn.commit()
+    assert await zk.get_data('/state') == b'leader'
+    await election.resign()
