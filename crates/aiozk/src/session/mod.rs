@@ -132,6 +132,10 @@ const READ_CHUNK: usize = 8 * 1024;
 /// timeouts, local expiry, reconnect pauses), whatever the server negotiated.
 pub const MIN_SESSION_TIMEOUT: Duration = Duration::from_millis(100);
 
+/// The least pause after a round of servers while connections die before their first
+/// reply.
+const YOUNG_DEATH_PAUSE: Duration = Duration::from_millis(500);
+
 impl<T: Tokens> Session<T> {
     /// A session that will connect at once.
     pub fn new(config: SessionConfig, now: Instant) -> Self {
@@ -728,14 +732,19 @@ impl<T: Tokens> Session<T> {
         // Like the Java client: a random pause before every reconnect, plus a pause after
         // each round through all the servers, so a dead ensemble is never hammered. The
         // attempts count until a connection proves healthy (a reply after its handshake),
-        // so connections that die right after the handshake back off too; the round pause
-        // doubles each round up to a second (a second at once with the default timeouts).
+        // so connections that die right after the handshake count towards the rounds too,
+        // and while they do the round pause is at least YOUNG_DEATH_PAUSE: a server that
+        // negotiates an absurd timeout cannot make the client reconnect in a busy loop.
         let cap = (self.timeout().as_millis() as u64 / 10).clamp(10, 1000);
         let mut delay = self.jitter(cap);
         let hosts = self.config.host_count.max(1) as u32;
         if self.attempts > 0 && self.attempts % hosts == 0 {
-            let rounds = (self.attempts / hosts).min(16);
-            delay += Duration::from_millis((cap << (rounds - 1)).min(1000));
+            let pause = Duration::from_millis(cap);
+            delay += if self.health.died_young > 0 {
+                pause.max(YOUNG_DEATH_PAUSE)
+            } else {
+                pause
+            };
         }
         self.phase = Phase::Waiting {
             next_attempt: now + delay,

@@ -110,12 +110,15 @@ fn a_tiny_negotiated_timeout_is_floored_and_young_deaths_back_off() {
     }
     let n = h.attempts.len();
     assert!(
-        (3..=15).contains(&n),
+        (3..=8).contains(&n),
         "{n} connections in 3 s: {:?}",
         h.attempts
     );
     let gaps: Vec<Duration> = h.attempts.windows(2).map(|w| w[1] - w[0]).collect();
-    assert!(gaps.last() > gaps.first(), "the back-off grows: {gaps:?}");
+    assert!(
+        gaps.iter().all(|g| *g >= ms(500)),
+        "half a second at least: {gaps:?}"
+    );
 }
 
 #[test]
