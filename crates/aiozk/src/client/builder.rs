@@ -140,16 +140,18 @@ impl ClientBuilder {
         self
     }
 
-    /// Fail at once while every server refuses the connection. Default false: the client
-    /// keeps trying, as the Java client does.
+    /// Fail at once when every server refuses the first connection. Default false: the
+    /// client keeps trying, as the Java client does.
     ///
-    /// Once every server has refused the connection (or answered the handshake with
-    /// garbage) in two whole rounds, calls waiting for a connection fail with
-    /// [`Error::NoHosts`] naming the last refusal, [`ClientBuilder::connect`] returns it
-    /// at once, and new calls fail with it until a server completes a handshake; the
-    /// client keeps trying to connect meanwhile, backing off. A server that does not
-    /// answer at all is no refusal: calls wait for it as usual. (Servers that all answer
-    /// the handshake with garbage fail calls this way even without this option, with the
+    /// When, before the first handshake, every server has refused the connection (or
+    /// answered the handshake with garbage) in two whole rounds, calls waiting for a
+    /// connection fail with [`Error::NoHosts`] naming the last refusal,
+    /// [`ClientBuilder::connect`] returns it at once, and new calls fail with it until a
+    /// server completes a handshake; the client keeps trying to connect meanwhile, backing
+    /// off. Once a session has been established, refusals are waited out as usual (an
+    /// outage of an ensemble in use is not a wrong address), and a server that does not
+    /// answer at all is no refusal. (Servers that all answer the handshake with garbage
+    /// fail calls this way at any time, even without this option, with the
     /// [`Error::ProtocolViolation`].)
     pub fn fail_eagerly(mut self, fail: bool) -> Self {
         self.fail_eagerly = fail;

@@ -136,8 +136,9 @@ impl Client {
 
     /// Why calls fail at once right now, if they do: every server answered the handshake
     /// with garbage in two whole rounds ([`Error::ProtocolViolation`]), or, with
-    /// [`crate::ClientBuilder::fail_eagerly`], every server refused the connection in two
-    /// whole rounds ([`Error::NoHosts`]). Cleared by the next successful handshake.
+    /// [`crate::ClientBuilder::fail_eagerly`] and before the first session, every server
+    /// refused the connection in two whole rounds ([`Error::NoHosts`]). Cleared by the
+    /// next successful handshake.
     pub fn connect_failure(&self) -> Option<Error> {
         self.lock_shared().connect_failure.clone()
     }

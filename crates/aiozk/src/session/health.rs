@@ -41,6 +41,10 @@ pub(super) struct Health {
     pub(super) last_failure: Option<Error>,
     /// Set while requests fail at once (see `Session::connect_failure`).
     pub(super) failing: Option<Error>,
+    /// A handshake has succeeded once: from then on refusals are waited out even when
+    /// failing eagerly (an outage of an ensemble the client has used is not the wrong
+    /// address of one it never reached).
+    established: bool,
 }
 
 impl Health {
@@ -77,6 +81,7 @@ impl Health {
 
     /// A handshake whose ConnectRequest went out at `sent` completed.
     pub(super) fn handshake(&mut self, sent: Instant) {
+        self.established = true;
         self.heard_at = Some(sent);
         self.unproven = true;
         self.failed_in_a_row = 0;
@@ -100,7 +105,7 @@ impl Health {
 
     /// Records how an attempt ended. Returns the error to fail requests with when this
     /// attempt completes two whole rounds of `hosts` servers that all sent garbage, or
-    /// (with `fail_eagerly`) that all refused or sent garbage.
+    /// (with `fail_eagerly`, before the first handshake) that all refused or sent garbage.
     pub(super) fn attempt_failed(
         &mut self,
         attempt: Attempt,
@@ -126,7 +131,7 @@ impl Health {
         let rounds = 2 * u32::try_from(hosts.max(1)).unwrap_or(u32::MAX / 2);
         if self.failing.is_some()
             || self.failed_in_a_row < rounds
-            || !(self.only_garbage || fail_eagerly)
+            || !(self.only_garbage || (fail_eagerly && !self.established))
         {
             return None;
         }

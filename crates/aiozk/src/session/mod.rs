@@ -231,9 +231,9 @@ impl<T: Tokens> Session<T> {
 
     /// Why requests fail at once right now, if they do: every server answered the
     /// handshake with garbage in two whole rounds (a [`Error::ProtocolViolation`] naming
-    /// the last one), or, with [`SessionConfig::fail_eagerly`], every server refused the
-    /// connection or sent garbage in two whole rounds ([`Error::NoHosts`] with the last
-    /// cause). Requests waiting for a connection then fail with it, and so do new ones
+    /// the last one), or, with [`SessionConfig::fail_eagerly`] and before the first
+    /// handshake, every server refused the connection or sent garbage in two whole rounds
+    /// ([`Error::NoHosts`] with the last cause). Requests waiting for a connection then fail with it, and so do new ones
     /// until a handshake succeeds; the session keeps trying to connect, with back-off.
     pub fn connect_failure(&self) -> Option<&Error> {
         self.health.failing.as_ref()

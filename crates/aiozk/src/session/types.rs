@@ -183,7 +183,8 @@ pub struct SessionConfig {
     /// (see [`Session::poll_transmit`](super::Session::poll_transmit)); zero writes every request at the first chance.
     pub max_write_delay: Duration,
     /// Fail waiting and new requests at once when every server has refused the connection
-    /// in two whole rounds (see [`super::Session::connect_failure`]).
+    /// in two whole rounds before the first handshake (see
+    /// [`super::Session::connect_failure`]).
     pub fail_eagerly: bool,
 }
 

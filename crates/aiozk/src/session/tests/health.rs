@@ -83,6 +83,19 @@ fn refusals_fail_requests_only_when_failing_eagerly() {
 }
 
 #[test]
+fn once_a_session_was_established_refusals_are_waited_out() {
+    let mut h = Pair::connected(two_hosts(true), 30_000);
+    h.transport_closed();
+    h.take_events();
+    h.dial = Dial::Refuse;
+    h.submit(get_data(1, "/a", None));
+    h.run_for(ms(20_000));
+    assert!(h.attempts.len() > 8);
+    assert!(replies(&h.take_events()).is_empty());
+    assert!(h.s.connect_failure().is_none());
+}
+
+#[test]
 fn a_silent_server_is_no_refusal() {
     let mut h = Pair::with_dial(two_hosts(true), Dial::Hang);
     h.submit(get_data(1, "/a", None));
