@@ -202,3 +202,26 @@ async def test_fenced_transactions_write_only_while_the_lock_is_held(zk, zk2):
     assert await txn.commit()
     assert await zk.get_data('/state') == b'leader'
     await election.resign()
+
+
+async def test_start_reports_servers_that_answer_the_handshake_with_garbage():
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            await _read_frame(reader)
+            writer.write(struct.pack('>i', 3) + b'\x01\x02\x03')
+            await reader.read()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        writer.close()
+
+    server = await asyncio.start_server(serve, '127.0.0.1', 0)
+    address = '%s:%d' % server.sockets[0].getsockname()[:2]
+    try:
+        zk = aiozk.ZKClient(address)
+        start = time.monotonic()
+        with pytest.raises(exc.ProtocolError) as failed:
+            await zk.start(timeout=60)
+        assert time.monotonic() - start < 15
+        assert address in str(failed.value), str(failed.value)
+    finally:
+        server.close()
