@@ -99,7 +99,7 @@ impl Queue {
     /// Appends an item. Returns its node's path.
     ///
     /// # Errors
-    /// [`Error::NoAuth`]; [`Error::InvalidArgument`] for data over the frame limit; a
+    /// [`Error::NoAuth`]; [`Error::FrameTooLarge`] for data over the frame limit; a
     /// connection error when the outcome could not be established (then the item was not
     /// created).
     pub async fn put(&self, data: &[u8]) -> Result<String> {

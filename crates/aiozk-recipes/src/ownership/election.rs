@@ -276,6 +276,12 @@ impl Leadership {
         self.core.node()
     }
 
+    /// The zxid that created our candidate node: larger for every later leader, a
+    /// fencing token (see [`crate::OwnershipGuard::czxid`]).
+    pub fn czxid(&self) -> i64 {
+        self.core.czxid()
+    }
+
     /// Fires when the leadership ends; see [`LostSignal`].
     pub fn lost(&self) -> LostSignal {
         self.core.signal()

@@ -46,6 +46,7 @@ use crate::watcher::StreamSlots;
 pub struct Client {
     pub(super) inner: Arc<Inner>,
     pub(super) retry: RetryPolicy,
+    pub(super) call_timeout: Option<Duration>,
     pub(super) connect_timeout: Duration,
 }
 
@@ -64,10 +65,24 @@ impl Client {
     /// A handle to the same session that uses `policy` for its calls.
     pub fn with_retry(&self, policy: RetryPolicy) -> Self {
         Self {
-            inner: self.inner.clone(),
             retry: policy,
-            connect_timeout: self.connect_timeout,
+            ..self.clone()
         }
+    }
+
+    /// A handle to the same session whose calls fail with [`Error::RequestTimeout`] once
+    /// `timeout` has passed since they were made, retries included (see
+    /// [`crate::ClientBuilder::call_timeout`]).
+    pub fn with_call_timeout(&self, timeout: Duration) -> Self {
+        Self {
+            call_timeout: Some(timeout),
+            ..self.clone()
+        }
+    }
+
+    /// When this handle's calls made now must be done, if they have a call timeout.
+    pub(super) fn deadline(&self) -> Option<tokio::time::Instant> {
+        self.call_timeout.map(|d| tokio::time::Instant::now() + d)
     }
 
     /// The current session state.
@@ -136,6 +151,33 @@ impl Client {
     /// The highest zxid seen in a reply: every change up to it is visible to this session.
     pub fn last_zxid(&self) -> i64 {
         self.shared().last_zxid
+    }
+
+    /// The latest moment a server is known to have heard from this session: when the last
+    /// request it answered was sent (a call, a ping, or the handshake). `None` before the
+    /// first handshake and after an expiry.
+    ///
+    /// The server cannot expire the session earlier than one session timeout after this,
+    /// and while it is recent the session is alive. The time since it is what an ownership
+    /// check ("do I still hold the lock?") compares with the session timeout: a process
+    /// that was paused, or whose server went silent, sees it grow even before the client
+    /// has noticed anything. Read from tokio's clock (the same as `std`'s outside tests).
+    pub fn last_heard(&self) -> Option<std::time::Instant> {
+        self.lock_shared().heard_at
+    }
+
+    /// Why calls fail at once right now, if they do: every server answered the handshake
+    /// with garbage in two whole rounds ([`Error::ProtocolViolation`]), or, with
+    /// [`crate::ClientBuilder::fail_eagerly`] and before the first session, every server
+    /// refused the connection in two whole rounds ([`Error::NoHosts`]). Cleared by the
+    /// next successful handshake.
+    pub fn connect_failure(&self) -> Option<Error> {
+        self.lock_shared().connect_failure.clone()
+    }
+
+    fn lock_shared(&self) -> std::sync::MutexGuard<'_, Shared> {
+        // A poisoned lock only means a reader panicked; the data is plain values.
+        self.inner.shared.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Drops the current connection and reconnects (to the next server) with the same
@@ -218,10 +260,10 @@ impl Client {
             })
             .map_err(|_| Error::Closed);
         let limit = self.inner.request_timeout;
-        async move {
+        bounded(self.deadline(), async move {
             sent?;
             recv(rx, limit).await.map(|_| ())
-        }
+        })
     }
 }
 
@@ -271,6 +313,19 @@ pub(super) struct Inner {
 }
 
 pub(super) type ReplyRx = oneshot::Receiver<Result<Response>>;
+
+/// Fails `fut` with [`Error::RequestTimeout`] at `deadline` (a call timeout).
+pub(super) async fn bounded<T>(
+    deadline: Option<tokio::time::Instant>,
+    fut: impl Future<Output = Result<T>>,
+) -> Result<T> {
+    match deadline {
+        Some(at) => tokio::time::timeout_at(at, fut)
+            .await
+            .unwrap_or(Err(Error::RequestTimeout)),
+        None => fut.await,
+    }
+}
 
 /// Waits for a reply, at most `limit` (the builder's request timeout).
 pub(super) async fn recv(rx: ReplyRx, limit: Option<Duration>) -> Result<Response> {

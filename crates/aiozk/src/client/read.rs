@@ -8,7 +8,7 @@ use bytes::Bytes;
 use tokio::sync::oneshot;
 
 use super::call::{from_record, path_ref, unexpected};
-use super::handle::{recv, Client};
+use super::handle::{bounded, recv, Client};
 use crate::acl::Acl;
 use crate::driver::Command;
 use crate::error::{Error, Result};
@@ -481,7 +481,7 @@ impl Client {
         let encoded = built.and_then(|reqs| self.encode(&Request::MultiRead(&reqs)));
         let sent = encoded.and_then(|(op, body)| self.send(op, body, None));
         let limit = self.inner.request_timeout;
-        async move {
+        bounded(self.deadline(), async move {
             let (rx, _) = sent?;
             let Response::Multi(results) = recv(rx, limit).await? else {
                 return Err(unexpected());
@@ -497,7 +497,7 @@ impl Client {
                     _ => Err(unexpected()),
                 })
                 .collect())
-        }
+        })
     }
 
     /// Adds a persistent watch (`recursive` false: the node and its children list;
@@ -554,11 +554,11 @@ impl Client {
             streams.slots.release(slot);
         }
         let limit = self.inner.request_timeout;
-        async move {
+        bounded(self.deadline(), async move {
             sent?;
             recv(rx, limit).await?;
             Ok(watcher)
-        }
+        })
     }
 }
 

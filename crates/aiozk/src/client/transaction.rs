@@ -5,7 +5,7 @@ use std::future::Future;
 use aiozk_proto::{AclRecord, CreateMode, MultiResult, Request, Response, Stat};
 
 use super::call::unexpected;
-use super::handle::{recv, Client};
+use super::handle::{bounded, recv, Client};
 use super::write::CreateOptions;
 use crate::error::{Error, Result};
 use crate::path::{validate_path, validate_sequential_prefix, Chroot};
@@ -235,7 +235,7 @@ impl Transaction {
             }
         };
         let limit = self.client.inner.request_timeout;
-        async move {
+        bounded(self.client.deadline(), async move {
             let Some(rx) = sent? else {
                 return Ok(Vec::new());
             };
@@ -243,7 +243,7 @@ impl Transaction {
                 return Err(unexpected());
             };
             multi_outcome(&chroot, results)
-        }
+        })
     }
 }
 

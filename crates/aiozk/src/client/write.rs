@@ -108,7 +108,7 @@ impl Client {
     /// # Errors
     /// [`Error::NodeExists`]; [`Error::NoNode`] when the parent is missing;
     /// [`Error::NoChildrenForEphemerals`]; [`Error::NoAuth`]; [`Error::InvalidPath`];
-    /// [`Error::InvalidArgument`] for data over the frame limit.
+    /// [`Error::FrameTooLarge`] for data over the frame limit.
     ///
     /// # Examples
     /// ```no_run
@@ -427,7 +427,7 @@ impl Client {
     ///
     /// # Errors
     /// [`Error::NoNode`]; [`Error::BadVersion`]; [`Error::NoAuth`];
-    /// [`Error::InvalidArgument`] for data over the frame limit.
+    /// [`Error::FrameTooLarge`] for data over the frame limit.
     ///
     /// # Examples
     /// ```no_run
