@@ -13,7 +13,9 @@
 //!   when the test process dies without running destructors (each one has a small watchdog `sh`
 //!   process that kills it once the test process is gone).
 //! * [`ServerConfig`] tunes the servers (tick time, session timeout clamp, extra `zoo.cfg`
-//!   lines, extra JVM flags, TTL/container support, read-only mode, a TLS port, ...).
+//!   lines, extra JVM flags, TTL/container support, read-only mode, a TLS port, ...);
+//!   [`TestPki`] makes the certificates of a TLS port, [`ServerConfig::tls`] sets it up, and
+//!   [`ServerConfig::sasl_digest_user`] adds a SASL user.
 //! * [`four_letter_word`] and [`four_letter_word_async`] send four-letter words such as
 //!   `ruok`, `srvr` or `mntr`.
 //! * [`FaultProxy`] sits between a client and a server and can cut connections (RST or FIN),
@@ -46,6 +48,7 @@ mod fourlw;
 mod install;
 mod ports;
 mod proxy;
+mod security;
 
 pub use config::ServerConfig;
 pub use ensemble::Ensemble;
@@ -53,3 +56,4 @@ pub use fourlw::{four_letter_word, four_letter_word_async, Mode};
 pub use install::{ServerVersion, ZooKeeperInstall, DEFAULT_VERSION};
 pub use ports::{free_port, free_ports, port_is_free};
 pub use proxy::FaultProxy;
+pub use security::TestPki;
