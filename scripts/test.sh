@@ -36,7 +36,7 @@ leg "ZooKeeper $ZK_MAIN, everything" "$t"
 # with --workspace, so that they are the binaries built above (a -p selection could resolve
 # features differently and build again).
 again=(--test smoke --test ops --test multi --test acl --test chroot --test versions
-       --test watches --test faults --test 'obs_*' --test 'own_*')
+       --test watches --test faults --test observe --test ownership)
 for v in "$ZK_38" debian; do
   t=$SECONDS
   ZK_VERSION=$v cargo test --workspace "${again[@]}"
