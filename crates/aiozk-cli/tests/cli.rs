@@ -861,6 +861,63 @@ fn watch_persistent_and_recursive() {
     );
 }
 
+/// The test server's (major, minor) version, from `zk 4lw ADDR srvr`.
+fn server_version() -> (u32, u32) {
+    let v = ok_json(&["4lw", &server().member_addr(0).to_string(), "srvr"]);
+    let answer = v["answer"].as_str().unwrap().to_owned();
+    let line = answer
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Zookeeper version:"))
+        .unwrap_or_else(|| panic!("no version in {answer:?}"));
+    let mut parts = line.trim().split(['.', '-']).map(|p| p.parse::<u32>());
+    match (parts.next(), parts.next()) {
+        (Some(Ok(major)), Some(Ok(minor))) => (major, minor),
+        _ => panic!("bad version {line:?}"),
+    }
+}
+
+/// ZOOKEEPER-4655: every event of `zk --json watch` has a `zxid` field; from 3.9 it is the
+/// zxid of the change, the node's mzxid (or pzxid, for a children change) that another
+/// client reads afterwards; older servers do not send it and the field is null.
+#[test]
+fn watch_events_carry_the_zxid_of_the_change_from_3_9() {
+    let with_zxid = server_version() >= (3, 9);
+    for persistent in [true, false] {
+        let b = base(if persistent {
+            "watch-zxid-p"
+        } else {
+            "watch-zxid"
+        });
+        let mut args = vec!["--json", "watch"];
+        if persistent {
+            args.push("--persistent");
+        }
+        args.push(&b);
+        let w = Lines::spawn(cmd(&args));
+        std::thread::sleep(Duration::from_millis(1500));
+        ok(&["set", &b, "x"]);
+        let changed = w.next_json();
+        let mzxid = ok_json(&["stat", &b])["mzxid"].clone();
+        std::thread::sleep(Duration::from_millis(500));
+        ok(&["create", &format!("{b}/c")]);
+        let children = w.next_json();
+        let pzxid = ok_json(&["stat", &b])["pzxid"].clone();
+        assert_eq!(changed["event"], "NodeDataChanged", "{changed}");
+        assert_eq!(children["event"], "NodeChildrenChanged", "{children}");
+        for (ev, zxid) in [(&changed, &mzxid), (&children, &pzxid)] {
+            let field = ev
+                .get("zxid")
+                .unwrap_or_else(|| panic!("no zxid field: {ev}"));
+            if with_zxid {
+                assert!(zxid.as_i64().is_some_and(|z| z > 0), "{zxid}");
+                assert_eq!(field, zxid, "{ev}");
+            } else {
+                assert!(field.is_null(), "{ev}");
+            }
+        }
+    }
+}
+
 #[test]
 fn watch_survives_a_reconnect_and_says_so() {
     let runtime = tokio::runtime::Builder::new_multi_thread()

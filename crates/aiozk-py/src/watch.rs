@@ -50,8 +50,8 @@ impl PersistentWatchInner {
     }
 }
 
-/// A persistent (or recursive) watch: an async iterator of `(type, state, path)` events
-/// with server paths. Iteration ends when the watch ends (session expired, client closed)
+/// A persistent (or recursive) watch: an async iterator of `(type, state, path, zxid)`
+/// events with server paths (`zxid` is None when the server does not send it, before 3.9). Iteration ends when the watch ends (session expired, client closed)
 /// or after `close()`, which also removes the watch from the server.
 #[pyclass(module = "aiozk._aiozk", name = "PersistentWatch", frozen)]
 pub(crate) struct PyPersistentWatch {
@@ -87,7 +87,14 @@ impl PyPersistentWatch {
                 if event.is_none() {
                     *guard = None;
                 }
-                Ok(event.map(|e| (watch_event_code(e.event_type), state_name(e.state), e.path)))
+                Ok(event.map(|e| {
+                    (
+                        watch_event_code(e.event_type),
+                        state_name(e.state),
+                        e.path,
+                        e.zxid,
+                    )
+                }))
             },
             |py, event| match event {
                 Some(e) => Ok(e.into_pyobject(py)?.into_any().unbind()),

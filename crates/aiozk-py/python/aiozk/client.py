@@ -157,10 +157,10 @@ class PersistentWatch:
 
     async def __anext__(self) -> WatchEvent:
         while True:
-            type_, state, path = await self._inner.__anext__()
+            type_, state, path, zxid = await self._inner.__anext__()
             if type_ == WatchEvent.NONE:
                 raise StopAsyncIteration
-            return WatchEvent(type=type_, state=state, path=self._client.denormalize_path(path))
+            return WatchEvent(type=type_, state=state, path=self._client.denormalize_path(path), zxid=zxid)
 
     def close(self) -> None:
         """Stops the iteration and removes the watch."""
