@@ -37,6 +37,7 @@
 //! values that cross the boundary.
 
 mod auth;
+mod catch_up;
 mod failure;
 pub mod fuzzing;
 mod handshake;
@@ -58,18 +59,18 @@ use tracing::{debug, info, warn};
 
 use crate::error::Error;
 use auth::Auth;
+pub use catch_up::SET_WATCHES_BATCH_BYTES;
 use outbox::Outbox;
 pub use outbox::WRITE_BATCH_MIN_IN_FLIGHT;
 use pending::{Pending, PendingKind, Requests};
 pub use sasl::SaslCredentials;
 use timer::{Timer, TimerTable};
 pub use types::{
-    Event, Outgoing, SessionConfig, SessionState, SessionStats, StateCause, Tokens, WatchKind,
-    WatchRequest, WatchedEvent, DEFAULT_MAX_WRITE_DELAY,
+    Event, EventKind, KnownNodes, Outgoing, SessionConfig, SessionState, SessionStats, StateCause,
+    Tokens, WatchKind, WatchRequest, WatchedEvent, DEFAULT_MAX_WRITE_DELAY,
 };
 pub(crate) use watches::watch_set_by;
-pub use watches::SET_WATCHES_BATCH_BYTES;
-use watches::{Removal, WatchRegistry};
+use watches::{Existence, Removal, WatchRegistry};
 
 enum Phase {
     /// Waiting before the next connection attempt.
@@ -112,6 +113,10 @@ pub struct Session<T: Tokens> {
     watches: WatchRegistry<T>,
     /// Paths whose server watch is to be removed once their one-shot watches have fired.
     deferred_removals: std::collections::HashSet<String>,
+    /// A ping was written on this connection and its reply has not come yet.
+    ping_outstanding: bool,
+    /// The handshake under way opened a new session: its persistent watchers are told.
+    announce_new_session: bool,
     events: VecDeque<Event<T>>,
     close_transport: bool,
     want_connect: bool,
@@ -151,6 +156,8 @@ impl<T: Tokens> Session<T> {
             auth: Auth::default(),
             watches: WatchRegistry::default(),
             deferred_removals: std::collections::HashSet::new(),
+            ping_outstanding: false,
+            announce_new_session: false,
             events: VecDeque::new(),
             close_transport: false,
             want_connect: false,
@@ -180,7 +187,8 @@ impl<T: Tokens> Session<T> {
         self.negotiated
     }
 
-    /// The highest zxid seen in a reply.
+    /// The highest zxid seen from the server: in replies (pings included) and, from 3.9, in
+    /// watch notifications. Watches are re-registered relative to it.
     pub fn last_zxid(&self) -> i64 {
         self.last_zxid
     }
@@ -254,10 +262,15 @@ impl<T: Tokens> Session<T> {
 
     /// Registers a persistent watch (`mode`) on `path` for the local watcher `stream` (pass
     /// it to [`Session::remove_persistent`]). The stream ends ([`Event::StreamEnded`]) when
-    /// the watcher is removed, its registration fails, or the session ends; only then may
+    /// the watcher is removed, its registration fails, or the session ends for good (closed,
+    /// authentication failed, or expired without `reconnect_after_expiry`); only then may
     /// the handle be reused. When the server already holds this watch for
     /// another local watcher, `reply` completes at once; otherwise an addWatch is sent and
-    /// the watcher is registered when it succeeds.
+    /// the watcher is registered when it succeeds. A recursive watcher with `known` nodes
+    /// (a cache) is caught up node by node after a reconnect (see [`KnownNodes`]).
+    ///
+    /// A plain persistent watch is followed by an `exists` of its node (not counted as a
+    /// request): whether the node exists decides what its catch-up asks the server.
     pub fn add_persistent(
         &mut self,
         now: Instant,
@@ -265,6 +278,7 @@ impl<T: Tokens> Session<T> {
         mode: AddWatchMode,
         stream: T::Stream,
         reply: T::Reply,
+        known: Option<std::sync::Arc<dyn KnownNodes>>,
     ) {
         if let Some(err) = self.refusal() {
             self.events.push_back(Event::StreamEnded(stream));
@@ -272,10 +286,16 @@ impl<T: Tokens> Session<T> {
             return;
         }
         let id = stream;
-        let active = self.watches.add_persistent(path.clone(), mode, stream);
+        let probe = mode == AddWatchMode::Persistent;
+        let active = self
+            .watches
+            .add_persistent(path.clone(), mode, stream, known);
         if active {
             self.events
                 .push_back(Event::Reply(reply, Ok(Response::Empty)));
+            if probe && self.can_send() && self.watches.existence(&path) == Existence::Unknown {
+                self.write_probe(now, path);
+            }
             return;
         }
         let mut body = BytesMut::new();
@@ -284,11 +304,26 @@ impl<T: Tokens> Session<T> {
         let op = OpCode::AddWatch;
         if self.can_send() {
             self.write_request(now, op, &body, PendingKind::AddWatch { token: reply, id });
+            if probe {
+                self.write_probe(now, path);
+            }
         } else {
-            // Queue it like a user request; re-registration after the handshake re-arms it
-            // too, which is harmless.
-            self.requests.queue_add_watch(id, body.freeze(), reply);
+            // Queue it like a user request, sent once the watches are re-registered.
+            let probe = probe.then_some(path);
+            self.requests
+                .queue_add_watch((id, body.freeze(), reply, probe));
         }
+    }
+
+    /// Reads whether the node of the persistent watch on `path` exists.
+    fn write_probe(&mut self, now: Instant, path: String) {
+        let mut body = BytesMut::new();
+        Request::Exists {
+            path: &path,
+            watch: false,
+        }
+        .encode(&mut body);
+        self.write_request(now, OpCode::Exists, &body, PendingKind::Probe { path });
     }
 
     /// Removes a persistent watcher. When it was the last local watcher of its path, the
@@ -389,6 +424,7 @@ impl<T: Tokens> Session<T> {
         };
         self.inbuf.clear();
         self.out.clear();
+        self.ping_outstanding = false;
         let session_id = if self.seen_rw_server {
             self.session_id
         } else {
@@ -508,8 +544,7 @@ impl<T: Tokens> Session<T> {
                     self.close_transport = true;
                     self.lose_connection(now, Error::ConnectionLoss);
                 } else if timers.is_expired(Timer::Ping, now) {
-                    self.out.ping();
-                    self.last_send = now;
+                    self.write_ping(now);
                 }
             }
             Phase::Closing { .. } => {
@@ -629,6 +664,12 @@ impl<T: Tokens> Session<T> {
             },
         );
         self.out.hold(written, now);
+    }
+
+    fn write_ping(&mut self, now: Instant) {
+        self.out.ping();
+        self.ping_outstanding = true;
+        self.last_send = now;
     }
 
     fn write_auth(&mut self, now: Instant, index: usize, token: Option<T::Reply>) {

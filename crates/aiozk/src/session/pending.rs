@@ -6,6 +6,7 @@ use std::collections::VecDeque;
 use aiozk_proto::OpCode;
 use bytes::Bytes;
 
+use super::catch_up::Record;
 use super::types::{Outgoing, Tokens, WatchRequest};
 
 /// What a sent request is, and whom its reply goes to.
@@ -17,8 +18,11 @@ pub(super) enum PendingKind<T: Tokens> {
     },
     /// The addWatch of a persistent watcher.
     AddWatch { token: T::Reply, id: T::Stream },
-    /// Watch re-registration after a reconnect.
-    SetWatches,
+    /// Watch re-registration after a reconnect, with what its catch-up events are.
+    SetWatches(Box<Record<T::Stream>>),
+    /// The read after the addWatch of a plain persistent watch on `path`: whether its
+    /// node exists, for the catch-up after a reconnect.
+    Probe { path: String },
     /// The removal (or downgrade) of a server watch no local watcher needs.
     RemoveWatches,
     /// closeSession.
@@ -26,6 +30,15 @@ pub(super) enum PendingKind<T: Tokens> {
     /// A step of the SASL exchange.
     Sasl,
 }
+
+/// An addWatch waiting for a connection: the watcher, the request, its reply, and the path
+/// whose node to read after it.
+pub(super) type QueuedAddWatch<T> = (
+    <T as Tokens>::Stream,
+    Bytes,
+    <T as Tokens>::Reply,
+    Option<String>,
+);
 
 /// A request sent and waiting for its reply.
 pub(super) struct Pending<T: Tokens> {
@@ -42,8 +55,9 @@ pub(super) struct Requests<T: Tokens> {
     sent: VecDeque<Pending<T>>,
     /// Requests submitted while not connected.
     queued: VecDeque<Outgoing<T>>,
-    /// addWatch requests submitted while not connected.
-    queued_add_watches: Vec<(T::Stream, Bytes, T::Reply)>,
+    /// addWatch requests submitted while not connected, with the path to read after each
+    /// (see [`PendingKind::Probe`]).
+    queued_add_watches: Vec<QueuedAddWatch<T>>,
 }
 
 impl<T: Tokens> Default for Requests<T> {
@@ -104,6 +118,18 @@ impl<T: Tokens> Requests<T> {
         self.sent.push_front(pending);
     }
 
+    /// The records of the watch re-registrations not answered yet. They are the oldest
+    /// requests of a connection (written first after the handshake), so this looks no
+    /// further than the first other request.
+    pub(super) fn unanswered_records(
+        &mut self,
+    ) -> impl Iterator<Item = &mut Record<T::Stream>> + '_ {
+        self.sent.iter_mut().map_while(|p| match &mut p.kind {
+            PendingKind::SetWatches(record) => Some(&mut **record),
+            _ => None,
+        })
+    }
+
     /// Takes the oldest request sent when it is the application's, for its token.
     pub(super) fn pop_oldest_user(&mut self) -> Option<T::Reply> {
         if !matches!(self.sent.front(), Some(p) if matches!(p.kind, PendingKind::User { .. })) {
@@ -138,13 +164,14 @@ impl<T: Tokens> Requests<T> {
         std::mem::take(&mut self.queued)
     }
 
-    /// Keeps the addWatch of persistent watcher `id` until the next handshake.
-    pub(super) fn queue_add_watch(&mut self, id: T::Stream, body: Bytes, reply: T::Reply) {
-        self.queued_add_watches.push((id, body, reply));
+    /// Keeps the addWatch of persistent watcher `id` (and the path to read after it) until
+    /// the next handshake.
+    pub(super) fn queue_add_watch(&mut self, add: QueuedAddWatch<T>) {
+        self.queued_add_watches.push(add);
     }
 
     /// Takes every addWatch waiting for a connection.
-    pub(super) fn take_queued_add_watches(&mut self) -> Vec<(T::Stream, Bytes, T::Reply)> {
+    pub(super) fn take_queued_add_watches(&mut self) -> Vec<QueuedAddWatch<T>> {
         std::mem::take(&mut self.queued_add_watches)
     }
 }
