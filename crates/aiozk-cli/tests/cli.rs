@@ -962,6 +962,87 @@ fn watch_survives_a_reconnect_and_says_so() {
     assert!(line.starts_with("reconnected (session 0x"), "{line}");
 }
 
+/// Changes made while `zk watch --persistent` and `zk watch -r` are disconnected are printed
+/// once they are back: the persistent watch prints each kind of change, marked as catch-up;
+/// the recursive one (which cannot tell which nodes changed) prints one `Resync`.
+#[test]
+fn watch_prints_catch_up_and_resync_events_marked_as_such() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let proxy = runtime
+        .block_on(aiozk_testkit::FaultProxy::start(server().member_addr(0)))
+        .unwrap();
+    let b = base("watch-catch-up");
+    let spawn = |args: &[&str]| {
+        let mut watch = cmd(args);
+        watch.env("ZK_SERVERS", proxy.addr().to_string());
+        Lines::spawn(watch)
+    };
+    let p = spawn(&["--json", "watch", "--persistent", &b]);
+    let r = spawn(&["--json", "watch", "-r", &b]);
+    let text = spawn(&["watch", "--persistent", &b]);
+    std::thread::sleep(Duration::from_millis(1500));
+    // Unseen by the watchers: their connections are stalled, then cut.
+    proxy.stall();
+    ok(&["set", &b, "x"]);
+    ok(&["create", &format!("{b}/c")]);
+    ok(&["set", &b, "y"]);
+    runtime.block_on(proxy.cut_rst());
+    proxy.resume();
+    // State lines come and go around the events; the events alone are checked.
+    let events = |w: &Lines, n: usize| -> Vec<Value> {
+        let mut got = Vec::new();
+        while got.len() < n {
+            let line = w.next_json();
+            if line["type"] == "event" {
+                got.push(line);
+            }
+        }
+        got
+    };
+    let got = events(&p, 2);
+    for (ev, name) in got.iter().zip(["NodeDataChanged", "NodeChildrenChanged"]) {
+        assert_eq!(ev["event"], name, "{got:?}");
+        assert_eq!(ev["path"], b.as_str());
+        assert_eq!(ev["catch_up"], true, "{ev}");
+        assert_eq!(ev["resync"], false, "{ev}");
+        assert!(ev["zxid"].is_null(), "{ev}");
+    }
+    let got = events(&r, 1);
+    assert_eq!(got[0]["event"], "Resync", "{got:?}");
+    assert_eq!(got[0]["path"], b.as_str());
+    assert_eq!(
+        (&got[0]["resync"], &got[0]["catch_up"]),
+        (&Value::Bool(true), &Value::Bool(false))
+    );
+    let mut lines = Vec::new();
+    while lines.len() < 2 {
+        let line = text.next();
+        if !line.starts_with("disconnected") && !line.starts_with("reconnected") {
+            lines.push(line);
+        }
+    }
+    assert_eq!(
+        lines,
+        [
+            format!("NodeDataChanged {b} (catch-up)"),
+            format!("NodeChildrenChanged {b} (catch-up)")
+        ]
+    );
+    // Nothing twice; a later change is live.
+    std::thread::sleep(Duration::from_millis(500));
+    ok(&["set", &b, "z"]);
+    let ev = events(&p, 1).remove(0);
+    assert_eq!(
+        (&ev["event"], &ev["catch_up"]),
+        (&Value::from("NodeDataChanged"), &Value::Bool(false))
+    );
+    assert_eq!(text.next(), format!("NodeDataChanged {b}"));
+}
+
 #[test]
 fn watch_survives_a_session_expiry_and_says_so() {
     let runtime = tokio::runtime::Builder::new_multi_thread()
