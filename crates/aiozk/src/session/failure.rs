@@ -81,7 +81,7 @@ impl<T: Tokens> Session<T> {
                 }
                 PendingKind::SetWatches(_)
                 | PendingKind::Probe { .. }
-                | PendingKind::RemoveWatches
+                | PendingKind::RemoveWatches { .. }
                 | PendingKind::Close
                 | PendingKind::Sasl => {}
             }

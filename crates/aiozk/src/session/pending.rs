@@ -23,8 +23,10 @@ pub(super) enum PendingKind<T: Tokens> {
     /// The read after the addWatch of a plain persistent watch on `path`: whether its
     /// node exists, for the catch-up after a reconnect.
     Probe { path: String },
-    /// The removal (or downgrade) of a server watch no local watcher needs.
-    RemoveWatches,
+    /// The removal (or downgrade) of a server watch no local watcher needs. `typed` is set
+    /// for a removal by type Persistent or PersistentRecursive; it holds the path to remove
+    /// the 3.6–3.8 way should the server not know those types.
+    RemoveWatches { typed: Option<Option<String>> },
     /// closeSession.
     Close,
     /// A step of the SASL exchange.

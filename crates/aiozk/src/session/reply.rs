@@ -151,7 +151,10 @@ impl<T: Tokens> Session<T> {
                 // Not known: its catch-up will be a Resync.
                 Err(_) => {}
             },
-            PendingKind::RemoveWatches => {}
+            PendingKind::RemoveWatches { typed: None } => {}
+            PendingKind::RemoveWatches {
+                typed: Some(fallback),
+            } => self.typed_removal_answered(now, &result, fallback),
             PendingKind::Sasl => self.sasl_reply(now, result),
             PendingKind::Close => {
                 self.close_transport = true;
