@@ -15,7 +15,10 @@ class WatchEvent(Part):
     (and, for persistent watches, ``DATA_WATCH_REMOVED``, ``CHILD_WATCH_REMOVED``,
     ``PERSISTENT_WATCH_REMOVED``); ``state`` the session state code; ``path`` the node;
     ``zxid`` the zxid of the change that fired it, which ZooKeeper sends from 3.9 on
-    (ZOOKEEPER-4655), None before.
+    (ZOOKEEPER-4655), None before. Events of persistent watches also say how they came
+    about: ``catch_up`` for a change made while the client was disconnected, reported once
+    it is back; ``resync`` (type ``NONE``) when changes at or below ``path`` may have been
+    missed; ``new_session`` (type ``NONE``) when the watch was added again on a new session.
     """
 
     NONE = -1
@@ -34,4 +37,12 @@ class WatchEvent(Part):
     SASL_AUTHENTICATED = 6
     SESSION_EXPIRED = -112
 
-    parts = (('type', int), ('state', int), ('path', str), ('zxid', int))
+    parts = (
+        ('type', int),
+        ('state', int),
+        ('path', str),
+        ('zxid', int),
+        ('catch_up', bool),
+        ('resync', bool),
+        ('new_session', bool),
+    )
