@@ -351,8 +351,8 @@ impl PyClient {
     /// Starts a session (the driver connects in the background).
     #[new]
     #[pyo3(signature = (servers, *, chroot=None, session_timeout=10.0, allow_read_only=false,
-        default_acl=None, retry=None, request_timeout=None, connect_timeout=None, auth=Vec::new(),
-        sasl=None, tls=None, reconnect_after_expiry=true, resume=None))]
+        default_acl=None, retry=None, call_timeout=None, connect_timeout=None, auth=Vec::new(),
+        sasl=None, tls=None, reconnect_after_expiry=true, resume=None, max_frame=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         servers: &str,
@@ -361,13 +361,14 @@ impl PyClient {
         allow_read_only: bool,
         default_acl: Option<Vec<AclTuple>>,
         retry: Option<(String, Option<f64>, Option<f64>)>,
-        request_timeout: Option<f64>,
+        call_timeout: Option<f64>,
         connect_timeout: Option<f64>,
         auth: Vec<(String, Vec<u8>)>,
         sasl: Option<(String, String)>,
         tls: Option<PyRef<'_, PyTlsOptions>>,
         reconnect_after_expiry: bool,
         resume: Option<(i64, Vec<u8>)>,
+        max_frame: Option<usize>,
     ) -> PyResult<Self> {
         let mut builder = Client::builder(servers)
             .session_timeout(secs(session_timeout, "session_timeout")?)
@@ -379,8 +380,8 @@ impl PyClient {
         if let Some(spec) = retry {
             builder = builder.retry_policy(retry_policy(spec)?);
         }
-        if let Some(t) = request_timeout {
-            builder = builder.request_timeout(secs(t, "read_timeout")?);
+        if let Some(t) = call_timeout {
+            builder = builder.call_timeout(secs(t, "read_timeout")?);
         }
         if let Some(t) = connect_timeout {
             builder = builder.connect_timeout(secs(t, "connect_timeout")?);
@@ -396,6 +397,9 @@ impl PyClient {
         }
         if let Some((id, password)) = resume {
             builder = builder.resume_session(id, password);
+        }
+        if let Some(bytes) = max_frame {
+            builder = builder.max_frame(bytes);
         }
         let chroot = Chroot::new(Some(&normalize(chroot.as_deref().unwrap_or(""))))
             .map_err(|e| Python::attach(|py| crate::errors::to_py(py, e)))?;
@@ -426,14 +430,20 @@ impl PyClient {
                 let wait = async {
                     let mut rx = client.state_watch();
                     let state = rx
-                        .wait_for(|s| s.is_connected() || s.is_terminal())
+                        .wait_for(|s| {
+                            s.is_connected()
+                                || s.is_terminal()
+                                || client.connect_failure().is_some()
+                        })
                         .await
                         .map(|s| *s)
                         .unwrap_or(SessionState::Closed);
                     match state {
                         SessionState::AuthFailed => Err(aiozk::Error::AuthFailed),
                         SessionState::Closed => Err(aiozk::Error::Closed),
-                        s => Ok(state_name(s)),
+                        s if s.is_connected() => Ok(state_name(s)),
+                        // Every server sent garbage (or refused): say which, and why.
+                        s => client.connect_failure().map_or(Ok(state_name(s)), Err),
                     }
                 };
                 match timeout {
@@ -535,6 +545,8 @@ impl PyClient {
         d.set_item("notifications", s.notifications)?;
         d.set_item("set_watches_batches", s.set_watches_batches)?;
         d.set_item("writes", s.writes)?;
+        d.set_item("coalesced_reads", s.coalesced_reads)?;
+        d.set_item("multi_read_batches", s.multi_read_batches)?;
         d.set_item("live_watches", s.live_watches)?;
         Ok(d)
     }

@@ -92,13 +92,14 @@ class Client:
         allow_read_only: bool = False,
         default_acl: Optional[List[AclTuple]] = None,
         retry: Optional[Tuple[str, Optional[float], Optional[float]]] = None,
-        request_timeout: Optional[float] = None,
+        call_timeout: Optional[float] = None,
         connect_timeout: Optional[float] = None,
         auth: List[Tuple[str, bytes]] = ...,
         sasl: Optional[Tuple[str, str]] = None,
         tls: Optional[TlsOptions] = None,
         reconnect_after_expiry: bool = True,
         resume: Optional[Tuple[int, bytes]] = None,
+        max_frame: Optional[int] = None,
     ) -> None: ...
     state: str
     session_id: int

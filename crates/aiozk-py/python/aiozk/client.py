@@ -181,8 +181,13 @@ class ZKClient:
     :param RetryPolicy retry_policy: retries after a lost connection (default
         ``RetryPolicy.forever()``).
     :param bool allow_read_only: accept read-only servers.
-    :param float read_timeout: fail a call whose reply takes longer, with
-        ``exc.RequestTimeout`` (default: no limit).
+    :param float read_timeout: the longest a call may wait for its result, in seconds:
+        counted from the call, it covers waiting for a connection, the reply and every
+        retry of the retry policy, so a call never outlives it (even under the default
+        ``RetryPolicy.forever()``, against a frozen server). Past it the call fails with
+        ``exc.RequestTimeout`` (a subclass of ``exc.TimeoutError``); the request may
+        still be carried out. Calls made of several requests (``ensure_path``,
+        ``deleteall``) and recipes bound each request. Default: no limit.
     :param loop: ignored (aiozk 0.28 compatibility).
 
     Keyword-only additions: ``auth`` (a list of ``(scheme, credentials)`` sent at every
@@ -190,7 +195,10 @@ class ZKClient:
     ``TlsOptions``), ``reconnect_after_expiry`` (default True: open a new session after an
     expiry, as aiozk), ``connect_timeout`` (default for ``start()``), ``resume_session``
     (``(session_id, password)`` of a live session to take over, from ``session_id`` and
-    ``session.password``).
+    ``session.password``), ``max_frame`` (the largest reply accepted and request sent, in
+    bytes; default 1 MiB - 1, the server's default ``jute.maxbuffer``: raise it to read a
+    node whose data or list of children is bigger; a reply over it fails with
+    ``exc.ProtocolError``, whose ``size`` and ``limit`` say by how much).
     """
 
     def __init__(
@@ -210,6 +218,7 @@ class ZKClient:
         reconnect_after_expiry: bool = True,
         connect_timeout: Optional[float] = None,
         resume_session: Optional[Tuple[int, bytes]] = None,
+        max_frame: Optional[int] = None,
     ) -> None:
         self.servers = servers
         self.chroot: Optional[str] = None
@@ -234,6 +243,7 @@ class ZKClient:
         self._tls = tls
         self._reconnect_after_expiry = reconnect_after_expiry
         self._resume = resume_session
+        self._max_frame = max_frame
         self._core: Optional[_aiozk.Client] = None
         self._starting: Optional[asyncio.Lock] = None
 
@@ -272,12 +282,13 @@ class ZKClient:
                 allow_read_only=self.allow_read_only,
                 default_acl=to_tuples(self.default_acl),
                 retry=self.retry_policy._spec,
-                request_timeout=self.read_timeout,
+                call_timeout=self.read_timeout,
                 auth=self._auth,
                 sasl=self._sasl,
                 tls=self._tls,
                 reconnect_after_expiry=self._reconnect_after_expiry,
                 resume=self._resume,
+                max_frame=self._max_frame,
             )
             self._resume = None
             self.session.state._set('lost')

@@ -12,6 +12,7 @@ use tracing::{info, warn};
 
 use super::auth::SaslExchange;
 use super::catch_up::{self, SET_WATCHES_BATCH_BYTES};
+use super::health::Attempt;
 use super::pending::PendingKind;
 use super::sasl;
 use super::types::{Event, EventKind, SessionState, StateCause, Tokens, WatchedEvent};
@@ -29,12 +30,13 @@ impl<T: Tokens> Session<T> {
             // error reply header (e.g. NOTREADONLY) instead of a ConnectResponse.
             if let Ok(header) = ReplyHeader::decode(&mut frame.clone()) {
                 if header.err != 0 {
-                    warn!(
-                        error = %Error::from_code(header.err),
-                        "the server refused the session; trying another"
-                    );
+                    let err = Error::from_code(header.err);
+                    warn!(error = %err, "the server refused the session; trying another");
                     self.close_transport = true;
-                    self.schedule_attempt(now);
+                    let why = self
+                        .health
+                        .naming_peer(&format!("the session was refused: {err}"));
+                    self.attempt_failed(now, Attempt::Refused(Error::NoHosts(why)));
                     return Ok(());
                 }
             }
@@ -45,9 +47,12 @@ impl<T: Tokens> Session<T> {
             self.close_transport = true;
             if self.session_id == 0 {
                 // A refusal of a brand-new session cannot be an expiry: try elsewhere.
-                self.schedule_attempt(now);
+                let why = self.health.naming_peer("the new session was refused");
+                self.attempt_failed(now, Attempt::Refused(Error::NoHosts(why)));
                 return Ok(());
             }
+            // A proper answer: the server is healthy, the session is gone.
+            self.heard(self.last_send);
             self.expire(now, StateCause::ServerExpired);
             return Ok(());
         }
@@ -59,8 +64,10 @@ impl<T: Tokens> Session<T> {
         self.password = resp.password.to_vec();
         self.negotiated = Duration::from_millis(resp.timeout_ms as u64);
         self.seen_rw_server |= !resp.read_only;
-        self.attempts = 0;
+        // `attempts` is reset by the first reply on this connection: one that dies right
+        // after its handshake keeps the back-off growing.
         self.alive_at = None;
+        self.health.handshake(self.last_send);
         self.phase = Phase::Connected {
             read_only: resp.read_only,
         };
@@ -95,7 +102,7 @@ impl<T: Tokens> Session<T> {
                 self.auth.sasl = Some(SaslExchange { mech, state });
                 self.write_sasl(now, &token);
             }
-            None => self.finish_handshake(now, state),
+            None => self.after_handshake(now, state),
         }
         Ok(())
     }
@@ -134,7 +141,7 @@ impl<T: Tokens> Session<T> {
                     session_id = format_args!("{:#x}", self.session_id),
                     "SASL authentication complete"
                 );
-                self.finish_handshake(now, state);
+                self.after_handshake(now, state);
             }
             Err(msg) => {
                 warn!(session_id = format_args!("{:#x}", self.session_id), "{msg}");
@@ -150,7 +157,7 @@ impl<T: Tokens> Session<T> {
 
     /// Sends what waited for the connection, in this order: credentials, watch
     /// re-registration, then the requests queued meanwhile.
-    fn finish_handshake(&mut self, now: Instant, state: SessionState) {
+    pub(super) fn finish_handshake(&mut self, now: Instant, state: SessionState) {
         for i in 0..self.auth.len() {
             let token = self.auth.take_waiting_for(i);
             self.write_auth(now, i, token);

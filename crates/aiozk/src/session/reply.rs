@@ -37,7 +37,7 @@ impl<T: Tokens> Session<T> {
                 let zxid = (header.zxid > 0).then_some(header.zxid);
                 // From 3.9 a live event carries the zxid of its change: the watches are now
                 // up to date to it (catch-up events carry none).
-                self.last_zxid = self.last_zxid.max(header.zxid);
+                self.see_zxid(header.zxid);
                 let h = self.watches.path_hash(&ev.path);
                 let mut kind = EventKind::Change;
                 if let Some(record) = self.requests.unanswered_records().find(|r| r.covers(h)) {
@@ -62,10 +62,13 @@ impl<T: Tokens> Session<T> {
                 Ok(())
             }
             xid::PING => {
+                if let Some(sent) = self.health.ping_answered() {
+                    self.heard(sent);
+                }
                 // The server's last zxid as it answered: every notification it had sent for
                 // changes up to it came before.
                 self.ping_outstanding = false;
-                self.last_zxid = self.last_zxid.max(header.zxid);
+                self.see_zxid(header.zxid);
                 Ok(())
             }
             xid::AUTH => {
@@ -90,10 +93,18 @@ impl<T: Tokens> Session<T> {
                 Ok(())
             }
             x => {
-                let pending = self.requests.pop_reply(x)?;
-                if header.zxid > self.last_zxid {
-                    self.last_zxid = header.zxid;
+                let pending = match self.requests.pop_reply(x) {
+                    Ok(pending) => pending,
+                    Err(_) if self.refused_out_of_order(now, x, header.err) => return Ok(()),
+                    Err(msg) => return Err(msg),
+                };
+                // Not the probe's: it goes before the watches are set again, which ask for
+                // the changes after the last zxid seen, and its reply carries the server's
+                // latest.
+                if !matches!(pending.kind, PendingKind::Probe) {
+                    self.see_zxid(header.zxid);
                 }
+                self.heard(pending.sent_at);
                 self.complete(now, pending, &header, frame)
             }
         }
@@ -107,6 +118,12 @@ impl<T: Tokens> Session<T> {
         mut body: Bytes,
     ) -> Result<(), String> {
         let err = header.err;
+        if let PendingKind::Batch(_) = p.kind {
+            return self.complete_batch(now, p, err, body);
+        }
+        if err == 0 && matches!(p.kind, PendingKind::User { watch: None, .. }) {
+            self.reads.note_result(p.op, body.len());
+        }
         let result = if err == 0 {
             match decode_response(p.op, &mut body) {
                 Ok(response) => Ok(response),
@@ -145,7 +162,7 @@ impl<T: Tokens> Session<T> {
                 Ok(_) => self.resync(record.into_resync(header.zxid)),
                 Err(e) => warn!(error = %e, "watch re-registration failed"),
             },
-            PendingKind::Probe { path } => match result {
+            PendingKind::Existence { path } => match result {
                 Ok(_) => self.watches.set_existence(&path, Existence::Present),
                 Err(Error::NoNode) => self.watches.set_existence(&path, Existence::Absent),
                 // Not known: its catch-up will be a Resync.
@@ -156,6 +173,9 @@ impl<T: Tokens> Session<T> {
                 typed: Some(fallback),
             } => self.typed_removal_answered(now, &result, fallback),
             PendingKind::Sasl => self.sasl_reply(now, result),
+            PendingKind::Probe => self.probe_answered(now, result),
+            // Completed above.
+            PendingKind::Batch(_) => {}
             PendingKind::Close => {
                 self.close_transport = true;
                 self.stop(SessionState::Closed, StateCause::UserClose, &Error::Closed);

@@ -222,6 +222,14 @@ pub struct SessionConfig {
     /// How long requests may wait to be written together while many are in flight
     /// (see [`Session::poll_transmit`](super::Session::poll_transmit)); zero writes every request at the first chance.
     pub max_write_delay: Duration,
+    /// Send consecutive unwatched getData and getChildren requests as one MultiRead (see
+    /// [`Session::submit`](super::Session::submit)); off by default here, on in the client's
+    /// builder.
+    pub coalesce_reads: bool,
+    /// Fail waiting and new requests at once when every server has refused the connection
+    /// in two whole rounds before the first handshake (see
+    /// [`super::Session::connect_failure`]).
+    pub fail_eagerly: bool,
 }
 
 impl std::fmt::Debug for SessionConfig {
@@ -233,6 +241,8 @@ impl std::fmt::Debug for SessionConfig {
             .field("host_count", &self.host_count)
             .field("reconnect_after_expiry", &self.reconnect_after_expiry)
             .field("max_write_delay", &self.max_write_delay)
+            .field("coalesce_reads", &self.coalesce_reads)
+            .field("fail_eagerly", &self.fail_eagerly)
             .field(
                 "resume",
                 &self.resume.as_ref().map(|(id, _)| format!("{id:#x}")),
@@ -253,6 +263,8 @@ impl Default for SessionConfig {
             seed: 0x5eed,
             sasl: None,
             max_write_delay: DEFAULT_MAX_WRITE_DELAY,
+            coalesce_reads: false,
+            fail_eagerly: false,
         }
     }
 }
@@ -276,6 +288,10 @@ pub struct SessionStats {
     pub set_watches_batches: u64,
     /// Buffers handed to the driver to write (one can carry many requests).
     pub writes: u64,
+    /// Reads sent inside MultiRead batches.
+    pub coalesced_reads: u64,
+    /// MultiRead batches sent by read coalescing (each carries two reads or more).
+    pub multi_read_batches: u64,
 }
 
 /// The default of [`SessionConfig::max_write_delay`].

@@ -405,3 +405,40 @@ fn oneshot_watches_are_caught_up_too() {
         )]
     );
 }
+
+#[test]
+fn zxids_seen_during_a_re_registration_count_once_it_is_all_answered() {
+    let mut h = Pair::connected(config(), 30_000);
+    // Enough one-shot watches for two records.
+    let watched: Vec<String> = (0..2_000).map(|i| format!("/z/{i:0>97}")).collect();
+    for (i, p) in watched.iter().enumerate() {
+        let t = u32::try_from(i).unwrap();
+        h.submit(exists(t, p, Some(t)));
+    }
+    h.run_for(DEFAULT_MAX_WRITE_DELAY);
+    let mut server = Vec::new();
+    for r in h.requests() {
+        server.extend(reply_frame(r.xid, 0x40, -101, &[]));
+    }
+    h.feed(&server);
+    h.take_events();
+    h.reconnect_same_session();
+    h.take_events();
+    let records = h.requests();
+    assert!(records.len() >= 2, "{} records", records.len());
+    // The first record is answered (the server is at 0x60), a live event of 3.9 comes, and
+    // the connection goes before the second record's catch-up arrived.
+    h.reply(records[0].xid, 0x60, 0, &[]);
+    h.feed(&notification(0x61, EventType::NodeCreated, &watched[0]));
+    h.take_events();
+    assert_eq!(h.s.last_zxid(), 0x40);
+    h.reconnect_same_session();
+    h.take_events();
+    let again = h.requests();
+    // Still caught up from 0x40: the second record's changes are asked for again.
+    assert_eq!(parse_set_watches(&again[0]).relative_zxid, 0x40);
+    for r in &again {
+        h.reply(r.xid, 0x62, 0, &[]);
+    }
+    assert_eq!(h.s.last_zxid(), 0x62);
+}

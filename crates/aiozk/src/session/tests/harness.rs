@@ -746,7 +746,7 @@ impl Pair {
         );
         if mode == AddWatchMode::Persistent {
             assert_eq!(reqs.len(), 1, "the read after the addWatch: {reqs:?}");
-            self.answer_probe(&reqs[0], path, exists);
+            self.answer_existence(&reqs[0], path, exists);
         } else {
             assert!(reqs.is_empty(), "{reqs:?}");
         }
@@ -754,7 +754,7 @@ impl Pair {
 
     /// Answers the exists (without a watch) that follows the addWatch of a plain persistent
     /// watch on `path`; no event comes of it.
-    pub(super) fn answer_probe(&mut self, r: &Req, path: &str, exists: bool) {
+    pub(super) fn answer_existence(&mut self, r: &Req, path: &str, exists: bool) {
         assert_eq!(r.op, OpCode::Exists.as_i32());
         assert_eq!(parse_exists(r), (path.to_owned(), false));
         if exists {

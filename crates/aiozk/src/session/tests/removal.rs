@@ -96,7 +96,7 @@ fn a_path_watched_again_before_the_marshalling_error_is_left_alone() {
     h.reply(xid, 7, MARSHALLING_ERROR, &[]);
     h.reply(add.xid, 8, 0, &[]);
     assert_eq!(h.take_events(), vec![Ev::Reply(11, Ok(Response::Empty))]);
-    h.answer_probe(&sent[1], "/p", true);
+    h.answer_existence(&sent[1], "/p", true);
     assert!(h.take_sent().is_empty());
     h.notify(EventType::NodeDataChanged, "/p");
     assert_eq!(
@@ -141,7 +141,7 @@ fn the_last_recursive_watcher_leaving_keeps_a_persistent_watch_for_the_others() 
     h.take_events();
     // Served by the recursive watch: no addWatch, only the read of whether the node exists.
     let probe = h.one_request();
-    h.answer_probe(&probe, "/p", true);
+    h.answer_existence(&probe, "/p", true);
     h.remove_persistent(200);
     h.take_events();
     let sent = h.requests();

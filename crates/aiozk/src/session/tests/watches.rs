@@ -211,7 +211,7 @@ fn persistent_watch_gets_every_event_of_its_path() {
     h.reply(r.xid, 5, 0, &[]);
     assert_eq!(h.take_events(), vec![Ev::Reply(10, Ok(Response::Empty))]);
     // Then whether the node exists (for the catch-up after a reconnect).
-    h.answer_probe(&reqs[1], "/p", true);
+    h.answer_existence(&reqs[1], "/p", true);
 
     let types = [
         EventType::NodeDataChanged,
