@@ -364,6 +364,27 @@ async def test_persistent_and_recursive_watches(zk):
         await watch.__anext__()
 
 
+async def test_watch_events_carry_the_zxid_of_the_change_from_3_9(zk, zk2):
+    # ZOOKEEPER-4655: from 3.9 a notification carries the zxid of the change that fired it,
+    # the zxid a read shows afterwards; older servers send none.
+    version = await zk.server_version()
+    assert version is not None
+    await zk.create('/z', 'a')
+    watch = await zk.add_watch('/z')
+    await zk2.set_data('/z', 'b')
+    changed = await asyncio.wait_for(watch.__anext__(), 5)
+    await zk2.create('/z/c')
+    children = await asyncio.wait_for(watch.__anext__(), 5)
+    stat = await zk2.stat('/z')
+    assert (changed.type, children.type) == (WatchEvent.DATA_CHANGED, WatchEvent.CHILDREN_CHANGED)
+    if version >= (3, 9, 0):
+        assert changed.zxid == stat.last_modified_zxid
+        assert children.zxid == stat.last_modified_children
+    else:
+        assert (changed.zxid, children.zxid) == (None, None), version
+    watch.close()
+
+
 async def test_transactions(zk):
     t = zk.begin_transaction()
     t.create('/t', 'a')

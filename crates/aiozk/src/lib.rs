@@ -70,6 +70,6 @@ pub use client::{
 pub use driver::SessionEvent;
 pub use error::{Error, Result};
 pub use retry::RetryPolicy;
-pub use session::{SaslCredentials, SessionState, StateCause};
+pub use session::{EventKind, KnownNodes, SaslCredentials, SessionState, StateCause};
 pub use tls::TlsOptions;
 pub use watcher::{OneshotWatcher, PersistentWatcher, WatchedEvent};

@@ -129,9 +129,14 @@ class StateChanges:
 class PersistentWatch:
     """A persistent (or recursive) watch: an async iterator of ``WatchEvent``.
 
-    Events carry paths relative to the chroot. Iteration ends when the watch ends (the
-    session expired or the client closed) or after ``close()``, which removes the watch.
-    Also an async context manager that closes it on exit.
+    Events carry paths relative to the chroot. The watch lives across reconnects and session
+    expiries: changes missed meanwhile come as events with ``catch_up`` set, one per kind
+    of change; a recursive watch gets one event with ``resync`` set instead (type ``NONE``:
+    changes below its path may have been missed), and after a session expiry an event with
+    ``new_session`` set (type ``NONE``) announces that the watch was added again. Iteration
+    ends when the client closes (or the session expires without ``reconnect_after_expiry``)
+    or after ``close()``, which removes the watch. Also an async context manager that closes
+    it on exit.
     """
 
     def __init__(self, inner: Any, client: 'ZKClient') -> None:
@@ -142,11 +147,16 @@ class PersistentWatch:
         return self
 
     async def __anext__(self) -> WatchEvent:
-        while True:
-            type_, state, path = await self._inner.__anext__()
-            if type_ == WatchEvent.NONE:
-                raise StopAsyncIteration
-            return WatchEvent(type=type_, state=state, path=self._client.denormalize_path(path))
+        type_, state, path, zxid, kind = await self._inner.__anext__()
+        return WatchEvent(
+            type=type_,
+            state=state,
+            path=self._client.denormalize_path(path),
+            zxid=zxid,
+            catch_up=kind == 'catch_up',
+            resync=kind == 'resync',
+            new_session=kind == 'new_session',
+        )
 
     def close(self) -> None:
         """Stops the iteration and removes the watch."""
