@@ -8,8 +8,7 @@
 use std::time::Duration;
 
 use aiozk::{
-    Client, CreateOptions, EventType, OneshotWatcher, OpResult, RetryPolicy, SessionState,
-    TlsOptions,
+    Client, CreateOptions, EventType, OneshotWatcher, RetryPolicy, SessionState, TlsOptions,
 };
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -26,7 +25,7 @@ use crate::watch::{state_name, PersistentWatchInner, PyPersistentWatch, PyStateC
 #[pyclass(module = "aiozk._aiozk", name = "Client", frozen)]
 pub(crate) struct PyClient {
     pub(crate) client: Client,
-    chroot: Option<String>,
+    pub(crate) chroot: Option<String>,
     /// The one-shot watches being forwarded, by (child watch?, server path).
     armed: Armed,
 }
@@ -112,7 +111,7 @@ fn secs(value: f64, what: &str) -> PyResult<Duration> {
 }
 
 /// A retry policy from `aiozk.RetryPolicy._spec`: `(kind, arg, maximum)`.
-fn retry_policy(spec: (String, Option<f64>, Option<f64>)) -> PyResult<RetryPolicy> {
+pub(crate) fn retry_policy(spec: (String, Option<f64>, Option<f64>)) -> PyResult<RetryPolicy> {
     let (kind, arg, maximum) = spec;
     let policy = match kind.as_str() {
         "once" => RetryPolicy::once(),
@@ -138,7 +137,7 @@ fn retry_policy(spec: (String, Option<f64>, Option<f64>)) -> PyResult<RetryPolic
     })
 }
 
-fn create_options(
+pub(crate) fn create_options(
     acl: Option<Vec<AclTuple>>,
     ephemeral: bool,
     sequential: bool,
@@ -174,7 +173,7 @@ fn create_options(
 
 /// The kind of one-shot watch a read set, to re-check it after a session expiry.
 #[derive(Clone, Copy)]
-enum WatchKind {
+pub(crate) enum WatchKind {
     /// `exists` on a missing node: fires on creation.
     Exist,
     /// `exists` on an existing node, or `get`: fires on data change or deletion.
@@ -295,7 +294,7 @@ impl PyClient {
     }
 
     /// A server path as seen by the caller: aiozk's `denormalize_path`.
-    fn strip(chroot: Option<&str>, path: String) -> String {
+    pub(crate) fn strip(chroot: Option<&str>, path: String) -> String {
         match chroot {
             Some(c) if path == c => String::new(),
             Some(c) if path.starts_with(c) && path[c.len()..].starts_with('/') => {
@@ -307,7 +306,7 @@ impl PyClient {
 
     /// The awaitable of a watched read that returns a pair and a watcher: the pair is the
     /// result, the watcher is forwarded to `target`'s callback (see [`forward_watch`]).
-    fn spawn_forwarded<'py, A, B, F>(
+    pub(crate) fn spawn_forwarded<'py, A, B, F>(
         &self,
         py: Python<'py>,
         fut: F,
@@ -343,7 +342,7 @@ impl PyClient {
         )
     }
 
-    fn watch_target(
+    pub(crate) fn watch_target(
         &self,
         py: Python<'_>,
         on_event: Option<Py<PyAny>>,
@@ -483,6 +482,22 @@ impl PyClient {
     #[getter]
     fn state(&self) -> &'static str {
         state_name(self.client.state())
+    }
+
+    /// The highest zxid seen in a reply of this session.
+    #[getter]
+    fn last_zxid(&self) -> i64 {
+        self.client.last_zxid()
+    }
+
+    /// A handle to the same session whose calls use the retry policy `retry` (see
+    /// `aiozk.RetryPolicy._spec`).
+    fn with_retry(&self, retry: (String, Option<f64>, Option<f64>)) -> PyResult<Self> {
+        Ok(Self {
+            client: self.client.with_retry(retry_policy(retry)?),
+            chroot: self.chroot.clone(),
+            armed: Arc::clone(&self.armed),
+        })
     }
 
     #[getter]
@@ -833,6 +848,53 @@ impl PyClient {
         })
     }
 
+    /// Several reads in one round trip (not atomic); see [`crate::admin`].
+    fn multi_read<'py>(
+        &self,
+        py: Python<'py>,
+        ops: Vec<(String, String)>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        self.multi_read_impl(py, ops)
+    }
+
+    #[pyo3(signature = (prefix="/"))]
+    fn get_ephemerals<'py>(&self, py: Python<'py>, prefix: &str) -> PyResult<Bound<'py, PyAny>> {
+        self.get_ephemerals_impl(py, prefix)
+    }
+
+    fn get_all_children_number<'py>(
+        &self,
+        py: Python<'py>,
+        path: &str,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        self.get_all_children_number_impl(py, path)
+    }
+
+    fn whoami<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        self.whoami_impl(py)
+    }
+
+    #[pyo3(signature = (watch=None))]
+    fn get_config<'py>(
+        &self,
+        py: Python<'py>,
+        watch: Option<Py<PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        self.get_config_impl(py, watch)
+    }
+
+    #[pyo3(signature = (joining="", leaving="", new_members="", from_config=-1))]
+    fn reconfig<'py>(
+        &self,
+        py: Python<'py>,
+        joining: &str,
+        leaving: &str,
+        new_members: &str,
+        from_config: i64,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        self.reconfig_impl(py, joining, leaving, new_members, from_config)
+    }
+
     fn add_auth<'py>(
         &self,
         py: Python<'py>,
@@ -846,81 +908,14 @@ impl PyClient {
         })
     }
 
-    /// Commits a transaction. `ops`: tuples `("create", path, data, acl, ephemeral,
-    /// sequential, container, ttl)`, `("delete", path, version)`, `("set_data", path, data,
-    /// version)`, `("check", path, version)`; `data` None is null data. Returns one tuple per
-    /// operation: `("created", path, stat_or_None)`, `("deleted",)`, `("updated", stat)`,
-    /// `("checked",)`.
+    /// Commits a transaction of the operation tuples `ops` (see
+    /// [`crate::transaction::add_ops`]), paths joined to the chroot; resolves to one tuple
+    /// per operation (see [`crate::transaction::commit`]).
     fn commit<'py>(&self, py: Python<'py>, ops: Bound<'py, PyList>) -> PyResult<Bound<'py, PyAny>> {
         // Outside a running loop nothing must be sent: check before queuing.
         bridge::running_loop(py)?;
-        let mut txn = self.client.transaction();
-        for op in ops.iter() {
-            let kind: String = op.get_item(0)?.extract()?;
-            let path: String = op.get_item(1)?.extract()?;
-            let path = self.path(&path);
-            txn = match kind.as_str() {
-                "create" => {
-                    let data: Option<Vec<u8>> = op.get_item(2)?.extract()?;
-                    let options = create_options(
-                        op.get_item(3)?.extract()?,
-                        op.get_item(4)?.extract()?,
-                        op.get_item(5)?.extract()?,
-                        op.get_item(6)?.extract()?,
-                        op.get_item(7)?.extract()?,
-                    )?;
-                    txn.create_opt(&path, data.as_deref(), &options)
-                }
-                "delete" => txn.delete(&path, op.get_item(2)?.extract()?),
-                "set_data" => {
-                    let data: Option<Vec<u8>> = op.get_item(2)?.extract()?;
-                    txn.set_data_opt(&path, data.as_deref(), op.get_item(3)?.extract()?)
-                }
-                "check" => txn.check_version(&path, op.get_item(2)?.extract()?),
-                other => {
-                    return Err(PyValueError::new_err(format!(
-                        "unknown transaction operation {other:?}"
-                    )))
-                }
-            };
-        }
-        let fut = txn.commit();
-        let chroot = self.chroot.clone();
-        spawn(
-            py,
-            async move {
-                let results = fut.await?;
-                Ok((chroot, results))
-            },
-            |py, (chroot, results)| {
-                let items: Vec<Py<PyAny>> = results
-                    .into_iter()
-                    .map(|r| -> PyResult<Py<PyAny>> {
-                        Ok(match r {
-                            OpResult::Created { path, stat } => (
-                                "created",
-                                Self::strip(chroot.as_deref(), path),
-                                types::opt_stat(py, stat)?,
-                            )
-                                .into_pyobject(py)?
-                                .into_any()
-                                .unbind(),
-                            OpResult::Deleted => {
-                                ("deleted",).into_pyobject(py)?.into_any().unbind()
-                            }
-                            OpResult::Updated(stat) => ("updated", types::stat(py, stat)?)
-                                .into_pyobject(py)?
-                                .into_any()
-                                .unbind(),
-                            OpResult::Checked => {
-                                ("checked",).into_pyobject(py)?.into_any().unbind()
-                            }
-                        })
-                    })
-                    .collect::<PyResult<_>>()?;
-                Ok(PyList::new(py, items)?.into_any().unbind())
-            },
-        )
+        let txn = crate::transaction::add_ops(self.client.transaction(), &ops, |p| self.path(p))?;
+        crate::transaction::commit(py, txn, self.chroot.clone())
     }
 
     /// Adds a persistent (or persistent recursive) watch; resolves to an async iterator of

@@ -8,8 +8,9 @@ use std::time::Duration;
 use aiozk::{Client, Error};
 use aiozk_recipes::{
     Allocation, AllocationStrategy, Allocator, Barrier, ChildrenWatcher, Counter, DataWatcher,
-    DoubleBarrier, LeaderElection, Leadership, Lease, Lock, LossReason, LostSignal, OwnershipGuard,
-    Party, Queue, QueueItem, RendezvousHash, RoundRobin, Semaphore, TreeCache, WatcherOptions,
+    DoubleBarrier, Fence, LeaderElection, Leadership, Lease, Lock, LossReason, LostSignal,
+    OwnershipGuard, Party, Queue, QueueItem, RendezvousHash, RoundRobin, Semaphore, TreeCache,
+    WatcherOptions,
 };
 use pyo3::exceptions::{PyStopAsyncIteration, PyTypeError};
 use pyo3::prelude::*;
@@ -18,6 +19,7 @@ use tokio::sync::{watch, Mutex};
 
 use crate::bridge::{spawn, spawn_py, Failure};
 use crate::client::PyClient;
+use crate::fence::PyFence;
 use crate::types;
 
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -49,7 +51,7 @@ fn none(py: Python<'_>, (): ()) -> PyResult<Py<PyAny>> {
     Ok(py.None())
 }
 
-fn reason_name(r: LossReason) -> &'static str {
+pub(crate) fn reason_name(r: LossReason) -> &'static str {
     match r {
         LossReason::Released => "released",
         LossReason::SessionExpired => "session_expired",
@@ -75,6 +77,8 @@ pub(crate) struct PyOwnership {
     guard: Arc<StdMutex<Option<OwnershipGuard>>>,
     lost: LostSignal,
     node: String,
+    /// Taken at once, so that it outlives a release (its writes then fail).
+    fence: Fence,
 }
 
 impl PyOwnership {
@@ -82,6 +86,7 @@ impl PyOwnership {
         Self {
             lost: guard.lost(),
             node: guard.node().to_owned(),
+            fence: guard.fence(),
             guard: Arc::new(StdMutex::new(Some(guard))),
         }
     }
@@ -133,6 +138,11 @@ impl PyOwnership {
     #[getter]
     fn node(&self) -> &str {
         &self.node
+    }
+
+    /// Writes that succeed only while this ownership lasts.
+    fn fence(&self) -> PyFence {
+        PyFence::new(self.fence.clone())
     }
 }
 
@@ -270,6 +280,11 @@ impl PyLeadership {
     #[getter]
     fn node(&self) -> &str {
         self.leadership.node()
+    }
+
+    /// Writes that succeed only while this leadership lasts.
+    fn fence(&self) -> PyFence {
+        PyFence::new(self.leadership.fence())
     }
 }
 
