@@ -27,10 +27,12 @@ site=$(cd /tmp && "$py" -c 'import aiozk, os; print(os.path.dirname(aiozk.__file
 
 # aiozk's test suite, copied into the installed package (its tests use relative imports).
 suite=$target/aiozk-suite
-if [ ! -d "$suite/aiozk-0.32.0/aiozk/test" ]; then
+if [ ! -d "$suite/aiozk-0.32.0/aiozk/protocol" ]; then
     mkdir -p "$suite"
-    "$py" -m pip download -q --no-binary :all: --no-deps aiozk==0.32.0 -d "$suite"
-    tar -xzf "$suite/aiozk-0.32.0.tar.gz" -C "$suite" aiozk-0.32.0/aiozk/test aiozk-0.32.0/LICENSE
+    [ -f "$suite/aiozk-0.32.0.tar.gz" ] ||
+        "$py" -m pip download -q --no-binary :all: --no-deps aiozk==0.32.0 -d "$suite"
+    # Its tests, and its sources: the package's own tests read them (tests/test_send.py).
+    tar -xzf "$suite/aiozk-0.32.0.tar.gz" -C "$suite" aiozk-0.32.0/aiozk aiozk-0.32.0/LICENSE
 fi
 rm -rf "$site/test"
 cp -r "$suite/aiozk-0.32.0/aiozk/test" "$site/test"
@@ -45,13 +47,38 @@ coproc ZK { exec "$bin/zk-testkit" serve; }
 read -r connect <&"${ZK[0]}"
 trap 'exec {ZK[1]}>&-; wait' EXIT
 deselect=()
-while read -r id _; do
-    [ -n "$id" ] && deselect+=(--deselect "$id")
+not_applicable=()
+not_run=()
+while IFS= read -r line; do
+    id=${line%%[[:space:]]*}
+    [ -n "$id" ] || continue
+    deselect+=(--deselect "$id")
+    case $line in
+        *"# not applicable:"*) not_applicable+=("$id") ;;
+        *) not_run+=("$id") ;;
+    esac
 done < <(grep -v '^#' "$crate/tests/aiozk_suite_excluded.txt")
-echo "aiozk 0.32.0 test suite against aiozk-rs ($((${#deselect[@]} / 2)) exclusions, see tests/aiozk_suite_excluded.txt):"
-(cd "$site" && ZK_HOST=${connect%:*} ZK_PORT=${connect##*:} "$py" -m pytest -q -p no:cacheprovider \
-    -o addopts='' -o asyncio_mode=auto -o asyncio_default_fixture_loop_scope=function \
-    --rootdir "$site" --timeout 120 "${deselect[@]}" test)
+suite_pytest=("$py" -m pytest -p no:cacheprovider -o addopts='' -o asyncio_mode=auto
+    -o asyncio_default_fixture_loop_scope=function --rootdir "$site")
+# Test counts from pytest's collection: "N tests collected" (or "N/M tests collected").
+collected() {
+    (cd "$site" && ZK_HOST=${connect%:*} ZK_PORT=${connect##*:} "${suite_pytest[@]}" --collect-only -q "$@" |
+        tail -n 1 | grep -oE '^[0-9]+')
+}
+total=$(collected test)
+na=$(collected "${not_applicable[@]}")
+excluded=$(collected "${not_run[@]}")
+echo "aiozk 0.32.0 test suite against aiozk-rs (exclusions with reasons: tests/aiozk_suite_excluded.txt):"
+log=$(mktemp)
+status=0
+(cd "$site" && ZK_HOST=${connect%:*} ZK_PORT=${connect##*:} "${suite_pytest[@]}" -q --timeout 120 \
+    "${deselect[@]}" test) | tee "$log" || status=$?
+count() { grep -E '^=*[[:space:]]*[0-9]+ (passed|failed)' "$log" | tail -n 1 | grep -oE "[0-9]+ $1" | grep -oE '^[0-9]+' || echo 0; }
+passed=$(count passed)
+echo "aiozk 0.32.0 suite: $passed of $((total - na)) applicable tests passed ($total tests:" \
+    "$na not applicable, $excluded not run, $((total - na - excluded - passed)) failed)"
+rm -f "$log"
+[ "$status" -eq 0 ] || exit "$status"
 
 echo "aiozk-rs test suite:"
 (cd "$crate" && AIOZK_TEST_SERVER="$bin/examples/zk_test_server" "$py" -m pytest -q -p no:cacheprovider --timeout 120 tests)

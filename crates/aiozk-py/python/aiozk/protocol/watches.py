@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from .part import Part
 
 WATCH_XID = -1
@@ -32,3 +34,16 @@ class WatchEvent(Part):
     SESSION_EXPIRED = -112
 
     parts = (('type', int), ('state', int), ('path', str))
+
+
+# aiozk defines these records in this module; here they live in ``aiozk.protocol``, which
+# imports this module first, so they are looked up when asked for.
+_RECORDS = ('SetWatchesRequest', 'SetWatchesResponse', 'CheckWatchesRequest', 'CheckWatchesResponse', 'RemoveWatchesRequest', 'RemoveWatchesResponse',)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _RECORDS:
+        from .. import protocol
+
+        return getattr(protocol, name)
+    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')

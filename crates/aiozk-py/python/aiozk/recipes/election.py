@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from .. import _aiozk
+from .fence import Fence
 from .recipe import RustRecipe
 
 
@@ -43,6 +44,14 @@ class LeaderElection(RustRecipe):
     def is_candidate(self) -> bool:
         """True while this instance has a live candidate node."""
         return self._rust is not None and self._rust.is_candidate()
+
+    def fence(self) -> Fence:
+        """Writes that succeed only while this candidate leads (see
+        ``aiozk.recipes.fence``); ``RuntimeError`` when it does not lead."""
+        leadership = self._rust.leadership() if self._rust is not None else None
+        if leadership is None:
+            raise RuntimeError('not the leader')
+        return Fence(self.client, leadership.fence())
 
     async def wait_leadership_lost(self) -> Optional[str]:
         """Waits until the current leadership ends; returns why (None if not leading)."""

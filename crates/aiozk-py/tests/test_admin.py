@@ -1,0 +1,192 @@
+"""The Rust client's calls beyond aiozk's API: multi_read, get_ephemerals,
+get_all_children_number, whoami, get_config, reconfig, last_zxid, with_retry, reconnect,
+stats and the removal of persistent watches, against a real server."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import pytest
+
+import aiozk
+from aiozk import RetryPolicy, WatchEvent, exc
+from aiozk.protocol.stat import Stat
+
+from faults import Proxy
+
+
+async def test_multi_read_gives_each_read_its_own_result(zk):
+    await zk.create('/m', 'top')
+    await zk.create('/m/a', b'')
+    await zk.create('/m/b', 'bee')
+    fut = zk.multi_read([('get_data', '/m'), ('get_children', '/m'), ('get_data', '/missing'), ('get_data', '/m/b')])
+    # Queued when called, as every other call: a later write is not seen.
+    write = zk.set_data('/m/b', 'later', force=True)
+    results = await fut
+    await write
+    assert len(results) == 4
+    data, stat = results[0]
+    assert data == b'top' and isinstance(stat, Stat) and stat.num_children == 2
+    assert sorted(results[1]) == ['a', 'b']
+    assert isinstance(results[2], exc.NoNode)
+    assert results[3][0] == b'bee'
+    # The stat cache learned the versions read, so a cached write checks them.
+    assert zk.stat_cache['/m'].version == 0
+    assert await zk.multi_read([]) == []
+    with pytest.raises(ValueError):
+        zk.multi_read([('exists', '/m')])
+
+
+async def test_get_ephemerals_lists_this_sessions_nodes_under_the_chroot(zk, zk2):
+    await zk.ensure_path('/jobs/x')
+    await zk.create('/jobs/lock-', ephemeral=True, sequential=True)
+    await zk.create('/jobs/x/e', ephemeral=True)
+    await zk.create('/jobs/persistent')
+    await zk2.create('/jobs/theirs', ephemeral=True)
+    mine = sorted(await zk.get_ephemerals())
+    assert len(mine) == 2 and mine[1] == '/jobs/x/e' and mine[0].startswith('/jobs/lock-')
+    assert await zk.get_ephemerals('/jobs/lock-') == [mine[0]]
+    assert await zk.get_ephemerals('/jobs/x') == ['/jobs/x/e']
+    assert await zk.get_ephemerals('/nothing') == []
+    assert await zk2.get_ephemerals('/') == ['/jobs/theirs']
+    with pytest.raises(ValueError):
+        zk.get_ephemerals('jobs')
+
+
+async def test_get_all_children_number_counts_every_descendant(zk):
+    await zk.ensure_path('/tree/a/b/c')
+    await zk.ensure_path('/tree/d')
+    assert await zk.get_all_children_number('/tree') == 4
+    assert await zk.get_all_children_number('/tree/d') == 0
+    with pytest.raises(exc.NoNode):
+        await zk.get_all_children_number('/missing')
+
+
+async def test_whoami_names_the_connections_identities(servers):
+    async with aiozk.ZKClient(servers) as anon:
+        assert ('ip', '127.0.0.1') in await anon.whoami()
+    async with aiozk.ZKClient(servers, auth=[('digest', 'dora:pw')]) as dora:
+        assert ('digest', 'dora') in await dora.whoami()
+        await dora.add_auth('digest', 'eve:pw')
+        ids = await dora.whoami()
+        assert ('digest', 'dora') in ids and ('digest', 'eve') in ids
+
+
+async def test_get_config_reads_the_configuration_node_outside_the_chroot(zk, servers):
+    data, stat = await zk.get_config()
+    assert isinstance(data, bytes) and isinstance(stat, Stat)
+    async with aiozk.ZKClient(servers) as raw:
+        assert (data, stat) == await raw.get('/zookeeper/config')
+    seen = []
+    zk.session.add_watch_callback(WatchEvent.DATA_CHANGED, '/zookeeper/config', seen.append)
+    assert (await zk.get_config(watch=True))[1] == stat
+    assert zk.stats()['live_watches'] >= 1
+
+
+async def test_reconfig_on_a_standalone_server_fails_cleanly(zk):
+    # reconfigEnabled is off (and a standalone server cannot change its membership).
+    with pytest.raises((exc.ReconfigDisabled, exc.Unimplemented)):
+        await zk.reconfig(joining=['server.9=127.0.0.1:2888:3888;2181'])
+    with pytest.raises((exc.ReconfigDisabled, exc.Unimplemented)):
+        await zk.reconfig(new_members='server.1=127.0.0.1:2888:3888;2181', from_config=5)
+    assert await zk.exists('/')  # the session is unharmed
+
+
+async def test_last_zxid_follows_the_replies(zk):
+    before = zk.last_zxid
+    assert isinstance(before, int) and before > 0
+    await zk.create('/z')
+    after_create = zk.last_zxid
+    assert after_create > before
+    assert (await zk.stat('/z')).created_zxid == after_create
+    assert aiozk.ZKClient('127.0.0.1:1').last_zxid is None
+
+
+async def test_with_retry_is_a_view_of_the_same_session(servers):
+    proxy = Proxy(servers)
+    try:
+        async with aiozk.ZKClient(proxy.address, session_timeout=10) as zk:
+            once = zk.with_retry(RetryPolicy.once())
+            assert once.session_id == zk.session_id and once.retry_policy is not zk.retry_policy
+            path = f'/retry-{uuid.uuid4().hex}'
+            await once.create(path, 'v')
+            assert await zk.get_data(path) == b'v'
+            # One stat cache: a cached write through the view checks the version zk saw.
+            zk.stat_cache[path] = Stat(version=7)
+            with pytest.raises(exc.BadVersion):
+                await once.set_data(path, 'stale')
+            # Reads in flight when the connection drops: the view's policy makes one
+            # attempt (ConnectionLoss); zk's default policy retries after the reconnect.
+            proxy.stall()
+            failed = once.get_data(path)
+            retried = zk.get_data(path)
+            proxy.cut()
+            proxy.resume()
+            with pytest.raises(exc.ConnectionLoss):
+                await asyncio.wait_for(failed, 20)
+            assert await asyncio.wait_for(retried, 20) == b'v'
+            await zk.delete(path)
+    finally:
+        proxy.close()
+
+
+async def test_reconnect_keeps_the_session_and_counts_in_stats(zk):
+    before = zk.stats()
+    session = zk.session_id
+    zk.reconnect()
+    await asyncio.wait_for(zk.session.state.wait_for(aiozk.States.CONNECTED), 20)
+    for _ in range(200):
+        if zk.stats()['reconnects'] > before['reconnects']:
+            break
+        await asyncio.sleep(0.05)
+    after = zk.stats()
+    assert zk.session_id == session
+    assert after['reconnects'] == before['reconnects'] + 1
+    assert after['disconnects'] == before['disconnects'] + 1
+    assert after['sessions'] == before['sessions'] == 1
+
+
+async def test_stats_count_requests_errors_and_notifications(zk):
+    keys = set(aiozk.ClientStats.__annotations__)
+    s0 = zk.stats()
+    assert set(s0) == keys and all(isinstance(v, int) for v in s0.values())
+    await zk.create('/s')
+    with pytest.raises(exc.NoNode):
+        await zk.get('/missing')
+    fired = zk.wait_for_events([WatchEvent.DATA_CHANGED], '/s')
+    await zk.exists('/s', watch=True)
+    s1 = zk.stats()
+    assert s1['live_watches'] == s0['live_watches'] + 1
+    await zk.set_data('/s', 'x', force=True)
+    await asyncio.wait_for(fired, 10)
+    s2 = zk.stats()
+    assert s2['requests'] >= s0['requests'] + 4
+    assert s2['errors'] == s0['errors'] + 1
+    assert s2['notifications'] == s0['notifications'] + 1
+    assert s2['live_watches'] == s0['live_watches']
+    assert s2['writes'] > s0['writes']
+    with pytest.raises(exc.ClientClosed):
+        aiozk.ZKClient('127.0.0.1:1').stats()
+
+
+async def test_removing_a_persistent_watch_stops_its_events_at_the_server(zk):
+    await zk.create('/p', 'v')
+    watch = await zk.add_watch('/p')
+    await zk.set_data('/p', 'a', force=True)
+    event = await asyncio.wait_for(watch.__anext__(), 10)
+    assert (event.type, event.path) == (WatchEvent.DATA_CHANGED, '/p')
+    # An iteration in progress ends when the watch is removed.
+    pending = asyncio.ensure_future(watch.__anext__())
+    await asyncio.sleep(0)
+    before = zk.stats()['notifications']
+    await watch.remove()
+    with pytest.raises(StopAsyncIteration):
+        await asyncio.wait_for(pending, 10)
+    # The server no longer has the watch: a change sends this session no notification.
+    await zk.set_data('/p', 'b', force=True)
+    await zk.sync('/p')
+    assert zk.stats()['notifications'] == before
+    await watch.remove()  # again: nothing to do
+    with pytest.raises(StopAsyncIteration):
+        await watch.__anext__()
