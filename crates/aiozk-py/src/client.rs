@@ -360,7 +360,7 @@ impl PyClient {
     #[new]
     #[pyo3(signature = (servers, *, chroot=None, session_timeout=10.0, allow_read_only=false,
         default_acl=None, retry=None, request_timeout=None, connect_timeout=None, auth=Vec::new(),
-        sasl=None, tls=None, reconnect_after_expiry=true, resume=None))]
+        sasl=None, tls=None, reconnect_after_expiry=true, resume=None, max_write_delay=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         servers: &str,
@@ -376,6 +376,7 @@ impl PyClient {
         tls: Option<PyRef<'_, PyTlsOptions>>,
         reconnect_after_expiry: bool,
         resume: Option<(i64, Vec<u8>)>,
+        max_write_delay: Option<f64>,
     ) -> PyResult<Self> {
         let mut builder = Client::builder(servers)
             .session_timeout(secs(session_timeout, "session_timeout")?)
@@ -404,6 +405,9 @@ impl PyClient {
         }
         if let Some((id, password)) = resume {
             builder = builder.resume_session(id, password);
+        }
+        if let Some(d) = max_write_delay {
+            builder = builder.max_write_delay(secs(d, "max_write_delay")?);
         }
         let _guard = runtime().enter();
         let client = builder
@@ -715,7 +719,9 @@ impl PyClient {
     }
 
     /// `data` None creates the node without data (null data), `b''` with empty data.
-    #[pyo3(signature = (path, data, acl=None, ephemeral=false, sequential=false, container=false, ttl=None))]
+    /// `protected`: a sequential create whose reply is lost finds its node instead of
+    /// creating a second one (see `CreateOptions::protected`).
+    #[pyo3(signature = (path, data, acl=None, ephemeral=false, sequential=false, container=false, ttl=None, protected=false))]
     #[allow(clippy::too_many_arguments)]
     fn create<'py>(
         &self,
@@ -727,10 +733,14 @@ impl PyClient {
         sequential: bool,
         container: bool,
         ttl: Option<f64>,
+        protected: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
         // Outside a running loop nothing must be sent: check before queuing.
         bridge::running_loop(py)?;
-        let options = create_options(acl, ephemeral, sequential, container, ttl)?;
+        let mut options = create_options(acl, ephemeral, sequential, container, ttl)?;
+        if protected {
+            options = options.protected();
+        }
         let fut = self.client.create_opt(&self.path(path), data, &options);
         let chroot = self.chroot.clone();
         spawn(

@@ -24,6 +24,7 @@ mod errors;
 mod fence;
 mod recipes;
 mod transaction;
+mod tree_events;
 mod types;
 mod watch;
 
@@ -42,6 +43,7 @@ fn aiozk_ext(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<bridge::Canceller>()?;
     recipes::register(m)?;
     m.add_class::<fence::PyFence>()?;
+    m.add_class::<tree_events::PyTreeEvents>()?;
     m.add_class::<bridge::Drain>()?;
     m.add_function(wrap_pyfunction!(bridge::forget_loop, m)?)?;
     m.add_function(wrap_pyfunction!(bridge::delivery_stats, m)?)?;

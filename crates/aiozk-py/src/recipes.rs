@@ -10,7 +10,7 @@ use aiozk_recipes::{
     Allocation, AllocationStrategy, Allocator, Barrier, ChildrenWatcher, Counter, DataWatcher,
     DoubleBarrier, Fence, LeaderElection, Leadership, Lease, Lock, LossReason, LostSignal,
     OwnershipGuard, Party, Queue, QueueItem, RendezvousHash, RoundRobin, Semaphore, TreeCache,
-    WatcherOptions,
+    TreeCacheOptions, WatcherOptions,
 };
 use pyo3::exceptions::{PyStopAsyncIteration, PyTypeError};
 use pyo3::prelude::*;
@@ -389,6 +389,11 @@ impl PyDoubleBarrier {
         }
     }
 
+    /// The server path of this participant's node while entered.
+    fn own_node(&self) -> Option<String> {
+        self.barrier.own_node()
+    }
+
     #[pyo3(signature = (timeout=None))]
     fn enter<'py>(&self, py: Python<'py>, timeout: Option<f64>) -> PyResult<Bound<'py, PyAny>> {
         let b = Arc::clone(&self.barrier);
@@ -568,6 +573,11 @@ impl PyParty {
         self.party.members()
     }
 
+    /// The server path of this member's node while joined.
+    fn own_node(&self) -> Option<String> {
+        self.party.own_node()
+    }
+
     fn wait_for_change<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let p = Arc::clone(&self.party);
         spawn(py, async move { p.wait_for_change().await }, |py, m| {
@@ -586,18 +596,24 @@ pub(crate) struct PyTreeCache {
 
 #[pymethods]
 impl PyTreeCache {
-    /// Starts a cache of the subtree at `path`; resolves to the cache once loaded.
+    /// Starts a cache of the subtree at `path` (with one-shot watches per node instead of
+    /// one recursive watch when `force_oneshot_watches`); resolves to the cache once loaded.
     #[staticmethod]
+    #[pyo3(signature = (client, path, force_oneshot_watches=false))]
     fn start<'py>(
         py: Python<'py>,
         client: PyRef<'py, PyClient>,
         path: &str,
+        force_oneshot_watches: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
         let c: Client = client.client.clone();
         let root = client.path(path);
+        let options = TreeCacheOptions {
+            force_oneshot_watches,
+        };
         spawn(
             py,
-            async move { TreeCache::start(&c, &root).await },
+            async move { TreeCache::start_with(&c, &root, options).await },
             |py, cache| {
                 Ok(Py::new(
                     py,
@@ -642,6 +658,32 @@ impl PyTreeCache {
     /// Stops following the server.
     fn stop(&self) {
         self.cache.lock().unwrap_or_else(|e| e.into_inner()).take();
+    }
+
+    /// `persistent_recursive` or `oneshot` (None once stopped).
+    #[getter]
+    fn mode(&self) -> Option<&'static str> {
+        let guard = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        guard
+            .as_ref()
+            .map(|c| crate::tree_events::mode_name(c.mode()))
+    }
+
+    /// The read counters (see [`crate::tree_events::stats`]); None once stopped.
+    fn stats<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyDict>>> {
+        let guard = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        guard
+            .as_ref()
+            .map(|c| crate::tree_events::stats(py, &c.stats()))
+            .transpose()
+    }
+
+    /// The changes from now on (an async iterator); None once stopped.
+    fn events(&self) -> Option<crate::tree_events::PyTreeEvents> {
+        let guard = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        guard
+            .as_ref()
+            .map(|c| crate::tree_events::PyTreeEvents::new(c.events()))
     }
 }
 
