@@ -2,7 +2,8 @@
 # Builds the Python package (a wheel) into a venv, then runs aiozk 0.32.0's own test suite
 # (from PyPI's sdist, MIT; the tests listed in tests/aiozk_suite_excluded.txt are left out)
 # against a server of `zk-testkit serve`, and this package's pytest suite (tests/) against
-# the server of examples/zk_test_server.rs.
+# the server of examples/zk_test_server.rs. It prints how many of aiozk's tests apply and
+# pass.
 #
 # Environment: AIOZK_PY_VENV (default target/aiozk-pyo3-venv), CARGO_TARGET_DIR.
 set -euo pipefail
@@ -80,5 +81,13 @@ echo "aiozk 0.32.0 suite: $passed of $((total - na)) applicable tests passed ($t
 rm -f "$log"
 [ "$status" -eq 0 ] || exit "$status"
 
+# The Rust API that tests/test_parity.py compares with the Python one: rustdoc's JSON output
+# (an unstable option, which RUSTC_BOOTSTRAP allows on the stable toolchain).
+for c in aiozk aiozk-recipes; do
+    RUSTC_BOOTSTRAP=1 cargo rustdoc -q -p "$c" --lib --target-dir "$target/rustdoc-json" -- \
+        -Zunstable-options --output-format json
+done
+
 echo "aiozk-rs test suite:"
-(cd "$crate" && AIOZK_TEST_SERVER="$bin/examples/zk_test_server" "$py" -m pytest -q -p no:cacheprovider --timeout 120 tests)
+(cd "$crate" && AIOZK_TEST_SERVER="$bin/examples/zk_test_server" AIOZK_RUSTDOC_JSON="$target/rustdoc-json/doc" \
+    AIOZK_REFERENCE="$suite/aiozk-0.32.0/aiozk" "$py" -m pytest -q -p no:cacheprovider --timeout 120 tests)

@@ -233,7 +233,9 @@ class ZKClient:
     ``TlsOptions``), ``reconnect_after_expiry`` (default True: open a new session after an
     expiry, as aiozk), ``connect_timeout`` (default for ``start()``), ``resume_session``
     (``(session_id, password)`` of a live session to take over, from ``session_id`` and
-    ``session.password``).
+    ``session.password``), ``max_write_delay`` (seconds a request may wait to be written
+    together with others while 32 or more are in flight; default 0.001, 0 writes each at
+    once).
     """
 
     def __init__(
@@ -253,6 +255,7 @@ class ZKClient:
         reconnect_after_expiry: bool = True,
         connect_timeout: Optional[float] = None,
         resume_session: Optional[Tuple[int, bytes]] = None,
+        max_write_delay: Optional[float] = None,
     ) -> None:
         self.servers = servers
         self.chroot: Optional[str] = None
@@ -277,6 +280,7 @@ class ZKClient:
         self._tls = tls
         self._reconnect_after_expiry = reconnect_after_expiry
         self._resume = resume_session
+        self._max_write_delay = max_write_delay
         self._core: Optional[_aiozk.Client] = None
         self._starting: Optional[asyncio.Lock] = None
 
@@ -321,6 +325,7 @@ class ZKClient:
                 tls=self._tls,
                 reconnect_after_expiry=self._reconnect_after_expiry,
                 resume=self._resume,
+                max_write_delay=self._max_write_delay,
             )
             self._resume = None
             self.session.state._set('lost')
@@ -592,14 +597,18 @@ class ZKClient:
         container: bool = False,
         *,
         ttl: Optional[float] = None,
+        protected: bool = False,
     ) -> Awaitable[str]:
         """Creates a node; returns its path (with the sequence number when sequential).
 
         ``ttl`` (seconds) makes a TTL node (needs ``extendedTypesEnabled`` on the server).
+        ``protected`` (for sequential nodes) puts a unique id in the node's name
+        (``_c_<id>-<name><sequence>``), so that after a lost reply the client finds the node
+        it made instead of failing with ``exc.ConnectionLoss``; the create is then retried.
         """
         acl_tuples = to_tuples(acl) if acl else None
 
-        fut = self._c().create(path, _encode(data), acl_tuples, ephemeral, sequential, container, ttl)
+        fut = self._c().create(path, _encode(data), acl_tuples, ephemeral, sequential, container, ttl, protected)
         return _created(self.stat_cache, fut)
 
     def ensure_path(self, path: str, acl: AclArg = None, *, container: bool = False) -> Awaitable[None]:
