@@ -53,6 +53,10 @@ class Proxy:
         async def stop() -> None:
             self._server.close()
             await self._close_all()
+            others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for t in others:
+                t.cancel()
+            await asyncio.gather(*others, return_exceptions=True)
 
         self._call(stop)
         self._loop.call_soon_threadsafe(self._loop.stop)

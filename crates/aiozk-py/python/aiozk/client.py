@@ -344,7 +344,13 @@ class ZKClient:
 
     async def close(self) -> None:
         """Closes the session (its ephemeral nodes go at once). Returns promptly also when
-        no server is reachable. Does nothing when not started."""
+        no server is reachable. Does nothing when not started.
+
+        Calls still in flight end with their result (the server answers the requests sent
+        before the close first) or with ``exc.ClientClosed`` (``exc.ConnectionLoss`` when
+        the connection dropped first); calls made afterwards raise ``exc.ClientClosed``.
+        When the server has stopped answering, the close waits until the connection is
+        declared dead (two thirds of the session timeout at most)."""
         await self._close_session()
 
     async def _close_session(self) -> None:
