@@ -2,8 +2,9 @@
 # Builds the Python package (a wheel) into a venv, then runs aiozk 0.32.0's own test suite
 # (from PyPI's sdist, MIT; the tests listed in tests/aiozk_suite_excluded.txt are left out)
 # against a server of `zk-testkit serve`, and this package's pytest suite (tests/) against
-# the server of examples/zk_test_server.rs. It prints how many of aiozk's tests apply and
-# pass.
+# the server of examples/zk_test_server.rs, on this machine's Python and on CPython 3.9 and
+# 3.13 from Debian's archive (scripts/pythons.sh). It prints how many of aiozk's tests apply
+# and pass.
 #
 # Environment: AIOZK_PY_VENV (default target/aiozk-pyo3-venv), CARGO_TARGET_DIR.
 set -euo pipefail
@@ -88,6 +89,31 @@ for c in aiozk aiozk-recipes; do
         -Zunstable-options --output-format json
 done
 
-echo "aiozk-rs test suite:"
-(cd "$crate" && AIOZK_TEST_SERVER="$bin/examples/zk_test_server" AIOZK_RUSTDOC_JSON="$target/rustdoc-json/doc" \
-    AIOZK_REFERENCE="$suite/aiozk-0.32.0/aiozk" "$py" -m pytest -q -p no:cacheprovider --timeout 120 tests)
+# The package's own suite, on this machine's Python and on the CPython versions that
+# scripts/pythons.sh takes from Debian's archive (3.9 and 3.13): each gets a venv with the
+# same abi3 wheel.
+run_suite() {
+    local python=$1
+    echo "aiozk-rs test suite on $("$python" -c 'import platform; print("CPython", platform.python_version())'):"
+    (cd "$crate" && AIOZK_TEST_SERVER="$bin/examples/zk_test_server" AIOZK_RUSTDOC_JSON="$target/rustdoc-json/doc" \
+        AIOZK_REFERENCE="$suite/aiozk-0.32.0/aiozk" "$python" -m pytest -q -p no:cacheprovider --timeout 120 tests)
+}
+run_suite "$py"
+mapfile -t pythons < <("$crate/scripts/pythons.sh")
+for interpreter in "${pythons[@]}"; do
+    version=$("$interpreter" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+    other=$target/aiozk-py$version-venv
+    if [ ! -x "$other/bin/pip" ]; then
+        rm -rf "$other"
+        "$interpreter" -m venv --without-pip "$other"
+        # Debian's interpreters come without ensurepip's wheels: pip from PyPI, run from
+        # its wheel, installs itself.
+        wheels=$target/pip-wheel/$version
+        mkdir -p "$wheels"
+        "$py" -m pip download -q --only-binary :all: --no-deps --python-version "$version" pip -d "$wheels"
+        "$other/bin/python" "$(ls "$wheels"/pip-*.whl | head -n 1)/pip" install -q --no-index "$wheels"/pip-*.whl
+    fi
+    "$other/bin/python" -m pip install -q pytest pytest-asyncio pytest-timeout
+    "$other/bin/python" -m pip install -q --force-reinstall --no-deps "$target"/aiozk-py-wheels/aiozk_rs-*.whl
+    run_suite "$other/bin/python"
+done

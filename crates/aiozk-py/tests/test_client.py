@@ -185,6 +185,8 @@ async def test_a_cancelled_call_does_not_hold_back_later_results(zk):
         f.cancel()
     for w in watches:
         w.close()
+    # Retrieved, whichever came first: the cancellation or the end of the iteration.
+    await asyncio.gather(*nexts, return_exceptions=True)
 
 
 async def test_wait_for_events_cleans_up(zk):
