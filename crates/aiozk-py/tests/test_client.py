@@ -176,7 +176,8 @@ async def test_a_cancelled_call_does_not_hold_back_later_results(zk):
     w0, j0 = _aiozk.delivery_stats()
     for _ in range(10):
         fut = zk.get_data('/c')
-        assert _aiozk.waiting_requests() == 1
+        # This call alone counts (until its reply is in, which may already be the case).
+        assert _aiozk.waiting_requests() <= 1
         assert await fut == b'v'
     w1, j1 = _aiozk.delivery_stats()
     assert (w1 - w0, j1 - j0) == (10, 10)
