@@ -7,10 +7,10 @@ client object and no memory behind, and raise nothing but the documented excepti
 than ``RSS_REPEAT`` (the second half of each phase against its first). The allocators keep
 freed memory for reuse (glibc keeps an arena per tokio worker thread, Python keeps its
 object pools), so the first bursts raise RSS by a megabyte or two that later bursts reuse
-(measured here: +2 MiB once, then flat); a leak grows with the work instead: 10,000
-cancelled requests or 300 clients that kept even 500 bytes each would exceed
-``RSS_REPEAT`` in the second half alone. File descriptors must return exactly, and every
-closed client object must be garbage: both are exact checks of what RSS only approximates.
+(measured here: +1.5 to +2 MiB once, then flat); a leak grows with the work instead: the
+10,000 calls of the second half of the bursts, keeping 320 bytes each, would exceed
+``RSS_REPEAT``. A leaked client is too small to see in RSS; it is caught exactly: file
+descriptors must return to their count, and every closed client object must be garbage.
 """
 
 from __future__ import annotations
