@@ -144,6 +144,18 @@ impl PyOwnership {
     fn fence(&self) -> PyFence {
         PyFence::new(self.fence.clone())
     }
+
+    /// Seconds until a lease ends (0 once passed); None for locks and permits, and once
+    /// released.
+    fn expires_in(&self) -> Option<f64> {
+        let guard = self.guard.lock().unwrap_or_else(|e| e.into_inner());
+        let until = guard.as_ref()?.expires_at()?;
+        Some(
+            until
+                .saturating_duration_since(std::time::Instant::now())
+                .as_secs_f64(),
+        )
+    }
 }
 
 /// `aiozk_recipes::Lock`.

@@ -97,9 +97,12 @@ async def test_permit_lease_and_leadership_fences(zk):
     lease = zk.recipes.Lease('/lease', limit=1)
     with pytest.raises(RuntimeError):
         lease.fence()
+    assert lease.expires_in is None
     assert await lease.obtain(30)
+    assert 20 < lease.expires_in <= 30
     assert (await lease.fence().set_data('/data', '2')).version == 2
     await lease.release()
+    assert lease.expires_in is None
 
     election = zk.recipes.LeaderElection('/election')
     with pytest.raises(RuntimeError):

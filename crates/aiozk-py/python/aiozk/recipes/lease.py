@@ -41,6 +41,12 @@ class Lease(RustRecipe):
         for ownership in obtained:
             await ownership.release()
 
+    @property
+    def expires_in(self) -> Optional[float]:
+        """Seconds until the last lease obtained ends (0 once it has), or None when none
+        was obtained or it was released."""
+        return self.obtained[-1].expires_in() if self.obtained else None
+
     def fence(self) -> Fence:
         """Writes that succeed only while the last lease obtained lasts (see
         ``aiozk.recipes.fence``); ``RuntimeError`` when none was obtained."""
