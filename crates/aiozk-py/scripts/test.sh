@@ -2,9 +2,9 @@
 # Builds the Python package (a wheel) into a venv, then runs aiozk 0.32.0's own test suite
 # (from PyPI's sdist, MIT; the tests listed in tests/aiozk_suite_excluded.txt are left out)
 # against a server of `zk-testkit serve`, and this package's pytest suite (tests/) against
-# the server of examples/zk_test_server.rs, on this machine's Python and on CPython 3.9 and
-# 3.13 from Debian's archive (scripts/pythons.sh). It prints how many of aiozk's tests apply
-# and pass.
+# one of `zk-testkit serve --ttl --sasl bob:bobsecret --tls` (see tests/conftest.py), on this
+# machine's Python and on CPython 3.9 and 3.13 from Debian's archive (scripts/pythons.sh). It
+# prints how many of aiozk's tests apply and pass.
 #
 # Environment: AIOZK_PY_VENV (default target/aiozk-pyo3-venv), CARGO_TARGET_DIR.
 set -euo pipefail
@@ -41,7 +41,6 @@ cp -r "$suite/aiozk-0.32.0/aiozk/test" "$site/test"
 cp "$suite/aiozk-0.32.0/LICENSE" "$site/test/LICENSE"
 
 cargo build -q -p aiozk-testkit --bin zk-testkit
-cargo build -q -p aiozk-py --example zk_test_server
 bin=$target/debug
 
 # One server for aiozk's suite; it stops when its stdin closes (when this script exits).
@@ -95,7 +94,7 @@ done
 run_suite() {
     local python=$1
     echo "aiozk-rs test suite on $("$python" -c 'import platform; print("CPython", platform.python_version())'):"
-    (cd "$crate" && AIOZK_TEST_SERVER="$bin/examples/zk_test_server" AIOZK_RUSTDOC_JSON="$target/rustdoc-json/doc" \
+    (cd "$crate" && ZK_TESTKIT="$bin/zk-testkit" AIOZK_RUSTDOC_JSON="$target/rustdoc-json/doc" \
         AIOZK_REFERENCE="$suite/aiozk-0.32.0/aiozk" "$python" -m pytest -q -p no:cacheprovider --timeout 120 tests)
 }
 run_suite "$py"

@@ -72,10 +72,10 @@ impl PyClient {
         }
         let chroot = self.chroot.clone();
         // A plain prefix, as the server compares: `/a/lock-` matches `/a/lock-0000000001`.
-        let server = match (&chroot, prefix) {
+        let server = match (chroot.as_str(), prefix) {
             (None, "") => "/".to_owned(),
             (None, p) => p.to_owned(),
-            (Some(c), "" | "/") => c.clone(),
+            (Some(c), "" | "/") => c.to_owned(),
             (Some(c), p) => format!("{c}{p}"),
         };
         let fut = self.client.get_ephemerals(&server);
@@ -86,12 +86,12 @@ impl PyClient {
                 Ok(paths
                     .into_iter()
                     .filter(|p| {
-                        chroot.as_deref().is_none_or(|c| {
+                        chroot.as_str().is_none_or(|c| {
                             p.strip_prefix(c)
                                 .is_some_and(|r| r.is_empty() || r.starts_with('/'))
                         })
                     })
-                    .map(|p| PyClient::strip(chroot.as_deref(), p))
+                    .map(|p| PyClient::strip(&chroot, p))
                     .collect::<Vec<_>>())
             },
             |py, paths| Ok(PyList::new(py, paths)?.into_any().unbind()),

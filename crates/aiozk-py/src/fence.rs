@@ -5,13 +5,14 @@
 //! Paths here are server paths: `aiozk.recipes.Fence` joins the chroot before calling and
 //! strips it from the results.
 
+use aiozk::path::Chroot;
 use aiozk_recipes::Fence;
 use pyo3::prelude::*;
 use pyo3::types::PyList;
 
 use crate::bridge::{self, spawn_request as spawn};
 use crate::client::create_options;
-use crate::recipes::reason_name;
+use crate::recipes::ownership::reason_name;
 use crate::types::{self, AclTuple};
 
 /// Writes fenced by an ownership node (from `Ownership.fence()` or `Leadership.fence()`).
@@ -92,6 +93,6 @@ impl PyFence {
     fn commit<'py>(&self, py: Python<'py>, ops: Bound<'py, PyList>) -> PyResult<Bound<'py, PyAny>> {
         bridge::running_loop(py)?;
         let txn = crate::transaction::add_ops(self.fence.transaction(), &ops, str::to_owned)?;
-        crate::transaction::commit(py, txn, None)
+        crate::transaction::commit(py, txn, Chroot::default())
     }
 }

@@ -1,6 +1,7 @@
 //! Transactions from Python: the operation tuples of `aiozk.Transaction` onto a Rust
 //! `Transaction`, and its results back. Shared by `Client.commit` and `Fence.commit`.
 
+use aiozk::path::Chroot;
 use aiozk::{OpResult, Transaction};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -57,7 +58,7 @@ pub(crate) fn add_ops(
 pub(crate) fn commit<'py>(
     py: Python<'py>,
     txn: Transaction,
-    chroot: Option<String>,
+    chroot: Chroot,
 ) -> PyResult<Bound<'py, PyAny>> {
     let fut = txn.commit();
     spawn(
@@ -73,7 +74,7 @@ pub(crate) fn commit<'py>(
                     Ok(match r {
                         OpResult::Created { path, stat } => (
                             "created",
-                            PyClient::strip(chroot.as_deref(), path),
+                            PyClient::strip(&chroot, path),
                             types::opt_stat(py, stat)?,
                         )
                             .into_pyobject(py)?

@@ -8,7 +8,7 @@ use pyo3::prelude::*;
 use tokio::sync::{broadcast, watch, Mutex};
 
 use crate::bridge::{spawn_py, Failure};
-use crate::client::watch_event_code;
+use crate::types::watch_event_code;
 
 /// The name of a session state, as seen from Python.
 pub(crate) fn state_name(s: SessionState) -> &'static str {
@@ -99,8 +99,9 @@ impl PyPersistentWatch {
     /// Ends the iteration and removes the watch, as `close()`, then waits until the server
     /// has processed the removal: a sync on `client`'s session is queued behind it (the
     /// session writes the removal when the watcher is dropped, and the server answers in
-    /// order). While a one-shot watch of the same session waits on the path, the server
-    /// watch is removed once that one has fired (removeWatches would remove both).
+    /// order). On servers before 3.9, while a one-shot watch of the same session waits on
+    /// the path, the server watch is removed once that one has fired (their removeWatches
+    /// would remove both).
     fn remove<'py>(
         &self,
         py: Python<'py>,

@@ -16,12 +16,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Awaitable, List, Optional
 
+from ..data import encode_data
 from ..protocol.acl import to_tuples
 from ..protocol.stat import Stat
 from ..transaction import Transaction
 
 if TYPE_CHECKING:
-    from ..client import AclArg, Data, ZKClient
+    from ..client import ZKClient
+    from ..data import AclArg, Data
 
 
 class Fence:
@@ -56,11 +58,9 @@ class Fence:
         """Creates a node while the ownership holds (as ``ZKClient.create``, but with
         empty data by default: a fenced create cannot store null data); returns its
         path."""
-        from ..client import _encode
-
         fut = self._inner.create(
             self.client.normalize_path(path),
-            _encode(data) or b'',
+            encode_data(data) or b'',
             to_tuples(acl) if acl else None,
             ephemeral,
             sequential,
@@ -76,19 +76,28 @@ class Fence:
     def set_data(self, path: str, data: 'Data', version: int = -1) -> Awaitable[Stat]:
         """Sets a node's data while the ownership holds (``version`` -1: any); returns
         the new ``Stat``."""
-        from ..client import _encode, _key, _written
-
         fut = self._inner.set_data(
-            self.client.normalize_path(path), _encode(data) or b'', None if version == -1 else version
+            self.client.normalize_path(path), encode_data(data) or b'', None if version == -1 else version
         )
-        return _written(self.client.stat_cache, _key(path), fut)
+
+        async def run() -> Stat:
+            stat = await fut
+            self.client._cache(path, stat)
+            return stat
+
+        return run()
 
     def delete(self, path: str, version: int = -1) -> Awaitable[None]:
         """Deletes a node while the ownership holds (``version`` -1: any)."""
-        from ..client import _deleted, _key
-
         fut = self._inner.delete(self.client.normalize_path(path), None if version == -1 else version)
-        return _deleted(self.client.stat_cache, _key(path), fut)
+
+        async def run() -> None:
+            try:
+                await fut
+            finally:
+                self.client._cache(path, None)
+
+        return run()
 
     def transaction(self) -> 'FencedTransaction':
         """A ``Transaction`` whose commit first checks the ownership node: its
