@@ -9,11 +9,39 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from typing import Any, Set
+from typing import Any, Dict, Set
+
+
+class FrameCounter:
+    """Counts the requests in a client's byte stream by opcode (the first frame, the
+    handshake, has none)."""
+
+    def __init__(self, counts: Dict[int, int]) -> None:
+        self.counts = counts
+        self.buffer = b''
+        self.handshake = True
+
+    def feed(self, data: bytes) -> None:
+        self.buffer += data
+        while len(self.buffer) >= 4:
+            size = int.from_bytes(self.buffer[:4], 'big', signed=True)
+            if len(self.buffer) < 4 + size:
+                return
+            frame, self.buffer = self.buffer[4 : 4 + size], self.buffer[4 + size :]
+            if self.handshake:
+                self.handshake = False
+            elif len(frame) >= 8:
+                op = int.from_bytes(frame[4:8], 'big', signed=True)
+                self.counts[op] = self.counts.get(op, 0) + 1
 
 
 class Proxy:
-    """Forwards ``127.0.0.1:<port>`` to ``upstream`` (``host:port``)."""
+    """Forwards ``127.0.0.1:<port>`` to ``upstream`` (``host:port``).
+
+    ``received(op)`` counts the requests of that opcode read from clients so far, held or
+    forwarded: a test can wait until a request has left the client before it cuts the
+    connection.
+    """
 
     def __init__(self, upstream: str) -> None:
         host, port = upstream.rsplit(':', 1)
@@ -23,6 +51,7 @@ class Proxy:
         self._thread.start()
         self._flowing = self._call(self._make_event)
         self._refusing = False
+        self._counts: Dict[int, int] = {}
         self._writers: Set[asyncio.StreamWriter] = set()
         self._server = self._call(self._listen)
         self.address = '127.0.0.1:%d' % self._server.sockets[0].getsockname()[1]
@@ -46,6 +75,10 @@ class Proxy:
         """Cuts every connection and closes new ones at once, until ``resume()``."""
         self._refusing = True
         self.cut()
+
+    def received(self, op: int) -> int:
+        """How many requests with opcode ``op`` clients have sent through the proxy."""
+        return self._call(lambda: self._counts.get(op, 0))
 
     def close(self) -> None:
         """Stops the proxy and closes every socket."""
@@ -109,17 +142,22 @@ class Proxy:
             writer.close()
             return
         self._writers.update((writer, up_writer))
-        await asyncio.gather(self._pump(reader, up_writer), self._pump(up_reader, writer), return_exceptions=True)
+        counter = FrameCounter(self._counts)
+        await asyncio.gather(
+            self._pump(reader, up_writer, counter), self._pump(up_reader, writer, None), return_exceptions=True
+        )
         for w in (writer, up_writer):
             self._writers.discard(w)
             w.close()
 
-    async def _pump(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _pump(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, counter: Any) -> None:
         try:
             while True:
                 data = await reader.read(65536)
                 if not data:
                     break
+                if counter is not None:
+                    counter.feed(data)
                 await self._flowing.wait()
                 if writer.is_closing():
                     break

@@ -15,6 +15,8 @@ from aiozk.protocol.stat import Stat
 
 from faults import Proxy
 
+GET_DATA = 4  # the opcode of getData
+
 
 async def test_multi_read_gives_each_read_its_own_result(zk):
     await zk.create('/m', 'top')
@@ -119,8 +121,16 @@ async def test_with_retry_is_a_view_of_the_same_session(servers):
             # Reads in flight when the connection drops: the view's policy makes one
             # attempt (ConnectionLoss); zk's default policy retries after the reconnect.
             proxy.stall()
+            sent = proxy.received(GET_DATA)
             failed = once.get_data(path)
             retried = zk.get_data(path)
+            # Both requests have left the client (a request still queued when the
+            # connection drops is sent on the next one instead of failing).
+            for _ in range(400):
+                if proxy.received(GET_DATA) >= sent + 2:
+                    break
+                await asyncio.sleep(0.025)
+            assert proxy.received(GET_DATA) == sent + 2
             proxy.cut()
             proxy.resume()
             with pytest.raises(exc.ConnectionLoss):
