@@ -11,6 +11,8 @@ import asyncio
 import uuid
 from typing import Dict, List
 
+import pytest
+
 import aiozk
 from aiozk import WatchEvent
 from aiozk.states import States
@@ -20,6 +22,7 @@ from faults import Proxy
 WATCHERS = 1000
 
 
+@pytest.mark.timeout(600)
 async def test_a_thousand_data_watchers_fire_again_after_a_real_session_expiry(servers):
     base = f'/multi-watcher-{uuid.uuid4().hex}'
     paths = [f'{base}/n{i}' for i in range(WATCHERS)]
