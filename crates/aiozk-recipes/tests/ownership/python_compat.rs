@@ -159,10 +159,19 @@ struct Peer {
 
 impl Peer {
     fn start(python: &PathBuf, base: &str) -> Self {
-        let script = target_dir().join("aiozk-py-peer.py");
-        std::fs::write(&script, PEER).unwrap();
+        // Written once per test process, and through a rename: tests run in parallel, and
+        // rewriting the file in place while another peer's interpreter reads it would hand
+        // that interpreter an empty script.
+        static SCRIPT: OnceLock<PathBuf> = OnceLock::new();
+        let script = SCRIPT.get_or_init(|| {
+            let script = target_dir().join("aiozk-py-peer.py");
+            let tmp = script.with_extension(format!("py.{}", std::process::id()));
+            std::fs::write(&tmp, PEER).unwrap();
+            std::fs::rename(&tmp, &script).unwrap();
+            script
+        });
         let mut child = Command::new(python)
-            .arg(&script)
+            .arg(script)
             .arg(server().connect_string())
             .arg(base)
             .stdin(Stdio::piped())
