@@ -15,8 +15,18 @@ pub const CLIENTS: &[(&str, &str, bool)] = &[
         false,
     ),
     (
+        "ours-plain",
+        "aiozk (this crate) sending every read alone (`coalesce_reads(false)`)",
+        false,
+    ),
+    (
         "zkc",
         "zookeeper-client (Rust), tokio current-thread runtime",
+        false,
+    ),
+    (
+        "java",
+        "the ZooKeeper Java client 3.9.5 (asynchronous API, warmed up in the same process first)",
         false,
     ),
     ("kazoo", "kazoo (Python, threads)", true),

@@ -554,6 +554,8 @@ impl PyClient {
         d.set_item("notifications", s.notifications)?;
         d.set_item("set_watches_batches", s.set_watches_batches)?;
         d.set_item("writes", s.writes)?;
+        d.set_item("coalesced_reads", s.coalesced_reads)?;
+        d.set_item("multi_read_batches", s.multi_read_batches)?;
         d.set_item("live_watches", s.live_watches)?;
         Ok(d)
     }

@@ -157,6 +157,23 @@ async def test_results_are_batched_under_load_and_not_held_alone(zk):
     assert w2 - w1 <= 60, (w2 - w1, j2 - j1)
 
 
+async def test_concurrent_reads_are_coalesced_and_each_gets_its_own_result(zk):
+    await zk.create('/r', 'v')
+    before = zk.stats()
+    paths = ['/r' if i % 3 else '/missing' for i in range(300)]
+    results = await asyncio.gather(*(zk.get_data(p) for p in paths), return_exceptions=True)
+    for p, r in zip(paths, results):
+        if p == '/r':
+            assert r == b'v'
+        else:
+            assert isinstance(r, exc.NoNode), r
+    after = zk.stats()
+    batches = after['multi_read_batches'] - before['multi_read_batches']
+    coalesced = after['coalesced_reads'] - before['coalesced_reads']
+    assert batches > 0
+    assert coalesced >= 2 * batches
+
+
 async def test_a_cancelled_call_does_not_hold_back_later_results(zk):
     from aiozk import _aiozk
 

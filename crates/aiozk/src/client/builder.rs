@@ -43,6 +43,7 @@ pub struct ClientBuilder {
     tls: Option<crate::tls::TlsOptions>,
     request_timeout: Option<Duration>,
     max_write_delay: Duration,
+    coalesce_reads: bool,
 }
 
 impl std::fmt::Debug for ClientBuilder {
@@ -57,6 +58,7 @@ impl std::fmt::Debug for ClientBuilder {
             .field("retry", &self.retry)
             .field("request_timeout", &self.request_timeout)
             .field("max_write_delay", &self.max_write_delay)
+            .field("coalesce_reads", &self.coalesce_reads)
             .field("reconnect_after_expiry", &self.reconnect_after_expiry)
             .field(
                 "resume",
@@ -94,6 +96,7 @@ impl ClientBuilder {
             tls: None,
             request_timeout: None,
             max_write_delay: crate::session::DEFAULT_MAX_WRITE_DELAY,
+            coalesce_reads: true,
         }
     }
 
@@ -136,6 +139,34 @@ impl ClientBuilder {
     /// deep pipeline, zero may give more throughput.
     pub fn max_write_delay(mut self, delay: Duration) -> Self {
         self.max_write_delay = delay;
+        self
+    }
+
+    /// Send consecutive reads as one MultiRead (ZooKeeper 3.6+). Default true.
+    ///
+    /// [`Client::get_data`], [`Client::get_data_opt`] and [`Client::get_children`] calls
+    /// whose requests would go out one after the other, with no other request between them,
+    /// are sent as one MultiRead request of up to 128 reads. Each call still gets its own
+    /// result or error (a missing node is an [`Error::NoNode`] for that call only), and the
+    /// calls complete in call order. The server then does the work of one request instead
+    /// of many: see the README's Performance section for the figures.
+    ///
+    /// Reads wait for nothing to be coalesced: a lone read goes out at once, as a plain
+    /// read; under load, the reads that gather while the connection is busy (see
+    /// [`ClientBuilder::max_write_delay`]) go together. Watched reads, [`Client::exists`]
+    /// and [`Client::get_children_stat`] have no MultiRead form and always go alone.
+    ///
+    /// Each connection starts with an empty MultiRead that the server answers before
+    /// anything else is sent (one round trip more per connection). A server without
+    /// MultiRead (3.5) refuses it and closes the connection; the client reconnects at once,
+    /// with the same session, and sends single reads from then on. No call fails for it.
+    ///
+    /// A batch asks for and expects at most half of [`ClientBuilder::max_frame`], judged by
+    /// the sizes of recent results. A reply that is larger all the same is accepted up to
+    /// `max_frame` per read of the batch: a read whose own result exceeds `max_frame` fails
+    /// as it would alone, and the other reads of the batch get their results.
+    pub fn coalesce_reads(mut self, coalesce: bool) -> Self {
+        self.coalesce_reads = coalesce;
         self
     }
 
@@ -274,6 +305,7 @@ impl ClientBuilder {
             seed: rand::random(),
             sasl: self.sasl.clone(),
             max_write_delay: self.max_write_delay,
+            coalesce_reads: self.coalesce_reads,
         };
         let (tx, rx) = mpsc::unbounded_channel();
         let (state_tx, state_rx) = watch::channel(SessionState::Connecting);

@@ -132,6 +132,8 @@ impl Client {
             notifications: s.notifications,
             set_watches_batches: s.set_watches_batches,
             writes: s.writes,
+            coalesced_reads: s.coalesced_reads,
+            multi_read_batches: s.multi_read_batches,
             live_watches: shared.watches,
         }
     }
@@ -200,6 +202,10 @@ pub struct ClientStats {
     /// Writes to the connection, handshakes and pings included. Under deep pipelining one
     /// write carries many requests (see [`crate::ClientBuilder::max_write_delay`]).
     pub writes: u64,
+    /// Reads sent inside MultiRead batches (see [`crate::ClientBuilder::coalesce_reads`]).
+    pub coalesced_reads: u64,
+    /// MultiRead batches sent by read coalescing; each carries two reads or more.
+    pub multi_read_batches: u64,
     /// Live local watchers.
     pub live_watches: usize,
 }

@@ -18,6 +18,7 @@ impl<T: Tokens> Session<T> {
         self.stats.disconnects += 1;
         self.deferred_removals.clear();
         self.auth.sasl = None;
+        self.probe = None;
         self.alive_at = Some(self.last_recv);
         // Bytes not yet written belong to the lost connection (held requests among them:
         // they fail below with the ones on the wire).
@@ -53,23 +54,35 @@ impl<T: Tokens> Session<T> {
     /// request: fail that one with an error that says so (and that no retry policy repeats),
     /// instead of a connection loss that would make it come back forever.
     pub(super) fn blame_oversized_reply(&mut self, e: &aiozk_proto::FrameError) {
-        if let Some(token) = self.requests.pop_oldest_user() {
+        let err = Error::ProtocolViolation(format!(
+            "the reply is too large: {e}; raise the client's max_frame"
+        ));
+        for token in self.requests.pop_oldest_user() {
             self.stats.errors += 1;
-            self.events.push_back(Event::Reply(
-                token,
-                Err(Error::ProtocolViolation(format!(
-                    "the reply is too large: {e}; raise the client's max_frame"
-                ))),
-            ));
+            self.events.push_back(Event::Reply(token, Err(err.clone())));
         }
     }
 
     pub(super) fn fail_pending(&mut self, err: &Error) {
+        // Reads waiting for a batch were meant for this connection, like the requests held
+        // back for a joint write in the outbox.
+        for req in self.reads.take_staged() {
+            self.stats.errors += 1;
+            self.events
+                .push_back(Event::Reply(req.token, Err(err.clone())));
+        }
         for p in self.requests.take_sent() {
             match p.kind {
                 PendingKind::User { token, .. } => {
                     self.stats.errors += 1;
                     self.events.push_back(Event::Reply(token, Err(err.clone())));
+                }
+                PendingKind::Batch(reads) => {
+                    for read in reads {
+                        self.stats.errors += 1;
+                        self.events
+                            .push_back(Event::Reply(read.token, Err(err.clone())));
+                    }
                 }
                 PendingKind::AddWatch { token, id } => {
                     // The server may or may not hold the watch; the caller gets an error and
@@ -81,7 +94,8 @@ impl<T: Tokens> Session<T> {
                 PendingKind::SetWatches
                 | PendingKind::RemoveWatches { .. }
                 | PendingKind::Close
-                | PendingKind::Sasl => {}
+                | PendingKind::Sasl
+                | PendingKind::Probe => {}
             }
         }
         for token in self.auth.take_sent() {

@@ -91,7 +91,7 @@ impl<T: Tokens> Session<T> {
                 self.auth.sasl = Some(SaslExchange { mech, state });
                 self.write_sasl(now, &token);
             }
-            None => self.finish_handshake(now, state),
+            None => self.after_handshake(now, state),
         }
         Ok(())
     }
@@ -130,7 +130,7 @@ impl<T: Tokens> Session<T> {
                     session_id = format_args!("{:#x}", self.session_id),
                     "SASL authentication complete"
                 );
-                self.finish_handshake(now, state);
+                self.after_handshake(now, state);
             }
             Err(msg) => {
                 warn!(session_id = format_args!("{:#x}", self.session_id), "{msg}");
@@ -146,7 +146,7 @@ impl<T: Tokens> Session<T> {
 
     /// Sends what waited for the connection, in this order: credentials, watch
     /// re-registration, then the requests queued meanwhile.
-    fn finish_handshake(&mut self, now: Instant, state: SessionState) {
+    pub(super) fn finish_handshake(&mut self, now: Instant, state: SessionState) {
         for i in 0..self.auth.len() {
             let token = self.auth.take_waiting_for(i);
             self.write_auth(now, i, token);

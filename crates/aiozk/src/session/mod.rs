@@ -29,15 +29,19 @@
 //! # Files
 //! The state lives in sub-states of their own, each in its file: `outbox` (frames not yet
 //! written, and the joint writes), `pending` (requests sent and queued, the xid counter),
-//! `auth` (credentials, auth replies, the SASL exchange), `timer` (the timer table),
-//! `watches` (the watch registry). The session's internal method groups have files of
-//! their own too: `handshake` (the connect response, SASL, and what waited for the
-//! connection, watch re-registration first), `reply` (matching each frame from the server
-//! to what it answers), `removal` (removing server watches by the type the server takes)
-//! and `failure` (connection loss, stop and expiry). `types` holds the
-//! values that cross the boundary.
+//! `auth` (credentials, auth replies, the SASL exchange), `coalescer` (reads waiting for a
+//! MultiRead batch, and what the server takes), `timer` (the timer table), `watches` (the
+//! watch registry). The session's internal method groups have files of their own too:
+//! `handshake` (the connect response, SASL, and what waited for the connection, watch
+//! re-registration first), `coalesce` (read coalescing: batches, their replies, the probe
+//! that asks a server whether it takes MultiRead), `reply` (matching each frame from the
+//! server to what it answers), `removal` (removing server watches by the type the server
+//! takes) and `failure` (connection loss, stop and expiry). `types` holds the values that
+//! cross the boundary.
 
 mod auth;
+mod coalesce;
+mod coalescer;
 mod failure;
 pub mod fuzzing;
 mod handshake;
@@ -60,6 +64,8 @@ use tracing::{debug, info, warn};
 
 use crate::error::Error;
 use auth::Auth;
+pub use coalesce::MAX_BATCH_READS;
+use coalescer::Coalescer;
 use outbox::Outbox;
 pub use outbox::WRITE_BATCH_MIN_IN_FLIGHT;
 use pending::{Pending, PendingKind, Requests};
@@ -111,6 +117,10 @@ pub struct Session<T: Tokens> {
     requests: Requests<T>,
     /// Credentials to replay, auth replies awaited, the SASL exchange.
     auth: Auth<T>,
+    /// Reads waiting for a MultiRead batch, and what the server takes.
+    reads: Coalescer<T>,
+    /// The probe is out; the state to report once it is answered.
+    probe: Option<SessionState>,
     watches: WatchRegistry<T>,
     /// Paths whose server watch is to be removed once their one-shot watches have fired.
     deferred_removals: std::collections::HashSet<String>,
@@ -133,6 +143,7 @@ impl<T: Tokens> Session<T> {
             None => (0, vec![0; PASSWORD_LEN], false),
         };
         let rng = config.seed | 1;
+        let coalesce = config.coalesce_reads;
         Self {
             negotiated: config.session_timeout,
             config,
@@ -153,6 +164,8 @@ impl<T: Tokens> Session<T> {
             out: Outbox::default(),
             requests: Requests::default(),
             auth: Auth::default(),
+            reads: Coalescer::new(coalesce),
+            probe: None,
             watches: WatchRegistry::default(),
             deferred_removals: std::collections::HashSet::new(),
             watch_removal: removal::WatchRemoval::Unknown,
@@ -202,7 +215,7 @@ impl<T: Tokens> Session<T> {
 
     /// Number of requests waiting for a reply or for a connection.
     pub fn in_flight(&self) -> usize {
-        self.requests.in_flight()
+        self.requests.in_flight() + self.reads.staged().0
     }
 
     /// The maximum frame size.
@@ -228,6 +241,11 @@ impl<T: Tokens> Session<T> {
 
     /// Queues a request. It is numbered and written at once when connected, otherwise when
     /// the next handshake completes. Requests are sent in submission order.
+    ///
+    /// With [`SessionConfig::coalesce_reads`], an unwatched getData or getChildren waits,
+    /// with the reads submitted after it, until anything else is written or the output is
+    /// taken; the reads then go out as MultiRead batches (a lone one as itself), each read
+    /// completed with its own result, in submission order. See the `coalesce` module.
     pub fn submit(&mut self, now: Instant, req: Outgoing<T>) {
         if let Some(err) = self.refusal() {
             self.stats.errors += 1;
@@ -235,10 +253,12 @@ impl<T: Tokens> Session<T> {
             return;
         }
         self.stats.requests += 1;
-        if self.can_send() {
-            self.send_outgoing(now, req);
-        } else {
+        if !self.can_send() {
             self.requests.queue(req);
+        } else if self.may_coalesce(&req) {
+            self.stage_read(now, req);
+        } else {
+            self.send_outgoing(now, req);
         }
     }
 
@@ -346,6 +366,7 @@ impl<T: Tokens> Session<T> {
         self.out.clear();
         // Another server, maybe of another release.
         self.watch_removal = removal::WatchRemoval::Unknown;
+        self.reads.confirmed = false;
         let session_id = if self.seen_rw_server {
             self.session_id
         } else {
@@ -388,7 +409,7 @@ impl<T: Tokens> Session<T> {
         let mut want = READ_CHUNK;
         if let Some(head) = self.inbuf.get(..4) {
             let frame = u32::from_be_bytes([head[0], head[1], head[2], head[3]]) as usize;
-            if frame <= self.config.max_frame {
+            if frame <= self.reply_limit() {
                 want = want.max((frame + 4).saturating_sub(self.inbuf.len()));
             }
         }
@@ -402,7 +423,8 @@ impl<T: Tokens> Session<T> {
     pub fn handle_read(&mut self, now: Instant) {
         self.last_recv = now;
         loop {
-            let frame = match frame::split_frame(&mut self.inbuf, self.config.max_frame) {
+            let limit = self.reply_limit();
+            let frame = match frame::split_frame(&mut self.inbuf, limit) {
                 Ok(Some(frame)) => frame,
                 Ok(None) => return,
                 Err(e) => {
@@ -465,6 +487,7 @@ impl<T: Tokens> Session<T> {
                     self.close_transport = true;
                     self.lose_connection(now, Error::ConnectionLoss);
                 } else if timers.is_expired(Timer::Ping, now) {
+                    self.flush_staged(now);
                     self.out.ping();
                     self.last_send = now;
                 }
@@ -497,13 +520,18 @@ impl<T: Tokens> Session<T> {
     /// a user request (a ping, auth, the handshake, a close) is written at once, with
     /// whatever waits before it.
     pub fn poll_transmit(&mut self, now: Instant) -> Option<BytesMut> {
-        if self.out.is_empty()
-            || self
-                .out
-                .holds(now, self.requests.sent(), self.config.max_write_delay)
+        let staged = self.reads.staged();
+        if (self.out.is_empty() && staged.0 == 0)
+            || self.out.holds(
+                now,
+                self.requests.sent(),
+                staged,
+                self.config.max_write_delay,
+            )
         {
             return None;
         }
+        self.flush_staged(now);
         self.stats.writes += 1;
         Some(self.out.take())
     }
@@ -555,7 +583,9 @@ impl<T: Tokens> Session<T> {
     }
 
     fn can_send(&self) -> bool {
-        matches!(self.phase, Phase::Connected { .. }) && self.auth.sasl.is_none()
+        matches!(self.phase, Phase::Connected { .. })
+            && self.auth.sasl.is_none()
+            && self.probe.is_none()
     }
 
     /// Frames a request and adds it to the requests waiting for their reply; returns the
@@ -567,6 +597,8 @@ impl<T: Tokens> Session<T> {
         body: &[u8],
         kind: PendingKind<T>,
     ) -> usize {
+        // Reads waiting for a batch were submitted first: they go first.
+        self.flush_staged(now);
         let xid = self.requests.next_xid();
         let written = self.out.request(xid, op, body);
         self.last_send = now;
@@ -575,8 +607,16 @@ impl<T: Tokens> Session<T> {
     }
 
     fn send_outgoing(&mut self, now: Instant, req: Outgoing<T>) {
+        self.flush_staged(now);
+        let written = self.frame_user(now, req);
+        self.out.hold(written, now);
+    }
+
+    /// Frames one request of the application; returns the bytes it took (the caller counts
+    /// them for the joint writes).
+    fn frame_user(&mut self, now: Instant, req: Outgoing<T>) -> usize {
         debug!(op = ?req.op, len = req.body.len(), "request");
-        let written = self.write_request(
+        self.write_request(
             now,
             req.op,
             &req.body,
@@ -584,11 +624,11 @@ impl<T: Tokens> Session<T> {
                 token: req.token,
                 watch: req.watch,
             },
-        );
-        self.out.hold(written, now);
+        )
     }
 
     fn write_auth(&mut self, now: Instant, index: usize, token: Option<T::Reply>) {
+        self.flush_staged(now);
         let (scheme, auth) = self.auth.credential(index);
         self.out.auth(scheme, auth);
         self.last_send = now;

@@ -27,6 +27,29 @@ pub(super) enum PendingKind<T: Tokens> {
     Close,
     /// A step of the SASL exchange.
     Sasl,
+    /// Coalesced reads, in call order.
+    Batch(Vec<BatchedRead<T>>),
+    /// The empty MultiRead that asks a new connection's server whether it takes MultiRead.
+    Probe,
+}
+
+/// One read inside a MultiRead on the wire, with its record, to send it again alone if the
+/// server refuses the batch.
+pub(super) struct BatchedRead<T: Tokens> {
+    pub(super) op: OpCode,
+    pub(super) body: Bytes,
+    pub(super) token: T::Reply,
+}
+
+impl<T: Tokens> PendingKind<T> {
+    /// Requests of the application this sent request carries beyond one (the reads of a
+    /// batch after its first).
+    fn extra(&self) -> usize {
+        match self {
+            Self::Batch(reads) => reads.len().saturating_sub(1),
+            _ => 0,
+        }
+    }
 }
 
 /// A request sent and waiting for its reply.
@@ -42,6 +65,8 @@ pub(super) struct Requests<T: Tokens> {
     pub(super) next_xid: i32,
     /// Sent requests, in send order.
     sent: VecDeque<Pending<T>>,
+    /// The reads of batches in `sent` beyond one per batch.
+    batched: usize,
     /// Requests submitted while not connected.
     queued: VecDeque<Outgoing<T>>,
     /// addWatch requests submitted while not connected.
@@ -53,6 +78,7 @@ impl<T: Tokens> Default for Requests<T> {
         Self {
             next_xid: 1,
             sent: VecDeque::new(),
+            batched: 0,
             queued: VecDeque::new(),
             queued_add_watches: Vec::new(),
         }
@@ -68,19 +94,47 @@ impl<T: Tokens> Requests<T> {
         xid
     }
 
-    /// Requests sent and waiting for their reply.
+    /// Requests sent and waiting for their reply, each read of a batch counted.
     pub(super) fn sent(&self) -> usize {
-        self.sent.len()
+        self.sent.len() + self.batched
     }
 
     /// Requests waiting for a reply or for a connection.
     pub(super) fn in_flight(&self) -> usize {
-        self.sent.len() + self.queued.len()
+        self.sent() + self.queued.len()
     }
 
     /// A request has been written.
     pub(super) fn push_sent(&mut self, pending: Pending<T>) {
+        self.batched += pending.kind.extra();
         self.sent.push_back(pending);
+    }
+
+    /// The oldest request sent, when its xid is `xid` and it is a batch: the reads the
+    /// reply to be read next may carry.
+    pub(super) fn batch_due(&self, xid: i32) -> Option<usize> {
+        match self.sent.front() {
+            Some(Pending {
+                xid: due,
+                kind: PendingKind::Batch(reads),
+                ..
+            }) if *due == xid => Some(reads.len()),
+            _ => None,
+        }
+    }
+
+    /// Takes the batch sent with `xid`, wherever it is among the requests sent.
+    pub(super) fn take_batch(&mut self, xid: i32) -> Option<Vec<BatchedRead<T>>> {
+        let at = self
+            .sent
+            .iter()
+            .position(|p| p.xid == xid && matches!(p.kind, PendingKind::Batch(_)))?;
+        let pending = self.sent.remove(at)?;
+        self.batched -= pending.kind.extra();
+        match pending.kind {
+            PendingKind::Batch(reads) => Some(reads),
+            _ => None,
+        }
     }
 
     /// The request that a reply with `xid` answers: the oldest one sent. An error says why
@@ -98,36 +152,51 @@ impl<T: Tokens> Requests<T> {
                 "reply xid {xid} out of order (expected {expected})"
             ));
         }
+        self.batched -= pending.kind.extra();
         Ok(pending)
     }
 
     /// Puts a request taken by [`Requests::pop_reply`] back, oldest again.
     pub(super) fn put_back(&mut self, pending: Pending<T>) {
+        self.batched += pending.kind.extra();
         self.sent.push_front(pending);
     }
 
-    /// Takes the oldest request sent when it is the application's, for its token.
-    pub(super) fn pop_oldest_user(&mut self) -> Option<T::Reply> {
-        if !matches!(self.sent.front(), Some(p) if matches!(p.kind, PendingKind::User { .. })) {
-            return None;
+    /// Takes the oldest request sent when it is the application's (a request or a batch of
+    /// reads), for its tokens.
+    pub(super) fn pop_oldest_user(&mut self) -> Vec<T::Reply> {
+        if !matches!(
+            self.sent.front(),
+            Some(p) if matches!(p.kind, PendingKind::User { .. } | PendingKind::Batch(_))
+        ) {
+            return Vec::new();
         }
-        match self.sent.pop_front() {
-            Some(Pending {
-                kind: PendingKind::User { token, .. },
-                ..
-            }) => Some(token),
-            _ => None,
+        let Some(pending) = self.sent.pop_front() else {
+            return Vec::new();
+        };
+        self.batched -= pending.kind.extra();
+        match pending.kind {
+            PendingKind::User { token, .. } => vec![token],
+            PendingKind::Batch(reads) => reads.into_iter().map(|r| r.token).collect(),
+            _ => Vec::new(),
         }
     }
 
     /// Takes every request sent (their connection is gone).
     pub(super) fn take_sent(&mut self) -> VecDeque<Pending<T>> {
+        self.batched = 0;
         std::mem::take(&mut self.sent)
     }
 
     /// Keeps a request until the next handshake.
     pub(super) fn queue(&mut self, req: Outgoing<T>) {
         self.queued.push_back(req);
+    }
+
+    /// Keeps a request until the next handshake, ahead of those kept already (it was
+    /// submitted before them).
+    pub(super) fn queue_first(&mut self, req: Outgoing<T>) {
+        self.queued.push_front(req);
     }
 
     /// The oldest request waiting for a connection.

@@ -66,8 +66,15 @@ impl<T: Tokens> Session<T> {
                 Ok(())
             }
             x => {
-                let pending = self.requests.pop_reply(x)?;
-                if header.zxid > self.last_zxid {
+                let pending = match self.requests.pop_reply(x) {
+                    Ok(pending) => pending,
+                    Err(_) if self.refused_out_of_order(now, x, header.err) => return Ok(()),
+                    Err(msg) => return Err(msg),
+                };
+                // Not the probe's: it goes before the watches are set again, which ask for
+                // the changes after the last zxid seen, and its reply carries the server's
+                // latest.
+                if header.zxid > self.last_zxid && !matches!(pending.kind, PendingKind::Probe) {
                     self.last_zxid = header.zxid;
                 }
                 self.complete(now, pending, header.err, frame)
@@ -82,6 +89,12 @@ impl<T: Tokens> Session<T> {
         err: i32,
         mut body: Bytes,
     ) -> Result<(), String> {
+        if let PendingKind::Batch(_) = p.kind {
+            return self.complete_batch(now, p, err, body);
+        }
+        if err == 0 && matches!(p.kind, PendingKind::User { watch: None, .. }) {
+            self.reads.note_result(p.op, body.len());
+        }
         let result = if err == 0 {
             match decode_response(p.op, &mut body) {
                 Ok(response) => Ok(response),
@@ -126,6 +139,9 @@ impl<T: Tokens> Session<T> {
                 typed: Some(fallback),
             } => self.typed_removal_answered(now, &result, fallback),
             PendingKind::Sasl => self.sasl_reply(now, result),
+            PendingKind::Probe => self.probe_answered(now, result),
+            // Completed above.
+            PendingKind::Batch(_) => {}
             PendingKind::Close => {
                 self.close_transport = true;
                 self.stop(SessionState::Closed, StateCause::UserClose, &Error::Closed);

@@ -182,6 +182,10 @@ pub struct SessionConfig {
     /// How long requests may wait to be written together while many are in flight
     /// (see [`Session::poll_transmit`](super::Session::poll_transmit)); zero writes every request at the first chance.
     pub max_write_delay: Duration,
+    /// Send consecutive unwatched getData and getChildren requests as one MultiRead (see
+    /// [`Session::submit`](super::Session::submit)); off by default here, on in the client's
+    /// builder.
+    pub coalesce_reads: bool,
 }
 
 impl std::fmt::Debug for SessionConfig {
@@ -193,6 +197,7 @@ impl std::fmt::Debug for SessionConfig {
             .field("host_count", &self.host_count)
             .field("reconnect_after_expiry", &self.reconnect_after_expiry)
             .field("max_write_delay", &self.max_write_delay)
+            .field("coalesce_reads", &self.coalesce_reads)
             .field(
                 "resume",
                 &self.resume.as_ref().map(|(id, _)| format!("{id:#x}")),
@@ -213,6 +218,7 @@ impl Default for SessionConfig {
             seed: 0x5eed,
             sasl: None,
             max_write_delay: DEFAULT_MAX_WRITE_DELAY,
+            coalesce_reads: false,
         }
     }
 }
@@ -236,6 +242,10 @@ pub struct SessionStats {
     pub set_watches_batches: u64,
     /// Buffers handed to the driver to write (one can carry many requests).
     pub writes: u64,
+    /// Reads sent inside MultiRead batches.
+    pub coalesced_reads: u64,
+    /// MultiRead batches sent by read coalescing (each carries two reads or more).
+    pub multi_read_batches: u64,
 }
 
 /// The default of [`SessionConfig::max_write_delay`].

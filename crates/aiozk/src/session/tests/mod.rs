@@ -6,6 +6,7 @@ mod harness;
 mod auth;
 mod call_order;
 mod close;
+mod coalesce;
 mod connect;
 mod handshake;
 mod joint_writes;
