@@ -351,7 +351,8 @@ impl PyClient {
     #[new]
     #[pyo3(signature = (servers, *, chroot=None, session_timeout=10.0, allow_read_only=false,
         default_acl=None, retry=None, request_timeout=None, connect_timeout=None, auth=Vec::new(),
-        sasl=None, tls=None, reconnect_after_expiry=true, resume=None, max_write_delay=None))]
+        sasl=None, tls=None, reconnect_after_expiry=true, resume=None, max_write_delay=None,
+        coalesce_reads=true))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         servers: &str,
@@ -368,6 +369,7 @@ impl PyClient {
         reconnect_after_expiry: bool,
         resume: Option<(i64, Vec<u8>)>,
         max_write_delay: Option<f64>,
+        coalesce_reads: bool,
     ) -> PyResult<Self> {
         let mut builder = Client::builder(servers)
             .session_timeout(secs(session_timeout, "session_timeout")?)
@@ -400,6 +402,7 @@ impl PyClient {
         if let Some(d) = max_write_delay {
             builder = builder.max_write_delay(secs(d, "max_write_delay")?);
         }
+        builder = builder.coalesce_reads(coalesce_reads);
         let chroot = Chroot::new(Some(&normalize(chroot.as_deref().unwrap_or(""))))
             .map_err(|e| Python::attach(|py| crate::errors::to_py(py, e)))?;
         let _guard = runtime().enter();

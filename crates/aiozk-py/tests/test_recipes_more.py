@@ -98,3 +98,15 @@ async def test_max_write_delay_reaches_the_builder(servers):
     async with aiozk.ZKClient(servers, max_write_delay=0) as zk:
         results = await asyncio.gather(*(zk.exists('/') for _ in range(100)))
         assert results == [True] * 100
+
+
+async def test_coalesce_reads_can_be_turned_off(servers):
+    for coalesce in (False, True):
+        async with aiozk.ZKClient(servers, coalesce_reads=coalesce) as zk:
+            before = zk.stats()
+            results = await asyncio.gather(*(zk.get_data('/') for _ in range(300)))
+            assert len(set(results)) == 1  # the root's data, 300 times
+            await zk.sync('/')
+            after = zk.stats()
+            coalesced = after['coalesced_reads'] - before['coalesced_reads']
+            assert (coalesced > 0) == coalesce, (coalesce, coalesced)

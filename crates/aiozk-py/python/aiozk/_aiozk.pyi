@@ -100,6 +100,7 @@ class Client:
         reconnect_after_expiry: bool = True,
         resume: Optional[Tuple[int, bytes]] = None,
         max_write_delay: Optional[float] = None,
+        coalesce_reads: bool = True,
     ) -> None: ...
     state: str
     session_id: int

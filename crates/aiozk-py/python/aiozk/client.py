@@ -120,6 +120,8 @@ class ClientStats(TypedDict):
     notifications: int
     set_watches_batches: int
     writes: int
+    coalesced_reads: int
+    multi_read_batches: int
     live_watches: int
 
 
@@ -221,7 +223,8 @@ class ZKClient:
     (``(session_id, password)`` of a live session to take over, from ``session_id`` and
     ``session.password``), ``max_write_delay`` (seconds a request may wait to be written
     together with others while 32 or more are in flight; default 0.001, 0 writes each at
-    once).
+    once), ``coalesce_reads`` (default True: reads that would go out one after the other
+    are sent as one MultiRead on ZooKeeper 3.6+, each call keeping its own result).
     """
 
     def __init__(
@@ -242,6 +245,7 @@ class ZKClient:
         connect_timeout: Optional[float] = None,
         resume_session: Optional[Tuple[int, bytes]] = None,
         max_write_delay: Optional[float] = None,
+        coalesce_reads: bool = True,
     ) -> None:
         self.servers = servers
         self.chroot: Optional[str] = None
@@ -267,6 +271,7 @@ class ZKClient:
         self._reconnect_after_expiry = reconnect_after_expiry
         self._resume = resume_session
         self._max_write_delay = max_write_delay
+        self._coalesce_reads = coalesce_reads
         self._core: Optional[_aiozk.Client] = None
         self._starting: Optional[asyncio.Lock] = None
 
@@ -312,6 +317,7 @@ class ZKClient:
                 reconnect_after_expiry=self._reconnect_after_expiry,
                 resume=self._resume,
                 max_write_delay=self._max_write_delay,
+                coalesce_reads=self._coalesce_reads,
             )
             self._resume = None
             self.session.state._set('lost')
@@ -415,7 +421,8 @@ class ZKClient:
         """Counters of the client since it started: ``requests`` sent, ``errors`` (failed
         requests), ``reconnects`` (to the same session), ``disconnects``, ``sessions``
         established, watch ``notifications`` received, ``set_watches_batches`` (watch
-        re-registrations after reconnects), ``writes`` to the connection and
+        re-registrations after reconnects), ``writes`` to the connection,
+        ``coalesced_reads`` (reads sent inside a MultiRead) and ``multi_read_batches``, and
         ``live_watches`` (watchers currently set). Raises ``exc.ClientClosed`` before
         ``start()``."""
         return self._c().stats()  # type: ignore[return-value]
