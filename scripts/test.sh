@@ -32,13 +32,14 @@ ZK_VERSION=$ZK_MAIN crates/aiozk-py/scripts/test.sh
 leg "ZooKeeper $ZK_MAIN, everything" "$t"
 
 # The tests whose behaviour depends on the server: the protocol (ops, multi, ACLs, chroot,
-# the behaviour of each release), sessions and faults, watches, and the recipes.
+# the behaviour of each release), sessions and faults, watches, and the recipes. Selected
+# with --workspace, so that they are the binaries built above (a -p selection could resolve
+# features differently and build again).
 again=(--test smoke --test ops --test multi --test acl --test chroot --test versions
-       --test watches --test faults)
+       --test watches --test faults --test observe --test ownership)
 for v in "$ZK_38" debian; do
   t=$SECONDS
-  ZK_VERSION=$v cargo test -p aiozk "${again[@]}"
-  ZK_VERSION=$v cargo test -p aiozk-recipes --tests
+  ZK_VERSION=$v cargo test --workspace "${again[@]}"
   leg "ZooKeeper $v, protocol/session/watch/fault/recipe tests" "$t"
 done
 

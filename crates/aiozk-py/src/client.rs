@@ -350,9 +350,9 @@ impl PyClient {
     /// Starts a session (the driver connects in the background).
     #[new]
     #[pyo3(signature = (servers, *, chroot=None, session_timeout=10.0, allow_read_only=false,
-        default_acl=None, retry=None, request_timeout=None, connect_timeout=None, auth=Vec::new(),
-        sasl=None, tls=None, reconnect_after_expiry=true, resume=None, max_write_delay=None,
-        coalesce_reads=true))]
+        default_acl=None, retry=None, call_timeout=None, connect_timeout=None, auth=Vec::new(),
+        sasl=None, tls=None, reconnect_after_expiry=true, resume=None, max_frame=None,
+        max_write_delay=None, coalesce_reads=true))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         servers: &str,
@@ -361,13 +361,14 @@ impl PyClient {
         allow_read_only: bool,
         default_acl: Option<Vec<AclTuple>>,
         retry: Option<(String, Option<f64>, Option<f64>)>,
-        request_timeout: Option<f64>,
+        call_timeout: Option<f64>,
         connect_timeout: Option<f64>,
         auth: Vec<(String, Vec<u8>)>,
         sasl: Option<(String, String)>,
         tls: Option<PyRef<'_, PyTlsOptions>>,
         reconnect_after_expiry: bool,
         resume: Option<(i64, Vec<u8>)>,
+        max_frame: Option<usize>,
         max_write_delay: Option<f64>,
         coalesce_reads: bool,
     ) -> PyResult<Self> {
@@ -381,8 +382,8 @@ impl PyClient {
         if let Some(spec) = retry {
             builder = builder.retry_policy(retry_policy(spec)?);
         }
-        if let Some(t) = request_timeout {
-            builder = builder.request_timeout(secs(t, "read_timeout")?);
+        if let Some(t) = call_timeout {
+            builder = builder.call_timeout(secs(t, "read_timeout")?);
         }
         if let Some(t) = connect_timeout {
             builder = builder.connect_timeout(secs(t, "connect_timeout")?);
@@ -398,6 +399,9 @@ impl PyClient {
         }
         if let Some((id, password)) = resume {
             builder = builder.resume_session(id, password);
+        }
+        if let Some(bytes) = max_frame {
+            builder = builder.max_frame(bytes);
         }
         if let Some(d) = max_write_delay {
             builder = builder.max_write_delay(secs(d, "max_write_delay")?);
@@ -432,14 +436,20 @@ impl PyClient {
                 let wait = async {
                     let mut rx = client.state_watch();
                     let state = rx
-                        .wait_for(|s| s.is_connected() || s.is_terminal())
+                        .wait_for(|s| {
+                            s.is_connected()
+                                || s.is_terminal()
+                                || client.connect_failure().is_some()
+                        })
                         .await
                         .map(|s| *s)
                         .unwrap_or(SessionState::Closed);
                     match state {
                         SessionState::AuthFailed => Err(aiozk::Error::AuthFailed),
                         SessionState::Closed => Err(aiozk::Error::Closed),
-                        s => Ok(state_name(s)),
+                        s if s.is_connected() => Ok(state_name(s)),
+                        // Every server sent garbage (or refused): say which, and why.
+                        s => client.connect_failure().map_or(Ok(state_name(s)), Err),
                     }
                 };
                 match timeout {

@@ -22,8 +22,7 @@ import aiozk
 CRATE = pathlib.Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture(scope='session')
-def zk_server() -> Iterator[Dict[str, Any]]:
+def _test_server() -> Iterator[Dict[str, Any]]:
     binary = os.environ.get('ZK_TESTKIT')
     if binary:
         cmd = [binary]
@@ -43,6 +42,17 @@ def zk_server() -> Iterator[Dict[str, Any]]:
             proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+@pytest.fixture(scope='session')
+def zk_server() -> Iterator[Dict[str, Any]]:
+    yield from _test_server()
+
+
+@pytest.fixture
+def private_server() -> Iterator[Dict[str, Any]]:
+    """A server of its own for one test (which may freeze it: ``pid`` is the JVM's)."""
+    yield from _test_server()
 
 
 @pytest.fixture

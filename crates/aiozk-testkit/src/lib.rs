@@ -21,6 +21,8 @@
 //! * [`FaultProxy`] sits between a client and a server and can cut connections (RST or FIN),
 //!   stall them, black-hole them, refuse new ones, or cut a connection right after its n-th
 //!   request frame.
+//! * [`ScriptedServer`] is a TCP server whose connections run a script: for what a real
+//!   server never sends (garbage frames, broken handshakes, absurd negotiated timeouts).
 //! * [`free_port`] and [`free_ports`] hand out loopback ports that no other caller in this
 //!   process has received.
 //!
@@ -48,6 +50,7 @@ mod fourlw;
 mod install;
 mod ports;
 mod proxy;
+mod scripted;
 mod security;
 
 pub use config::ServerConfig;
@@ -56,4 +59,5 @@ pub use fourlw::{four_letter_word, four_letter_word_async, Mode};
 pub use install::{ServerVersion, ZooKeeperInstall, DEFAULT_VERSION};
 pub use ports::{free_port, free_ports, port_is_free};
 pub use proxy::FaultProxy;
+pub use scripted::{connect_response, ScriptedConn, ScriptedServer};
 pub use security::TestPki;

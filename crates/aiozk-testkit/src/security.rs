@@ -6,7 +6,7 @@ use std::io;
 
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, SanType};
 
-use crate::ServerConfig;
+use crate::config::ServerConfig;
 
 /// A certificate authority made for one run, with a server and a client certificate for
 /// `localhost` and `127.0.0.1`, all as PEM.

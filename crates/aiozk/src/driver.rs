@@ -127,6 +127,10 @@ pub(crate) struct Shared {
     pub(crate) last_error: Option<String>,
     /// The highest zxid seen in a reply.
     pub(crate) last_zxid: i64,
+    /// See [`Session::heard_at`].
+    pub(crate) heard_at: Option<Instant>,
+    /// See [`Session::connect_failure`].
+    pub(crate) connect_failure: Option<Error>,
 }
 
 /// A byte stream to a server (TCP, or TLS over TCP).
@@ -350,6 +354,7 @@ impl Driver {
                         self.connecting = None;
                         debug!(server = %addr, "connected");
                         self.conn = Some(stream);
+                        self.session.set_peer(addr.clone());
                         self.server = Some(addr);
                         // Do not re-register watches nobody waits for any more.
                         let slots = &self.slots.oneshot;
@@ -488,6 +493,7 @@ impl Driver {
                 let host = self.hosts[self.next_host % self.hosts.len()].clone();
                 self.next_host = self.next_host.wrapping_add(1);
                 debug!(%host, "connecting");
+                self.session.set_peer(host.to_string());
                 self.connecting = Some((self.connector)(host));
             }
             self.deliver_events();
@@ -622,6 +628,12 @@ impl Driver {
     fn publish(&self) {
         // A poisoned lock only means a reader panicked; the data is plain values.
         let mut shared = self.shared.lock().unwrap_or_else(|e| e.into_inner());
+        let failure = self.session.connect_failure();
+        let failure_changed = shared.connect_failure.as_ref() != failure;
+        if failure_changed {
+            shared.connect_failure = failure.cloned();
+        }
+        shared.heard_at = self.session.heard_at();
         shared.state = self.session.state();
         shared.session_id = self.session.session_id();
         if shared.password != self.session.password() {
@@ -631,7 +643,18 @@ impl Driver {
         shared.stats = self.session.stats();
         shared.watches = self.session.watch_count();
         shared.server.clone_from(&self.server);
-        shared.last_error.clone_from(&self.last_error);
+        match self.session.last_failure() {
+            // A refusal is kept as `NoHosts(why)`: `why` is the reason, with the server.
+            Some(Error::NoHosts(why)) => shared.last_error = Some(why.clone()),
+            Some(failure) => shared.last_error = Some(failure.to_string()),
+            None => shared.last_error.clone_from(&self.last_error),
+        }
         shared.last_zxid = self.session.last_zxid();
+        drop(shared);
+        if failure_changed {
+            // Whoever waits for a state (`connect()`) also wants to know this; notified
+            // without the lock held, as the waiters read it while they look at the state.
+            self.state_tx.send_modify(|_| {});
+        }
     }
 }

@@ -22,9 +22,10 @@ use tokio::sync::broadcast;
 
 /// Starts `n` servers (async, so proxies on this runtime keep forwarding meanwhile).
 async fn start(n: usize, config: ServerConfig) -> Ensemble {
-    Ensemble::start_async(n, config)
+    // Generous: several JVMs start at once, maybe on a busy machine.
+    Ensemble::start_async(n, config.startup_timeout(Duration::from_secs(90)))
         .await
-        .expect("start ZooKeeper (apt-get install -y zookeeper)")
+        .expect("start ZooKeeper (scripts/install-zookeeper.sh installs it)")
 }
 
 fn builder(connect: &str, timeout: Duration) -> ClientBuilder {

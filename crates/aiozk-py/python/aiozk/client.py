@@ -212,8 +212,13 @@ class ZKClient:
     :param RetryPolicy retry_policy: retries after a lost connection (default
         ``RetryPolicy.forever()``).
     :param bool allow_read_only: accept read-only servers.
-    :param float read_timeout: fail a call whose reply takes longer, with
-        ``exc.RequestTimeout`` (default: no limit).
+    :param float read_timeout: the longest a call may wait for its result, in seconds:
+        counted from the call, it covers waiting for a connection, the reply and every
+        retry of the retry policy, so a call never outlives it (even under the default
+        ``RetryPolicy.forever()``, against a frozen server). Past it the call fails with
+        ``exc.RequestTimeout`` (a subclass of ``exc.TimeoutError``); the request may
+        still be carried out. Calls made of several requests (``ensure_path``,
+        ``deleteall``) and recipes bound each request. Default: no limit.
     :param loop: ignored (aiozk 0.28 compatibility).
 
     Keyword-only additions: ``auth`` (a list of ``(scheme, credentials)`` sent at every
@@ -221,10 +226,14 @@ class ZKClient:
     ``TlsOptions``), ``reconnect_after_expiry`` (default True: open a new session after an
     expiry, as aiozk), ``connect_timeout`` (default for ``start()``), ``resume_session``
     (``(session_id, password)`` of a live session to take over, from ``session_id`` and
-    ``session.password``), ``max_write_delay`` (seconds a request may wait to be written
-    together with others while 32 or more are in flight; default 0.001, 0 writes each at
-    once), ``coalesce_reads`` (default True: reads that would go out one after the other
-    are sent as one MultiRead on ZooKeeper 3.6+, each call keeping its own result).
+    ``session.password``), ``max_frame`` (the largest reply accepted and request sent, in
+    bytes; default 1 MiB - 1, the server's default ``jute.maxbuffer``: raise it to read a
+    node whose data or list of children is bigger; a reply over it fails with
+    ``exc.ProtocolError``, whose ``size`` and ``limit`` say by how much), ``max_write_delay``
+    (seconds a request may wait to be written together with others while 32 or more are in
+    flight; default 0.001, 0 writes each at once), ``coalesce_reads`` (default True: reads
+    that would go out one after the other are sent as one MultiRead on ZooKeeper 3.6+, each
+    call keeping its own result).
     """
 
     def __init__(
@@ -244,6 +253,7 @@ class ZKClient:
         reconnect_after_expiry: bool = True,
         connect_timeout: Optional[float] = None,
         resume_session: Optional[Tuple[int, bytes]] = None,
+        max_frame: Optional[int] = None,
         max_write_delay: Optional[float] = None,
         coalesce_reads: bool = True,
     ) -> None:
@@ -270,6 +280,7 @@ class ZKClient:
         self._tls = tls
         self._reconnect_after_expiry = reconnect_after_expiry
         self._resume = resume_session
+        self._max_frame = max_frame
         self._max_write_delay = max_write_delay
         self._coalesce_reads = coalesce_reads
         self._core: Optional[_aiozk.Client] = None
@@ -310,12 +321,13 @@ class ZKClient:
                 allow_read_only=self.allow_read_only,
                 default_acl=to_tuples(self.default_acl),
                 retry=self.retry_policy._spec,
-                request_timeout=self.read_timeout,
+                call_timeout=self.read_timeout,
                 auth=self._auth,
                 sasl=self._sasl,
                 tls=self._tls,
                 reconnect_after_expiry=self._reconnect_after_expiry,
                 resume=self._resume,
+                max_frame=self._max_frame,
                 max_write_delay=self._max_write_delay,
                 coalesce_reads=self._coalesce_reads,
             )

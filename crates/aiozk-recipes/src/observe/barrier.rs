@@ -30,6 +30,19 @@ use crate::support::task::{deadline_after, sleep_until, until};
 /// reconnects and new sessions: its watch is re-registered by the client, and it checks
 /// the node again after every reconnect, so a lift during an outage is seen once the
 /// client is back.
+///
+/// # Examples
+/// ```no_run
+/// # async fn example(zk: aiozk::Client) -> aiozk::Result<()> {
+/// use aiozk_recipes::Barrier;
+///
+/// let barrier = Barrier::new(&zk, "/barriers/deploy");
+/// barrier.create().await?;
+/// // Workers elsewhere block in `Barrier::new(&zk, "/barriers/deploy").wait(None)`.
+/// /* get ready */
+/// barrier.lift().await?; // every waiter goes on
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone)]
 pub struct Barrier {
     client: Client,
@@ -140,6 +153,19 @@ const WORKER: &str = "worker";
 /// leaves no node of this participant behind (the cleanup of a dropped call runs in a
 /// spawned task). A dropped or timed-out `leave` has left: it only stopped waiting for the
 /// others.
+///
+/// # Examples
+/// ```no_run
+/// # async fn example(zk: aiozk::Client) -> aiozk::Result<()> {
+/// use aiozk_recipes::DoubleBarrier;
+///
+/// // Start together once four workers are there, and leave together.
+/// let barrier = DoubleBarrier::new(&zk, "/barriers/batch", 4);
+/// barrier.enter(None).await?;
+/// /* the batch */
+/// barrier.leave(None).await?;
+/// # Ok(()) }
+/// ```
 #[derive(Debug)]
 pub struct DoubleBarrier {
     client: Client,

@@ -88,6 +88,18 @@ impl CounterValue for f64 {
 ///
 /// # Cancellation safety
 /// Dropping an update half-way may leave it applied or not.
+///
+/// # Examples
+/// ```no_run
+/// # async fn example(zk: aiozk::Client) -> aiozk::Result<()> {
+/// use aiozk_recipes::Counter;
+///
+/// let hits = Counter::new(&zk, "/counters/hits", 0i64);
+/// hits.start().await?;
+/// let now = hits.incr(1).await?; // compare-and-set: never counts twice
+/// println!("{now} hits");
+/// # Ok(()) }
+/// ```
 #[derive(Debug)]
 pub struct Counter<T: CounterValue = i64> {
     client: Client,

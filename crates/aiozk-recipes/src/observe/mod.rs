@@ -18,7 +18,7 @@
 mod allocator;
 mod barrier;
 mod counter;
-mod json;
+mod json_list;
 mod party;
 mod queue;
 mod tree_cache;

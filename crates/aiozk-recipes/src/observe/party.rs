@@ -37,6 +37,20 @@ use crate::support::task::TaskGuard;
 /// Dropping [`join`](Party::join) half-way leaves no node behind. Dropping the `Party`
 /// stops watching but does not delete the node (it goes with the session); call
 /// [`leave`](Party::leave).
+///
+/// # Examples
+/// ```no_run
+/// # async fn example(zk: aiozk::Client) -> aiozk::Result<()> {
+/// use aiozk_recipes::Party;
+///
+/// let party = Party::new(&zk, "/parties/workers", "worker-1")?;
+/// party.join().await?;
+/// println!("members: {:?}", party.members());
+/// let members = party.wait_for_change().await?;
+/// println!("now: {members:?}");
+/// party.leave().await?;
+/// # Ok(()) }
+/// ```
 #[derive(Debug)]
 pub struct Party {
     client: Client,

@@ -86,6 +86,7 @@ impl NodeChildren {
 /// # Cancellation safety
 /// [`DataWatcher::next`] is cancel safe. Dropping the watcher stops it.
 ///
+/// # Examples
 /// ```no_run
 /// # async fn f(client: aiozk::Client) -> aiozk::Result<()> {
 /// use aiozk_recipes::{DataWatcher, WatcherOptions};
@@ -169,6 +170,19 @@ impl futures_core::Stream for DataWatcher {
 ///
 /// # Cancellation safety
 /// [`ChildrenWatcher::next`] is cancel safe. Dropping the watcher stops it.
+///
+/// # Examples
+/// ```no_run
+/// # async fn example(zk: aiozk::Client) -> aiozk::Result<()> {
+/// use aiozk_recipes::ChildrenWatcher;
+///
+/// let mut watcher = ChildrenWatcher::new(&zk, "/workers");
+/// while let Some(state) = watcher.next().await {
+///     let workers = state?.children.unwrap_or_default();
+///     println!("{} workers: {workers:?}", workers.len());
+/// }
+/// # Ok(()) }
+/// ```
 #[derive(Debug)]
 pub struct ChildrenWatcher {
     path: String,

@@ -11,7 +11,7 @@ use super::fence::Fence;
 use super::lock::normalize;
 use super::loss::{LossReason, LostSignal};
 use super::node::{Core, ReleaseOnDrop};
-use super::queue::{line, Turn};
+use super::waiting::{line, Turn};
 
 /// A leader election (aiozk's `LeaderElection`).
 ///
@@ -30,6 +30,22 @@ use super::queue::{line, Turn};
 /// [`LeaderElection::volunteer`] again to rejoin, at the back of the line.
 ///
 /// Dropping the `LeaderElection` resigns in the background.
+///
+/// # Examples
+/// ```no_run
+/// # async fn example(zk: aiozk::Client) -> aiozk::Result<()> {
+/// use aiozk_recipes::LeaderElection;
+///
+/// let election = LeaderElection::new(&zk, "/elections/scheduler");
+/// election.volunteer().await?;
+/// let leadership = election.wait_for_leadership(None).await?;
+/// println!("leading as {}", leadership.node());
+/// tokio::select! {
+///     reason = leadership.lost() => eprintln!("no longer leader ({reason:?})"),
+///     () = async { /* lead */ } => election.resign().await?,
+/// }
+/// # Ok(()) }
+/// ```
 #[derive(Debug)]
 pub struct LeaderElection {
     client: Client,
@@ -258,6 +274,12 @@ impl Leadership {
     /// The path of our candidate node.
     pub fn node(&self) -> &str {
         self.core.node()
+    }
+
+    /// The zxid that created our candidate node: larger for every later leader, a
+    /// fencing token (see [`crate::OwnershipGuard::czxid`]).
+    pub fn czxid(&self) -> i64 {
+        self.core.czxid()
     }
 
     /// Fires when the leadership ends; see [`LostSignal`].

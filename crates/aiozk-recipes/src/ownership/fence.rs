@@ -20,6 +20,19 @@ use super::loss::LossReason;
 /// [`Fence::transaction`] built afterwards can never succeed.
 ///
 /// Like the client's own calls, every method queues its request when it is called.
+///
+/// # Examples
+/// ```no_run
+/// # async fn example(zk: aiozk::Client) -> aiozk::Result<()> {
+/// use aiozk_recipes::Lock;
+///
+/// let guard = Lock::new(&zk, "/locks/config").acquire(None).await?;
+/// let fence = guard.fence();
+/// // Each write is a transaction that first checks that the lock node still exists.
+/// fence.set_data("/config", b"v2", None).await?;
+/// fence.delete("/config/old", None).await?;
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone)]
 pub struct Fence {
     client: Client,

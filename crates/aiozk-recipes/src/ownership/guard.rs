@@ -38,6 +38,13 @@ impl OwnershipGuard {
         self.core.node()
     }
 
+    /// The zxid that created the ownership node. Each new owner's node is created later,
+    /// so it is larger for every later owner: a fencing token for systems outside
+    /// ZooKeeper, which can refuse writes carrying a smaller one than they have seen.
+    pub fn czxid(&self) -> i64 {
+        self.core.czxid()
+    }
+
     /// The loss signal of this ownership; see [`LostSignal`].
     pub fn lost(&self) -> LostSignal {
         self.core.signal()
@@ -49,7 +56,12 @@ impl OwnershipGuard {
     }
 
     /// True while the ownership lasts as far as this process can tell: not released, no
-    /// loss signalled, and the client's session is still the node's owner.
+    /// loss signalled, the client's session is still the node's owner, and the server has
+    /// been heard from ([`aiozk::Client::last_heard`]) within the time after which a silent
+    /// connection counts as lost (2/3 of the session timeout plus the grace of
+    /// [`LossReason::Suspended`]). The clock is read at each call, so a process resumed
+    /// after a pause past the session timeout gets false from its very first check, before
+    /// its client has noticed anything.
     ///
     /// Only a fenced write ([`OwnershipGuard::fence`]) is safe against the time between
     /// this check and the use of its answer.

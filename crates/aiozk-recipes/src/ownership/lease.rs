@@ -32,6 +32,21 @@ pub type LeaseGuard = OwnershipGuard;
 /// created instead of failing with `NoNode`. Like aiozk, nobody but the holder enforces
 /// the expiry written in the node: a holder that dies keeps its node until its session
 /// expires.
+///
+/// # Examples
+/// ```no_run
+/// # async fn example(zk: aiozk::Client) -> aiozk::Result<()> {
+/// use std::time::Duration;
+/// use aiozk_recipes::Lease;
+///
+/// // One process a minute sends the digest mail; the lease is not released early.
+/// let lease = Lease::new(&zk, "/leases/digest-mail", 1);
+/// match lease.obtain(Duration::from_secs(60)).await? {
+///     Some(_guard) => println!("ours for a minute: send the mail"),
+///     None => println!("someone else has it"),
+/// }
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone)]
 pub struct Lease {
     client: Client,

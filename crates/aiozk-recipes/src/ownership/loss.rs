@@ -6,6 +6,14 @@ use std::pin::Pin;
 use tokio::sync::watch;
 
 /// Why an ownership (a lock, a permit, a lease, a leadership) ended.
+///
+/// # Examples
+/// ```
+/// use aiozk_recipes::LossReason;
+///
+/// assert!(!LossReason::Released.is_involuntary());
+/// assert!(LossReason::Suspended.is_involuntary());
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum LossReason {

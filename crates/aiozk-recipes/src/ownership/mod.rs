@@ -55,8 +55,8 @@ mod lease;
 mod lock;
 mod loss;
 mod node;
-mod queue;
 mod semaphore;
+mod waiting;
 
 pub use self::election::{LeaderElection, Leadership};
 pub use self::fence::Fence;

@@ -30,6 +30,23 @@ pub(crate) fn suspension_grace(session_timeout: Duration) -> Duration {
     (session_timeout / 3).saturating_sub(margin)
 }
 
+/// How long the server may go unheard from before an ownership counts as lost: when the
+/// loss signal fires for a connection that went silent (the client drops it after 2/3 of the
+/// session timeout, then [`suspension_grace`] passes). Measured from
+/// [`Client::last_heard`], so a process that was paused, or whose server stopped answering,
+/// is past it even before its client has noticed anything.
+pub(crate) fn silence_limit(session_timeout: Duration) -> Duration {
+    session_timeout * 2 / 3 + suspension_grace(session_timeout)
+}
+
+/// True while the server has been heard from within [`silence_limit`].
+fn heard_recently(client: &Client) -> bool {
+    let limit = silence_limit(client.session_timeout());
+    client.last_heard().is_some_and(|heard| {
+        Instant::now().saturating_duration_since(Instant::from_std(heard)) < limit
+    })
+}
+
 /// What the owner of a node is doing with it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Phase {
@@ -51,6 +68,8 @@ pub(crate) struct Core {
     node: OnceLock<String>,
     /// The session id in the node's Stat (`ephemeralOwner`).
     owner: AtomicI64,
+    /// The zxid of the node's creation.
+    czxid: AtomicI64,
     lost_tx: watch::Sender<Option<LossReason>>,
     phase_tx: watch::Sender<Phase>,
     ended: AtomicBool,
@@ -64,6 +83,7 @@ impl Core {
             prefix: format!("{label}-{}-", crate::support::naming::new_guid()),
             node: OnceLock::new(),
             owner: AtomicI64::new(0),
+            czxid: AtomicI64::new(0),
             lost_tx: watch::channel(None).0,
             phase_tx: watch::channel(Phase::Waiting).0,
             ended: AtomicBool::new(false),
@@ -80,6 +100,11 @@ impl Core {
     }
 
     /// The node's name (last path segment).
+    pub(crate) fn czxid(&self) -> i64 {
+        self.czxid.load(Ordering::Acquire)
+    }
+
+    /// The node's name (last path segment).
     pub(crate) fn name(&self) -> &str {
         aiozk::path::basename(self.node())
     }
@@ -91,6 +116,7 @@ impl Core {
     pub(crate) async fn create(self: &Arc<Self>, data: &[u8]) -> Result<()> {
         let (path, stat) = create_unique(&self.client, &self.base, &self.prefix, data).await?;
         self.owner.store(stat.ephemeral_owner, Ordering::Release);
+        self.czxid.store(stat.czxid, Ordering::Release);
         // Set once: a Core is created once.
         let _ = self.node.set(path);
         // Subscribed after the create: every event from here on concerns the node's
@@ -129,12 +155,14 @@ impl Core {
         )
     }
 
-    /// True while the ownership lasts as far as this process can tell right now.
+    /// True while the ownership lasts as far as this process can tell right now: the clock
+    /// is read too, so that a process resumed after a pause never sees a stale true.
     pub(crate) fn is_held(&self) -> bool {
         self.lost_reason().is_none()
             && !self.ended.load(Ordering::Acquire)
             && self.client.state() != SessionState::Expired
             && self.client.session_id() == self.owner.load(Ordering::Acquire)
+            && heard_recently(&self.client)
     }
 
     /// Marks the ownership as ended by this process. Returns false when it had already
@@ -276,6 +304,7 @@ async fn monitor(core: Arc<Core>, mut events: broadcast::Receiver<SessionEvent>,
     let owner = core.owner.load(Ordering::Acquire);
     let mut phase_rx = core.phase_tx.subscribe();
     let grace = suspension_grace(client.session_timeout());
+    let silence = silence_limit(client.session_timeout());
     let mut suspended_since = suspended.then(Instant::now);
     let node_watch = watch_node(client.clone(), core.node().to_owned(), owner);
     tokio::pin!(node_watch);
@@ -287,6 +316,12 @@ async fn monitor(core: Arc<Core>, mut events: broadcast::Receiver<SessionEvent>,
             Phase::Holding { until } => (true, until),
         };
         let suspend_deadline = suspended_since.filter(|_| holding).map(|t| t + grace);
+        // Also when the connection looks up: after a pause of this process, this fires
+        // before the client has read a byte.
+        let silence_deadline = client
+            .last_heard()
+            .filter(|_| holding)
+            .map(|heard| Instant::from_std(heard) + silence);
         tokio::select! {
             biased;
             changed = phase_rx.changed() => {
@@ -330,6 +365,12 @@ async fn monitor(core: Arc<Core>, mut events: broadcast::Receiver<SessionEvent>,
             },
             reason = &mut node_watch => break reason,
             () = sleep_until(suspend_deadline) => break LossReason::Suspended,
+            () = sleep_until(silence_deadline) => {
+                // Pings may have moved it on meanwhile: look again.
+                if !heard_recently(&client) {
+                    break LossReason::Suspended;
+                }
+            }
             () = sleep_until(until) => break LossReason::LeaseExpired,
         }
     };
@@ -395,5 +436,19 @@ mod tests {
         assert_eq!(suspension_grace(Duration::from_secs(30)).as_millis(), 7000);
         // Tiny timeouts saturate at zero: lost as soon as the connection drops.
         assert_eq!(suspension_grace(Duration::from_millis(300)), Duration::ZERO);
+    }
+
+    #[test]
+    fn silence_limit_is_when_a_silent_connection_counts_as_lost() {
+        // 4 s: dropped at 2667 ms of silence, then 933 ms of grace (less a nanosecond of
+        // rounding).
+        let ms = |t| silence_limit(Duration::from_secs(t)).as_secs_f64() * 1000.0;
+        assert!((ms(4) - 3600.0).abs() < 0.01, "{}", ms(4));
+        assert!((ms(30) - 27_000.0).abs() < 0.01, "{}", ms(30));
+        // Never longer than the session timeout: the server may expire it then.
+        for ms in [300, 1000, 2000, 10_000] {
+            let t = Duration::from_millis(ms);
+            assert!(silence_limit(t) < t, "{ms}");
+        }
     }
 }

@@ -6,5 +6,6 @@ mod common;
 mod election_lease;
 mod expiry;
 mod lock;
+mod pause;
 mod python_compat;
 mod stress;

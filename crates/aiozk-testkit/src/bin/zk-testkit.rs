@@ -12,8 +12,8 @@
 //! Options for the servers of client tests: `--ttl` enables TTL and container nodes,
 //! `--sasl USER:PASSWORD` a SASL DIGEST-MD5 user, `--tls` a TLS port with a certificate
 //! authority made for the run. `--json` (implied by `--tls`) prints one JSON line instead:
-//! `{"plain": ..., "tls": ..., "ca_pem": ..., "client_cert_pem": ..., "client_key_pem": ...}`
-//! (the TLS fields with `--tls` only).
+//! `{"plain": ..., "pid": ..., "tls": ..., "ca_pem": ..., "client_cert_pem": ...,
+//! "client_key_pem": ...}` (`pid`: the first server's JVM; the TLS fields with `--tls` only).
 
 use std::io::{self, Write};
 use std::process::ExitCode;
@@ -200,7 +200,9 @@ impl Extra {
 
     /// The JSON line of `--json`.
     fn json(zk: &Ensemble, pki: Option<&TestPki>) -> serde_json::Value {
-        let mut line = serde_json::json!({ "plain": zk.connect_string() });
+        // The JVM's pid, for tests that freeze the server (SIGSTOP).
+        let pids: Vec<u32> = (0..zk.len()).filter_map(|i| zk.pid(i)).collect();
+        let mut line = serde_json::json!({ "plain": zk.connect_string(), "pid": pids.first() });
         if let Some(pki) = pki {
             let tls = (0..zk.len())
                 .filter_map(|i| zk.secure_client_port(i))

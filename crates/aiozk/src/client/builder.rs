@@ -42,6 +42,8 @@ pub struct ClientBuilder {
     sasl: Option<crate::session::SaslCredentials>,
     tls: Option<crate::tls::TlsOptions>,
     request_timeout: Option<Duration>,
+    call_timeout: Option<Duration>,
+    fail_eagerly: bool,
     max_write_delay: Duration,
     coalesce_reads: bool,
 }
@@ -57,6 +59,8 @@ impl std::fmt::Debug for ClientBuilder {
             .field("max_frame", &self.max_frame)
             .field("retry", &self.retry)
             .field("request_timeout", &self.request_timeout)
+            .field("call_timeout", &self.call_timeout)
+            .field("fail_eagerly", &self.fail_eagerly)
             .field("max_write_delay", &self.max_write_delay)
             .field("coalesce_reads", &self.coalesce_reads)
             .field("reconnect_after_expiry", &self.reconnect_after_expiry)
@@ -95,6 +99,8 @@ impl ClientBuilder {
             sasl: None,
             tls: None,
             request_timeout: None,
+            call_timeout: None,
+            fail_eagerly: false,
             max_write_delay: crate::session::DEFAULT_MAX_WRITE_DELAY,
             coalesce_reads: true,
         }
@@ -114,12 +120,44 @@ impl ClientBuilder {
         self
     }
 
-    /// Fail a call with [`Error::RequestTimeout`] when its reply takes longer than
-    /// `timeout` (each retry gets its own `timeout`). The request itself is not withdrawn: it
-    /// may still be carried out. Default: no limit (a call waits while the session lives,
-    /// failing on connection loss or expiry).
+    /// Fail an attempt of a call with [`Error::RequestTimeout`] when its reply takes longer
+    /// than `timeout`, counted from when the attempt is queued (waiting for a connection
+    /// included). Each retry gets its own `timeout`, and [`Error::RequestTimeout`] is
+    /// retryable, so under a policy that retries for ever a call may still wait for ever:
+    /// [`ClientBuilder::call_timeout`] bounds the whole call. The request itself is not
+    /// withdrawn: it may still be carried out. Default: no limit (an attempt waits while
+    /// the session lives, failing on connection loss or expiry).
     pub fn request_timeout(mut self, timeout: Duration) -> Self {
         self.request_timeout = Some(timeout);
+        self
+    }
+
+    /// Fail a call with [`Error::RequestTimeout`] once `timeout` has passed since it was
+    /// made, whatever it is doing: waiting for a connection, for a reply, or between
+    /// retries. This bounds the whole call, every retry of the retry policy included. The
+    /// request is not withdrawn: it may still be carried out. Calls made of several
+    /// requests ([`Client::ensure_path`], [`Client::deleteall`]) bound each request.
+    /// [`Client::with_call_timeout`] sets it per handle. Default: no limit.
+    pub fn call_timeout(mut self, timeout: Duration) -> Self {
+        self.call_timeout = Some(timeout);
+        self
+    }
+
+    /// Fail at once when every server refuses the first connection. Default false: the
+    /// client keeps trying, as the Java client does.
+    ///
+    /// When, before the first handshake, every server has refused the connection (or
+    /// answered the handshake with garbage) in two whole rounds, calls waiting for a
+    /// connection fail with [`Error::NoHosts`] naming the last refusal,
+    /// [`ClientBuilder::connect`] returns it at once, and new calls fail with it until a
+    /// server completes a handshake; the client keeps trying to connect meanwhile, backing
+    /// off. Once a session has been established, refusals are waited out as usual (an
+    /// outage of an ensemble in use is not a wrong address), and a server that does not
+    /// answer at all is no refusal. (Servers that all answer the handshake with garbage
+    /// fail calls this way at any time, even without this option, with the
+    /// [`Error::ProtocolViolation`].)
+    pub fn fail_eagerly(mut self, fail: bool) -> Self {
+        self.fail_eagerly = fail;
         self
     }
 
@@ -240,14 +278,19 @@ impl ClientBuilder {
     ///
     /// # Errors
     /// [`Error::InvalidArgument`] or [`Error::InvalidPath`] for a bad server list;
-    /// [`Error::NoHosts`] when no server answered within the connect timeout;
-    /// [`Error::AuthFailed`] when the server rejected the credentials.
+    /// [`Error::NoHosts`] when no server answered within the connect timeout (at once,
+    /// naming the last refusal, when every server refused twice and
+    /// [`ClientBuilder::fail_eagerly`] is set); [`Error::ProtocolViolation`] at once when
+    /// every server answered the handshake with garbage twice; [`Error::AuthFailed`] when
+    /// the server rejected the credentials.
     pub async fn connect(self) -> Result<Client> {
         let client = self.start()?;
         let timeout = client.connect_timeout;
         let mut state = client.inner.state_rx.clone();
         let wait = state.wait_for(|s| {
-            s.is_connected() || matches!(s, SessionState::AuthFailed | SessionState::Closed)
+            s.is_connected()
+                || matches!(s, SessionState::AuthFailed | SessionState::Closed)
+                || client.connect_failure().is_some()
         });
         let outcome = match tokio::time::timeout(timeout, wait).await {
             Ok(Ok(s)) => *s,
@@ -257,6 +300,11 @@ impl ClientBuilder {
         match outcome {
             s if s.is_connected() => Ok(client),
             SessionState::AuthFailed => Err(Error::AuthFailed),
+            _ if client.connect_failure().is_some() => {
+                let err = client.connect_failure().unwrap_or(Error::ConnectionLoss);
+                client.close().await;
+                Err(err)
+            }
             _ => {
                 let last = client.shared().last_error;
                 client.close().await;
@@ -306,6 +354,7 @@ impl ClientBuilder {
             sasl: self.sasl.clone(),
             max_write_delay: self.max_write_delay,
             coalesce_reads: self.coalesce_reads,
+            fail_eagerly: self.fail_eagerly,
         };
         let (tx, rx) = mpsc::unbounded_channel();
         let (state_tx, state_rx) = watch::channel(SessionState::Connecting);
@@ -321,6 +370,8 @@ impl ClientBuilder {
             server: None,
             last_error: None,
             last_zxid: 0,
+            heard_at: None,
+            connect_failure: None,
         }));
         let connector = driver::tcp_connector(tls_config);
         // Credentials go first so they are replayed before anything else.
@@ -368,6 +419,7 @@ impl ClientBuilder {
         Ok(Client {
             inner: Arc::new(inner),
             retry: self.retry,
+            call_timeout: self.call_timeout,
             connect_timeout: self.connect_timeout.unwrap_or(self.session_timeout),
         })
     }
@@ -376,6 +428,24 @@ impl ClientBuilder {
 impl Client {
     /// A builder for a client of the servers in `connect_string`
     /// (`host1:2181,host2:2181/optional/chroot`; IPv6 as `[::1]:2181`; `tls://` per host).
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # async fn example() -> aiozk::Result<()> {
+    /// use std::time::Duration;
+    ///
+    /// let zk = aiozk::Client::builder("127.0.0.1:2181")
+    ///     .session_timeout(Duration::from_secs(30))
+    ///     .request_timeout(Duration::from_secs(5))
+    ///     // Up to 5 attempts, 50 ms before the first retry, doubling, at most 2 s.
+    ///     .retry_policy(
+    ///         aiozk::RetryPolicy::n_times(5)
+    ///             .with_backoff(Duration::from_millis(50), Duration::from_secs(2)),
+    ///     )
+    ///     .connect()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
     pub fn builder(connect_string: &str) -> ClientBuilder {
         ClientBuilder::new(connect_string)
     }
@@ -384,6 +454,16 @@ impl Client {
     ///
     /// # Errors
     /// As for [`ClientBuilder::connect`].
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # async fn example() -> aiozk::Result<()> {
+    /// // A chroot after the server list: every path is relative to /app.
+    /// let zk = aiozk::Client::connect("zk1:2181,zk2:2181,zk3:2181/app").await?;
+    /// println!("session {:#x}", zk.session_id());
+    /// zk.close().await;
+    /// # Ok(()) }
+    /// ```
     pub async fn connect(connect_string: &str) -> Result<Self> {
         Self::builder(connect_string).connect().await
     }

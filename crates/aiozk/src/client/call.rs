@@ -8,7 +8,7 @@ use aiozk_proto::{AclRecord, Encode, OpCode, Request, Response};
 use bytes::{Bytes, BytesMut};
 use tokio::sync::oneshot;
 
-use super::handle::{recv, Client, ReplyRx};
+use super::handle::{bounded, recv, Client, ReplyRx};
 use crate::acl::{Acl, Perms};
 use crate::driver::{Command, ReplyTx};
 use crate::error::{Error, Result};
@@ -24,11 +24,11 @@ impl Client {
         req.encode(&mut body);
         // 8 bytes of request header travel in the same frame.
         if body.len() + 8 > self.inner.max_frame {
-            return Err(Error::InvalidArgument(format!(
-                "request of {} bytes exceeds the frame limit of {} bytes",
-                body.len() + 8,
-                self.inner.max_frame
-            )));
+            return Err(Error::FrameTooLarge {
+                size: body.len() + 8,
+                limit: self.inner.max_frame,
+                reply: false,
+            });
         }
         Ok((req.opcode(), body.freeze()))
     }
@@ -90,7 +90,7 @@ impl Client {
         });
         let this = self.clone();
         let limit = self.inner.request_timeout;
-        async move {
+        bounded(self.deadline(), async move {
             let (op, body, watch_path, (rx, mut watcher)) = first?;
             let started = Instant::now();
             let mut attempt = 1u32;
@@ -119,7 +119,7 @@ impl Client {
                 result = recv(rx, limit).await;
             }
             Ok((map(result, &this.inner.chroot)?, watcher))
-        }
+        })
     }
 
     /// [`Client::call`] for requests that set no watch.

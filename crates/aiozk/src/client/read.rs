@@ -8,7 +8,7 @@ use bytes::Bytes;
 use tokio::sync::oneshot;
 
 use super::call::{from_record, path_ref, unexpected};
-use super::handle::{recv, Client};
+use super::handle::{bounded, recv, Client};
 use crate::acl::Acl;
 use crate::driver::Command;
 use crate::error::{Error, Result};
@@ -39,6 +39,17 @@ impl Client {
     ///
     /// # Errors
     /// Connection and session errors; [`Error::InvalidPath`].
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # async fn example() -> aiozk::Result<()> {
+    /// # let zk = aiozk::Client::connect("127.0.0.1:2181").await?;
+    /// match zk.exists("/config").await? {
+    ///     Some(stat) => println!("version {}", stat.version),
+    ///     None => println!("no /config"),
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn exists(
         &self,
         path: &str,
@@ -59,6 +70,19 @@ impl Client {
     ///
     /// # Errors
     /// As for [`Client::exists`].
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # async fn example() -> aiozk::Result<()> {
+    /// # let zk = aiozk::Client::connect("127.0.0.1:2181").await?;
+    /// // Wait until /ready appears (or changes, if it already exists).
+    /// let (stat, watcher) = zk.exists_watched("/ready").await?;
+    /// if stat.is_none() {
+    ///     let event = watcher.await;
+    ///     println!("{:?} {}", event.event_type, event.path);
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn exists_watched(
         &self,
         path: &str,
@@ -82,6 +106,15 @@ impl Client {
     ///
     /// # Errors
     /// [`Error::NoNode`]; [`Error::NoAuth`] without READ permission; connection errors.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # async fn example() -> aiozk::Result<()> {
+    /// # let zk = aiozk::Client::connect("127.0.0.1:2181").await?;
+    /// let (data, stat) = zk.get_data("/config").await?;
+    /// println!("{} bytes, version {}", data.len(), stat.version);
+    /// # Ok(()) }
+    /// ```
     pub fn get_data(
         &self,
         path: &str,
@@ -95,6 +128,23 @@ impl Client {
     ///
     /// # Errors
     /// As for [`Client::get_data`]; no watch is set when the node does not exist.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # async fn example() -> aiozk::Result<()> {
+    /// # let zk = aiozk::Client::connect("127.0.0.1:2181").await?;
+    /// use aiozk::EventType;
+    ///
+    /// let (data, _stat, watcher) = zk.get_data_watched("/config").await?;
+    /// println!("now: {data:?}");
+    /// // One event: the next change or the deletion (or EventType::None if the session ends).
+    /// let event = watcher.await;
+    /// if event.event_type == EventType::NodeDataChanged {
+    ///     let (data, _stat) = zk.get_data("/config").await?;
+    ///     println!("changed to: {data:?}");
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn get_data_watched(
         &self,
         path: &str,
@@ -151,6 +201,18 @@ impl Client {
     ///
     /// # Errors
     /// [`Error::NoNode`]; [`Error::NoAuth`]; connection errors.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # async fn example() -> aiozk::Result<()> {
+    /// # let zk = aiozk::Client::connect("127.0.0.1:2181").await?;
+    /// let mut workers = zk.get_children("/workers").await?;
+    /// workers.sort();
+    /// for name in workers {
+    ///     println!("/workers/{name}");
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn get_children(
         &self,
         path: &str,
@@ -193,6 +255,17 @@ impl Client {
     ///
     /// # Errors
     /// As for [`Client::get_children`].
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # async fn example() -> aiozk::Result<()> {
+    /// # let zk = aiozk::Client::connect("127.0.0.1:2181").await?;
+    /// let (children, _stat, watcher) = zk.get_children_watched("/workers").await?;
+    /// println!("{} workers", children.len());
+    /// let event = watcher.await; // a child came or went, or /workers was deleted
+    /// println!("{:?}", event.event_type);
+    /// # Ok(()) }
+    /// ```
     pub fn get_children_watched(
         &self,
         path: &str,
@@ -351,6 +424,25 @@ impl Client {
     ///
     /// # Errors
     /// The outer result fails for connection errors; [`Error::Unimplemented`] before 3.6.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # async fn example() -> aiozk::Result<()> {
+    /// # let zk = aiozk::Client::connect("127.0.0.1:2181").await?;
+    /// use aiozk::{ReadOp, ReadResult};
+    ///
+    /// let results = zk
+    ///     .multi_read(&[ReadOp::GetData("/a".into()), ReadOp::GetChildren("/b".into())])
+    ///     .await?;
+    /// for result in results {
+    ///     match result {
+    ///         Ok(ReadResult::Data(data, _stat)) => println!("data: {data:?}"),
+    ///         Ok(ReadResult::Children(children)) => println!("children: {children:?}"),
+    ///         Err(e) => println!("failed: {e}"),
+    ///     }
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn multi_read(
         &self,
         ops: &[ReadOp],
@@ -389,7 +481,7 @@ impl Client {
         let encoded = built.and_then(|reqs| self.encode(&Request::MultiRead(&reqs)));
         let sent = encoded.and_then(|(op, body)| self.send(op, body, None));
         let limit = self.inner.request_timeout;
-        async move {
+        bounded(self.deadline(), async move {
             let (rx, _) = sent?;
             let Response::Multi(results) = recv(rx, limit).await? else {
                 return Err(unexpected());
@@ -405,7 +497,7 @@ impl Client {
                     _ => Err(unexpected()),
                 })
                 .collect())
-        }
+        })
     }
 
     /// Adds a persistent watch (`recursive` false: the node and its children list;
@@ -420,6 +512,18 @@ impl Client {
     /// On 3.6–3.8 servers a one-shot watch set on the same path by the same session
     /// replaces the server's persistent watch mode for that path (fixed in 3.9,
     /// ZOOKEEPER-4466); avoid mixing both on one path.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # async fn example() -> aiozk::Result<()> {
+    /// # let zk = aiozk::Client::connect("127.0.0.1:2181").await?;
+    /// // Every change below /app, as a stream, until the watcher is dropped.
+    /// let mut watcher = zk.add_watch("/app", true).await?;
+    /// while let Some(event) = watcher.next().await {
+    ///     println!("{:?} {}", event.event_type, event.path);
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn add_watch(
         &self,
         path: &str,
@@ -450,11 +554,11 @@ impl Client {
             streams.slots.release(slot);
         }
         let limit = self.inner.request_timeout;
-        async move {
+        bounded(self.deadline(), async move {
             sent?;
             recv(rx, limit).await?;
             Ok(watcher)
-        }
+        })
     }
 }
 

@@ -149,6 +149,7 @@ impl<T: Tokens> Session<T> {
             xid,
             op: OpCode::MultiRead,
             kind: PendingKind::Batch(reads),
+            sent_at: now,
         });
         written
     }
@@ -325,7 +326,7 @@ impl<T: Tokens> Session<T> {
             });
         }
         self.close_transport = true;
-        self.lose_connection(now, Error::ConnectionLoss);
+        self.lose_connection(now, Error::ConnectionLoss, &Error::ConnectionLoss);
     }
 
     /// A server without MultiRead answers a batch at once, ahead of the requests sent

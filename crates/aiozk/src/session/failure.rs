@@ -7,6 +7,7 @@ use aiozk_proto::consts::PASSWORD_LEN;
 use aiozk_proto::EventType;
 use tracing::warn;
 
+use super::health::Attempt;
 use super::pending::PendingKind;
 use super::types::{Event, SessionState, StateCause, Tokens, WatchedEvent};
 use super::watches::{Hit, Removal};
@@ -14,16 +15,18 @@ use super::{Phase, Session};
 use crate::error::Error;
 
 impl<T: Tokens> Session<T> {
-    pub(super) fn lose_connection(&mut self, now: Instant, reason: Error) {
+    /// The connection went away for `reason`; the requests on it fail with `pending`.
+    pub(super) fn lose_connection(&mut self, now: Instant, reason: Error, pending: &Error) {
         self.stats.disconnects += 1;
         self.deferred_removals.clear();
         self.auth.sasl = None;
         self.probe = None;
         self.alive_at = Some(self.last_recv);
+        self.health.connection_lost(&reason);
         // Bytes not yet written belong to the lost connection (held requests among them:
         // they fail below with the ones on the wire).
         self.out.clear();
-        self.fail_pending(&Error::ConnectionLoss);
+        self.fail_pending(pending);
         self.schedule_attempt(now);
         self.set_state(
             SessionState::Disconnected,
@@ -32,7 +35,11 @@ impl<T: Tokens> Session<T> {
         self.check_local_expiry(now);
     }
 
-    pub(super) fn protocol_violation(&mut self, now: Instant, msg: String) {
+    /// The server broke the protocol: drop the connection. The requests on it fail with
+    /// the violation, which names the server and what it sent (retried, they would get the
+    /// same), except when `innocent`: a reply too large for our limit is the server's
+    /// right, and the others only lost the connection.
+    pub(super) fn protocol_violation(&mut self, now: Instant, msg: String, innocent: bool) {
         warn!(
             session_id = format_args!("{:#x}", self.session_id),
             "{msg}; dropping the connection"
@@ -40,27 +47,45 @@ impl<T: Tokens> Session<T> {
         self.close_transport = true;
         // The stream cannot be resynchronised: whatever is left of it is garbage.
         self.inbuf.clear();
-        let err = Error::ProtocolViolation(msg);
+        let err = Error::ProtocolViolation(self.health.naming_peer(&msg));
         match self.phase {
-            Phase::Connected { .. } => self.lose_connection(now, err),
+            Phase::Connected { .. } if innocent => {
+                self.lose_connection(now, err, &Error::ConnectionLoss)
+            }
+            Phase::Connected { .. } => {
+                let pending = err.clone();
+                self.lose_connection(now, err, &pending)
+            }
             Phase::Closing { .. } => {
                 self.stop(SessionState::Closed, StateCause::UserClose, &Error::Closed)
             }
-            _ => self.schedule_attempt(now),
+            _ => self.attempt_failed(now, Attempt::Garbage(err)),
         }
     }
 
     /// A reply too large for the frame limit is almost always the answer to the oldest
     /// request: fail that one with an error that says so (and that no retry policy repeats),
-    /// instead of a connection loss that would make it come back forever.
-    pub(super) fn blame_oversized_reply(&mut self, e: &aiozk_proto::FrameError) {
-        let err = Error::ProtocolViolation(format!(
-            "the reply is too large: {e}; raise the client's max_frame"
-        ));
-        for token in self.requests.pop_oldest_user() {
+    /// instead of a connection loss that would make it come back forever. False when the
+    /// oldest request is not the application's.
+    pub(super) fn blame_oversized_reply(&mut self, e: &aiozk_proto::FrameError) -> bool {
+        // One token, or every read of a batch: the frame is the whole batch's reply.
+        let tokens = self.requests.pop_oldest_user();
+        if tokens.is_empty() {
+            return false;
+        }
+        let err = match *e {
+            aiozk_proto::FrameError::TooLarge { len, max } => Error::FrameTooLarge {
+                size: len,
+                limit: max,
+                reply: true,
+            },
+            ref other => Error::ProtocolViolation(other.to_string()),
+        };
+        for token in tokens {
             self.stats.errors += 1;
             self.events.push_back(Event::Reply(token, Err(err.clone())));
         }
+        true
     }
 
     pub(super) fn fail_pending(&mut self, err: &Error) {
@@ -156,13 +181,18 @@ impl<T: Tokens> Session<T> {
         self.fail_queued(&Error::SessionExpired);
         let keep_going = self.config.reconnect_after_expiry;
         self.alive_at = None;
+        self.health.expired();
         self.session_id = 0;
         self.password = vec![0; PASSWORD_LEN];
         self.seen_rw_server = false;
         self.set_state(SessionState::Expired, cause);
-        if keep_going {
+        if keep_going && self.health.died_young == 0 {
             self.phase = Phase::Waiting { next_attempt: now };
             self.want_connect = true;
+        } else if keep_going {
+            // The last connections died right after their handshakes (a server that
+            // negotiates an absurd timeout, say): keep backing off.
+            self.schedule_attempt(now);
         } else {
             self.phase = Phase::Stopped;
         }

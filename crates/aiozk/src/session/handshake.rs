@@ -9,6 +9,7 @@ use bytes::{Bytes, BytesMut};
 use tracing::{info, warn};
 
 use super::auth::SaslExchange;
+use super::health::Attempt;
 use super::pending::PendingKind;
 use super::sasl;
 use super::types::{Event, SessionState, StateCause, Tokens};
@@ -27,12 +28,13 @@ impl<T: Tokens> Session<T> {
             // error reply header (e.g. NOTREADONLY) instead of a ConnectResponse.
             if let Ok(header) = ReplyHeader::decode(&mut frame.clone()) {
                 if header.err != 0 {
-                    warn!(
-                        error = %Error::from_code(header.err),
-                        "the server refused the session; trying another"
-                    );
+                    let err = Error::from_code(header.err);
+                    warn!(error = %err, "the server refused the session; trying another");
                     self.close_transport = true;
-                    self.schedule_attempt(now);
+                    let why = self
+                        .health
+                        .naming_peer(&format!("the session was refused: {err}"));
+                    self.attempt_failed(now, Attempt::Refused(Error::NoHosts(why)));
                     return Ok(());
                 }
             }
@@ -43,9 +45,12 @@ impl<T: Tokens> Session<T> {
             self.close_transport = true;
             if self.session_id == 0 {
                 // A refusal of a brand-new session cannot be an expiry: try elsewhere.
-                self.schedule_attempt(now);
+                let why = self.health.naming_peer("the new session was refused");
+                self.attempt_failed(now, Attempt::Refused(Error::NoHosts(why)));
                 return Ok(());
             }
+            // A proper answer: the server is healthy, the session is gone.
+            self.heard(self.last_send);
             self.expire(now, StateCause::ServerExpired);
             return Ok(());
         }
@@ -57,8 +62,10 @@ impl<T: Tokens> Session<T> {
         self.password = resp.password.to_vec();
         self.negotiated = Duration::from_millis(resp.timeout_ms as u64);
         self.seen_rw_server |= !resp.read_only;
-        self.attempts = 0;
+        // `attempts` is reset by the first reply on this connection: one that dies right
+        // after its handshake keeps the back-off growing.
         self.alive_at = None;
+        self.health.handshake(self.last_send);
         self.phase = Phase::Connected {
             read_only: resp.read_only,
         };

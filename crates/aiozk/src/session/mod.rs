@@ -31,13 +31,14 @@
 //! written, and the joint writes), `pending` (requests sent and queued, the xid counter),
 //! `auth` (credentials, auth replies, the SASL exchange), `coalescer` (reads waiting for a
 //! MultiRead batch, and what the server takes), `timer` (the timer table), `watches` (the
-//! watch registry). The session's internal method groups have files of their own too:
-//! `handshake` (the connect response, SASL, and what waited for the connection, watch
-//! re-registration first), `coalesce` (read coalescing: batches, their replies, the probe
-//! that asks a server whether it takes MultiRead), `reply` (matching each frame from the
-//! server to what it answers), `removal` (removing server watches by the type the server
-//! takes) and `failure` (connection loss, stop and expiry). `types` holds the values that
-//! cross the boundary.
+//! watch registry), `health` (when a server last heard from the session, connections that
+//! die young, servers that all refuse or send garbage). The session's internal method groups
+//! have files of their own too: `handshake` (the connect response, SASL, and what waited for
+//! the connection, watch re-registration first), `coalesce` (read coalescing: batches, their
+//! replies, the probe that asks a server whether it takes MultiRead), `reply` (matching each
+//! frame from the server to what it answers), `removal` (removing server watches by the type
+//! the server takes) and `failure` (connection loss, stop and expiry). `types` holds the
+//! values that cross the boundary.
 
 mod auth;
 mod coalesce;
@@ -45,6 +46,7 @@ mod coalescer;
 mod failure;
 pub mod fuzzing;
 mod handshake;
+mod health;
 mod outbox;
 mod pending;
 mod removal;
@@ -66,6 +68,7 @@ use crate::error::Error;
 use auth::Auth;
 pub use coalesce::MAX_BATCH_READS;
 use coalescer::Coalescer;
+use health::{Attempt, Health};
 use outbox::Outbox;
 pub use outbox::WRITE_BATCH_MIN_IN_FLIGHT;
 use pending::{Pending, PendingKind, Requests};
@@ -76,8 +79,8 @@ pub use types::{
     WatchRequest, WatchedEvent, DEFAULT_MAX_WRITE_DELAY,
 };
 pub(crate) use watches::watch_set_by;
-use watches::WatchRegistry;
 pub use watches::SET_WATCHES_BATCH_BYTES;
+use watches::{WatchRegistry, WatchRemoval};
 
 enum Phase {
     /// Waiting before the next connection attempt.
@@ -108,7 +111,11 @@ pub struct Session<T: Tokens> {
     last_send: Instant,
     /// When the session was last known to be alive on a server.
     alive_at: Option<Instant>,
+    /// Connection attempts since the last connection that proved healthy (a reply after
+    /// its handshake): a connection that dies young keeps the back-off growing.
     attempts: u32,
+    /// When a server last heard from us, young deaths, refusals and garbage.
+    health: Health,
     rng: u64,
     inbuf: BytesMut,
     /// Frames not yet handed to the driver.
@@ -125,7 +132,7 @@ pub struct Session<T: Tokens> {
     /// Paths whose server watch is to be removed once their one-shot watches have fired.
     deferred_removals: std::collections::HashSet<String>,
     /// How the server of this connection removes persistent watches.
-    watch_removal: removal::WatchRemoval,
+    watch_removal: WatchRemoval,
     events: VecDeque<Event<T>>,
     close_transport: bool,
     want_connect: bool,
@@ -134,6 +141,14 @@ pub struct Session<T: Tokens> {
 
 /// The least room [`Session::read_buf`] offers for one read.
 const READ_CHUNK: usize = 8 * 1024;
+
+/// The least session timeout the session's timers work with (pings, read and connect
+/// timeouts, local expiry, reconnect pauses), whatever the server negotiated.
+pub const MIN_SESSION_TIMEOUT: Duration = Duration::from_millis(100);
+
+/// The least pause after a round of servers while connections die before their first
+/// reply.
+const YOUNG_DEATH_PAUSE: Duration = Duration::from_millis(500);
 
 impl<T: Tokens> Session<T> {
     /// A session that will connect at once.
@@ -157,6 +172,7 @@ impl<T: Tokens> Session<T> {
             last_send: now,
             alive_at: None,
             attempts: 0,
+            health: Health::default(),
             rng,
             // Allocated as needed (see `read_buf`): 128 KiB of buffers per session made a
             // thousand idle sessions cost 128 MiB.
@@ -168,7 +184,7 @@ impl<T: Tokens> Session<T> {
             probe: None,
             watches: WatchRegistry::default(),
             deferred_removals: std::collections::HashSet::new(),
-            watch_removal: removal::WatchRemoval::Unknown,
+            watch_removal: WatchRemoval::Unknown,
             events: VecDeque::new(),
             close_transport: false,
             want_connect: false,
@@ -223,14 +239,50 @@ impl<T: Tokens> Session<T> {
         self.config.max_frame
     }
 
+    /// The latest moment a server is known to have heard from this session: the time the
+    /// last request it answered was sent (a ping, a call, or the handshake it accepted).
+    /// The server cannot expire the session earlier than one session timeout after it.
+    /// `None` before the first handshake and after an expiry.
+    pub fn heard_at(&self) -> Option<Instant> {
+        self.health.heard_at
+    }
+
+    /// Why requests fail at once right now, if they do: every server answered the
+    /// handshake with garbage in two whole rounds (a [`Error::ProtocolViolation`] naming
+    /// the last one), or, with [`SessionConfig::fail_eagerly`] and before the first
+    /// handshake, every server refused the connection or sent garbage in two whole rounds
+    /// ([`Error::NoHosts`] with the last cause). Requests waiting for a connection then fail with it, and so do new ones
+    /// until a handshake succeeds; the session keeps trying to connect, with back-off.
+    pub fn connect_failure(&self) -> Option<&Error> {
+        self.health.failing.as_ref()
+    }
+
+    /// Why the latest connection attempt or connection failed.
+    pub fn last_failure(&self) -> Option<&Error> {
+        self.health.last_failure.as_ref()
+    }
+
+    /// Names the server of the connection being opened (`host:port`), for errors; call it
+    /// before [`Session::on_transport_connected`] or [`Session::on_transport_closed`].
+    pub fn set_peer(&mut self, peer: impl Into<String>) {
+        self.health.set_peer(peer.into());
+    }
+
+    /// The session timeout the timers work with: the negotiated one, but never less than
+    /// [`MIN_SESSION_TIMEOUT`], so that a server negotiating an absurdly small timeout
+    /// cannot make the client ping and reconnect in a busy loop.
+    fn timeout(&self) -> Duration {
+        self.negotiated.max(MIN_SESSION_TIMEOUT)
+    }
+
     fn read_timeout(&self) -> Duration {
-        self.negotiated * 2 / 3
+        self.timeout() * 2 / 3
     }
 
     /// The time allowed for one connection attempt (TCP plus handshake).
     pub fn connect_timeout(&self) -> Duration {
         let hosts = u32::try_from(self.config.host_count.max(1)).unwrap_or(u32::MAX);
-        (self.negotiated / hosts).max(Duration::from_millis(100))
+        (self.timeout() / hosts).max(Duration::from_millis(100))
     }
 
     fn ping_interval(&self) -> Duration {
@@ -346,7 +398,7 @@ impl<T: Tokens> Session<T> {
     pub fn reconnect(&mut self, now: Instant) {
         if let Phase::Connected { .. } = self.phase {
             self.close_transport = true;
-            self.lose_connection(now, Error::ConnectionLoss);
+            self.lose_connection(now, Error::ConnectionLoss, &Error::ConnectionLoss);
             self.phase = Phase::Waiting { next_attempt: now };
         }
     }
@@ -365,7 +417,7 @@ impl<T: Tokens> Session<T> {
         self.inbuf.clear();
         self.out.clear();
         // Another server, maybe of another release.
-        self.watch_removal = removal::WatchRemoval::Unknown;
+        self.watch_removal = WatchRemoval::Unknown;
         self.reads.confirmed = false;
         let session_id = if self.seen_rw_server {
             self.session_id
@@ -392,10 +444,11 @@ impl<T: Tokens> Session<T> {
         match self.phase {
             Phase::Connecting { .. } => {
                 debug!(%reason, "connection attempt failed");
-                self.schedule_attempt(now);
+                let why = self.health.naming_peer(&reason.to_string());
+                self.attempt_failed(now, Attempt::Refused(Error::NoHosts(why)));
                 self.check_local_expiry(now);
             }
-            Phase::Connected { .. } => self.lose_connection(now, reason),
+            Phase::Connected { .. } => self.lose_connection(now, reason, &Error::ConnectionLoss),
             Phase::Closing { .. } => {
                 self.stop(SessionState::Closed, StateCause::UserClose, &Error::Closed)
             }
@@ -428,12 +481,14 @@ impl<T: Tokens> Session<T> {
                 Ok(Some(frame)) => frame,
                 Ok(None) => return,
                 Err(e) => {
-                    if let (aiozk_proto::FrameError::TooLarge { .. }, Phase::Connected { .. }) =
-                        (&e, &self.phase)
-                    {
-                        self.blame_oversized_reply(&e);
-                    }
-                    return self.protocol_violation(now, format!("bad frame from server: {e}"));
+                    let blamed = matches!(
+                        (&e, &self.phase),
+                        (
+                            aiozk_proto::FrameError::TooLarge { .. },
+                            Phase::Connected { .. }
+                        )
+                    ) && self.blame_oversized_reply(&e);
+                    return self.protocol_violation(now, format!("bad frame: {e}"), blamed);
                 }
             };
             let result = match self.phase {
@@ -445,7 +500,7 @@ impl<T: Tokens> Session<T> {
                 _ => Ok(()),
             };
             if let Err(msg) = result {
-                return self.protocol_violation(now, msg);
+                return self.protocol_violation(now, msg, false);
             }
             if self.close_transport {
                 return;
@@ -474,7 +529,7 @@ impl<T: Tokens> Session<T> {
                 if timers.is_expired(Timer::Connect, now) {
                     debug!("connection attempt timed out");
                     self.close_transport = true;
-                    self.schedule_attempt(now);
+                    self.attempt_failed(now, Attempt::Silent);
                     self.check_local_expiry(now);
                 }
             }
@@ -485,11 +540,12 @@ impl<T: Tokens> Session<T> {
                         "no reply from the server within the read timeout"
                     );
                     self.close_transport = true;
-                    self.lose_connection(now, Error::ConnectionLoss);
+                    self.lose_connection(now, Error::ConnectionLoss, &Error::ConnectionLoss);
                 } else if timers.is_expired(Timer::Ping, now) {
                     self.flush_staged(now);
                     self.out.ping();
                     self.last_send = now;
+                    self.health.ping_sent(now);
                 }
             }
             Phase::Closing { .. } => {
@@ -578,6 +634,7 @@ impl<T: Tokens> Session<T> {
             (_, Phase::Closing { .. }) | (SessionState::Closed, _) => Some(Error::Closed),
             (SessionState::AuthFailed, _) => Some(Error::AuthFailed),
             (SessionState::Expired, Phase::Stopped) => Some(Error::SessionExpired),
+            (_, Phase::Waiting { .. } | Phase::Connecting { .. }) => self.health.failing.clone(),
             _ => None,
         }
     }
@@ -602,7 +659,12 @@ impl<T: Tokens> Session<T> {
         let xid = self.requests.next_xid();
         let written = self.out.request(xid, op, body);
         self.last_send = now;
-        self.requests.push_sent(Pending { xid, op, kind });
+        self.requests.push_sent(Pending {
+            xid,
+            op,
+            kind,
+            sent_at: now,
+        });
         written
     }
 
@@ -664,13 +726,22 @@ impl<T: Tokens> Session<T> {
     }
 
     fn schedule_attempt(&mut self, now: Instant) {
-        // Like the Java client: a random pause before every reconnect, plus a full second
-        // after each round through all the servers, so a dead ensemble is never hammered.
-        let cap = (self.negotiated.as_millis() as u64 / 10).clamp(10, 1000);
+        // Like the Java client: a random pause before every reconnect, plus a pause after
+        // each round through all the servers, so a dead ensemble is never hammered. The
+        // attempts count until a connection proves healthy (a reply after its handshake),
+        // so connections that die right after the handshake count towards the rounds too,
+        // and while they do the round pause is at least YOUNG_DEATH_PAUSE: a server that
+        // negotiates an absurd timeout cannot make the client reconnect in a busy loop.
+        let cap = (self.timeout().as_millis() as u64 / 10).clamp(10, 1000);
         let mut delay = self.jitter(cap);
         let hosts = self.config.host_count.max(1) as u32;
         if self.attempts > 0 && self.attempts % hosts == 0 {
-            delay += Duration::from_millis(cap);
+            let pause = Duration::from_millis(cap);
+            delay += if self.health.died_young > 0 {
+                pause.max(YOUNG_DEATH_PAUSE)
+            } else {
+                pause
+            };
         }
         self.phase = Phase::Waiting {
             next_attempt: now + delay,
@@ -708,7 +779,29 @@ impl<T: Tokens> Session<T> {
     /// When the session expires unless a server is reached first: the session timeout
     /// after it was last known alive, while no server is connected.
     fn local_expiry(&self) -> Option<Instant> {
-        self.alive_at.map(|alive| alive + self.negotiated)
+        self.alive_at.map(|alive| alive + self.timeout())
+    }
+
+    /// A connection attempt failed before its handshake completed: schedules the next one,
+    /// and fails the requests waiting for a connection when every server refused or sent
+    /// garbage for two whole rounds (see [`Session::connect_failure`]).
+    fn attempt_failed(&mut self, now: Instant, attempt: Attempt) {
+        let hosts = self.config.host_count;
+        if let Some(err) = self
+            .health
+            .attempt_failed(attempt, hosts, self.config.fail_eagerly)
+        {
+            warn!(error = %err, "failing requests until a server answers properly");
+            self.fail_queued(&err);
+        }
+        self.schedule_attempt(now);
+    }
+
+    /// A reply to something sent at `sent`: the server heard from us then, and this
+    /// connection works (the back-off starts again from the beginning).
+    fn heard(&mut self, sent: Instant) {
+        self.health.heard(sent);
+        self.attempts = 0;
     }
 
     fn check_local_expiry(&mut self, now: Instant) {

@@ -2,6 +2,7 @@
 //! order they were sent), and those waiting for a connection.
 
 use std::collections::VecDeque;
+use std::time::Instant;
 
 use aiozk_proto::OpCode;
 use bytes::Bytes;
@@ -57,6 +58,9 @@ pub(super) struct Pending<T: Tokens> {
     pub(super) xid: i32,
     pub(super) op: OpCode,
     pub(super) kind: PendingKind<T>,
+    /// When it was framed for writing: its reply proves the server heard from the session
+    /// no earlier than this.
+    pub(super) sent_at: Instant,
 }
 
 /// The requests of a session and the xid counter.

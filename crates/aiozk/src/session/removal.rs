@@ -20,20 +20,9 @@ use aiozk_proto::{AddWatchMode, Encode, OpCode, Request, WatcherType};
 use bytes::BytesMut;
 
 use super::pending::PendingKind;
-use super::watches::Removal;
+use super::watches::{Removal, WatchRemoval};
 use super::{Session, Tokens};
 use crate::error::Error;
-
-/// How the server of the current connection removes persistent watches.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum WatchRemoval {
-    /// Not known yet: the next removal is sent typed and tells.
-    Unknown,
-    /// 3.9+: by type Persistent or PersistentRecursive, beside one-shot watches.
-    Typed,
-    /// 3.6–3.8: with type Any, once the path's one-shot watches have fired.
-    AnyOnly,
-}
 
 impl<T: Tokens> Session<T> {
     /// Removes a persistent watcher. When it was the last local watcher of its path, the

@@ -43,7 +43,12 @@ impl<T: Tokens> Session<T> {
                 self.dispatch(now, event);
                 Ok(())
             }
-            xid::PING => Ok(()),
+            xid::PING => {
+                if let Some(sent) = self.health.ping_answered() {
+                    self.heard(sent);
+                }
+                Ok(())
+            }
             xid::AUTH => {
                 let token = self
                     .auth
@@ -77,6 +82,7 @@ impl<T: Tokens> Session<T> {
                 if header.zxid > self.last_zxid && !matches!(pending.kind, PendingKind::Probe) {
                     self.last_zxid = header.zxid;
                 }
+                self.heard(pending.sent_at);
                 self.complete(now, pending, header.err, frame)
             }
         }

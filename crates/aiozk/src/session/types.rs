@@ -186,6 +186,10 @@ pub struct SessionConfig {
     /// [`Session::submit`](super::Session::submit)); off by default here, on in the client's
     /// builder.
     pub coalesce_reads: bool,
+    /// Fail waiting and new requests at once when every server has refused the connection
+    /// in two whole rounds before the first handshake (see
+    /// [`super::Session::connect_failure`]).
+    pub fail_eagerly: bool,
 }
 
 impl std::fmt::Debug for SessionConfig {
@@ -198,6 +202,7 @@ impl std::fmt::Debug for SessionConfig {
             .field("reconnect_after_expiry", &self.reconnect_after_expiry)
             .field("max_write_delay", &self.max_write_delay)
             .field("coalesce_reads", &self.coalesce_reads)
+            .field("fail_eagerly", &self.fail_eagerly)
             .field(
                 "resume",
                 &self.resume.as_ref().map(|(id, _)| format!("{id:#x}")),
@@ -219,6 +224,7 @@ impl Default for SessionConfig {
             sasl: None,
             max_write_delay: DEFAULT_MAX_WRITE_DELAY,
             coalesce_reads: false,
+            fail_eagerly: false,
         }
     }
 }

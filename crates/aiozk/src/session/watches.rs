@@ -36,6 +36,17 @@ pub(crate) fn watch_set_by(
     }
 }
 
+/// How the server of the current connection removes persistent watches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum WatchRemoval {
+    /// Not known yet: the next removal is sent typed and tells.
+    Unknown,
+    /// 3.9+: by type Persistent or PersistentRecursive, beside one-shot watches.
+    Typed,
+    /// 3.6–3.8: with type Any, once the path's one-shot watches have fired.
+    AnyOnly,
+}
+
 /// What the server watch of a path needs after a persistent watcher was removed.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Removal {

@@ -69,6 +69,22 @@ use state::{Shared, EVENT_CAPACITY};
 /// # Cancellation safety
 /// Dropping [`TreeCache::start`] before it returns leaves nothing behind. Dropping the
 /// cache stops it and removes its watch.
+///
+/// # Examples
+/// ```no_run
+/// # async fn example(zk: aiozk::Client) -> aiozk::Result<()> {
+/// use aiozk_recipes::{TreeCache, TreeEvent};
+///
+/// let cache = TreeCache::start(&zk, "/config").await?;
+/// println!("{} nodes; db = {:?}", cache.len(), cache.data("/config/db"));
+/// let mut events = cache.events();
+/// while let Some(event) = events.next().await {
+///     if let TreeEvent::Updated(path) = event {
+///         println!("{path} is now {:?}", cache.data(&path));
+///     }
+/// }
+/// # Ok(()) }
+/// ```
 #[derive(Debug)]
 pub struct TreeCache {
     root: String,

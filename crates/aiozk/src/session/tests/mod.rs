@@ -9,6 +9,7 @@ mod close;
 mod coalesce;
 mod connect;
 mod handshake;
+mod health;
 mod joint_writes;
 mod local_expiry;
 mod pings;
