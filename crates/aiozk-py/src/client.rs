@@ -352,7 +352,7 @@ impl PyClient {
     #[pyo3(signature = (servers, *, chroot=None, session_timeout=10.0, allow_read_only=false,
         default_acl=None, retry=None, call_timeout=None, connect_timeout=None, auth=Vec::new(),
         sasl=None, tls=None, reconnect_after_expiry=true, resume=None, max_frame=None,
-        max_write_delay=None, coalesce_reads=true))]
+        max_write_delay=None, coalesce_reads=true, fail_eagerly=false))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         servers: &str,
@@ -371,6 +371,7 @@ impl PyClient {
         max_frame: Option<usize>,
         max_write_delay: Option<f64>,
         coalesce_reads: bool,
+        fail_eagerly: bool,
     ) -> PyResult<Self> {
         let mut builder = Client::builder(servers)
             .session_timeout(secs(session_timeout, "session_timeout")?)
@@ -406,7 +407,9 @@ impl PyClient {
         if let Some(d) = max_write_delay {
             builder = builder.max_write_delay(secs(d, "max_write_delay")?);
         }
-        builder = builder.coalesce_reads(coalesce_reads);
+        builder = builder
+            .coalesce_reads(coalesce_reads)
+            .fail_eagerly(fail_eagerly);
         let chroot = Chroot::new(Some(&normalize(chroot.as_deref().unwrap_or(""))))
             .map_err(|e| Python::attach(|py| crate::errors::to_py(py, e)))?;
         let _guard = runtime().enter();
@@ -497,6 +500,34 @@ impl PyClient {
     #[getter]
     fn last_zxid(&self) -> i64 {
         self.client.last_zxid()
+    }
+
+    /// Seconds since the server last answered something this client sent (None before
+    /// the first answer).
+    #[getter]
+    fn last_heard(&self) -> Option<f64> {
+        self.client.last_heard().map(|t| t.elapsed().as_secs_f64())
+    }
+
+    /// Why the latest connection attempt failed, as an exception (None after a handshake
+    /// succeeded).
+    #[getter]
+    fn connect_failure(&self, py: Python<'_>) -> Option<Py<PyAny>> {
+        self.client
+            .connect_failure()
+            .map(|e| crate::errors::to_py(py, e).into_value(py).into_any())
+    }
+
+    /// A handle to the same session whose calls are bounded by `timeout` seconds each,
+    /// retries included.
+    fn with_call_timeout(&self, timeout: f64) -> PyResult<Self> {
+        Ok(Self {
+            client: self
+                .client
+                .with_call_timeout(secs(timeout, "call_timeout")?),
+            chroot: self.chroot.clone(),
+            armed: Arc::clone(&self.armed),
+        })
     }
 
     /// A handle to the same session whose calls use the retry policy `retry` (see

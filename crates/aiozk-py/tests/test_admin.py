@@ -224,3 +224,27 @@ async def test_removing_a_persistent_watch_stops_its_events_at_the_server(zk):
     await watch.remove()  # again: nothing to do
     with pytest.raises(StopAsyncIteration):
         await watch.__anext__()
+
+
+async def test_last_heard_connect_failure_and_call_timeout_views(zk, servers):
+    await zk.exists('/')
+    assert 0 <= zk.last_heard < 10
+    assert zk.connect_failure is None
+    bounded = zk.with_call_timeout(5)
+    assert bounded.session_id == zk.session_id
+    await bounded.create('/bounded', 'x')
+    assert await zk.get_data('/bounded') == b'x'
+    # With every server refusing, a call waiting for the first connection fails eagerly
+    # (after two rounds of refusals) instead of waiting for start()'s timeout.
+    eager = aiozk.ZKClient('127.0.0.1:1', fail_eagerly=True)
+    starting = asyncio.ensure_future(eager.start(timeout=60))
+    while eager._core is None:
+        await asyncio.sleep(0)
+    try:
+        with pytest.raises(exc.NoServersError):
+            await asyncio.wait_for(eager.exists('/'), 20)
+        assert eager.connect_failure is not None
+    finally:
+        starting.cancel()
+        await asyncio.gather(starting, return_exceptions=True)
+        await eager.close()

@@ -116,3 +116,10 @@ async def test_permit_lease_and_leadership_fences(zk):
     with pytest.raises(exc.TransactionFailed):
         await fence.set_data('/data', '4')
     assert await zk.get_data('/data') == b'3'
+
+
+async def test_ownership_nodes_name_their_czxid(zk):
+    sem = zk.recipes.Semaphore('/czxid-sem', 1)
+    permit = await sem.acquire(timeout=10)
+    assert permit.czxid == (await zk.stat(zk.denormalize_path(permit.node))).created_zxid
+    await permit.release()

@@ -233,7 +233,9 @@ class ZKClient:
     (seconds a request may wait to be written together with others while 32 or more are in
     flight; default 0.001, 0 writes each at once), ``coalesce_reads`` (default True: reads
     that would go out one after the other are sent as one MultiRead on ZooKeeper 3.6+, each
-    call keeping its own result).
+    call keeping its own result), ``fail_eagerly`` (default False: once every server refused
+    the connection in two whole rounds, waiting calls and ``start()`` fail with
+    ``exc.NoServersError`` naming the last refusal, until a handshake succeeds).
     """
 
     def __init__(
@@ -256,6 +258,7 @@ class ZKClient:
         max_frame: Optional[int] = None,
         max_write_delay: Optional[float] = None,
         coalesce_reads: bool = True,
+        fail_eagerly: bool = False,
     ) -> None:
         self.servers = servers
         self.chroot: Optional[str] = None
@@ -283,6 +286,7 @@ class ZKClient:
         self._max_frame = max_frame
         self._max_write_delay = max_write_delay
         self._coalesce_reads = coalesce_reads
+        self._fail_eagerly = fail_eagerly
         self._core: Optional[_aiozk.Client] = None
         self._starting: Optional[asyncio.Lock] = None
 
@@ -330,6 +334,7 @@ class ZKClient:
                 max_frame=self._max_frame,
                 max_write_delay=self._max_write_delay,
                 coalesce_reads=self._coalesce_reads,
+                fail_eagerly=self._fail_eagerly,
             )
             self._resume = None
             self.session.state._set('lost')
@@ -450,6 +455,25 @@ class ZKClient:
         failure: calls in flight fail with ``exc.ConnectionLoss`` (reads are retried by
         the retry policy), watches are re-registered. Does nothing unless connected."""
         self._c().reconnect()
+
+    @property
+    def last_heard(self) -> Optional[float]:
+        """Seconds since the server last answered something this client sent (None before
+        the first answer, or before ``start()``)."""
+        return self._core.last_heard if self._core is not None else None
+
+    @property
+    def connect_failure(self) -> Optional[BaseException]:
+        """Why the latest connection attempt failed, as an exception (None once a
+        handshake succeeded, and before ``start()``)."""
+        return self._core.connect_failure if self._core is not None else None
+
+    def with_call_timeout(self, timeout: float) -> 'ZKClient':
+        """A view of this client (as ``with_retry``) whose calls each end within
+        ``timeout`` seconds, retries included (``exc.RequestTimeout``)."""
+        view = copy.copy(self)
+        view._core = self._c().with_call_timeout(timeout)
+        return view
 
     def with_retry(self, retry_policy: RetryPolicy) -> 'ZKClient':
         """A view of this client whose calls use ``retry_policy``: same session, stat

@@ -41,6 +41,7 @@ pub(crate) struct PyOwnership {
     node: String,
     /// Taken at once, so that it outlives a release (its writes then fail).
     fence: Fence,
+    czxid: i64,
 }
 
 impl PyOwnership {
@@ -49,6 +50,7 @@ impl PyOwnership {
             lost: guard.lost(),
             node: guard.node().to_owned(),
             fence: guard.fence(),
+            czxid: guard.czxid(),
             guard: Arc::new(StdMutex::new(Some(guard))),
         }
     }
@@ -105,6 +107,12 @@ impl PyOwnership {
     /// Writes that succeed only while this ownership lasts.
     fn fence(&self) -> PyFence {
         PyFence::new(self.fence.clone())
+    }
+
+    /// The creation zxid of the ownership node (what a fence check names).
+    #[getter]
+    fn czxid(&self) -> i64 {
+        self.czxid
     }
 
     /// Seconds until a lease ends (0 once passed); None for locks and permits, and once
@@ -259,6 +267,12 @@ impl PyLeadership {
     /// Writes that succeed only while this leadership lasts.
     fn fence(&self) -> PyFence {
         PyFence::new(self.leadership.fence())
+    }
+
+    /// The creation zxid of the candidate node.
+    #[getter]
+    fn czxid(&self) -> i64 {
+        self.leadership.czxid()
     }
 }
 

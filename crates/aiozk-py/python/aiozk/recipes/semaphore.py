@@ -40,6 +40,11 @@ class Permit:
         return self._inner.node
 
     @property
+    def czxid(self) -> int:
+        """The creation zxid of the permit's node."""
+        return self._inner.czxid
+
+    @property
     def lost_reason(self) -> Optional[str]:
         """Why the permit ended (``released``, ``session_expired``, ...), or None."""
         return self._inner.lost_reason
