@@ -240,10 +240,11 @@ async def test_last_heard_connect_failure_and_call_timeout_views(zk, servers):
     starting = asyncio.ensure_future(eager.start(timeout=60))
     while eager._core is None:
         await asyncio.sleep(0)
+    core = eager._core
     try:
         with pytest.raises(exc.NoServersError):
             await asyncio.wait_for(eager.exists('/'), 20)
-        assert eager.connect_failure is not None
+        assert isinstance(core.connect_failure, exc.ZKError), core.connect_failure
     finally:
         starting.cancel()
         await asyncio.gather(starting, return_exceptions=True)
