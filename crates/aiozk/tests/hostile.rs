@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use aiozk::{Client, Error, RetryPolicy};
+use aiozk::{Client, ClientBuilder, Error, RetryPolicy};
 use aiozk_testkit::{ScriptedConn, ScriptedServer};
 
 /// Waits for `fut` at most `secs` seconds.
@@ -13,6 +13,12 @@ async fn within<T>(secs: u64, fut: impl std::future::Future<Output = T>) -> T {
     tokio::time::timeout(Duration::from_secs(secs), fut)
         .await
         .expect("timed out waiting")
+}
+
+/// A client builder for a scripted server. Read coalescing is off: its probe (an empty
+/// MultiRead after each handshake) would be the first request the script reads.
+fn scripted_client(addr: &str) -> ClientBuilder {
+    Client::builder(addr).coalesce_reads(false)
 }
 
 /// Garbage made for the request with this xid.
@@ -90,7 +96,7 @@ async fn every_kind_of_garbage_reaches_the_caller_with_its_cause_and_server() {
         let server = ScriptedServer::start(answer_with(garbage)).unwrap();
         let addr = server.addr().to_string();
         // Even a policy that retries forever must end: the call fails with the cause.
-        let zk = Client::builder(&addr)
+        let zk = scripted_client(&addr)
             .retry_policy(RetryPolicy::forever())
             .connect()
             .await
@@ -146,7 +152,7 @@ async fn garbage_or_oversized_handshakes_fail_with_the_cause_not_a_timeout() {
         .unwrap();
         let addr = server.addr().to_string();
         let started = Instant::now();
-        let err = Client::builder(&addr)
+        let err = scripted_client(&addr)
             .connect_timeout(Duration::from_secs(60))
             .connect()
             .await
@@ -169,7 +175,7 @@ async fn garbage_or_oversized_handshakes_fail_with_the_cause_not_a_timeout() {
         );
 
         // A call queued on a started client fails the same way, also under forever().
-        let zk = Client::builder(&addr)
+        let zk = scripted_client(&addr)
             .retry_policy(RetryPolicy::forever())
             .start()
             .unwrap();
@@ -196,7 +202,7 @@ async fn a_one_millisecond_session_timeout_makes_no_reconnect_storm() {
         conn.drain()
     })
     .unwrap();
-    let zk = Client::builder(&server.addr().to_string()).start().unwrap();
+    let zk = scripted_client(&server.addr().to_string()).start().unwrap();
     tokio::time::sleep(Duration::from_secs(3)).await;
     let n = server.connections();
     let times = server.accepted();
@@ -211,7 +217,7 @@ async fn a_one_millisecond_session_timeout_makes_no_reconnect_storm() {
 
     // A server that closes every connection right after the handshake: the back-off holds.
     let server = ScriptedServer::start(|mut conn| conn.handshake(10_000, 0x53)).unwrap();
-    let zk = Client::builder(&server.addr().to_string()).start().unwrap();
+    let zk = scripted_client(&server.addr().to_string()).start().unwrap();
     tokio::time::sleep(Duration::from_secs(3)).await;
     let n = server.connections();
     println!("closed after the handshake: {n} connections in 3 s");
@@ -239,7 +245,7 @@ async fn fail_eagerly_fails_once_every_server_refused_twice() {
 
     // connect(): at once, with the cause, instead of after the connect timeout.
     let started = Instant::now();
-    let err = Client::builder(&servers)
+    let err = scripted_client(&servers)
         .fail_eagerly(true)
         .connect_timeout(Duration::from_secs(60))
         .connect()
@@ -257,14 +263,14 @@ async fn fail_eagerly_fails_once_every_server_refused_twice() {
     );
 
     // A started client: calls fail fast while every server refuses...
-    let eager = Client::builder(&servers)
+    let eager = scripted_client(&servers)
         .fail_eagerly(true)
         .start()
         .unwrap();
     let err = within(8, eager.exists("/")).await.unwrap_err();
     assert!(matches!(err, Error::NoHosts(_)), "{err:?}");
     // ... while the default keeps trying, like the Java client.
-    let patient = Client::builder(&servers)
+    let patient = scripted_client(&servers)
         .retry_policy(RetryPolicy::forever())
         .start()
         .unwrap();
@@ -301,7 +307,7 @@ async fn call_timeout_bounds_a_whole_call_retries_included() {
         conn.answer_pings_only()
     })
     .unwrap();
-    let zk = Client::builder(&hung.addr().to_string())
+    let zk = scripted_client(&hung.addr().to_string())
         .retry_policy(RetryPolicy::forever())
         .call_timeout(Duration::from_secs(1))
         .connect()
@@ -326,7 +332,7 @@ async fn call_timeout_bounds_a_whole_call_retries_included() {
 
     // A call queued while no server answers at all is bounded too.
     let port = aiozk_testkit::free_port().unwrap();
-    let zk = Client::builder(&format!("127.0.0.1:{port}"))
+    let zk = scripted_client(&format!("127.0.0.1:{port}"))
         .retry_policy(RetryPolicy::forever())
         .call_timeout(Duration::from_secs(1))
         .start()
@@ -355,7 +361,7 @@ async fn last_heard_follows_the_answers_to_our_requests() {
         conn.drain()
     })
     .unwrap();
-    let zk = Client::builder(&server.addr().to_string())
+    let zk = scripted_client(&server.addr().to_string())
         .connect()
         .await
         .unwrap();

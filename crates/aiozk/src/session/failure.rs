@@ -52,6 +52,14 @@ impl<T: Tokens> Session<T> {
             Phase::Connected { .. } if innocent => {
                 self.lose_connection(now, err, &Error::ConnectionLoss)
             }
+            Phase::Connected { .. } if self.probe.is_some() => {
+                // Garbage before the connection answered anything properly (the MultiRead
+                // probe is its first request): a failed attempt, as garbage in the handshake
+                // is, so that servers that all send it end the retries with the cause.
+                let pending = err.clone();
+                self.lose_connection(now, err.clone(), &pending);
+                self.attempt_failed_silently(Attempt::Garbage(err));
+            }
             Phase::Connected { .. } => {
                 let pending = err.clone();
                 self.lose_connection(now, err, &pending)

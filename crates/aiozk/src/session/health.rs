@@ -77,6 +77,7 @@ impl Health {
         self.heard_at = Some(self.heard_at.map_or(sent, |h| h.max(sent)));
         self.unproven = false;
         self.died_young = 0;
+        self.failed_in_a_row = 0;
     }
 
     /// A handshake whose ConnectRequest went out at `sent` completed.
@@ -84,7 +85,8 @@ impl Health {
         self.established = true;
         self.heard_at = Some(sent);
         self.unproven = true;
-        self.failed_in_a_row = 0;
+        // The attempts that failed in a row are counted on until a reply proves this
+        // connection (`heard`): garbage right after a handshake still counts.
         self.failing = None;
         self.last_failure = None;
     }

@@ -786,6 +786,13 @@ impl<T: Tokens> Session<T> {
     /// and fails the requests waiting for a connection when every server refused or sent
     /// garbage for two whole rounds (see [`Session::connect_failure`]).
     fn attempt_failed(&mut self, now: Instant, attempt: Attempt) {
+        self.attempt_failed_silently(attempt);
+        self.schedule_attempt(now);
+    }
+
+    /// Records a failed attempt, failing the queued requests when every server failed two
+    /// whole rounds; schedules nothing.
+    fn attempt_failed_silently(&mut self, attempt: Attempt) {
         let hosts = self.config.host_count;
         if let Some(err) = self
             .health
@@ -794,7 +801,6 @@ impl<T: Tokens> Session<T> {
             warn!(error = %err, "failing requests until a server answers properly");
             self.fail_queued(&err);
         }
-        self.schedule_attempt(now);
     }
 
     /// A reply to something sent at `sent`: the server heard from us then, and this
