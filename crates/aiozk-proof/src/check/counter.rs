@@ -1,0 +1,63 @@
+//! The counter recipe: the final value is the number of acknowledged increments, plus at
+//! most the number of increments whose outcome is unknown; no two increments return the
+//! same value.
+
+use std::collections::HashMap;
+
+use serde_json::Value;
+
+use super::{int, Input, Report};
+use crate::Workload;
+
+pub(crate) fn check(input: &Input<'_>, report: &mut Report) {
+    let lines = input.of(Workload::Counter);
+    let incs: Vec<&Value> = lines
+        .iter()
+        .copied()
+        .filter(|v| v["type"] == "op" && v["f"] == "incr")
+        .collect();
+    let acked = incs.iter().filter(|v| v["r"] == "ok").count() as i64;
+    let unknown = incs
+        .iter()
+        .filter(|v| v["r"] == "info" || v["r"] == "hang")
+        .count() as i64;
+    let mut returned: HashMap<i64, usize> = HashMap::new();
+    for v in incs.iter().filter(|v| v["r"] == "ok") {
+        if let Some(n) = int(v, "val") {
+            *returned.entry(n).or_default() += 1;
+        }
+    }
+    for (n, times) in &returned {
+        if *times > 1 {
+            report.violation("counter", format!("{times} increments all returned {n}"));
+        }
+    }
+    let fin = input.final_view()["counter"]
+        .as_str()
+        .and_then(|s| s.trim().parse::<i64>().ok());
+    match fin {
+        None => report.violation(
+            "counter",
+            format!(
+                "the final value {} is not a number",
+                input.final_view()["counter"]
+            ),
+        ),
+        Some(v) if v < acked => report.violation(
+            "counter",
+            format!("final value {v} < {acked} acknowledged increments: increments were lost"),
+        ),
+        Some(v) if v > acked + unknown => report.violation(
+            "counter",
+            format!(
+                "final value {v} > {acked} acknowledged + {unknown} unknown increments: \
+                 an increment counted twice"
+            ),
+        ),
+        Some(_) => {}
+    }
+    report.figure(
+        "counter",
+        format!("final {fin:?}, acknowledged {acked}, unknown {unknown}"),
+    );
+}
