@@ -88,7 +88,14 @@ async fn run(args: &RunArgs) -> std::io::Result<usize> {
         fs::remove_dir_all(&dir)?;
     }
     fs::create_dir_all(&dir)?;
-    let roles = args.workload.workers();
+    let roles = args.workload.workers(args.client);
+    if roles.is_empty() {
+        return Err(std::io::Error::other(format!(
+            "the {} client drives the register, ids, counter and all workloads, not {}",
+            args.client.name(),
+            args.workload.name()
+        )));
+    }
     let n_workers = u32::try_from(roles.len()).unwrap_or(0);
     net::setup(args.members, n_workers)?;
 
@@ -208,6 +215,9 @@ async fn run(args: &RunArgs) -> std::io::Result<usize> {
         faults: &faults,
         final_state: &final_state,
         session_timeout_ms: args.session_timeout_ms,
+        ensemble_dirs: (0..args.members)
+            .map(|i| ensemble.member_dir(i).to_path_buf())
+            .collect(),
     });
     for id in stuck {
         report.violation("liveness", format!("worker {id} did not stop"));
@@ -266,6 +276,13 @@ async fn setup_nodes(admin: &Client) -> std::io::Result<()> {
             .ensure_path(p)
             .await
             .map_err(|e| std::io::Error::other(format!("ensure {p}: {e}")))?;
+    }
+    for k in 0..worker::watch_nodes() {
+        let path = worker::watch_node(k);
+        match admin.create(&path, b"init").await {
+            Ok(_) | Err(aiozk::Error::NodeExists) => {}
+            Err(e) => return Err(std::io::Error::other(format!("create {path}: {e}"))),
+        }
     }
     for k in 0..worker::register_keys() {
         let path = worker::register_path(k);

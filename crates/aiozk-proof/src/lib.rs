@@ -66,8 +66,17 @@ impl Workload {
     }
 
     /// The workload of each worker.
-    pub(crate) fn workers(self) -> Vec<Workload> {
+    pub(crate) fn workers(self, client: ClientKind) -> Vec<Workload> {
         use Workload::*;
+        if client == ClientKind::Python {
+            // The Python worker drives the workloads whose API the package exposes.
+            return match self {
+                Register => vec![Register; 4],
+                Ids | Counter => vec![self; 3],
+                All => vec![Register, Register, Register, Ids, Counter],
+                _ => Vec::new(),
+            };
+        }
         match self {
             Register => vec![Register; 4],
             Lock | Election | Ids | Counter | Queue | Watch => vec![self; 3],

@@ -6,6 +6,7 @@ mod ids;
 mod lock;
 mod queue;
 mod register;
+mod txnlog;
 mod watch;
 mod wgl;
 
@@ -22,6 +23,8 @@ pub(crate) struct Input<'a> {
     pub(crate) faults: &'a [Value],
     pub(crate) final_state: &'a Value,
     pub(crate) session_timeout_ms: u64,
+    /// Each member's directory (for the transaction logs).
+    pub(crate) ensemble_dirs: Vec<std::path::PathBuf>,
 }
 
 impl Input<'_> {

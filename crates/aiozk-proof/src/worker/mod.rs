@@ -349,3 +349,9 @@ pub(crate) fn register_keys() -> u64 {
 pub(crate) fn register_path(k: u64) -> String {
     register::key_path(k)
 }
+pub(crate) fn watch_nodes() -> u64 {
+    watch::NODES
+}
+pub(crate) fn watch_node(k: u64) -> String {
+    watch::node(k)
+}
