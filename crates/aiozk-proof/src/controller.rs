@@ -67,6 +67,8 @@ struct Stage {
     workers: Vec<(u32, Option<Pid>)>,
     /// The server each worker said it talks to last.
     servers: Shared<HashMap<u32, String>>,
+    /// The workers that hold a lock or leadership right now (from their lines).
+    holding: Shared<HashMap<u32, bool>>,
     rules: Mutex<Rules>,
     faults: Shared<Vec<Value>>,
     start_ns: u64,
@@ -142,6 +144,7 @@ async fn run(args: &RunArgs) -> std::io::Result<usize> {
 
     let history: Shared<Vec<Value>> = Arc::default();
     let servers: Shared<HashMap<u32, String>> = Arc::default();
+    let holding: Shared<HashMap<u32, bool>> = Arc::default();
     let start_ns = now_ns();
     let deadline_ns = start_ns + args.duration * 1_000_000_000;
     let history_file = Arc::new(Mutex::new(fs::File::create(dir.join("history.jsonl"))?));
@@ -156,6 +159,7 @@ async fn run(args: &RunArgs) -> std::io::Result<usize> {
             deadline_ns,
             history.clone(),
             servers.clone(),
+            holding.clone(),
             history_file.clone(),
         )?);
     }
@@ -165,6 +169,7 @@ async fn run(args: &RunArgs) -> std::io::Result<usize> {
         proxies,
         workers: procs.iter().map(|p| (p.id, p.pid)).collect(),
         servers,
+        holding,
         rules: Mutex::new(Rules::default()),
         faults: Arc::default(),
         start_ns,
@@ -303,6 +308,7 @@ fn spawn_worker(
     deadline_ns: u64,
     history: Shared<Vec<Value>>,
     servers: Shared<HashMap<u32, String>>,
+    holding: Shared<HashMap<u32, bool>>,
     file: Shared<fs::File>,
 ) -> std::io::Result<WorkerProc> {
     let uid = worker_uid(id);
@@ -368,6 +374,14 @@ fn spawn_worker(
                 if let Some(addr) = v["addr"].as_str() {
                     lock(&servers).insert(id, addr.to_owned());
                 }
+            }
+            let holds = match (v["type"].as_str(), v["f"].as_str(), v["ev"].as_str()) {
+                (Some("op"), Some("acquire"), _) => Some(v["r"] == "ok"),
+                (Some("op"), Some("release"), _) | (Some("ev"), _, Some("lost")) => Some(false),
+                _ => None,
+            };
+            if let Some(h) = holds {
+                lock(&holding).insert(id, h);
             }
             lock(&history).push(v);
         }
@@ -460,6 +474,22 @@ fn member_of_worker(stage: &Stage, worker: u32) -> Option<usize> {
     })
 }
 
+/// The worker a client fault hits: the seeded one, or with `holder` the lowest-numbered
+/// worker holding a lock right now (the seeded one when nobody holds).
+fn target_worker(stage: &Stage, worker: u32, holder: bool) -> u32 {
+    if !holder {
+        return worker;
+    }
+    let holding = lock(&stage.holding);
+    let mut ids: Vec<u32> = holding
+        .iter()
+        .filter(|(_, h)| **h)
+        .map(|(w, _)| *w)
+        .collect();
+    ids.sort_unstable();
+    ids.first().copied().unwrap_or(worker)
+}
+
 async fn apply(stage: &Stage, step: &Step, record: &mut Value) -> Result<(), String> {
     let n = stage.ensemble.len();
     let all: Vec<usize> = (0..n).collect();
@@ -484,8 +514,10 @@ async fn apply(stage: &Stage, step: &Step, record: &mut Value) -> Result<(), Str
             note(record, "resolved", json!(m));
             partition(stage, hold, |r| r.split(&ips(&[m]), &ips(&others(m)))).await
         }
-        Fault::IsolateClient { worker } => {
-            partition(stage, hold, |r| r.split(&[worker_ip(*worker)], &ips(&all))).await
+        Fault::IsolateClient { worker, holder } => {
+            let w = target_worker(stage, *worker, *holder);
+            note(record, "resolved", json!(w));
+            partition(stage, hold, |r| r.split(&[worker_ip(w)], &ips(&all))).await
         }
         Fault::Bridge { bridge } => {
             let rest = others(*bridge);
@@ -526,11 +558,13 @@ async fn apply(stage: &Stage, step: &Step, record: &mut Value) -> Result<(), Str
             tokio::time::sleep(hold).await;
             signal(pid, Signal::CONT)
         }
-        Fault::ClientPause { worker } => {
+        Fault::ClientPause { worker, holder } => {
+            let w = target_worker(stage, *worker, *holder);
+            note(record, "resolved", json!(w));
             let pid = stage
                 .workers
                 .iter()
-                .find(|(w, _)| w == worker)
+                .find(|(id, _)| *id == w)
                 .and_then(|(_, p)| *p);
             signal(pid, Signal::STOP)?;
             let stopped = now_ns();

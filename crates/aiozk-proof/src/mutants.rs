@@ -1,16 +1,106 @@
-//! Deliberate client bugs, switched on one at a time in a build with the `mutants` feature.
+//! The mutant sweep: every deliberate client bug (crate `aiozk-mutants`), each run with the
+//! workload and nemesis meant to expose it. A mutant is caught when its run reports at
+//! least one violation.
 
 use std::path::Path;
+use std::process::{Command, Stdio};
+
+/// How to catch each mutant: workload, nemesis, and extra run options.
+const PLANS: &[(&str, &str, &str, &[&str])] = &[
+    ("lock-no-suspend-loss", "lock", "isolate-client", &[]),
+    ("fence-no-check", "lock", "client-pause", &[]),
+    ("counter-blind-retry", "counter", "proxy", &[]),
+    ("queue-complete-gone-ok", "queue", "client-pause", &[]),
+];
 
 /// Switches mutant `name` on for this process.
+#[cfg(feature = "mutants")]
+pub(crate) fn activate(name: &str) -> Result<(), String> {
+    aiozk_mutants::activate(name)
+}
+
+#[cfg(not(feature = "mutants"))]
 pub(crate) fn activate(name: &str) -> Result<(), String> {
     Err(format!(
-        "unknown mutant {name:?} (this build has no mutants)"
+        "mutant {name:?} needs a build with the `mutants` feature (scripts/proof.sh --mutant does that)"
     ))
 }
 
-/// Runs every mutant with the workload and nemesis meant to catch it.
-pub(crate) fn sweep(_duration: u64, _out: &Path, _only: Option<&str>) -> u8 {
-    eprintln!("proof: this build has no mutants");
-    2
+#[cfg(feature = "mutants")]
+fn known() -> Vec<&'static str> {
+    aiozk_mutants::MUTANTS.iter().map(|(n, _)| *n).collect()
+}
+
+#[cfg(not(feature = "mutants"))]
+fn known() -> Vec<&'static str> {
+    Vec::new()
+}
+
+/// Runs every mutant (or those named in `only`); prints `mutants caught: K of M`. Exits
+/// non-zero unless every mutant was caught.
+pub(crate) fn sweep(duration: u64, out: &Path, only: Option<&str>) -> u8 {
+    let names = known();
+    if names.is_empty() {
+        eprintln!("proof: this build has no mutants (build with --features mutants)");
+        return 2;
+    }
+    let wanted: Vec<&str> = match only {
+        Some(list) => list.split(',').map(str::trim).collect(),
+        None => names.clone(),
+    };
+    let Ok(exe) = std::env::current_exe() else {
+        eprintln!("proof: cannot find this program");
+        return 2;
+    };
+    let started = std::time::Instant::now();
+    let (mut caught, mut total) = (0, 0);
+    for name in names.iter().filter(|n| wanted.contains(n)) {
+        total += 1;
+        let Some((_, workload, nemesis, extra)) = PLANS.iter().find(|p| p.0 == *name) else {
+            println!("mutant {name}: no plan to catch it");
+            continue;
+        };
+        let status = Command::new(&exe)
+            .args(["run", "--seed", "1", "--duration"])
+            .arg(duration.to_string())
+            .args([
+                "--workload",
+                workload,
+                "--nemesis",
+                nemesis,
+                "--mutant",
+                name,
+            ])
+            .arg("--out")
+            .arg(out)
+            .args(*extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .output();
+        let (code, summary) = match status {
+            Ok(o) => {
+                let text = String::from_utf8_lossy(&o.stdout).into_owned();
+                let summary = text
+                    .lines()
+                    .rev()
+                    .find(|l| l.starts_with("proof: "))
+                    .unwrap_or("(no summary)")
+                    .to_owned();
+                (o.status.code(), summary)
+            }
+            Err(e) => (None, format!("could not run: {e}")),
+        };
+        let was_caught = code == Some(1) && !summary.ends_with("violations=0");
+        if was_caught {
+            caught += 1;
+        }
+        println!(
+            "mutant {name}: {} by {workload}/{nemesis} ({summary})",
+            if was_caught { "caught" } else { "NOT caught" }
+        );
+    }
+    println!("mutant sweep took {} s", started.elapsed().as_secs());
+    println!("mutants caught: {caught} of {total}");
+    u8::from(caught != total)
 }

@@ -16,8 +16,9 @@ pub(crate) enum Fault {
     IsolateLeader,
     /// The member that worker `worker` is connected to cut from the other members.
     IsolateClientMember { worker: u32 },
-    /// Worker `worker` cut from every member (it keeps running).
-    IsolateClient { worker: u32 },
+    /// Worker `worker` cut from every member (it keeps running); with `holder`, a worker
+    /// that holds a lock or leadership right now, if any.
+    IsolateClient { worker: u32, holder: bool },
     /// Two minorities that both reach one bridge member.
     Bridge { bridge: usize },
     /// Random packet loss between every member and worker.
@@ -26,8 +27,9 @@ pub(crate) enum Fault {
     Kill { member: Option<usize> },
     /// SIGSTOP of a member (`None`: the leader) for the fault's duration.
     Pause { member: Option<usize> },
-    /// SIGSTOP of a worker process for the fault's duration.
-    ClientPause { worker: u32 },
+    /// SIGSTOP of a worker process for the fault's duration; with `holder`, a worker that
+    /// holds a lock or leadership right now, if any.
+    ClientPause { worker: u32, holder: bool },
     /// The proxy in front of a member stops forwarding.
     ProxyStall { member: usize },
     /// The proxy in front of a member swallows everything.
@@ -61,9 +63,10 @@ impl Fault {
         let mut v = json!({"kind": self.name()});
         let extra = match self {
             Fault::Halves { left } => json!({"left": left}),
-            Fault::IsolateClientMember { worker }
-            | Fault::IsolateClient { worker }
-            | Fault::ClientPause { worker } => json!({"worker": worker}),
+            Fault::IsolateClientMember { worker } => json!({"worker": worker}),
+            Fault::IsolateClient { worker, holder } | Fault::ClientPause { worker, holder } => {
+                json!({"worker": worker, "holder": holder})
+            }
             Fault::Bridge { bridge } => json!({"bridge": bridge}),
             Fault::Loss { percent } => json!({"percent": percent}),
             Fault::Kill { member } | Fault::Pause { member } => json!({"member": member}),
@@ -209,6 +212,7 @@ fn draw(kind: &str, rng: &mut Rng, shape: &Shape) -> Fault {
         },
         "isolate-client" => Fault::IsolateClient {
             worker: worker(rng),
+            holder: rng.chance(50),
         },
         "bridge" => Fault::Bridge {
             bridge: member(rng),
@@ -224,6 +228,7 @@ fn draw(kind: &str, rng: &mut Rng, shape: &Shape) -> Fault {
         },
         "client-pause" => Fault::ClientPause {
             worker: worker(rng),
+            holder: rng.chance(50),
         },
         "proxy" => {
             let m = member(rng);

@@ -114,7 +114,7 @@ fn beliefs(input: &Input<'_>, lines: &[&Value], report: &mut Report) {
         .faults
         .iter()
         .filter(|f| f["kind"] == "client-pause")
-        .map(|f| (uint(f, "worker"), uint(f, "stopped"), uint(f, "resumed")))
+        .map(|f| (uint(f, "resolved"), uint(f, "stopped"), uint(f, "resumed")))
         .collect();
     let paused_between =
         |w: u64, a: u64, b: u64| pauses.iter().any(|&(pw, s, r)| pw == w && s < b && r > a);

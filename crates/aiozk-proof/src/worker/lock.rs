@@ -9,7 +9,6 @@ use aiozk_recipes::{LeaderElection, Lock, LossReason};
 use serde_json::json;
 
 use super::{Ctx, Outcome};
-use crate::clock::now_ns;
 
 pub(crate) const BASE: &str = "/proof/lock";
 pub(crate) const DATA: &str = "/proof/lock-data";
@@ -82,9 +81,12 @@ pub(crate) async fn run(ctx: &Ctx, election: bool) {
                 }
             });
         }
-        let hold_until = now_ns() + ctx.range(200, 1500) * 1_000_000;
+        // A holder counts its work, not the time: like a process that was frozen (a GC
+        // pause), it carries on after a pause as if nothing happened, unless the loss
+        // signal says otherwise.
+        let writes = ctx.range(5, 30);
         let mut seq = 0u64;
-        while now_ns() < hold_until && !lost.is_lost() {
+        while seq < writes && !lost.is_lost() {
             seq += 1;
             let value = format!("{holder}:{seq}");
             ctx.op(

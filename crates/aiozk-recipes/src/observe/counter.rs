@@ -225,10 +225,11 @@ impl<T: CounterValue> Counter<T> {
                     persist(&self.client, || self.client.sync(&self.path)).await?;
                     let current = self.get().await?;
                     let now = self.cached().map_or(version, |(_, v)| v);
-                    if now != version {
+                    if now != version && !crate::mutant("counter-blind-retry") {
                         return Err(Error::ConnectionLoss);
                     }
                     value = current;
+                    version = now;
                 }
                 Err(e) => return Err(e),
             }

@@ -150,6 +150,9 @@ impl Fence {
         } else {
             -1
         };
+        if crate::mutant("fence-no-check") {
+            return self.client.transaction();
+        }
         self.client.transaction().check_version(&self.node, version)
     }
 
@@ -511,7 +514,9 @@ async fn monitor(core: Arc<Core>, mut events: broadcast::Receiver<SessionEvent>,
             Phase::Waiting => (false, None),
             Phase::Holding { until } => (true, until),
         };
-        let suspend_deadline = suspended_since.filter(|_| holding).map(|t| t + grace);
+        let suspend_deadline = suspended_since
+            .filter(|_| holding && !crate::mutant("lock-no-suspend-loss"))
+            .map(|t| t + grace);
         tokio::select! {
             biased;
             changed = phase_rx.changed() => {
@@ -521,6 +526,7 @@ async fn monitor(core: Arc<Core>, mut events: broadcast::Receiver<SessionEvent>,
             }
             event = events.recv() => match event {
                 Ok(SessionEvent::State(state, _)) => match state {
+                    SessionState::Expired if crate::mutant("lock-no-suspend-loss") => {}
                     SessionState::Expired => break LossReason::SessionExpired,
                     SessionState::Closed | SessionState::AuthFailed => {
                         break LossReason::ClientClosed
@@ -595,7 +601,9 @@ async fn watch_node(client: Client, node: String, owner: i64) -> LossReason {
         let event = watcher.await;
         match (event.event_type, event.state) {
             (EventType::NodeDeleted, _) => return LossReason::NodeDeleted,
-            (EventType::None, SessionState::Expired) => return LossReason::SessionExpired,
+            (EventType::None, SessionState::Expired) if !crate::mutant("lock-no-suspend-loss") => {
+                return LossReason::SessionExpired
+            }
             (EventType::None, SessionState::Closed | SessionState::AuthFailed) => {
                 return LossReason::ClientClosed
             }
