@@ -14,7 +14,7 @@
 # workload and nemesis meant to catch it and prints `mutants caught: K of M`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-target=${CARGO_TARGET_DIR:-target}
+target=$(realpath -m "${CARGO_TARGET_DIR:-target}")
 mode=run
 features=()
 python=0

@@ -9,3 +9,5 @@ cargo clippy --workspace --all-targets -- -D warnings
 cargo test --workspace --all-targets
 cargo test --workspace --doc
 crates/aiozk-py/scripts/test.sh
+# Seeded runs under faults on a partitioned ensemble, and the mutant sweep.
+scripts/proof-sweep.sh

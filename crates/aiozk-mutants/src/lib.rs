@@ -20,6 +20,14 @@ pub const MUTANTS: &[(&str, &str)] = &[
         "a fenced write is sent without the check of the ownership node",
     ),
     (
+        "lock-no-recheck",
+        "a lock waiter takes the lock when the node before it goes, without looking whether an earlier one still holds",
+    ),
+    (
+        "counter-no-version",
+        "the counter writes the value it read plus one without the version check",
+    ),
+    (
         "counter-blind-retry",
         "the counter repeats an increment whose reply was lost without checking whether it was applied",
     ),

@@ -19,6 +19,13 @@ pub(crate) async fn run(ctx: &Ctx, election: bool) {
     let mut n = 0u64;
     while ctx.running() {
         n += 1;
+        // A third of the attempts give up soon (a try-lock with a deadline), so waiters
+        // leave the line while others hold.
+        let patience = if ctx.rand(3) == 0 {
+            Duration::from_millis(ctx.range(100, 600))
+        } else {
+            Duration::from_secs(10)
+        };
         let holder = format!("w{}-h{n}", ctx.cfg.id);
         let (fence, lost, release): (_, _, Release) = if election {
             let el = LeaderElection::new(&ctx.client, ELECTION);
@@ -38,7 +45,7 @@ pub(crate) async fn run(ctx: &Ctx, election: bool) {
                 .op(
                     "acquire",
                     json!({"holder": holder}),
-                    el.wait_for_leadership(Some(Duration::from_secs(10))),
+                    el.wait_for_leadership(Some(patience)),
                     |l| json!({"node": l.node()}),
                 )
                 .await;
@@ -54,7 +61,7 @@ pub(crate) async fn run(ctx: &Ctx, election: bool) {
                 .op(
                     "acquire",
                     json!({"holder": holder}),
-                    lock.acquire(Some(Duration::from_secs(10))),
+                    lock.acquire(Some(patience)),
                     |g| json!({"node": g.node()}),
                 )
                 .await;

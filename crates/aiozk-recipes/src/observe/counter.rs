@@ -211,7 +211,11 @@ impl<T: CounterValue> Counter<T> {
         };
         loop {
             let new = op(value);
-            match once.set(&self.path, new.encode().as_bytes(), version).await {
+            let expected = (!crate::mutant("counter-no-version")).then_some(version);
+            match once
+                .set_data(&self.path, new.encode().as_bytes(), expected)
+                .await
+            {
                 Ok(stat) => {
                     self.remember(new, stat.version);
                     return Ok(new);
