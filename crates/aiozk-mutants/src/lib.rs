@@ -17,7 +17,7 @@ pub const MUTANTS: &[(&str, &str)] = &[
     ),
     (
         "fence-no-check",
-        "a fenced write is sent without the check of the ownership node",
+        "a fenced write goes out as a plain write: no check of the ownership node, no look at the loss signal",
     ),
     (
         "lock-no-recheck",

@@ -67,7 +67,8 @@ struct Stage {
     workers: Vec<(u32, Option<Pid>)>,
     /// The server each worker said it talks to last.
     servers: Shared<HashMap<u32, String>>,
-    /// The workers that hold a lock or leadership right now (from their lines).
+    /// The workers that hold a lock, a leadership or a queue item right now (from their
+    /// lines).
     holding: Shared<HashMap<u32, bool>>,
     rules: Mutex<Rules>,
     faults: Shared<Vec<Value>>,
@@ -376,8 +377,10 @@ fn spawn_worker(
                 }
             }
             let holds = match (v["type"].as_str(), v["f"].as_str(), v["ev"].as_str()) {
-                (Some("op"), Some("acquire"), _) => Some(v["r"] == "ok"),
-                (Some("op"), Some("release"), _) | (Some("ev"), _, Some("lost")) => Some(false),
+                (Some("op"), Some("acquire" | "take"), _) => Some(v["r"] == "ok"),
+                (Some("op"), Some("release" | "complete"), _) | (Some("ev"), _, Some("lost")) => {
+                    Some(false)
+                }
                 _ => None,
             };
             if let Some(h) = holds {

@@ -61,3 +61,41 @@ pub(crate) fn check(input: &Input<'_>, report: &mut Report) {
         format!("final {fin:?}, acknowledged {acked}, unknown {unknown}"),
     );
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn run(history: &[Value], fin: &str) -> Report {
+        let roles = [Workload::Counter];
+        let final_state = json!({"members": [{"counter": fin}]});
+        let input = Input {
+            workload: Workload::Counter,
+            roles: &roles,
+            history,
+            faults: &[],
+            final_state: &final_state,
+            session_timeout_ms: 3000,
+            ensemble_dirs: Vec::new(),
+        };
+        let mut report = Report::default();
+        check(&input, &mut report);
+        report
+    }
+
+    fn incr(r: &str, val: i64) -> Value {
+        json!({"type": "op", "f": "incr", "r": r, "val": val, "role": "counter", "w": 0})
+    }
+
+    #[test]
+    fn the_final_value_must_be_explained() {
+        let h = [incr("ok", 1), incr("info", 0), incr("ok", 3)];
+        assert!(run(&h, "2").violations.is_empty());
+        assert!(run(&h, "3").violations.is_empty());
+        assert_eq!(run(&h, "1").violations.len(), 1, "lost increment");
+        assert_eq!(run(&h, "4").violations.len(), 1, "counted twice");
+        let twice = [incr("ok", 1), incr("ok", 1)];
+        assert_eq!(run(&twice, "2").violations.len(), 1, "same value twice");
+    }
+}

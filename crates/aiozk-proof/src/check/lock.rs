@@ -172,3 +172,30 @@ fn beliefs(input: &Input<'_>, lines: &[&Value], report: &mut Report) {
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn fenced(holder: &str, zxid: i64) -> Value {
+        json!({"type": "op", "f": "fenced", "r": "ok", "holder": holder, "mzxid": zxid, "w": 0})
+    }
+
+    #[test]
+    fn interleaved_fenced_writes_are_reported() {
+        let ok = [
+            fenced("a", 1),
+            fenced("a", 2),
+            fenced("b", 3),
+            fenced("c", 4),
+        ];
+        let mut report = Report::default();
+        fenced_order(&ok.iter().collect::<Vec<_>>(), &mut report);
+        assert!(report.violations.is_empty());
+        let bad = [fenced("a", 1), fenced("b", 2), fenced("a", 3)];
+        let mut report = Report::default();
+        fenced_order(&bad.iter().collect::<Vec<_>>(), &mut report);
+        assert_eq!(report.violations.len(), 1);
+    }
+}

@@ -88,13 +88,15 @@ pub(crate) async fn run(ctx: &Ctx, election: bool) {
                 }
             });
         }
-        // A holder counts its work, not the time: like a process that was frozen (a GC
-        // pause), it carries on after a pause as if nothing happened, unless the loss
-        // signal says otherwise.
+        // A naive holder: it counts its work, not the time, and never looks at the loss
+        // signal, so like a process frozen by a GC pause it carries on afterwards as if
+        // nothing happened. Only the fence can keep its writes out once the ownership is
+        // gone.
         let writes = ctx.range(5, 30);
         let mut seq = 0u64;
-        while seq < writes && !lost.is_lost() {
+        while seq < writes {
             seq += 1;
+            ctx.pace(20, 60).await;
             let value = format!("{holder}:{seq}");
             ctx.op(
                 "fenced",
@@ -103,7 +105,6 @@ pub(crate) async fn run(ctx: &Ctx, election: bool) {
                 |stat| json!({"mzxid": stat.mzxid}),
             )
             .await;
-            ctx.pace(20, 60).await;
         }
         let released = match release {
             Release::Lock(g) => {

@@ -35,7 +35,8 @@ pub(crate) async fn run(ctx: &Ctx) {
             if let Outcome::Ok(item) = taken {
                 let tag = String::from_utf8_lossy(item.data()).into_owned();
                 let path = item.path().to_owned();
-                ctx.pace(0, 50).await;
+                // Processing the item: a pause of the consumer lands here most often.
+                ctx.pace(50, 400).await;
                 ctx.op(
                     "complete",
                     json!({"tag": tag, "path": path}),
