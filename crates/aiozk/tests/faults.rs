@@ -1161,11 +1161,21 @@ async fn request_timeout_bounds_a_call_to_a_stalled_server() {
         took >= Duration::from_millis(300) && took < Duration::from_secs(3),
         "{took:?}"
     );
-    // The session is untouched: once the server answers again, calls work.
+    // The session is untouched: once the server answers again, calls work. The first call
+    // after the resume may itself time out while the server works off the stalled backlog on
+    // a loaded machine, so it is repeated until one answers; none may fail otherwise.
+    let session = client.session_id();
     proxy.resume();
-    assert!(within(10, "a call after resume", client.exists("/"))
-        .await
-        .unwrap()
-        .is_some());
+    let answered = within(20, "a call after resume", async {
+        loop {
+            match client.exists("/").await {
+                Err(Error::RequestTimeout) => continue,
+                other => break other,
+            }
+        }
+    })
+    .await;
+    assert!(answered.unwrap().is_some());
+    assert_eq!(client.session_id(), session);
     client.close().await;
 }
