@@ -1179,3 +1179,41 @@ async fn request_timeout_bounds_a_call_to_a_stalled_server() {
     assert_eq!(client.session_id(), session);
     client.close().await;
 }
+
+/// A compare-and-set or versioned delete whose reply is lost is retried; when the retry
+/// meets the effect of its own first attempt (BadVersion, NoNode), the call reports the
+/// connection loss (outcome unknown), never a definite failure of a write that happened.
+#[tokio::test]
+async fn versioned_writes_whose_reply_was_lost_never_claim_a_definite_failure() {
+    let zk = start(1, ServerConfig::new()).await;
+    let proxy = FaultProxy::start(zk.member_addr(0)).await.unwrap();
+    // Long sessions: no ping is due during the test, so the next frame is our request.
+    let client = connect(&proxy.addr().to_string(), Duration::from_secs(30)).await;
+    client.create("/cas", b"0").await.unwrap();
+
+    proxy.cut_after_requests(1);
+    let cas = within(30, "the CAS", client.set_data("/cas", b"1", Some(0))).await;
+    let (data, stat) = client.get_data("/cas").await.unwrap();
+    assert_eq!(
+        (&data[..], stat.version),
+        (&b"1"[..], 1),
+        "the first attempt was applied"
+    );
+    assert_eq!(cas, Err(Error::ConnectionLoss));
+
+    proxy.cut_after_requests(1);
+    let delete = within(30, "the delete", client.delete("/cas", Some(1))).await;
+    assert_eq!(
+        client.exists("/cas").await.unwrap(),
+        None,
+        "the first attempt was applied"
+    );
+    assert_eq!(delete, Err(Error::ConnectionLoss));
+
+    // A versioned write that really fails still says so after a retry.
+    client.create("/cas", b"0").await.unwrap();
+    assert_eq!(
+        client.set_data("/cas", b"x", Some(7)).await,
+        Err(Error::BadVersion)
+    );
+}

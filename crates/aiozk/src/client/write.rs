@@ -7,7 +7,7 @@ use std::time::Duration;
 use aiozk_proto::{AclRecord, CreateMode, Request, Response, Stat};
 use bytes::Bytes;
 
-use super::call::{path_ref, to_record, unexpected};
+use super::call::{path_ref, to_record, unexpected, Retry};
 use super::handle::Client;
 use super::read::map_data;
 use crate::acl::Acl;
@@ -297,6 +297,11 @@ impl Client {
     ///
     /// # Errors
     /// [`Error::NoNode`]; [`Error::BadVersion`]; [`Error::NotEmpty`]; [`Error::NoAuth`].
+    ///
+    /// # Notable behaviour
+    /// With a version, the delete is retried after a connection loss. A retry that fails
+    /// with `NoNode` or `BadVersion` may have met our own first attempt, so the call then
+    /// fails with the connection error (outcome unknown), never with those.
     pub fn delete(
         &self,
         path: &str,
@@ -306,12 +311,12 @@ impl Client {
         // Deleting "/" goes out as "/" so that it fails (BadArguments) instead of deleting
         // the chroot node.
         let req = if path == "/" { Ok("/".to_owned()) } else { req };
-        self.call_plain(
+        self.call_plain_with(
             path_ref(&req).map(|p| Request::Delete {
                 path: p,
                 version: version.unwrap_or(-1),
             }),
-            version.is_some(),
+            versioned(version, |e| matches!(e, Error::NoNode | Error::BadVersion)),
             |r, _| r.map(|_| ()),
         )
     }
@@ -383,6 +388,12 @@ impl Client {
     /// # Errors
     /// [`Error::NoNode`]; [`Error::BadVersion`]; [`Error::NoAuth`];
     /// [`Error::InvalidArgument`] for data over the frame limit.
+    ///
+    /// # Notable behaviour
+    /// With a version (compare-and-set), the write is retried after a connection loss. A
+    /// retry that fails with `BadVersion` may have met our own first attempt, so the call
+    /// then fails with the connection error (outcome unknown), never with `BadVersion`.
+    /// Without a version the write is not retried.
     pub fn set_data(
         &self,
         path: &str,
@@ -405,13 +416,13 @@ impl Client {
         version: Option<i32>,
     ) -> impl Future<Output = Result<Stat>> + Send + 'static {
         let req = self.server_path(path);
-        self.call_plain(
+        self.call_plain_with(
             path_ref(&req).map(|p| Request::SetData {
                 path: p,
                 data,
                 version: version.unwrap_or(-1),
             }),
-            version.is_some(),
+            versioned(version, |e| matches!(e, Error::BadVersion)),
             map_stat,
         )
     }
@@ -433,13 +444,13 @@ impl Client {
         } else {
             self.server_path(path)
         };
-        self.call_plain(
+        self.call_plain_with(
             path_ref(&req).map(|p| Request::SetAcl {
                 path: p,
                 acl: &records,
                 version: version.unwrap_or(-1),
             }),
-            version.is_some(),
+            versioned(version, |e| matches!(e, Error::BadVersion)),
             map_stat,
         )
     }
@@ -496,6 +507,16 @@ fn protected_path(path: &str, guid: &str) -> String {
         None => ("/", path),
     };
     format!("{parent}_c_{guid}-{name}")
+}
+
+/// The retry rule of a write with an optional expected version: without one it is never
+/// repeated (it could apply twice); with one it is, and `ambiguous` names the errors a
+/// repeat gets when the first attempt was applied.
+fn versioned(version: Option<i32>, ambiguous: fn(&Error) -> bool) -> Retry {
+    match version {
+        Some(_) => Retry::UnlessAmbiguous(ambiguous),
+        None => Retry::Never,
+    }
 }
 
 #[cfg(test)]
