@@ -12,6 +12,30 @@ use std::sync::OnceLock;
 /// Every mutant: its name and the bug it plants.
 pub const MUTANTS: &[(&str, &str)] = &[
     (
+        "no-set-watches",
+        "the client forgets to re-register its watches (SetWatches) after a reconnect",
+    ),
+    (
+        "set-watches-zero-zxid",
+        "SetWatches goes out with zxid 0 instead of the last zxid seen",
+    ),
+    (
+        "drop-pending",
+        "on a connection loss one request in flight is neither answered nor failed",
+    ),
+    (
+        "complete-with-success",
+        "on a connection loss the writes in flight are completed as successes",
+    ),
+    (
+        "ignore-session-timeout",
+        "the client keeps the session timeout it asked for instead of the one the server granted",
+    ),
+    (
+        "create-loss-is-failure",
+        "a protected create whose reply was lost is reported as failed (NodeExists) instead of looked up",
+    ),
+    (
         "lock-no-suspend-loss",
         "an ownership (lock, lease, leadership) ignores the connection state: neither a long disconnection nor an expiry the client detects itself ends it, only the server's word after a reconnect",
     ),

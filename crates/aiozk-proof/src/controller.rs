@@ -118,7 +118,7 @@ async fn run(args: &RunArgs) -> std::io::Result<usize> {
     let config = ServerConfig::new()
         .tick_time_ms(500)
         .min_session_timeout_ms(1000)
-        .max_session_timeout_ms(20_000)
+        .max_session_timeout_ms(u32::try_from(args.server_max_session_ms).unwrap_or(20_000))
         .startup_timeout(Duration::from_secs(90))
         .member_ips((0..args.members).map(member_ip).collect())
         .run_as_uid(MEMBER_UID_BASE);

@@ -135,6 +135,9 @@ pub(crate) struct RunArgs {
     /// Session timeout the workers ask for, in milliseconds.
     #[arg(long, default_value_t = 3000)]
     pub(crate) session_timeout_ms: u64,
+    /// The largest session timeout the servers grant, in milliseconds.
+    #[arg(long, default_value_t = 20_000)]
+    pub(crate) server_max_session_ms: u64,
     /// Where the run's directory is created.
     #[arg(long, default_value = "target/proof")]
     pub(crate) out: PathBuf,
@@ -175,6 +178,8 @@ impl RunArgs {
             self.max_ops.to_string(),
             "--session-timeout-ms".into(),
             self.session_timeout_ms.to_string(),
+            "--server-max-session-ms".into(),
+            self.server_max_session_ms.to_string(),
             "--out".into(),
             self.out.display().to_string(),
         ];

@@ -7,6 +7,22 @@ use std::process::{Command, Stdio};
 
 /// How to catch each mutant: workload, nemesis, and extra run options.
 const PLANS: &[(&str, &str, &str, &[&str])] = &[
+    ("no-set-watches", "watch", "rolling", &[]),
+    ("set-watches-zero-zxid", "watch", "rolling", &[]),
+    ("drop-pending", "register", "partitions", &[]),
+    ("complete-with-success", "register", "partitions", &[]),
+    (
+        "ignore-session-timeout",
+        "lock",
+        "isolate-client",
+        &[
+            "--session-timeout-ms",
+            "9000",
+            "--server-max-session-ms",
+            "3000",
+        ],
+    ),
+    ("create-loss-is-failure", "ids", "proxy", &[]),
     ("lock-no-suspend-loss", "lock", "isolate-client", &[]),
     ("fence-no-check", "lock", "client-pause", &[]),
     ("lock-no-recheck", "lock", "none", &[]),

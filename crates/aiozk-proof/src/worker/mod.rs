@@ -350,7 +350,7 @@ pub(crate) fn register_path(k: u64) -> String {
     register::key_path(k)
 }
 pub(crate) fn watch_nodes() -> u64 {
-    watch::NODES
+    watch::NODES + 1
 }
 pub(crate) fn watch_node(k: u64) -> String {
     watch::node(k)

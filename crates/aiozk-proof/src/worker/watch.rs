@@ -15,6 +15,8 @@ use serde_json::json;
 use super::{Ctx, Outcome};
 
 pub(crate) const BASE: &str = "/proof/watch";
+/// The nodes the writer changes; one more, never written, is watched too (a watch on it
+/// may only end with the session).
 pub(crate) const NODES: u64 = 3;
 
 pub(crate) fn node(k: u64) -> String {
@@ -48,7 +50,7 @@ async fn oneshot(ctx: &Ctx) {
     let mut seq = 0u64;
     while ctx.running() {
         seq += 1;
-        let path = node(ctx.rand(NODES));
+        let path = node(ctx.rand(NODES + 1));
         let armed = ctx
             .op(
                 "arm",

@@ -183,6 +183,11 @@ impl Client {
         let this = self.clone();
         async move {
             match (fut.await, guid, prepared) {
+                (Err(e), Some(_), Ok(_))
+                    if e.is_retryable() && crate::mutant("create-loss-is-failure") =>
+                {
+                    Err(Error::NodeExists)
+                }
                 (Err(e), Some(guid), Ok((server_path, _, _))) if e.is_retryable() => {
                     this.recover_protected(&server_path, &guid, e).await
                 }

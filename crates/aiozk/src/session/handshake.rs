@@ -55,7 +55,9 @@ impl<T: Tokens> Session<T> {
         let new_session = resp.session_id != self.session_id;
         self.session_id = resp.session_id;
         self.password = resp.password.to_vec();
-        self.negotiated = Duration::from_millis(resp.timeout_ms as u64);
+        if !crate::mutant("ignore-session-timeout") {
+            self.negotiated = Duration::from_millis(resp.timeout_ms as u64);
+        }
         self.seen_rw_server |= !resp.read_only;
         self.attempts = 0;
         self.alive_at = None;
@@ -169,9 +171,17 @@ impl<T: Tokens> Session<T> {
     }
 
     fn resend_watches(&mut self, now: Instant) {
+        if crate::mutant("no-set-watches") {
+            return;
+        }
+        let relative = if crate::mutant("set-watches-zero-zxid") {
+            0
+        } else {
+            self.last_zxid
+        };
         let batches = self
             .watches
-            .set_watches_batches(self.last_zxid, SET_WATCHES_BATCH_BYTES);
+            .set_watches_batches(relative, SET_WATCHES_BATCH_BYTES);
         for body in batches {
             let (op, body) = body;
             self.stats.set_watches_batches += 1;
