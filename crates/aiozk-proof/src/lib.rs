@@ -79,7 +79,8 @@ impl Workload {
         }
         match self {
             Register => vec![Register; 4],
-            Lock | Election | Ids | Counter | Queue | Watch => vec![self; 3],
+            Lock | Election | Ids | Counter | Queue => vec![self; 3],
+            Watch => vec![Watch; 4],
             All => vec![
                 Register, Register, Register, Lock, Lock, Ids, Counter, Queue, Queue,
             ],

@@ -17,9 +17,9 @@ const PLANS: &[(&str, &str, &str, &[&str])] = &[
         "isolate-client",
         &[
             "--session-timeout-ms",
-            "9000",
+            "6000",
             "--server-max-session-ms",
-            "3000",
+            "2000",
         ],
     ),
     ("create-loss-is-failure", "ids", "proxy", &[]),

@@ -155,6 +155,7 @@ pub(crate) fn generate(nemesis: &str, shape: &Shape) -> Vec<Step> {
     let end = shape.duration_ms.saturating_sub(5000);
     let mut t = 2500;
     let st = shape.session_timeout_ms;
+    let mut misses = 0;
     loop {
         let kind = *rng.pick(&kinds);
         let fault = draw(kind, &mut rng, shape);
@@ -179,7 +180,12 @@ pub(crate) fn generate(nemesis: &str, shape: &Shape) -> Vec<Step> {
             len
         };
         if t + budget > end {
-            break;
+            // Too long for the time left: draw again a few times before giving up.
+            misses += 1;
+            if misses > 5 {
+                break;
+            }
+            continue;
         }
         steps.push(Step {
             at_ms: t,

@@ -44,10 +44,10 @@ fn oneshot(lines: &[&Value], changes: &[&Txn], report: &mut Report) {
             .iter()
             .any(|t| t.zxid > zxid && t.path.as_deref() == Some(path))
     };
-    let after: HashMap<u64, &Value> = lines
+    let after: HashMap<(u64, u64), &Value> = lines
         .iter()
         .filter(|v| v["type"] == "op" && v["f"] == "after-fire" && v["r"] == "ok")
-        .map(|v| (uint(v, "seq"), *v))
+        .map(|v| ((uint(v, "w"), uint(v, "seq")), *v))
         .collect();
     let (mut armed, mut fired, mut by_session) = (0, 0, 0);
     for v in lines {
@@ -71,7 +71,7 @@ fn oneshot(lines: &[&Value], changes: &[&Txn], report: &mut Report) {
                             text(v, "etype")
                         ),
                     );
-                } else if let Some(a) = after.get(&uint(v, "seq")) {
+                } else if let Some(a) = after.get(&(uint(v, "w"), uint(v, "seq"))) {
                     if int(a, "mzxid").unwrap_or(0) <= at {
                         report.violation(
                             "watch",

@@ -1,6 +1,5 @@
-//! Watches. In a group of three workers, worker 0 writes (`set_data` on a few nodes),
-//! worker 1 arms one-shot data watches one after another, worker 2 keeps a persistent
-//! recursive watch on the parent. The checker compares what they saw with the servers'
+//! Watches. Worker 0 writes (`set_data` on a few nodes), workers 1 and 2 arm one-shot data
+//! watches one after another, worker 3 keeps a persistent recursive watch on the parent. The checker compares what they saw with the servers'
 //! transaction logs.
 //!
 //! A one-shot watcher arms a watch (recording the node's zxid), then waits. When the
@@ -24,9 +23,9 @@ pub(crate) fn node(k: u64) -> String {
 }
 
 pub(crate) async fn run(ctx: &Ctx) {
-    match ctx.cfg.id % 3 {
+    match ctx.cfg.id {
         0 => writer(ctx).await,
-        1 => oneshot(ctx).await,
+        1 | 2 => oneshot(ctx).await,
         _ => persistent(ctx).await,
     }
 }
@@ -42,7 +41,7 @@ async fn writer(ctx: &Ctx) {
             |stat| json!({"mzxid": stat.mzxid}),
         )
         .await;
-        ctx.pace(100, 700).await;
+        ctx.pace(50, 300).await;
     }
 }
 
@@ -63,7 +62,7 @@ async fn oneshot(ctx: &Ctx) {
             ctx.pace(50, 200).await;
             continue;
         };
-        let quiet = Duration::from_millis(ctx.range(500, 3000));
+        let quiet = Duration::from_millis(ctx.range(1500, 4000));
         let fired = tokio::time::timeout(quiet, &mut watcher).await;
         let event = match fired {
             Ok(ev) => Some(ev),
