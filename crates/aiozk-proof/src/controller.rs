@@ -230,10 +230,18 @@ async fn run(args: &RunArgs) -> std::io::Result<usize> {
     }
     let ops = history.iter().filter(|v| v["type"] == "op").count();
     let applied = faults.iter().filter(|f| f.get("error").is_none()).count();
-    let text = report.render();
-    fs::write(dir.join("report.txt"), &text)?;
-    print!("{text}");
+    fs::write(dir.join("report.txt"), report.render_all())?;
+    print!("{}", report.render());
     let violations = report.violations.len();
+    if violations > 0 {
+        // The servers' side of the story, for a post-mortem: logs and transaction logs.
+        for i in 0..ensemble.len() {
+            let to = dir.join("members").join(format!("zk{}", i + 1));
+            if let Err(e) = copy_tree(ensemble.member_dir(i), &to) {
+                eprintln!("proof: could not keep the files of member {i}: {e}");
+            }
+        }
+    }
     let summary = format!(
         "proof: seed={} workload={} nemesis={} client={} ops={ops} faults={applied} violations={violations}",
         args.seed,
@@ -246,6 +254,21 @@ async fn run(args: &RunArgs) -> std::io::Result<usize> {
     println!("{summary}");
     drop(stage);
     Ok(violations)
+}
+
+/// Copies a member's directory (logs, configuration, data) into the run's directory.
+fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
+    fs::create_dir_all(to)?;
+    for entry in fs::read_dir(from)? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_tree(&entry.path(), &target)?;
+        } else {
+            fs::copy(entry.path(), target)?;
+        }
+    }
+    Ok(())
 }
 
 async fn connect_admin(connect: &str) -> std::io::Result<Client> {

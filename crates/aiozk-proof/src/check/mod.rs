@@ -67,7 +67,17 @@ impl Report {
         self.notes.push(what);
     }
 
+    /// The report with at most 30 violations (for the terminal).
     pub(crate) fn render(&self) -> String {
+        self.render_at_most(30)
+    }
+
+    /// The whole report (for the run's directory).
+    pub(crate) fn render_all(&self) -> String {
+        self.render_at_most(usize::MAX)
+    }
+
+    fn render_at_most(&self, shown: usize) -> String {
         let mut out = String::new();
         for (name, value) in &self.figures {
             out.push_str(&format!("  {name}: {value}\n"));
@@ -75,14 +85,13 @@ impl Report {
         for n in &self.notes {
             out.push_str(&format!("  note: {n}\n"));
         }
-        const SHOWN: usize = 30;
-        for (checker, what) in self.violations.iter().take(SHOWN) {
+        for (checker, what) in self.violations.iter().take(shown) {
             out.push_str(&format!("  VIOLATION [{checker}] {what}\n"));
         }
-        if self.violations.len() > SHOWN {
+        if self.violations.len() > shown {
             out.push_str(&format!(
-                "  ... and {} more violations\n",
-                self.violations.len() - SHOWN
+                "  ... and {} more violations (all in report.txt)\n",
+                self.violations.len() - shown
             ));
         }
         out
