@@ -32,6 +32,15 @@ if [ "$mode" = mutants ]; then
     features=(--features mutants)
 fi
 
+scripts/install-zookeeper.sh
+# The network tools of the namespace (Debian's packages), when missing.
+if ! command -v nft > /dev/null || ! command -v ip > /dev/null || ! command -v setpriv > /dev/null; then
+    SUDO=""
+    [ "$(id -u)" = 0 ] || SUDO=sudo
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq nftables iproute2 util-linux > /dev/null
+fi
+
 cargo build -q -p aiozk-proof "${features[@]}"
 
 if [ "$python" = 1 ]; then

@@ -17,7 +17,7 @@ import time
 import aiozk
 from aiozk import exc
 
-OP_LIMIT = 40.0
+OP_LIMIT = 25.0
 KEYS = 2
 DEFINITE = {
     'NoNode', 'NodeExists', 'BadVersion', 'NotEmpty', 'BadArguments', 'NoAuth',

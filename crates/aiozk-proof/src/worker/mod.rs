@@ -25,7 +25,7 @@ use crate::rng::Rng;
 use crate::Workload;
 
 /// The longest any single call may take before it counts as hanging.
-pub(crate) const OP_LIMIT: Duration = Duration::from_secs(40);
+pub(crate) const OP_LIMIT: Duration = Duration::from_secs(25);
 
 /// What a worker is told on its command line.
 #[derive(Debug, Clone)]
