@@ -13,6 +13,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 started=$(date +%s)
+ZK_RELEASES=${ZK_RELEASES:-3.9.5} scripts/install-zookeeper.sh
+export AIOZK_PROOF_NO_INSTALL=1
 runs=()
 mutants=1
 if [ "${1:-}" = --long ]; then

@@ -32,7 +32,7 @@ if [ "$mode" = mutants ]; then
     features=(--features mutants)
 fi
 
-scripts/install-zookeeper.sh
+[ -n "${AIOZK_PROOF_NO_INSTALL:-}" ] || ZK_RELEASES=${ZK_RELEASES:-3.9.5} scripts/install-zookeeper.sh
 # The network tools of the namespace (Debian's packages), when missing.
 if ! command -v nft > /dev/null || ! command -v ip > /dev/null || ! command -v setpriv > /dev/null; then
     SUDO=""

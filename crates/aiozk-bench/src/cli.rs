@@ -4,7 +4,8 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-use crate::harness::{self, Options, CLIENTS};
+use crate::harness;
+use crate::options::{Options, CLIENTS};
 use crate::workload::{self, RunSpec};
 
 /// Benchmark aiozk and other ZooKeeper clients side by side.

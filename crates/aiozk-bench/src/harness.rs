@@ -12,75 +12,11 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::process::Command;
 
+use crate::options::{Options, CLIENTS};
 use crate::report;
+use crate::sample::Sample;
 use crate::sys;
 use crate::workload::{paths, BIG_LEN, WORKLOADS};
-
-/// Every client the harness knows: name, description, implemented by the Python script.
-pub const CLIENTS: &[(&str, &str, bool)] = &[
-    (
-        "ours",
-        "aiozk (this crate), tokio current-thread runtime",
-        false,
-    ),
-    (
-        "ours-eager",
-        "aiozk (this crate) writing every request at once (`max_write_delay(0)`)",
-        false,
-    ),
-    (
-        "zkc",
-        "zookeeper-client (Rust), tokio current-thread runtime",
-        false,
-    ),
-    ("kazoo", "kazoo (Python, threads)", true),
-    ("aiozk-py", "aiozk (Python, asyncio)", true),
-    ("aiozk-py-uvloop", "aiozk (Python, asyncio on uvloop)", true),
-    (
-        "aiozk-rs",
-        "aiozk-rs: this workspace's Python package (aiozk's API on this crate), asyncio",
-        true,
-    ),
-    (
-        "aiozk-rs-uvloop",
-        "aiozk-rs: this workspace's Python package, asyncio on uvloop",
-        true,
-    ),
-];
-
-/// Options of a harness run.
-#[derive(Clone, Debug)]
-pub struct Options {
-    /// Tiny counts and one round: proves the harness works, measures nothing.
-    pub quick: bool,
-    /// Rounds of every (workload, client) pair.
-    pub rounds: usize,
-    /// Clients to run.
-    pub clients: Vec<String>,
-    /// Workloads to run.
-    pub workloads: Vec<String>,
-    /// Seconds per timed run.
-    pub seconds: f64,
-    /// Children of the get_children node.
-    pub children: usize,
-    /// Sessions opened by the sessions workload.
-    pub sessions: usize,
-    /// Watches registered by the watch workloads.
-    pub watches: usize,
-    /// Seconds of warm-up load before the first measured run.
-    pub warmup_seconds: f64,
-    /// Where the Markdown report goes.
-    pub out: PathBuf,
-    /// Where the raw JSON results go.
-    pub json_out: PathBuf,
-    /// The Python virtual environment of the PyPI clients (created when missing).
-    pub venv: PathBuf,
-    /// The Python virtual environment of this workspace's package, `aiozk-rs` (created when
-    /// missing; the package is rebuilt, in release mode, at every run).
-    pub venv_rs: PathBuf,
-    /// Wait until the 1-minute load average is below this before starting (0: don't wait).
-    pub max_load: f64,
-}
 
 /// The workspace root (two levels above this crate).
 pub fn workspace_root() -> PathBuf {
@@ -93,19 +29,6 @@ pub fn workspace_root() -> PathBuf {
 
 fn python_script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("python/bench_clients.py")
-}
-
-/// One finished client run.
-#[derive(Clone, Debug)]
-pub struct Sample {
-    /// The client.
-    pub client: String,
-    /// The workload.
-    pub workload: String,
-    /// The round.
-    pub round: usize,
-    /// The figures printed by the client plus the server CPU added by the harness.
-    pub figures: Value,
 }
 
 struct Bench {

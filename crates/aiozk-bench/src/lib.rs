@@ -7,6 +7,8 @@
 
 pub mod cli;
 pub mod harness;
+pub mod options;
 pub mod report;
+pub mod sample;
 pub mod sys;
 pub mod workload;

@@ -4,7 +4,8 @@ use std::fmt::Write;
 
 use serde_json::Value;
 
-use crate::harness::{Options, Sample, CLIENTS};
+use crate::options::{Options, CLIENTS};
+use crate::sample::Sample;
 use crate::workload::WORKLOADS;
 
 /// A figure derived from one sample.

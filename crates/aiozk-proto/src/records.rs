@@ -521,20 +521,6 @@ impl Request<'_> {
             Self::CloseSession => OpCode::CloseSession,
         }
     }
-
-    /// The opcode this operation carries inside a multi. Plain creates use create (1), whose
-    /// result the server sends without a Stat anyway.
-    fn multi_opcode(&self) -> OpCode {
-        match self {
-            Self::Create {
-                mode: CreateMode::Container,
-                ..
-            } => OpCode::CreateContainer,
-            Self::Create { mode, .. } if mode.is_ttl() => OpCode::CreateTtl,
-            Self::Create { .. } => OpCode::Create,
-            other => other.opcode(),
-        }
-    }
 }
 
 fn write_multi_header(b: &mut BytesMut, op: i32, done: bool) {
@@ -592,7 +578,11 @@ impl Encode for Request<'_> {
             }
             Self::Multi(ops) | Self::MultiRead(ops) => {
                 for op in ops.iter() {
-                    write_multi_header(b, op.multi_opcode().as_i32(), false);
+                    // A create is create2 (15), container or TTL create, whose result carries
+                    // the new node's Stat. Before 3.8.2 (and 3.9.0) a server answers a
+                    // create2 inside a multi with a plain create result, without the Stat
+                    // (ZOOKEEPER-4026); the results decode either way.
+                    write_multi_header(b, op.opcode().as_i32(), false);
                     match op {
                         // Reads inside multiRead never set watches: the client would have no
                         // record of them.

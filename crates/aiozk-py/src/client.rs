@@ -3,10 +3,12 @@
 //! Paths: aiozk joins the chroot and the caller's path and drops empty segments (so `''`
 //! and `'/'` name the chroot node itself, and relative paths are taken from the chroot),
 //! then strips the chroot from returned paths. This class does the same, with a Rust client
-//! that has no chroot of its own; watch events carry server paths, as in aiozk.
+//! that has no chroot of its own: it normalizes the path, then lets an `aiozk::path::Chroot`
+//! put the chroot in front and take it off; watch events carry server paths, as in aiozk.
 
 use std::time::Duration;
 
+use aiozk::path::Chroot;
 use aiozk::{
     Client, CreateOptions, EventType, OneshotWatcher, OpResult, RetryPolicy, SessionState,
     TlsOptions,
@@ -26,7 +28,7 @@ use crate::watch::{state_name, PersistentWatchInner, PyPersistentWatch, PyStateC
 #[pyclass(module = "aiozk._aiozk", name = "Client", frozen)]
 pub(crate) struct PyClient {
     pub(crate) client: Client,
-    chroot: Option<String>,
+    chroot: Chroot,
     /// The one-shot watches being forwarded, by (child watch?, server path).
     armed: Armed,
 }
@@ -183,17 +185,18 @@ enum WatchKind {
     Child,
 }
 
-fn event_code(t: EventType) -> i32 {
-    match t {
-        EventType::None => -1,
-        EventType::NodeCreated => 1,
-        EventType::NodeDeleted => 2,
-        EventType::NodeDataChanged => 3,
-        EventType::NodeChildrenChanged => 4,
-        EventType::DataWatchRemoved => 5,
-        EventType::ChildWatchRemoved => 6,
-        EventType::PersistentWatchRemoved => 7,
+/// `path` as aiozk normalizes it: its non-empty segments, each after a `/` (`/` when there
+/// are none), so that `''`, `'/'` and `'a//b/'` become `/`, `/` and `/a/b`.
+fn normalize(path: &str) -> String {
+    let mut out = String::with_capacity(path.len() + 1);
+    for segment in path.split('/').filter(|s| !s.is_empty()) {
+        out.push('/');
+        out.push_str(segment);
     }
+    if out.is_empty() {
+        out.push('/');
+    }
+    out
 }
 
 /// Waits until the client is connected again; false once it has stopped for good.
@@ -240,7 +243,7 @@ fn forward_watch(
         let code = loop {
             let event = watcher.await;
             if event.event_type != EventType::None {
-                break event_code(event.event_type);
+                break types::watch_event_code(event.event_type);
             }
             if event.state != SessionState::Expired || !Box::pin(wait_connected(&client)).await {
                 return;
@@ -280,28 +283,16 @@ fn forward_watch(
 impl PyClient {
     /// The server path of `path`: aiozk's `normalize_path`.
     pub(crate) fn path(&self, path: &str) -> String {
-        let mut out = String::with_capacity(path.len() + 16);
-        let chroot = self.chroot.as_deref().unwrap_or("");
-        for segment in chroot.split('/').chain(path.split('/')) {
-            if !segment.is_empty() {
-                out.push('/');
-                out.push_str(segment);
-            }
-        }
-        if out.is_empty() {
-            out.push('/');
-        }
-        out
+        self.chroot.prefix(&normalize(path))
     }
 
-    /// A server path as seen by the caller: aiozk's `denormalize_path`.
-    fn strip(chroot: Option<&str>, path: String) -> String {
-        match chroot {
-            Some(c) if path == c => String::new(),
-            Some(c) if path.starts_with(c) && path[c.len()..].starts_with('/') => {
-                path[c.len()..].to_owned()
-            }
-            _ => path,
+    /// A server path as seen by the caller: aiozk's `denormalize_path`, which gives the
+    /// chroot node itself as `''`.
+    fn strip(chroot: &Chroot, path: String) -> String {
+        if chroot.as_str() == Some(path.as_str()) {
+            String::new()
+        } else {
+            chroot.strip(&path).to_owned()
         }
     }
 
@@ -406,11 +397,12 @@ impl PyClient {
         if let Some((id, password)) = resume {
             builder = builder.resume_session(id, password);
         }
+        let chroot = Chroot::new(Some(&normalize(chroot.as_deref().unwrap_or(""))))
+            .map_err(|e| Python::attach(|py| crate::errors::to_py(py, e)))?;
         let _guard = runtime().enter();
         let client = builder
             .start()
             .map_err(|e| Python::attach(|py| crate::errors::to_py(py, e)))?;
-        let chroot = chroot.filter(|c| c != "/" && !c.is_empty());
         Ok(Self {
             client,
             chroot,
@@ -722,7 +714,7 @@ impl PyClient {
             py,
             async move {
                 let (created, stat) = fut.await?;
-                Ok((Self::strip(chroot.as_deref(), created), stat))
+                Ok((Self::strip(&chroot, created), stat))
             },
             |py, (path, stat)| {
                 Ok(PyTuple::new(
@@ -899,7 +891,7 @@ impl PyClient {
                         Ok(match r {
                             OpResult::Created { path, stat } => (
                                 "created",
-                                Self::strip(chroot.as_deref(), path),
+                                Self::strip(&chroot, path),
                                 types::opt_stat(py, stat)?,
                             )
                                 .into_pyobject(py)?
@@ -942,9 +934,4 @@ impl PyClient {
             .into_any())
         })
     }
-}
-
-/// The event code of a watch event (aiozk's `WatchEvent` type constants).
-pub(crate) fn watch_event_code(t: EventType) -> i32 {
-    event_code(t)
 }

@@ -8,7 +8,7 @@ use pyo3::prelude::*;
 use tokio::sync::{broadcast, watch, Mutex};
 
 use crate::bridge::{spawn_py, Failure};
-use crate::client::watch_event_code;
+use crate::types::watch_event_code;
 
 /// The name of a session state, as seen from Python.
 pub(crate) fn state_name(s: SessionState) -> &'static str {

@@ -48,6 +48,7 @@ pub struct ServerConfig {
     pub(crate) startup_timeout: Duration,
     pub(crate) member_ips: Option<Vec<Ipv4Addr>>,
     pub(crate) uid_base: Option<u32>,
+    pub(crate) version: Option<String>,
 }
 
 impl Default for ServerConfig {
@@ -66,6 +67,7 @@ impl Default for ServerConfig {
             startup_timeout: Duration::from_secs(30),
             member_ips: None,
             uid_base: None,
+            version: None,
         }
     }
 }
@@ -171,6 +173,14 @@ impl ServerConfig {
         self
     }
 
+    /// Runs this ZooKeeper instead of the one the environment chooses: `debian` or a release
+    /// number such as `3.9.5` (see [`crate::ZooKeeperInstall::for_version`]). Without it,
+    /// [`crate::ZooKeeperInstall::locate`] decides (`ZK_VERSION`, default 3.9.5).
+    pub fn version(mut self, spec: impl Into<String>) -> Self {
+        self.version = Some(spec.into());
+        self
+    }
+
     /// How long starting or restarting waits for a server to become ready (default 30 s).
     pub fn startup_timeout(mut self, timeout: Duration) -> Self {
         self.startup_timeout = timeout;
@@ -189,11 +199,23 @@ impl ServerConfig {
     }
 
     /// Runs member `i` as user and group id `base + myid` (through `setpriv`, which must be
-    /// on `PATH`; the caller must be root), with its directory owned by that id. Firewall
+    /// on `PATH`; the caller must be root), with its directory owned by that id and the
+    /// server's jars copied into the ensemble's directory (so a Maven cache under a private
+    /// home directory does not matter). Firewall
     /// rules and routing policy can then tell the members' traffic apart by owner (`nft`'s
     /// `meta skuid`, `ip rule ... uidrange`).
     pub fn run_as_uid(mut self, base: u32) -> Self {
         self.uid_base = Some(base);
         self
+    }
+}
+
+impl ServerConfig {
+    /// The installation that [`ServerConfig::version`] or the environment chooses.
+    pub(crate) fn install(&self) -> std::io::Result<crate::ZooKeeperInstall> {
+        match &self.version {
+            Some(spec) => crate::ZooKeeperInstall::for_version(spec),
+            None => crate::ZooKeeperInstall::locate(),
+        }
     }
 }

@@ -13,7 +13,7 @@ use tempfile::TempDir;
 
 use crate::config::ServerConfig;
 use crate::fourlw::{four_letter_word, four_letter_word_async, Mode};
-use crate::install::ZooKeeperInstall;
+use crate::install::{ServerVersion, ZooKeeperInstall};
 use crate::ports::{free_ports, port_is_free_on};
 
 /// Timeout of one readiness probe (`srvr`). A server that accepted the connection while still
@@ -290,12 +290,13 @@ impl Ensemble {
     ///
     /// # Errors
     ///
-    /// ZooKeeper or `java` not found (see [`ZooKeeperInstall::locate`]), `n` of 0 or above 254,
+    /// ZooKeeper or `java` not found or a release that cannot be fetched (see
+    /// [`ZooKeeperInstall::for_version`]), `n` of 0 or above 254,
     /// a `client_ports` list of the wrong length, IO errors while writing the configuration,
     /// a server that exits early (the message includes the end of its log), or
     /// [`io::ErrorKind::TimedOut`] when not ready within the startup timeout.
     pub fn start(n: usize, config: ServerConfig) -> io::Result<Ensemble> {
-        let install = ZooKeeperInstall::locate()?;
+        let install = config.install()?;
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -318,7 +319,7 @@ impl Ensemble {
     ///
     /// As for [`Ensemble::start`].
     pub async fn start_async(n: usize, config: ServerConfig) -> io::Result<Ensemble> {
-        let install = ZooKeeperInstall::locate()?;
+        let install = config.install()?;
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -509,6 +510,30 @@ impl Ensemble {
         Ok(())
     }
 
+    /// The server's class path. Members that run as other users may not be able to read
+    /// the installation (a Maven cache under root's home), so then its jars are copied into
+    /// the ensemble's directory first (once).
+    fn classpath_for_members(&self) -> std::ffi::OsString {
+        if self.config.uid_base.is_none() {
+            return self.install.classpath();
+        }
+        let lib = self.root.join("lib");
+        let mut cp = std::ffi::OsString::new();
+        for (i, jar) in self.install.jars().iter().enumerate() {
+            let copy = match jar.file_name() {
+                Some(name) => lib.join(name),
+                None => jar.clone(),
+            };
+            let usable = copy.exists()
+                || (fs::create_dir_all(&lib).is_ok() && fs::copy(jar, &copy).is_ok());
+            if i > 0 {
+                cp.push(":");
+            }
+            cp.push(if usable { &copy } else { jar });
+        }
+        cp
+    }
+
     fn member_uid(&self, m: &Member) -> Option<u32> {
         self.config.uid_base.map(|base| base + m.myid)
     }
@@ -544,7 +569,7 @@ impl Ensemble {
             cmd.arg(substitute(flag, &m.dir, m.myid));
         }
         cmd.arg("-cp")
-            .arg(self.install.classpath())
+            .arg(self.classpath_for_members())
             .arg(MAIN_CLASS)
             .arg(m.dir.join("zoo.cfg"));
         let mut console = OpenOptions::new()
@@ -704,6 +729,11 @@ impl Ensemble {
     /// The ZooKeeper installation in use.
     pub fn install(&self) -> &ZooKeeperInstall {
         &self.install
+    }
+
+    /// The release the servers run, when known (see [`ZooKeeperInstall::version`]).
+    pub fn version(&self) -> Option<ServerVersion> {
+        self.install.version()
     }
 
     /// The temporary directory that holds every member's directory.

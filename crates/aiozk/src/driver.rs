@@ -12,7 +12,6 @@ use std::time::{Duration, Instant};
 use aiozk_proto::{AddWatchMode, OpCode, Response};
 use rand::seq::SliceRandom;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tracing::{debug, info_span, Instrument};
 
@@ -140,23 +139,24 @@ type ConnectFuture = Pin<Box<dyn Future<Output = Result<(BoxTransport, String), 
 /// Opens a transport to one server.
 pub(crate) type Connector = Arc<dyn Fn(HostPort) -> ConnectFuture + Send + Sync + 'static>;
 
-/// The default connector: TCP, resolving the name at each attempt and picking one of its
-/// addresses at random, then TLS for hosts marked `tls`.
+/// The default connector: TCP, then TLS for hosts marked `tls`. The name is resolved at each
+/// attempt, and its addresses are tried in the resolver's order, staggered (see
+/// [`crate::dial`]), so one unreachable address costs a fraction of a second.
 pub(crate) fn tcp_connector(tls: Option<Arc<tokio_rustls::rustls::ClientConfig>>) -> Connector {
     Arc::new(move |host: HostPort| {
         let tls = tls.clone();
         Box::pin(async move {
             let target = (host.host.as_str(), host.port);
-            let mut addrs: Vec<_> = tokio::net::lookup_host(target)
+            let addrs: Vec<_> = tokio::net::lookup_host(target)
                 .await
                 .map_err(|e| Error::io(&e))?
                 .collect();
-            addrs.shuffle(&mut rand::thread_rng());
-            let addr = addrs
-                .first()
-                .copied()
-                .ok_or_else(|| Error::NoHosts(format!("{host} resolved to no address")))?;
-            let stream = TcpStream::connect(addr).await.map_err(|e| Error::io(&e))?;
+            if addrs.is_empty() {
+                return Err(Error::NoHosts(format!("{host} resolved to no address")));
+            }
+            let (stream, addr) = crate::dial::connect_staggered(addrs, crate::dial::STAGGER)
+                .await
+                .map_err(|e| Error::io(&e))?;
             // Requests are small and latency-bound; batching is done by the driver.
             let _ = stream.set_nodelay(true);
             if !host.tls {
@@ -210,6 +210,34 @@ const WATCH_GC_MIN: usize = 256;
 struct Timer {
     sleep: Option<Pin<Box<tokio::time::Sleep>>>,
     armed: Option<tokio::time::Instant>,
+}
+
+/// How long one `isro` probe of one server may take (connecting included).
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Asks `host` `isro` over a connection opened like the session's own (so over TLS with the
+/// client's TLS options where the host is a TLS host, as ZOOKEEPER-4819 does for the Java
+/// client). `None` when it could not be asked.
+async fn isro(connector: &Connector, host: HostPort) -> Option<String> {
+    let (mut stream, _) = connector(host).await.ok()?;
+    stream.write_all(b"isro").await.ok()?;
+    stream.flush().await.ok()?;
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 64];
+    loop {
+        match stream.read(&mut buf).await {
+            Ok(0) => break,
+            Ok(n) => answer.extend_from_slice(&buf[..n]),
+            // The server closes (or resets, or ends TLS without close_notify) right after
+            // answering: what arrived is the whole answer.
+            Err(_) if !answer.is_empty() => break,
+            Err(_) => return None,
+        }
+        if answer.len() > 16 {
+            break;
+        }
+    }
+    Some(String::from_utf8_lossy(&answer).into_owned())
 }
 
 /// While connected to a read-only server, other servers are asked `isro` from time to
@@ -383,15 +411,11 @@ impl Driver {
             .filter(|(i, _)| *i != current)
             .map(|(i, h)| (i, h.clone()))
             .collect();
+        let connector = self.connector.clone();
         self.probe.running = Some(Box::pin(async move {
             for (i, host) in candidates {
-                let answer = crate::fourlw::four_letter_word(
-                    &host.address(),
-                    crate::fourlw::FourLetterWord::Isro,
-                    Duration::from_secs(1),
-                )
-                .await;
-                if matches!(answer.as_deref().map(str::trim), Ok("rw")) {
+                let answer = tokio::time::timeout(PROBE_TIMEOUT, isro(&connector, host)).await;
+                if matches!(answer, Ok(Some(ref a)) if a.trim() == "rw") {
                     return Some(i);
                 }
             }

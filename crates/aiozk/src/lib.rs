@@ -47,6 +47,7 @@
 //!   private key or a session password.
 pub mod acl;
 mod client;
+mod dial;
 mod driver;
 mod error;
 pub mod fourlw;

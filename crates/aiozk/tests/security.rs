@@ -379,3 +379,90 @@ async fn secrets_never_appear_in_debug_output_or_logs() {
     }
     resumed.close().await;
 }
+
+/// Waits for the state `state` among `rx`'s events (at most 60 s) and returns its cause.
+async fn wait_for_state(
+    rx: &mut tokio::sync::broadcast::Receiver<aiozk::SessionEvent>,
+    state: aiozk::SessionState,
+) -> aiozk::StateCause {
+    let wait = async {
+        loop {
+            match rx.recv().await.expect("session events") {
+                aiozk::SessionEvent::State(s, cause) if s == state => return cause,
+                _ => {}
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(60), wait)
+        .await
+        .unwrap_or_else(|_| panic!("no {state:?} within 60 s"))
+}
+
+/// A TLS-only ensemble in read-only mode loses its majority and gets it back: the client,
+/// on the read-only survivor, finds the read-write servers again through its `isro` probe,
+/// which speaks TLS with the client's TLS options (a plaintext probe gets no answer from a
+/// TLS port; ZOOKEEPER-4819 fixed the same in the Java client in 3.9.4).
+///
+/// The survivor is reached through a proxy that is stalled before the quorum comes back, so
+/// that only the probe can end the read-only connection before the read timeout (40 s)
+/// would.
+#[tokio::test]
+async fn read_only_probe_speaks_tls() {
+    use aiozk::{SessionState, StateCause};
+    let pki = pki(sans());
+    let config = ServerConfig::new()
+        .tick_time_ms(500)
+        .cfg_line("initLimit=4")
+        .cfg_line("localSessionsEnabled=true")
+        .max_session_timeout_ms(60_000)
+        .read_only_mode(true)
+        .secure_client_port(true)
+        .file("server.pem", pki.server_pem.clone())
+        .file("ca.pem", pki.ca_pem.clone())
+        .cfg_lines([
+            "ssl.keyStore.location={dir}/server.pem",
+            "ssl.keyStore.type=PEM",
+            "ssl.trustStore.location={dir}/ca.pem",
+            "ssl.trustStore.type=PEM",
+            "ssl.clientAuth=none",
+        ]);
+    let zk = Ensemble::start_async(3, config).await.expect("start");
+    let tls_port = |i: usize| format!("127.0.0.1:{}", zk.secure_client_port(i).unwrap());
+    let survivor = std::net::SocketAddr::from(([127, 0, 0, 1], zk.secure_client_port(0).unwrap()));
+    let proxy = FaultProxy::start(survivor).await.unwrap();
+    let servers = format!("{},{},{}", proxy.addr(), tls_port(1), tls_port(2));
+    let client = Client::builder(&servers)
+        .tls(ca_opts(&pki))
+        .session_timeout(Duration::from_secs(60))
+        .allow_read_only(true)
+        .connect()
+        .await
+        .unwrap();
+    client.create("/ro-tls", b"data").await.unwrap();
+    let mut events = client.state_changes();
+
+    // Wherever the client is, it ends up on the survivor, which goes read-only.
+    for i in 1..3 {
+        zk.kill(i).unwrap();
+    }
+    wait_for_state(&mut events, SessionState::ConnectedReadOnly).await;
+    assert_eq!(client.connected_server(), Some(proxy.addr().to_string()));
+    let (data, _) = client.get_data("/ro-tls").await.unwrap();
+    assert_eq!(&data[..], b"data");
+
+    proxy.stall();
+    let stalled = std::time::Instant::now();
+    zk.restart_async(1).await.unwrap();
+    zk.restart_async(2).await.unwrap();
+    let cause = wait_for_state(&mut events, SessionState::Disconnected).await;
+    let took = stalled.elapsed();
+    // Dropped by the client on the probe's finding, long before the read timeout (40 s)
+    // would have ended the stalled connection.
+    assert_eq!(cause, StateCause::ConnectionLost(Error::ConnectionLoss));
+    assert!(took < Duration::from_secs(30), "{took:?}");
+    wait_for_state(&mut events, SessionState::Connected).await;
+    let server = client.connected_server().unwrap();
+    assert!(server == tls_port(1) || server == tls_port(2), "{server}");
+    client.create("/ro-tls2", b"").await.unwrap();
+    client.close().await;
+}

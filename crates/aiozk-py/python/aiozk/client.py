@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, Awaitable, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, TypeVar, Union
+from typing import Any, Awaitable, Callable, Dict, Iterable, List, Optional, Tuple, TypeVar, Union
 
 from . import _aiozk, exc, protocol
+from .data import AclArg, Data, encode_data
 from .features import Features
 from .protocol.acl import ACL, UNRESTRICTED_ACCESS, from_tuples, to_tuples
 from .protocol.stat import Stat
@@ -27,21 +28,6 @@ log = logging.getLogger(__name__)
 
 T = TypeVar('T')
 R = TypeVar('R')
-
-Data = Union[bytes, bytearray, memoryview, str, None]
-AclArg = Union[ACL, Sequence[ACL], None]
-
-
-def _encode(data: Data) -> Optional[bytes]:
-    """Node data for the wire: None stays None (null data, as aiozk sends it)."""
-    if data is None:
-        return None
-    if isinstance(data, str):
-        return data.encode('utf-8')
-    if isinstance(data, (bytes, bytearray, memoryview)):
-        return bytes(data)
-    raise TypeError(f'node data must be bytes or str, not {type(data).__name__}')
-
 
 def _key(path: str) -> str:
     """A path relative to the chroot, normalized (the stat cache key)."""
@@ -233,7 +219,7 @@ class ZKClient:
         #: The server version learned by ``server_version()`` (None until then).
         self.version_info: Optional[Tuple[int, int, int]] = None
         self.recipes = RecipeProxy(self)
-        self._auth = [(s, _encode(c) or b'') for s, c in (auth or [])]
+        self._auth = [(s, encode_data(c) or b'') for s, c in (auth or [])]
         self._sasl = sasl
         self._tls = tls
         self._reconnect_after_expiry = reconnect_after_expiry
@@ -473,7 +459,7 @@ class ZKClient:
         """
         acl_tuples = to_tuples(acl) if acl else None
 
-        fut = self._c().create(path, _encode(data), acl_tuples, ephemeral, sequential, container, ttl)
+        fut = self._c().create(path, encode_data(data), acl_tuples, ephemeral, sequential, container, ttl)
         return _created(self.stat_cache, fut)
 
     def ensure_path(self, path: str, acl: AclArg = None, *, container: bool = False) -> Awaitable[None]:
@@ -504,13 +490,13 @@ class ZKClient:
         """Sets the data if the node's version is ``version`` (-1: any); returns the new
         ``Stat``."""
 
-        fut = self._c().set_data(path, _encode(data), None if version == -1 else version)
+        fut = self._c().set_data(path, encode_data(data), None if version == -1 else version)
         return _written(self.stat_cache, _key(path), fut)
 
     def set_data(self, path: str, data: Data, force: bool = False) -> Awaitable[None]:
         """Sets the data; unless ``force``, with the version last seen (the stat cache)."""
 
-        fut = self._c().set_data(path, _encode(data), self._cached_version(path, force))
+        fut = self._c().set_data(path, encode_data(data), self._cached_version(path, force))
         return _written_none(self.stat_cache, _key(path), fut)
 
     def set_acl(self, path: str, acl: AclArg, force: bool = False) -> Awaitable[None]:
@@ -524,7 +510,7 @@ class ZKClient:
     def add_auth(self, scheme: str, credentials: Union[bytes, str]) -> Awaitable[None]:
         """Adds credentials to the session (e.g. ``('digest', 'user:password')``); they are
         sent again after every reconnect. ``exc.AuthFailed`` when rejected."""
-        return self._c().add_auth(scheme, _encode(credentials) or b'')
+        return self._c().add_auth(scheme, encode_data(credentials) or b'')
 
     def begin_transaction(self) -> Transaction:
         """A new ``Transaction`` on this client."""
@@ -582,14 +568,14 @@ class ZKClient:
             return p.GetDataResponse(data=data, stat=stat)
         if isinstance(request, p.SetDataRequest):
             version = req.version
-            stat = await core.set_data(path, _encode(req.data), None if version in (None, -1) else version)
+            stat = await core.set_data(path, encode_data(req.data), None if version in (None, -1) else version)
             self._cache(path, stat)
             return p.SetDataResponse(stat=stat)
         if isinstance(request, p.CreateRequest):
             flags = req.flags or 0
             created, stat = await core.create(
                 path,
-                _encode(req.data),
+                encode_data(req.data),
                 to_tuples(req.acl) if req.acl else None,
                 bool(flags & 1),
                 bool(flags & 2),
@@ -623,7 +609,7 @@ class ZKClient:
             await core.sync(path)
             return p.SyncResponse(path=path)
         if isinstance(request, p.AuthRequest):
-            await core.add_auth(req.scheme, _encode(req.auth) or b'')
+            await core.add_auth(req.scheme, encode_data(req.auth) or b'')
             return p.AuthResponse()
         if isinstance(request, p.PingRequest):
             await core.exists('/', None)

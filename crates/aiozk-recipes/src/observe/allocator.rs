@@ -4,13 +4,15 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Debug;
 use std::sync::{Arc, Mutex};
 
+use aiozk::path::join;
 use aiozk::{Client, Error, Result};
 use tokio::sync::watch;
 
 use super::json::{decode_list, encode_list};
 use super::party::Party;
-use super::util::{join, persist, TaskGuard};
 use super::watchers::{DataWatcher, WatcherOptions};
+use crate::support::across_expiry::persist;
+use crate::support::task::TaskGuard;
 
 /// Who gets which items: member name → its items.
 pub type Allocation = BTreeMap<String, BTreeSet<String>>;

@@ -3,14 +3,16 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use aiozk::path::join;
 use aiozk::{Client, Error, EventType, Result, SessionState};
 use tokio::time::Instant;
 
-use super::util::{
-    create_unique, deadline_after, delete_quietly, is_transient, join, new_guid, parent_of,
-    persist, reclaim, sleep_until, sorted_sequential, until, wait_usable, OrphanGuard,
+use crate::support::across_expiry::{
+    create_unique, delete_quietly, is_transient, persist, reclaim, wait_usable, OrphanGuard,
     SessionWatch,
 };
+use crate::support::naming::{new_guid, sorted_sequential};
+use crate::support::task::{deadline_after, sleep_until, until};
 
 /// A barrier: processes [`wait`](Barrier::wait) while the barrier node exists, and go on
 /// once it is deleted ([`lift`](Barrier::lift)).
@@ -54,7 +56,7 @@ impl Barrier {
     /// # Errors
     /// [`Error::NoAuth`], connection errors that outlast the client's retries.
     pub async fn create(&self) -> Result<()> {
-        if let Some(parent) = parent_of(&self.path) {
+        if let Some(parent) = aiozk::path::parent(&self.path) {
             persist(&self.client, || self.client.ensure_path(parent)).await?;
         }
         match self.client.create(&self.path, b"").await {

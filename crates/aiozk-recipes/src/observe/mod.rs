@@ -22,7 +22,6 @@ mod json;
 mod party;
 mod queue;
 mod tree_cache;
-mod util;
 mod watchers;
 
 pub use allocator::{Allocation, AllocationStrategy, Allocator, RendezvousHash, RoundRobin};

@@ -2,13 +2,15 @@
 
 use std::sync::{Arc, Mutex};
 
+use aiozk::path::join;
 use aiozk::{Client, Error, EventType, Result, SessionState};
 use tokio::sync::watch;
 
-use super::util::{
-    create_unique, delete_quietly, join, label_of, new_guid, persist, reclaim, sorted_sequential,
-    OrphanGuard, SessionWatch, TaskGuard,
+use crate::support::across_expiry::{
+    create_unique, delete_quietly, persist, reclaim, OrphanGuard, SessionWatch,
 };
+use crate::support::naming::{label_of, new_guid, sorted_sequential};
+use crate::support::task::TaskGuard;
 
 /// A party (group membership): members [`join`](Party::join) under a common base path,
 /// and each sees the current [`members`](Party::members) and can

@@ -4,13 +4,15 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
+use aiozk::path::join;
 use aiozk::{Client, CreateOptions, Error, EventType, OpResult, Result, SessionState};
 use bytes::Bytes;
 
-use super::util::{
-    deadline_after, delete_quietly, is_transient, join, persist, sequence_of, sleep_until, until,
-    wait_usable, SessionWatch,
+use crate::support::across_expiry::{
+    delete_quietly, is_transient, persist, wait_usable, SessionWatch,
 };
+use crate::support::naming::sequence_of;
+use crate::support::task::{deadline_after, sleep_until, until};
 
 /// The prefix of item nodes (after the protected-create id, see [`Queue`]).
 const ITEM: &str = "item-";

@@ -8,7 +8,8 @@ use aiozk::{Client, Error, EventType, OneshotWatcher, Result, SessionState, Stat
 use bytes::Bytes;
 use tokio::sync::mpsc;
 
-use super::util::{persist, SessionWatch, TaskGuard};
+use crate::support::across_expiry::{persist, SessionWatch};
+use crate::support::task::TaskGuard;
 
 /// How many states may wait in a watcher's stream before the watcher pauses. While it is
 /// paused it does not read; once there is room it reads the then current state, so a slow

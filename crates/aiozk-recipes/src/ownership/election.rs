@@ -7,8 +7,10 @@ use aiozk::{Client, Error, Result, Transaction};
 use tokio::sync::{watch, Mutex};
 use tokio::task::JoinHandle;
 
-use super::core::{Core, Fence, LossReason, LostSignal, ReleaseOnDrop};
+use super::fence::Fence;
 use super::lock::normalize;
+use super::loss::{LossReason, LostSignal};
+use super::node::{Core, ReleaseOnDrop};
 use super::queue::{line, Turn};
 
 /// A leader election (aiozk's `LeaderElection`).
@@ -205,7 +207,9 @@ async fn campaign(core: Arc<Core>, base: String, shared: Weak<Shared>) {
     let won = line(
         &core,
         &base,
-        &|siblings: &[super::util::Sibling], position: usize| match position.checked_sub(1) {
+        &|siblings: &[crate::support::naming::Sibling], position: usize| match position
+            .checked_sub(1)
+        {
             None => Turn::Granted,
             Some(before) => Turn::WaitFor(siblings[before].name.clone()),
         },

@@ -5,9 +5,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use aiozk::{Client, Error, Result};
 use tokio::time::Instant;
 
-use super::core::{Core, OwnershipGuard};
+use super::guard::OwnershipGuard;
 use super::lock::normalize;
-use super::util::{retrying, sorted_siblings};
+use super::node::Core;
+use crate::support::in_session::retrying;
+use crate::support::naming::sorted_siblings;
 
 /// Proof that a [`Lease`] is held; ends at its expiry or when dropped. See
 /// [`OwnershipGuard`].
@@ -87,7 +89,7 @@ impl Lease {
                 .duration_since(UNIX_EPOCH)
                 .map_or(0.0, |d| d.as_secs_f64());
             let core = Core::new(client, &self.base, "lease");
-            let armed = super::core::ReleaseOnDrop(Some(core.clone()));
+            let armed = super::node::ReleaseOnDrop(Some(core.clone()));
             core.create(expiry.to_string().as_bytes()).await?;
             let children = match retrying(client, || client.get_children(&self.base)).await {
                 Ok(children) => children,

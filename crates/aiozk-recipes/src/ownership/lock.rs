@@ -6,7 +6,8 @@ use std::time::Duration;
 use aiozk::{Client, Error, Result};
 use tokio::time::Instant;
 
-use super::core::{Core, OwnershipGuard};
+use super::guard::OwnershipGuard;
+use super::node::Core;
 use super::queue::{wait_in_line, Turn};
 
 /// Proof that a [`Lock`] is held; releases it when dropped. See [`OwnershipGuard`].

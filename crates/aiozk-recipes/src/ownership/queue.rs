@@ -4,8 +4,10 @@ use std::sync::Arc;
 
 use aiozk::{Error, Result};
 
-use super::core::{Core, LossReason, ReleaseOnDrop};
-use super::util::{retrying, sorted_siblings, Sibling};
+use super::loss::LossReason;
+use super::node::{Core, ReleaseOnDrop};
+use crate::support::in_session::retrying;
+use crate::support::naming::{sorted_siblings, Sibling};
 
 /// What a recipe decides from the sorted siblings and the index of its own node.
 pub(crate) enum Turn {

@@ -5,8 +5,9 @@ use std::time::Duration;
 use aiozk::{Client, Error, Result};
 use tokio::time::Instant;
 
-use super::core::{Core, OwnershipGuard};
+use super::guard::OwnershipGuard;
 use super::lock::normalize;
+use super::node::Core;
 use super::queue::{wait_in_line, Turn};
 
 /// Proof that a [`Semaphore`] permit is held; releases it when dropped. See

@@ -38,8 +38,9 @@ enum TxnOp {
 /// The outcome of one operation of a committed transaction.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OpResult {
-    /// A node was created at this path (chroot removed); the Stat is present for container
-    /// and TTL creates only (the server sends none for the others).
+    /// A node was created at this path (chroot removed), with its Stat: always for container
+    /// and TTL creates, for the others from ZooKeeper 3.8.2 and 3.9.0 (ZOOKEEPER-4026; older
+    /// servers send none).
     Created {
         /// The created path.
         path: String,

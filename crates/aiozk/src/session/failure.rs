@@ -99,7 +99,7 @@ impl<T: Tokens> Session<T> {
                     self.events.push_back(Event::Reply(token, Err(err.clone())));
                 }
                 PendingKind::SetWatches
-                | PendingKind::RemoveWatches
+                | PendingKind::RemoveWatches { .. }
                 | PendingKind::Close
                 | PendingKind::Sasl => {}
             }

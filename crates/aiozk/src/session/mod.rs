@@ -33,7 +33,8 @@
 //! `watches` (the watch registry). The session's internal method groups have files of
 //! their own too: `handshake` (the connect response, SASL, and what waited for the
 //! connection, watch re-registration first), `reply` (matching each frame from the server
-//! to what it answers) and `failure` (connection loss, stop and expiry). `types` holds the
+//! to what it answers), `removal` (removing server watches by the type the server takes)
+//! and `failure` (connection loss, stop and expiry). `types` holds the
 //! values that cross the boundary.
 
 mod auth;
@@ -42,6 +43,7 @@ pub mod fuzzing;
 mod handshake;
 mod outbox;
 mod pending;
+mod removal;
 mod reply;
 mod sasl;
 mod timer;
@@ -68,8 +70,8 @@ pub use types::{
     WatchRequest, WatchedEvent, DEFAULT_MAX_WRITE_DELAY,
 };
 pub(crate) use watches::watch_set_by;
+use watches::WatchRegistry;
 pub use watches::SET_WATCHES_BATCH_BYTES;
-use watches::{Removal, WatchRegistry};
 
 enum Phase {
     /// Waiting before the next connection attempt.
@@ -112,6 +114,8 @@ pub struct Session<T: Tokens> {
     watches: WatchRegistry<T>,
     /// Paths whose server watch is to be removed once their one-shot watches have fired.
     deferred_removals: std::collections::HashSet<String>,
+    /// How the server of this connection removes persistent watches.
+    watch_removal: removal::WatchRemoval,
     events: VecDeque<Event<T>>,
     close_transport: bool,
     want_connect: bool,
@@ -151,6 +155,7 @@ impl<T: Tokens> Session<T> {
             auth: Auth::default(),
             watches: WatchRegistry::default(),
             deferred_removals: std::collections::HashSet::new(),
+            watch_removal: removal::WatchRemoval::Unknown,
             events: VecDeque::new(),
             close_transport: false,
             want_connect: false,
@@ -291,56 +296,6 @@ impl<T: Tokens> Session<T> {
         }
     }
 
-    /// Removes a persistent watcher. When it was the last local watcher of its path, the
-    /// server watch is removed too (removeWatches with type Any, the only type 3.6–3.8
-    /// servers accept for persistent watches), unless one-shot watches on the same path
-    /// still need the server's tables. The stream ends ([`Event::StreamEnded`]) unless it
-    /// already has.
-    pub fn remove_persistent(&mut self, now: Instant, stream: T::Stream) {
-        let path = match self.drop_persistent(stream) {
-            None | Some(Removal::Keep) => return,
-            Some(Removal::Remove(path)) => path,
-            Some(Removal::Downgrade(path)) => {
-                if self.can_send() {
-                    let mut body = BytesMut::new();
-                    Request::AddWatch {
-                        path: &path,
-                        mode: AddWatchMode::Persistent,
-                    }
-                    .encode(&mut body);
-                    self.write_request(now, OpCode::AddWatch, &body, PendingKind::RemoveWatches);
-                }
-                return;
-            }
-        };
-        if !self.can_send() {
-            // The server watch goes with the connection; re-registration will skip it.
-            return;
-        }
-        if self.watches.path_is_watched(&path) {
-            // removeWatches(Any) would also remove the one-shot watch still waiting there:
-            // remove the server watch once that one has fired.
-            self.deferred_removals.insert(path);
-            return;
-        }
-        self.send_remove_watches(now, &path);
-    }
-
-    fn send_remove_watches(&mut self, now: Instant, path: &str) {
-        let mut body = BytesMut::new();
-        Request::RemoveWatches {
-            path,
-            watcher_type: aiozk_proto::WatcherType::Any,
-        }
-        .encode(&mut body);
-        self.write_request(
-            now,
-            OpCode::RemoveWatches,
-            &body,
-            PendingKind::RemoveWatches,
-        );
-    }
-
     /// Drops a one-shot watcher whose receiver is gone (no server call: the server watch
     /// fires once and is then forgotten).
     pub fn forget_oneshot_watchers(&mut self, is_dead: impl Fn(&T::Oneshot) -> bool) {
@@ -389,6 +344,8 @@ impl<T: Tokens> Session<T> {
         };
         self.inbuf.clear();
         self.out.clear();
+        // Another server, maybe of another release.
+        self.watch_removal = removal::WatchRemoval::Unknown;
         let session_id = if self.seen_rw_server {
             self.session_id
         } else {

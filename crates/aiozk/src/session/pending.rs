@@ -19,8 +19,10 @@ pub(super) enum PendingKind<T: Tokens> {
     AddWatch { token: T::Reply, id: T::Stream },
     /// Watch re-registration after a reconnect.
     SetWatches,
-    /// The removal (or downgrade) of a server watch no local watcher needs.
-    RemoveWatches,
+    /// The removal (or downgrade) of a server watch no local watcher needs. `typed` is set
+    /// for a removal by type Persistent or PersistentRecursive; it holds the path to remove
+    /// the 3.6–3.8 way should the server not know those types.
+    RemoveWatches { typed: Option<Option<String>> },
     /// closeSession.
     Close,
     /// A step of the SASL exchange.

@@ -121,7 +121,10 @@ impl<T: Tokens> Session<T> {
                     warn!(error = %e, "watch re-registration failed");
                 }
             }
-            PendingKind::RemoveWatches => {}
+            PendingKind::RemoveWatches { typed: None } => {}
+            PendingKind::RemoveWatches {
+                typed: Some(fallback),
+            } => self.typed_removal_answered(now, &result, fallback),
             PendingKind::Sasl => self.sasl_reply(now, result),
             PendingKind::Close => {
                 self.close_transport = true;

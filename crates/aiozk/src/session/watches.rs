@@ -41,8 +41,9 @@ pub(crate) fn watch_set_by(
 pub(crate) enum Removal {
     /// Other local watchers still need the server watch as it is.
     Keep,
-    /// No local persistent watcher is left: remove the server watch.
-    Remove(String),
+    /// No local persistent watcher is left: remove the server watch, which is recursive
+    /// when the flag says so (the mode of the last watcher removed).
+    Remove(String, bool),
     /// Only plain persistent watchers are left: switch the server watch from recursive to
     /// persistent mode.
     Downgrade(String),
@@ -496,7 +497,7 @@ impl<T: Tokens> WatchRegistry<T> {
                 Removal::Keep
             });
         }
-        Some(Removal::Remove(path.into_string()))
+        Some(Removal::Remove(path.into_string(), was_recursive))
     }
 
     /// True when a persistent watcher of either mode is registered on `path`.

@@ -14,6 +14,7 @@ mod pings;
 mod protocol_violations;
 mod read_only;
 mod read_timeout;
+mod removal;
 mod reregistration;
 mod server_expiry;
 mod stats;
