@@ -524,8 +524,8 @@ impl Ensemble {
                 Some(name) => lib.join(name),
                 None => jar.clone(),
             };
-            let usable = copy.exists()
-                || (fs::create_dir_all(&lib).is_ok() && fs::copy(jar, &copy).is_ok());
+            let usable =
+                copy.exists() || (fs::create_dir_all(&lib).is_ok() && fs::copy(jar, &copy).is_ok());
             if i > 0 {
                 cp.push(":");
             }
