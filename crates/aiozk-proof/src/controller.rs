@@ -685,6 +685,23 @@ async fn heal_all(stage: &Stage) {
 /// Reads the workload's state from every member on its own (after a sync); the first
 /// member's view is the final state, and any member that disagrees is reported.
 async fn final_read(ensemble: &Ensemble, workload: Workload) -> Value {
+    // Sessions the workers left behind (a client that declared its session expired while
+    // the server still held it) expire in the seconds after the run, and their ephemeral
+    // nodes go with them, so members read one after another can differ for a moment: read
+    // again until they agree, for at most five rounds.
+    let mut last = read_members(ensemble, workload).await;
+    for _ in 0..4 {
+        let views = last["members"].as_array().cloned().unwrap_or_default();
+        if views.windows(2).all(|w| w[0] == w[1]) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        last = read_members(ensemble, workload).await;
+    }
+    last
+}
+
+async fn read_members(ensemble: &Ensemble, workload: Workload) -> Value {
     let mut views = Vec::new();
     for i in 0..ensemble.len() {
         let addr = ensemble.member_addr(i).to_string();
