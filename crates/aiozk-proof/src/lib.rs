@@ -118,7 +118,7 @@ pub(crate) struct RunArgs {
     #[arg(long, value_enum, default_value_t = Workload::All)]
     pub(crate) workload: Workload,
     /// One of: none, partition-halves, partition-leader, partition-client-member,
-    /// isolate-client, bridge, loss, kill, pause, client-pause, proxy, rolling,
+    /// isolate-client, bridge, loss, kill, pause, client-pause, proxy, proxy-cut, rolling,
     /// partitions, mixed.
     #[arg(long, default_value = "mixed")]
     pub(crate) nemesis: String,

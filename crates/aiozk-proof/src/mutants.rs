@@ -22,17 +22,17 @@ const PLANS: &[(&str, &str, &str, &[&str])] = &[
             "2000",
         ],
     ),
-    ("create-loss-is-failure", "ids", "proxy", &[]),
+    ("create-loss-is-failure", "ids", "proxy-cut", &[]),
     ("lock-no-suspend-loss", "lock", "isolate-client", &[]),
     ("fence-no-check", "lock", "client-pause", &[]),
     ("lock-no-recheck", "lock", "none", &[]),
     ("counter-no-version", "counter", "none", &[]),
-    ("counter-blind-retry", "counter", "proxy", &[]),
+    ("counter-blind-retry", "counter", "proxy-cut", &[]),
     ("queue-complete-gone-ok", "queue", "client-pause", &[]),
 ];
 
 /// Seeds tried per mutant before it counts as escaped.
-const ATTEMPTS: u64 = 3;
+const ATTEMPTS: u64 = 5;
 
 /// One run with the mutant on; its exit code and summary line.
 #[allow(clippy::too_many_arguments)]
@@ -129,7 +129,7 @@ pub(crate) fn sweep(duration: u64, out: &Path, only: Option<&str>) -> u8 {
             println!("mutant {name}: no plan to catch it");
             continue;
         };
-        // A fault has to hit the right moment: a mutant gets up to three seeds.
+        // A fault has to hit the right moment: a mutant gets up to five seeds.
         let mut was_caught = false;
         let mut summary = String::new();
         for seed in 1..=ATTEMPTS {

@@ -104,6 +104,7 @@ pub(crate) const NEMESES: &[&str] = &[
     "pause",
     "client-pause",
     "proxy",
+    "proxy-cut",
     "rolling",
     "partitions",
     "mixed",
@@ -111,7 +112,7 @@ pub(crate) const NEMESES: &[&str] = &[
 
 /// Whether the nemesis puts fault proxies between the workers and the members.
 pub(crate) fn uses_proxies(nemesis: &str) -> bool {
-    nemesis == "proxy"
+    nemesis == "proxy" || nemesis == "proxy-cut"
 }
 
 /// What the schedule needs to know about the run.
@@ -235,6 +236,10 @@ fn draw(kind: &str, rng: &mut Rng, shape: &Shape) -> Fault {
         "client-pause" => Fault::ClientPause {
             worker: worker(rng),
             holder: rng.chance(50),
+        },
+        "proxy-cut" => Fault::ProxyCut {
+            member: member(rng),
+            after: rng.range(1, 4),
         },
         "proxy" => {
             let m = member(rng);
