@@ -71,38 +71,6 @@ impl PyTreeCache {
         Ok(out)
     }
 
-    /// Read counters, and what the last resynchronisation (after a reconnect) cost and
-    /// found: `{data_reads, children_reads, stat_reads, events, resyncs, last_resync}`,
-    /// `last_resync` a dict `{known, stat_reads, data_reads, children_reads, changed,
-    /// took}` (`took` in seconds) or None.
-    fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let out = PyDict::new(py);
-        let guard = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(cache) = guard.as_ref() else {
-            return Ok(out);
-        };
-        let s = cache.stats();
-        out.set_item("data_reads", s.data_reads)?;
-        out.set_item("children_reads", s.children_reads)?;
-        out.set_item("stat_reads", s.stat_reads)?;
-        out.set_item("events", s.events)?;
-        out.set_item("resyncs", s.resyncs)?;
-        match s.last_resync {
-            Some(r) => {
-                let last = PyDict::new(py);
-                last.set_item("known", r.known)?;
-                last.set_item("stat_reads", r.stat_reads)?;
-                last.set_item("data_reads", r.data_reads)?;
-                last.set_item("children_reads", r.children_reads)?;
-                last.set_item("changed", r.changed)?;
-                last.set_item("took", r.took.as_secs_f64())?;
-                out.set_item("last_resync", last)?;
-            }
-            None => out.set_item("last_resync", py.None())?,
-        }
-        Ok(out)
-    }
-
     /// The root's server path.
     #[getter]
     fn root(&self) -> Option<String> {
