@@ -8,4 +8,5 @@ cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 cargo test --workspace --all-targets
 cargo test --workspace --doc
+scripts/check-packaging.sh
 crates/aiozk-py/scripts/test.sh
