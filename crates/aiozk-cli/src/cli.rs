@@ -106,6 +106,13 @@ pub struct Global {
     #[arg(long, global = true)]
     pub tls_skip_hostname: bool,
 
+    /// Read the Java client's configuration file (`zkCli.sh -client-configuration`):
+    /// `zookeeper.client.secure`, `zookeeper.ssl.*` PEM stores, `zookeeper.request.timeout`,
+    /// `jute.maxbuffer`, ...; keys that are not applied are warned about on standard error.
+    /// The other options override the file's settings.
+    #[arg(long, env = "ZK_CLIENT_CONFIG", value_name = "FILE", global = true)]
+    pub client_config: Option<PathBuf>,
+
     /// Seconds allowed for connecting and for each request (fractions allowed).
     #[arg(
         long,

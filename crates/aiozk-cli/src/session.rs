@@ -3,6 +3,7 @@
 use std::future::Future;
 use std::time::Duration;
 
+use aiozk::config::ClientConfig;
 use aiozk::{Client, Error, TlsOptions};
 
 use crate::cli::Global;
@@ -21,7 +22,16 @@ pub struct Ctx {
 impl Ctx {
     /// Connects with the global options, within `--timeout`.
     pub async fn connect(g: &Global) -> Result<Self, Failure> {
-        let mut builder = Client::builder(&g.servers)
+        let mut builder = Client::builder(&g.servers);
+        // The file first, so the command line overrides it.
+        if let Some(path) = &g.client_config {
+            let config = ClientConfig::from_file(path).map_err(|e| Failure::zk("", &e))?;
+            for warning in config.warnings() {
+                eprintln!("zk: warning: {warning}");
+            }
+            builder = config.apply(builder).map_err(|e| Failure::zk("", &e))?;
+        }
+        builder = builder
             .connect_timeout(g.timeout)
             .session_timeout(g.session_timeout);
         for (scheme, creds) in &g.auth {

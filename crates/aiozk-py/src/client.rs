@@ -7,6 +7,7 @@
 
 use std::time::Duration;
 
+use aiozk::config::ClientConfig;
 use aiozk::{
     Client, CreateOptions, EventType, OneshotWatcher, OpResult, RetryPolicy, SessionState,
     TlsOptions,
@@ -96,6 +97,49 @@ impl PyTlsOptions {
 
     fn __repr__(&self) -> String {
         format!("{:?}", self.options)
+    }
+}
+
+/// The Java client's configuration file, for `ZKClient(client_config=...)`.
+#[pyclass(module = "aiozk._aiozk", name = "ClientConfig", frozen)]
+pub(crate) struct PyClientConfig {
+    config: ClientConfig,
+}
+
+#[pymethods]
+impl PyClientConfig {
+    /// Reads the file (see `aiozk::config`).
+    #[new]
+    fn new(path: &str) -> PyResult<Self> {
+        let config = ClientConfig::from_file(path)
+            .map_err(|e| Python::attach(|py| crate::errors::to_py(py, e)))?;
+        Ok(Self { config })
+    }
+
+    /// The keys that are not applied, one line each (`FILE:LINE: KEY: why`).
+    #[getter]
+    fn warnings(&self) -> Vec<String> {
+        self.config
+            .warnings()
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    }
+
+    /// `zookeeper.client.secure`.
+    #[getter]
+    fn secure(&self) -> bool {
+        self.config.secure()
+    }
+
+    /// `zookeeper.request.timeout` in seconds, or None.
+    #[getter]
+    fn request_timeout(&self) -> Option<f64> {
+        self.config.request_timeout().map(|d| d.as_secs_f64())
+    }
+
+    fn __repr__(&self) -> String {
+        format!("{:?}", self.config)
     }
 }
 
@@ -361,7 +405,7 @@ impl PyClient {
     #[new]
     #[pyo3(signature = (servers, *, chroot=None, session_timeout=10.0, allow_read_only=false,
         default_acl=None, retry=None, request_timeout=None, connect_timeout=None, auth=Vec::new(),
-        sasl=None, tls=None, reconnect_after_expiry=true, resume=None))]
+        sasl=None, tls=None, reconnect_after_expiry=true, resume=None, client_config=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         servers: &str,
@@ -377,8 +421,17 @@ impl PyClient {
         tls: Option<PyRef<'_, PyTlsOptions>>,
         reconnect_after_expiry: bool,
         resume: Option<(i64, Vec<u8>)>,
+        client_config: Option<PyRef<'_, PyClientConfig>>,
     ) -> PyResult<Self> {
-        let mut builder = Client::builder(servers)
+        let mut builder = Client::builder(servers);
+        // The file first, so the keyword arguments override it.
+        if let Some(config) = client_config {
+            builder = config
+                .config
+                .apply(builder)
+                .map_err(|e| Python::attach(|py| crate::errors::to_py(py, e)))?;
+        }
+        builder = builder
             .session_timeout(secs(session_timeout, "session_timeout")?)
             .allow_read_only(allow_read_only)
             .reconnect_after_expiry(reconnect_after_expiry);

@@ -33,6 +33,7 @@ fn aiozk_ext(m: &Bound<'_, PyModule>) -> PyResult<()> {
     bridge::configure_runtime();
     m.add_class::<client::PyClient>()?;
     m.add_class::<client::PyTlsOptions>()?;
+    m.add_class::<client::PyClientConfig>()?;
     m.add_class::<types::PyStat>()?;
     m.add_class::<watch::PyPersistentWatch>()?;
     m.add_class::<watch::PyStateChanges>()?;

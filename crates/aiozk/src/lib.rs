@@ -46,6 +46,7 @@
 //!   private key or a session password.
 pub mod acl;
 mod client;
+pub mod config;
 mod driver;
 mod error;
 pub mod fourlw;

@@ -54,6 +54,15 @@ class TlsOptions:
         verify_hostname: bool = True,
     ) -> None: ...
 
+class ClientConfig:
+    """A Java client configuration file, read at construction (``InvalidArgument`` when it
+    cannot be read or holds a value that cannot be applied)."""
+
+    def __init__(self, path: str) -> None: ...
+    warnings: List[str]
+    secure: bool
+    request_timeout: Optional[float]
+
 def digest_id(user: str, password: str) -> str:
     """``user:BASE64(SHA1(user:password))``, the id of a digest ACL entry."""
 
@@ -99,6 +108,7 @@ class Client:
         tls: Optional[TlsOptions] = None,
         reconnect_after_expiry: bool = True,
         resume: Optional[Tuple[int, bytes]] = None,
+        client_config: Optional[ClientConfig] = None,
     ) -> None: ...
     state: str
     session_id: int

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import warnings
 from typing import Any, Awaitable, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, TypeVar, Union
 
 from . import _aiozk, exc, protocol
@@ -194,7 +196,11 @@ class ZKClient:
     ``TlsOptions``), ``reconnect_after_expiry`` (default True: open a new session after an
     expiry, as aiozk), ``connect_timeout`` (default for ``start()``), ``resume_session``
     (``(session_id, password)`` of a live session to take over, from ``session_id`` and
-    ``session.password``).
+    ``session.password``), ``client_config`` (the path of a Java client configuration file,
+    as for ``zkCli.sh -client-configuration``: ``zookeeper.client.secure``, PEM
+    ``zookeeper.ssl.*`` stores, ``zookeeper.request.timeout``, ``jute.maxbuffer``; each key
+    that is not applied gives a ``ClientConfigWarning``; the other arguments override the
+    file).
     """
 
     def __init__(
@@ -214,8 +220,14 @@ class ZKClient:
         reconnect_after_expiry: bool = True,
         connect_timeout: Optional[float] = None,
         resume_session: Optional[Tuple[int, bytes]] = None,
+        client_config: Union[str, 'os.PathLike[str]', None] = None,
     ) -> None:
         self.servers = servers
+        self._client_config: Optional[_aiozk.ClientConfig] = None
+        if client_config is not None:
+            self._client_config = _aiozk.ClientConfig(os.fspath(client_config))
+            for warning in self._client_config.warnings:
+                warnings.warn(warning, exc.ClientConfigWarning, stacklevel=2)
         self.chroot: Optional[str] = None
         if chroot:
             normalized = _key(chroot)
@@ -282,6 +294,7 @@ class ZKClient:
                 tls=self._tls,
                 reconnect_after_expiry=self._reconnect_after_expiry,
                 resume=self._resume,
+                client_config=self._client_config,
             )
             self._resume = None
             self.session.state._set('lost')
