@@ -12,6 +12,7 @@ mod output;
 mod progress;
 mod run;
 mod session;
+mod shell;
 mod transfer;
 mod watch;
 
@@ -102,12 +103,16 @@ async fn dispatch(cli: Cli) -> Result<u8, Failure> {
         return info::four_lw(server, *word, g.timeout, g.json).await;
     }
     let ctx = Ctx::connect(g).await?;
-    let outcome = run_command(&ctx, cli.command, data.unwrap_or_default(), dump).await;
+    let outcome = match cli.command {
+        Command::Shell => shell::run(&ctx).await,
+        command => run_command(&ctx, command, data.unwrap_or_default(), dump).await,
+    };
     ctx.close().await;
     outcome
 }
 
-async fn run_command(
+/// Runs one command on the session (`data` for create and set, `dump` for load).
+pub(crate) async fn run_command(
     ctx: &Ctx,
     command: Command,
     data: Vec<u8>,
@@ -178,6 +183,7 @@ async fn run_command(
         Command::Config => info::config(ctx).await,
         // Answered without a session in `dispatch`.
         Command::FourLw { .. } => Ok(exit::OK),
+        Command::Shell => Err(Failure::usage("already in the shell")),
     }
 }
 
