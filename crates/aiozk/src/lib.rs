@@ -51,6 +51,7 @@ mod driver;
 mod error;
 pub mod fourlw;
 pub mod hosts;
+pub mod metrics;
 pub mod path;
 pub mod retry;
 pub mod session;
