@@ -25,7 +25,7 @@ enum Cmd {
         /// Rounds of every (workload, client) pair [default: 5, quick: 1].
         #[arg(long)]
         rounds: Option<usize>,
-        /// Comma-separated clients [default: all: ours,ours-eager,zkc,kazoo,aiozk-py,
+        /// Comma-separated clients [default: all: ours,ours-eager,ours-metrics,zkc,kazoo,aiozk-py,
         /// aiozk-py-uvloop,aiozk-rs,aiozk-rs-uvloop].
         #[arg(long, value_delimiter = ',')]
         clients: Option<Vec<String>>,

@@ -137,6 +137,11 @@ pub struct Global {
     /// Print JSON instead of text.
     #[arg(long, global = true)]
     pub json: bool,
+
+    /// At exit, print the client's metrics (requests by operation and outcome, latencies,
+    /// reconnects, bytes, ...) on standard error, in the Prometheus text format.
+    #[arg(long, global = true)]
+    pub metrics: bool,
 }
 
 /// The commands.

@@ -39,7 +39,19 @@ fn main() -> ExitCode {
         Ok(rt) => rt,
         Err(e) => return fail(Failure::new(exit::GENERIC, format!("cannot start: {e}"))),
     };
+    // Installed before the client is built, so its metrics are recorded from the start.
+    let metrics = if cli.global.metrics {
+        match metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder() {
+            Ok(handle) => Some(handle),
+            Err(e) => return fail(Failure::new(exit::GENERIC, format!("--metrics: {e}"))),
+        }
+    } else {
+        None
+    };
     let outcome = runtime.block_on(dispatch(cli));
+    if let Some(handle) = metrics {
+        eprint!("{}", handle.render());
+    }
     // Do not wait for anything left behind (e.g. a blocked read of standard input).
     runtime.shutdown_background();
     match outcome {

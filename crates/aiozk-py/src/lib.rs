@@ -20,6 +20,7 @@
 mod bridge;
 mod client;
 mod errors;
+mod metrics;
 mod recipes;
 mod types;
 mod watch;
@@ -44,5 +45,7 @@ fn aiozk_ext(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(bridge::delivery_stats, m)?)?;
     m.add_function(wrap_pyfunction!(bridge::waiting_requests, m)?)?;
     m.add_function(wrap_pyfunction!(client::digest_id, m)?)?;
+    m.add_function(wrap_pyfunction!(metrics::enable_metrics, m)?)?;
+    m.add_function(wrap_pyfunction!(metrics::metrics_text, m)?)?;
     Ok(())
 }

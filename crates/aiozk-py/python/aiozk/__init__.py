@@ -19,7 +19,7 @@ Quick start::
     asyncio.run(main())
 """
 
-from . import exc, protocol, recipes, states
+from . import exc, metrics, protocol, recipes, states
 from ._aiozk import TlsOptions
 from .client import PersistentWatch, StateChange, StateChanges, ZKClient
 from .deadline import Deadline
@@ -47,6 +47,7 @@ __all__ = [
     'WatchEvent',
     'ZKClient',
     'exc',
+    'metrics',
     'protocol',
     'recipes',
     'states',

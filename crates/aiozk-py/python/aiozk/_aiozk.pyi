@@ -63,6 +63,12 @@ class ClientConfig:
     secure: bool
     request_timeout: Optional[float]
 
+def enable_metrics() -> None:
+    """Installs the process's metrics recorder (once)."""
+
+def metrics_text() -> Optional[str]:
+    """The metrics in the Prometheus text format; None before ``enable_metrics()``."""
+
 def digest_id(user: str, password: str) -> str:
     """``user:BASE64(SHA1(user:password))``, the id of a digest ACL entry."""
 
