@@ -23,7 +23,8 @@ use crate::session::{
     watch_set_by, Event, Outgoing, Session, SessionConfig, SessionState, SessionStats, StateCause,
     Tokens, WatchKind,
 };
-use crate::slots::{SlotId, WatchSlots};
+use crate::watcher::slots::{SlotId, WatchSlots};
+use crate::watcher::{strip_event, StreamSlots};
 
 /// The channel types the driver gives the session as tokens.
 pub(crate) struct Channels;
@@ -67,7 +68,7 @@ impl From<oneshot::Sender<Result<Response, Error>>> for ReplyTx {
 /// resolve as closed, persistent streams end.
 struct SlotsGuard {
     oneshot: Arc<WatchSlots>,
-    streams: Arc<crate::client::StreamSlots>,
+    streams: Arc<StreamSlots>,
 }
 
 impl Drop for SlotsGuard {
@@ -257,7 +258,7 @@ impl Driver {
         events_tx: broadcast::Sender<SessionEvent>,
         chroot: Chroot,
         slots: Arc<WatchSlots>,
-        streams: Arc<crate::client::StreamSlots>,
+        streams: Arc<StreamSlots>,
     ) -> Self {
         // Shuffled once, then used round-robin, so clients spread over the ensemble.
         hosts.shuffle(&mut rand::thread_rng());
@@ -566,15 +567,14 @@ impl Driver {
                     }
                     let _ = tx.tx.send(result);
                 }
-                Event::Oneshot(slot, ev) => self
-                    .slots
-                    .oneshot
-                    .fire(slot, crate::client::strip_event(&self.chroot, ev)),
+                Event::Oneshot(slot, ev) => {
+                    self.slots.oneshot.fire(slot, strip_event(&self.chroot, ev))
+                }
                 Event::Stream(slot, ev) => self
                     .slots
                     .streams
                     .slots
-                    .push(slot, crate::client::strip_event(&self.chroot, ev)),
+                    .push(slot, strip_event(&self.chroot, ev)),
                 Event::StreamEnded(slot) => self.slots.streams.slots.release(slot),
                 Event::State(state, cause) => {
                     // Whoever wakes on the change reads the session id, server and

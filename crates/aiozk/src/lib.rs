@@ -14,9 +14,10 @@
 //!
 //! # Architecture
 //! * [`aiozk_proto`] encodes and decodes the wire protocol, with no IO.
-//! * [`session::Session`] is the session state machine: xids, the FIFO of requests in
-//!   flight, watches, credentials to replay, timers. It does no IO and takes the time as an
-//!   argument, so it is tested with scripted bytes and a simulated clock.
+//! * The session state machine (`session::Session`): xids, the FIFO of requests in flight,
+//!   watches, credentials to replay, timers. It does no IO and takes the time as an
+//!   argument, so it is tested with scripted bytes and a simulated clock. It is public for
+//!   the fuzz target only, hidden from the documentation, and no part of the stable API.
 //! * A driver task (one per client) owns the connection and feeds the state machine.
 //! * [`Client`] is a cheap, cloneable handle; every method validates, encodes and queues its
 //!   request when called.
@@ -54,18 +55,22 @@ pub mod hosts;
 pub mod metrics;
 pub mod path;
 pub mod retry;
+// Public for the fuzz target (`session::fuzzing`) alone: its types change with the
+// session's internals, so they are kept out of the documented API.
+#[doc(hidden)]
 pub mod session;
-mod slots;
 mod tls;
+mod watcher;
 
 pub use acl::{Acl, Id, Perms};
 pub use aiozk_proto::{ClientInfo, CreateMode, EventType, Stat};
 pub use client::{
-    Client, ClientBuilder, ClientStats, CreateOptions, DeleteAllReport, OneshotWatcher, OpResult,
-    PersistentWatcher, ReadOp, ReadResult, Transaction, WatchedEvent,
+    Client, ClientBuilder, ClientStats, CreateOptions, DeleteAllReport, OpResult, ReadOp,
+    ReadResult, Transaction,
 };
 pub use driver::SessionEvent;
 pub use error::{Error, Result};
 pub use retry::RetryPolicy;
 pub use session::{SaslCredentials, SessionState, StateCause};
 pub use tls::TlsOptions;
+pub use watcher::{OneshotWatcher, PersistentWatcher, WatchedEvent};

@@ -135,7 +135,6 @@ async fn invalid_paths_are_refused_by_every_operation() {
         check("exists", zk.exists(bad).await.unwrap_err());
         check("exists_watched", zk.exists_watched(bad).await.unwrap_err());
         check("get_data", zk.get_data(bad).await.unwrap_err());
-        check("get", zk.get(bad).await.unwrap_err());
         check(
             "get_data_watched",
             zk.get_data_watched(bad).await.unwrap_err(),
@@ -157,7 +156,6 @@ async fn invalid_paths_are_refused_by_every_operation() {
                 .unwrap_err(),
         );
         check("set_data", zk.set_data(bad, b"", None).await.unwrap_err());
-        check("set", zk.set(bad, b"", 0).await.unwrap_err());
         check("create", zk.create(bad, b"").await.unwrap_err());
         check(
             "create ephemeral",

@@ -179,36 +179,13 @@ async fn empty_transaction_needs_no_round_trip() {
     let zk = connect("").await;
     let before = zk.stats().requests;
     assert_eq!(zk.transaction().commit().await.unwrap(), vec![]);
-    assert_eq!(zk.begin_transaction().commit().await.unwrap(), vec![]);
     assert_eq!(zk.stats().requests, before);
-    let txn = zk.begin_transaction();
+    let txn = zk.transaction();
     assert!(txn.is_empty());
     let txn = txn.check_version("/", -1);
     assert_eq!(txn.len(), 1);
     assert_eq!(txn.commit().await.unwrap(), vec![OpResult::Checked]);
     assert!(zk.stats().requests > before);
-    zk.close().await;
-}
-
-#[tokio::test]
-async fn begin_transaction_is_the_same_as_transaction() {
-    let zk = connect("").await;
-    let b = base(&zk, "multi-begin").await;
-    let p = format!("{b}/n");
-    let results = zk
-        .begin_transaction()
-        .create(&p, b"x", &CreateOptions::new())
-        .commit()
-        .await
-        .unwrap();
-    assert_eq!(
-        results,
-        vec![OpResult::Created {
-            path: p.clone(),
-            stat: None
-        }]
-    );
-    assert!(zk.exists(&p).await.unwrap().is_some());
     zk.close().await;
 }
 

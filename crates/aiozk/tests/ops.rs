@@ -538,8 +538,6 @@ async fn exists_and_get_data_of_null_and_empty_data() {
     let (data, stat) = zk.get_data(&null).await.unwrap();
     assert!(data.is_empty());
     assert_eq!(stat.data_length, 0);
-    let (data, _) = zk.get(&null).await.unwrap();
-    assert!(data.is_empty());
     // get_data_opt tells the two apart.
     assert_eq!(zk.get_data_opt(&null).await.unwrap().0, None);
     assert_eq!(
@@ -653,8 +651,11 @@ async fn set_data_with_and_without_version() {
         zk.set_data(&p, b"x", Some(1)).await.unwrap_err(),
         Error::BadVersion
     );
-    assert_eq!(zk.set(&p, b"x", 5).await.unwrap_err(), Error::BadVersion);
-    let s3 = zk.set(&p, b"dddd", 2).await.unwrap();
+    assert_eq!(
+        zk.set_data(&p, b"x", Some(5)).await.unwrap_err(),
+        Error::BadVersion
+    );
+    let s3 = zk.set_data(&p, b"dddd", Some(2)).await.unwrap();
     assert_eq!(s3.version, 3);
     let (data, stat) = zk.get_data(&p).await.unwrap();
     assert_eq!(&data[..], b"dddd");

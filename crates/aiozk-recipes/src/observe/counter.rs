@@ -211,7 +211,10 @@ impl<T: CounterValue> Counter<T> {
         };
         loop {
             let new = op(value);
-            match once.set(&self.path, new.encode().as_bytes(), version).await {
+            match once
+                .set_data(&self.path, new.encode().as_bytes(), Some(version))
+                .await
+            {
                 Ok(stat) => {
                     self.remember(new, stat.version);
                     return Ok(new);

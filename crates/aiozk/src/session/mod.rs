@@ -2,257 +2,74 @@
 //!
 //! [`Session`] holds everything a ZooKeeper session needs between two calls: the xid counter,
 //! the FIFO of requests waiting for a reply, the watch registry, the credentials to replay,
-//! and the timers. The driver feeds it input and carries out its output:
+//! and the timers. Time is always an argument, so tests drive the machine with a simulated
+//! clock and scripted server bytes.
 //!
-//! * input: [`Session::submit`] (a request), [`Session::read_buf`] +
-//!   [`Session::handle_read`] (bytes from the server), [`Session::handle_timeout`] (the
-//!   deadline from [`Session::poll_timeout`] has passed), [`Session::on_transport_connected`]
-//!   and [`Session::on_transport_closed`] (the connection came up or went away);
-//! * output: [`Session::poll_transmit`] (bytes to write), [`Session::poll_event`] (replies,
-//!   watch events, state changes), [`Session::poll_connect`] (open a connection now),
-//!   [`Session::take_close_transport`] (drop the connection now) and
+//! # Methods
+//! * accessors: [`Session::state`], [`Session::session_id`], [`Session::stats`],
+//!   [`Session::watch_count`], [`Session::in_flight`], ...;
+//! * application input: [`Session::submit`] (a request), [`Session::add_auth`],
+//!   [`Session::add_persistent`] and [`Session::remove_persistent`],
+//!   [`Session::forget_oneshot_watchers`], [`Session::close`], [`Session::reconnect`];
+//! * transport input: [`Session::on_transport_connected`] and
+//!   [`Session::on_transport_closed`] (the connection came up or went away),
+//!   [`Session::read_buf`] + [`Session::handle_read`] (bytes from the server),
+//!   [`Session::handle_timeout`] (the deadline from [`Session::poll_timeout`] has passed);
+//! * output: [`Session::take_close_transport`] (drop the connection now),
+//!   [`Session::poll_connect`] (open a connection now), [`Session::poll_event`] (replies,
+//!   watch events, state changes), [`Session::poll_transmit`] (bytes to write) and
 //!   [`Session::poll_timeout`] (when to call `handle_timeout`).
 //!
-//! After any input the driver should drain all outputs. Time is always an argument, so tests
-//! drive the machine with a simulated clock and scripted server bytes.
+//! # Poll order
+//! After any input the driver drains the outputs, in this order, until `poll_transmit`
+//! has nothing more: `take_close_transport`, `poll_connect`, every `poll_event`, then
+//! `poll_transmit`. It asks `poll_timeout` last, once the bytes are taken: handing them
+//! over moves the deadline of requests held back for a joint write.
+//!
+//! # Files
+//! The state lives in sub-states of their own, each in its file: `outbox` (frames not yet
+//! written, and the joint writes), `pending` (requests sent and queued, the xid counter),
+//! `auth` (credentials, auth replies, the SASL exchange), `timer` (the timer table),
+//! `watches` (the watch registry). The session's internal method groups have files of
+//! their own too: `handshake` (the connect response, SASL, and what waited for the
+//! connection, watch re-registration first), `reply` (matching each frame from the server
+//! to what it answers) and `failure` (connection loss, stop and expiry). `types` holds the
+//! values that cross the boundary.
 
+mod auth;
+mod failure;
 pub mod fuzzing;
+mod handshake;
+mod outbox;
+mod pending;
+mod reply;
 mod sasl;
+mod timer;
+mod types;
 mod watches;
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use aiozk_proto::consts::{xid, PASSWORD_LEN};
-use aiozk_proto::{
-    decode_response, frame, AddWatchMode, ConnectRequest, ConnectResponse, Decode, Encode,
-    EventType, OpCode, ReplyHeader, Request, RequestHeader, Response, WatcherEvent,
-};
-use bytes::{Bytes, BytesMut};
+use aiozk_proto::consts::PASSWORD_LEN;
+use aiozk_proto::{frame, AddWatchMode, ConnectRequest, Encode, OpCode, Request, Response};
+use bytes::BytesMut;
 use tracing::{debug, info, warn};
 
 use crate::error::Error;
+use auth::Auth;
+use outbox::Outbox;
+pub use outbox::WRITE_BATCH_MIN_IN_FLIGHT;
+use pending::{Pending, PendingKind, Requests};
 pub use sasl::SaslCredentials;
-pub use watches::WatchKind;
-use watches::{Hit, Removal, WatchRegistry};
-
-/// The handle types a session hands back to its driver.
-///
-/// The session never looks inside them: it only stores them and returns them in
-/// [`Event`]s, so tests can use plain numbers and the driver can use channels.
-pub trait Tokens {
-    /// Completes one request.
-    type Reply;
-    /// Receives one event of a one-shot watch.
-    type Oneshot;
-    /// Receives the events of a persistent watch, and names its watcher: unique among the
-    /// watchers registered with the session (it may be reused once the session has ended
-    /// its stream).
-    type Stream: Copy + Eq;
-
-    /// A small number for `stream`, the same for equal handles (the session keeps a table
-    /// indexed by it: handles should be numbered densely from 0).
-    fn stream_index(stream: &Self::Stream) -> usize;
-}
-
-/// The observable state of a session.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum SessionState {
-    /// Trying to reach a server (first connect or reconnect).
-    Connecting,
-    /// Connected to a read-write server.
-    Connected,
-    /// Connected to a read-only server: reads work, writes fail with `NotReadOnly`.
-    ConnectedReadOnly,
-    /// The connection was lost; the session may still be alive and the client is trying to
-    /// reconnect (Curator calls this "suspended").
-    Disconnected,
-    /// The session expired: its ephemeral nodes and watches are gone.
-    Expired,
-    /// Authentication failed; the client stopped.
-    AuthFailed,
-    /// The client was closed.
-    Closed,
-}
-
-impl SessionState {
-    /// True while requests can be sent.
-    pub fn is_connected(self) -> bool {
-        matches!(self, Self::Connected | Self::ConnectedReadOnly)
-    }
-
-    /// True once the client has stopped for good.
-    pub fn is_terminal(self) -> bool {
-        matches!(self, Self::AuthFailed | Self::Closed)
-    }
-}
-
-/// Why the state changed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum StateCause {
-    /// A handshake succeeded.
-    Handshake,
-    /// The connection was lost, with the reason.
-    ConnectionLost(Error),
-    /// The server reported the session as expired (timeout 0 in the connect response).
-    ServerExpired,
-    /// No server could be reached for longer than the session timeout.
-    ClientExpired,
-    /// The server rejected our credentials.
-    AuthRejected(Error),
-    /// The user closed the client.
-    UserClose,
-    /// A connection attempt started.
-    Attempt,
-}
-
-/// A watch notification, with the server path.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WatchedEvent {
-    /// What happened (`EventType::None` for a session event such as expiry).
-    pub event_type: EventType,
-    /// The session state when the event was produced: `Connected` for node events,
-    /// `Expired` or `Closed` when the watch ends because the session did.
-    pub state: SessionState,
-    /// The path of the node (server path: with the chroot).
-    pub path: String,
-    /// The zxid of the change when the server reports it (3.9+), else `None`.
-    pub zxid: Option<i64>,
-}
-
-/// Output of the session for the driver.
-pub enum Event<T: Tokens> {
-    /// A request completed.
-    Reply(T::Reply, Result<Response, Error>),
-    /// A one-shot watch fired (or ended with the session).
-    Oneshot(T::Oneshot, WatchedEvent),
-    /// A persistent watch delivered an event.
-    Stream(T::Stream, WatchedEvent),
-    /// A persistent watch ended (the watcher was removed, its registration failed, or the
-    /// session ended); no more events will follow, and the session has forgotten the handle.
-    StreamEnded(T::Stream),
-    /// The session state changed.
-    State(SessionState, StateCause),
-    /// A new session was established (after the previous one expired, or the first one).
-    NewSession {
-        /// The new session id.
-        session_id: i64,
-    },
-}
-
-impl<T: Tokens> std::fmt::Debug for Event<T> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Reply(_, r) => f.debug_tuple("Reply").field(r).finish(),
-            Self::Oneshot(_, e) => f.debug_tuple("Oneshot").field(e).finish(),
-            Self::Stream(_, e) => f.debug_tuple("Stream").field(e).finish(),
-            Self::StreamEnded(_) => f.write_str("StreamEnded"),
-            Self::State(s, c) => f.debug_tuple("State").field(s).field(c).finish(),
-            Self::NewSession { session_id } => write!(f, "NewSession({session_id:#x})"),
-        }
-    }
-}
-
-/// How a watch-setting read registers its watch once the reply arrives.
-pub struct WatchRequest<T: Tokens> {
-    /// The kind of watch.
-    pub kind: WatchKind,
-    /// Server path.
-    pub path: String,
-    /// Where the event goes.
-    pub token: T::Oneshot,
-}
-
-/// A request encoded by the client, waiting to be numbered and sent.
-pub struct Outgoing<T: Tokens> {
-    /// The opcode.
-    pub op: OpCode,
-    /// The encoded request record (no header).
-    pub body: Bytes,
-    /// Completes the request.
-    pub token: T::Reply,
-    /// The one-shot watch this read sets, if any.
-    pub watch: Option<WatchRequest<T>>,
-}
-
-/// Session settings.
-#[derive(Clone)]
-pub struct SessionConfig {
-    /// Requested session timeout.
-    pub session_timeout: Duration,
-    /// Accept read-only servers.
-    pub allow_read_only: bool,
-    /// Largest frame accepted from the server and sent to it.
-    pub max_frame: usize,
-    /// Number of servers in the list (the connect timeout is the session timeout divided by
-    /// it).
-    pub host_count: usize,
-    /// After an expiry, open a new session (true) or stay expired (false).
-    pub reconnect_after_expiry: bool,
-    /// Resume this session (id, password) instead of creating one.
-    pub resume: Option<(i64, Vec<u8>)>,
-    /// Seed of the jitter added to reconnect delays and of SASL nonces.
-    pub seed: u64,
-    /// SASL DIGEST-MD5 credentials, authenticated on every connection.
-    pub sasl: Option<SaslCredentials>,
-    /// How long requests may wait to be written together while many are in flight
-    /// (see [`Session::poll_transmit`]); zero writes every request at the first chance.
-    pub max_write_delay: Duration,
-}
-
-impl std::fmt::Debug for SessionConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SessionConfig")
-            .field("session_timeout", &self.session_timeout)
-            .field("allow_read_only", &self.allow_read_only)
-            .field("max_frame", &self.max_frame)
-            .field("host_count", &self.host_count)
-            .field("reconnect_after_expiry", &self.reconnect_after_expiry)
-            .field("max_write_delay", &self.max_write_delay)
-            .field(
-                "resume",
-                &self.resume.as_ref().map(|(id, _)| format!("{id:#x}")),
-            )
-            .finish()
-    }
-}
-
-impl Default for SessionConfig {
-    fn default() -> Self {
-        Self {
-            session_timeout: Duration::from_secs(10),
-            allow_read_only: false,
-            max_frame: aiozk_proto::consts::DEFAULT_MAX_FRAME,
-            host_count: 1,
-            reconnect_after_expiry: true,
-            resume: None,
-            seed: 0x5eed,
-            sasl: None,
-            max_write_delay: DEFAULT_MAX_WRITE_DELAY,
-        }
-    }
-}
-
-/// Counters a user can read.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct SessionStats {
-    /// Requests sent (not counting pings, auth and watch re-registration).
-    pub requests: u64,
-    /// Replies with an error code, or requests failed locally.
-    pub errors: u64,
-    /// Successful handshakes after the first one.
-    pub reconnects: u64,
-    /// Connections lost.
-    pub disconnects: u64,
-    /// Sessions created (the first one included).
-    pub sessions: u64,
-    /// Watch notifications received.
-    pub notifications: u64,
-    /// SetWatches/SetWatches2 batches sent.
-    pub set_watches_batches: u64,
-    /// Buffers handed to the driver to write (one can carry many requests).
-    pub writes: u64,
-}
+use timer::{Timer, TimerTable};
+pub use types::{
+    Event, Outgoing, SessionConfig, SessionState, SessionStats, StateCause, Tokens, WatchKind,
+    WatchRequest, WatchedEvent, DEFAULT_MAX_WRITE_DELAY,
+};
+pub(crate) use watches::watch_set_by;
+pub use watches::SET_WATCHES_BATCH_BYTES;
+use watches::{Removal, WatchRegistry};
 
 enum Phase {
     /// Waiting before the next connection attempt.
@@ -267,33 +84,6 @@ enum Phase {
     Stopped,
 }
 
-enum PendingKind<T: Tokens> {
-    User {
-        token: T::Reply,
-        watch: Option<WatchRequest<T>>,
-    },
-    AddWatch {
-        token: T::Reply,
-        id: T::Stream,
-    },
-    SetWatches,
-    RemoveWatches,
-    Close,
-    Sasl,
-}
-
-struct SaslExchange {
-    mech: sasl::DigestMd5,
-    /// The state to report once authenticated.
-    state: SessionState,
-}
-
-struct Pending<T: Tokens> {
-    xid: i32,
-    op: OpCode,
-    kind: PendingKind<T>,
-}
-
 /// The ZooKeeper session state machine. See the module documentation for how to drive it.
 pub struct Session<T: Tokens> {
     config: SessionConfig,
@@ -305,7 +95,6 @@ pub struct Session<T: Tokens> {
     /// A session id obtained from a read-only server is valid only there.
     seen_rw_server: bool,
     last_zxid: i64,
-    next_xid: i32,
     /// When anything was last received from a server (for read timeout and local expiry).
     last_recv: Instant,
     last_send: Instant,
@@ -314,25 +103,15 @@ pub struct Session<T: Tokens> {
     attempts: u32,
     rng: u64,
     inbuf: BytesMut,
-    out: BytesMut,
-    /// What `out` holds beyond bytes: see [`OutHeld`].
-    held: OutHeld,
-    /// Requests submitted while not connected.
-    queued: VecDeque<Outgoing<T>>,
-    /// Sent requests, in send order.
-    pending: VecDeque<Pending<T>>,
-    /// Sent auth packets waiting for their reply (answered out of band, in order).
-    auth_pending: VecDeque<Option<T::Reply>>,
-    auths: Vec<(String, Vec<u8>)>,
-    /// Auth requests submitted while not connected: replayed with the others, completed on
-    /// their reply.
-    auth_waiting: Vec<(usize, T::Reply)>,
-    /// addWatch requests submitted while not connected.
-    queued_add_watches: Vec<(T::Stream, Bytes, T::Reply)>,
+    /// Frames not yet handed to the driver.
+    out: Outbox,
+    /// Requests sent and waiting for their reply, and requests waiting for a connection.
+    requests: Requests<T>,
+    /// Credentials to replay, auth replies awaited, the SASL exchange.
+    auth: Auth<T>,
     watches: WatchRegistry<T>,
     /// Paths whose server watch is to be removed once their one-shot watches have fired.
     deferred_removals: std::collections::HashSet<String>,
-    sasl: Option<SaslExchange>,
     events: VecDeque<Event<T>>,
     close_transport: bool,
     want_connect: bool,
@@ -341,32 +120,6 @@ pub struct Session<T: Tokens> {
 
 /// The least room [`Session::read_buf`] offers for one read.
 const READ_CHUNK: usize = 8 * 1024;
-
-/// The default of [`SessionConfig::max_write_delay`].
-pub const DEFAULT_MAX_WRITE_DELAY: Duration = Duration::from_millis(1);
-
-/// Requests are held back for a joint write only while at least this many sent requests
-/// wait for their reply: below it, every request is written at once.
-pub const WRITE_BATCH_MIN_IN_FLIGHT: usize = 32;
-
-/// Requests held back are written once they fill this many bytes.
-const WRITE_BATCH_MAX_BYTES: usize = 64 * 1024;
-
-/// The user requests in the output buffer that have not been handed to the driver yet.
-#[derive(Debug, Default)]
-struct OutHeld {
-    /// Bytes of user requests in `out`. When `out` holds anything else (the handshake, a
-    /// ping, auth, watch re-registration, a close), it is written at once.
-    user_bytes: usize,
-    /// User requests in `out`.
-    requests: usize,
-    /// When the oldest of them was put there.
-    since: Option<Instant>,
-}
-
-/// Batches of watch re-registrations start a new batch once their paths reach this many
-/// bytes, far below the server's frame limit.
-pub const SET_WATCHES_BATCH_BYTES: usize = 128 * 1024;
 
 impl<T: Tokens> Session<T> {
     /// A session that will connect at once.
@@ -385,7 +138,6 @@ impl<T: Tokens> Session<T> {
             password,
             seen_rw_server,
             last_zxid: 0,
-            next_xid: 1,
             last_recv: now,
             last_send: now,
             alive_at: None,
@@ -394,17 +146,11 @@ impl<T: Tokens> Session<T> {
             // Allocated as needed (see `read_buf`): 128 KiB of buffers per session made a
             // thousand idle sessions cost 128 MiB.
             inbuf: BytesMut::new(),
-            out: BytesMut::new(),
-            held: OutHeld::default(),
-            queued: VecDeque::new(),
-            pending: VecDeque::new(),
-            auth_pending: VecDeque::new(),
-            auths: Vec::new(),
-            auth_waiting: Vec::new(),
-            queued_add_watches: Vec::new(),
+            out: Outbox::default(),
+            requests: Requests::default(),
+            auth: Auth::default(),
             watches: WatchRegistry::default(),
             deferred_removals: std::collections::HashSet::new(),
-            sasl: None,
             events: VecDeque::new(),
             close_transport: false,
             want_connect: false,
@@ -451,7 +197,7 @@ impl<T: Tokens> Session<T> {
 
     /// Number of requests waiting for a reply or for a connection.
     pub fn in_flight(&self) -> usize {
-        self.pending.len() + self.queued.len()
+        self.requests.in_flight()
     }
 
     /// The maximum frame size.
@@ -487,7 +233,7 @@ impl<T: Tokens> Session<T> {
         if self.can_send() {
             self.send_outgoing(now, req);
         } else {
-            self.queued.push_back(req);
+            self.requests.queue(req);
         }
     }
 
@@ -498,11 +244,11 @@ impl<T: Tokens> Session<T> {
             self.events.push_back(Event::Reply(token, Err(err)));
             return;
         }
-        self.auths.push((scheme.to_owned(), auth.to_vec()));
+        let index = self.auth.add(scheme, auth);
         if self.can_send() {
-            self.write_auth(now, self.auths.len() - 1, Some(token));
+            self.write_auth(now, index, Some(token));
         } else {
-            self.auth_waiting.push((self.auths.len() - 1, token));
+            self.auth.wait(index, token);
         }
     }
 
@@ -541,7 +287,7 @@ impl<T: Tokens> Session<T> {
         } else {
             // Queue it like a user request; re-registration after the handshake re-arms it
             // too, which is harmless.
-            self.queued_add_watches.push((id, body.freeze(), reply));
+            self.requests.queue_add_watch(id, body.freeze(), reply);
         }
     }
 
@@ -643,22 +389,18 @@ impl<T: Tokens> Session<T> {
         };
         self.inbuf.clear();
         self.out.clear();
-        self.held = OutHeld::default();
-        let start = frame::begin_frame(&mut self.out);
         let session_id = if self.seen_rw_server {
             self.session_id
         } else {
             0
         };
-        ConnectRequest {
+        self.out.connect(&ConnectRequest {
             last_zxid_seen: self.last_zxid,
             timeout_ms: millis_i32(self.config.session_timeout),
             session_id,
             password: if session_id == 0 { &[] } else { &self.password },
             read_only: self.config.allow_read_only,
-        }
-        .encode(&mut self.out);
-        frame::finish_frame(&mut self.out, start);
+        });
         self.last_send = now;
         self.phase = Phase::Connecting {
             deadline,
@@ -735,19 +477,22 @@ impl<T: Tokens> Session<T> {
     /// Handles expired deadlines: pings, read and connect timeouts, local expiry, the next
     /// connection attempt.
     pub fn handle_timeout(&mut self, now: Instant) {
+        let timers = self.timers();
         match self.phase {
-            Phase::Waiting { next_attempt } => {
+            Phase::Waiting { .. } => {
                 self.check_local_expiry(now);
-                if matches!(self.phase, Phase::Waiting { .. }) && now >= next_attempt {
+                if matches!(self.phase, Phase::Waiting { .. })
+                    && timers.is_expired(Timer::Attempt, now)
+                {
                     self.want_connect = true;
                 }
             }
-            Phase::Connecting { deadline, .. } => {
+            Phase::Connecting { .. } => {
                 self.check_local_expiry(now);
                 if !matches!(self.phase, Phase::Connecting { .. }) {
                     return;
                 }
-                if now >= deadline {
+                if timers.is_expired(Timer::Connect, now) {
                     debug!("connection attempt timed out");
                     self.close_transport = true;
                     self.schedule_attempt(now);
@@ -755,26 +500,20 @@ impl<T: Tokens> Session<T> {
                 }
             }
             Phase::Connected { .. } => {
-                if now.saturating_duration_since(self.last_recv) >= self.read_timeout() {
+                if timers.is_expired(Timer::Read, now) {
                     warn!(
                         session_id = format_args!("{:#x}", self.session_id),
                         "no reply from the server within the read timeout"
                     );
                     self.close_transport = true;
                     self.lose_connection(now, Error::ConnectionLoss);
-                } else if now.saturating_duration_since(self.last_send) >= self.ping_interval() {
-                    let start = frame::begin_frame(&mut self.out);
-                    RequestHeader {
-                        xid: xid::PING,
-                        op: OpCode::Ping.as_i32(),
-                    }
-                    .encode(&mut self.out);
-                    frame::finish_frame(&mut self.out, start);
+                } else if timers.is_expired(Timer::Ping, now) {
+                    self.out.ping();
                     self.last_send = now;
                 }
             }
-            Phase::Closing { deadline } => {
-                if now >= deadline {
+            Phase::Closing { .. } => {
+                if timers.is_expired(Timer::Close, now) {
                     self.close_transport = true;
                     self.stop(SessionState::Closed, StateCause::UserClose, &Error::Closed);
                 }
@@ -787,26 +526,7 @@ impl<T: Tokens> Session<T> {
 
     /// The next deadline at which [`Session::handle_timeout`] must be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        match self.phase {
-            Phase::Waiting { next_attempt } => Some(match self.alive_at {
-                Some(alive) => next_attempt.min(alive + self.negotiated),
-                None => next_attempt,
-            }),
-            Phase::Connecting { deadline, .. } => Some(match self.alive_at {
-                Some(alive) => deadline.min(alive + self.negotiated),
-                None => deadline,
-            }),
-            Phase::Connected { .. } => {
-                let next = (self.last_recv + self.read_timeout())
-                    .min(self.last_send + self.ping_interval());
-                Some(match self.held.since {
-                    Some(since) => next.min(since + self.config.max_write_delay),
-                    None => next,
-                })
-            }
-            Phase::Closing { deadline } => Some(deadline),
-            Phase::Stopped => None,
-        }
+        self.timers().next()
     }
 
     /// Bytes to write to the connection, if any are due.
@@ -820,12 +540,15 @@ impl<T: Tokens> Session<T> {
     /// a user request (a ping, auth, the handshake, a close) is written at once, with
     /// whatever waits before it.
     pub fn poll_transmit(&mut self, now: Instant) -> Option<BytesMut> {
-        if self.out.is_empty() || self.holds_output(now) {
+        if self.out.is_empty()
+            || self
+                .out
+                .holds(now, self.requests.sent(), self.config.max_write_delay)
+        {
             return None;
         }
-        self.held = OutHeld::default();
         self.stats.writes += 1;
-        Some(self.out.split())
+        Some(self.out.take())
     }
 
     /// The next event for the application.
@@ -874,52 +597,29 @@ impl<T: Tokens> Session<T> {
         }
     }
 
-    /// Whether the user requests in `out` wait for more (see [`Session::poll_transmit`]).
-    fn holds_output(&self, now: Instant) -> bool {
-        let held = &self.held;
-        let Some(since) = held.since else {
-            return false;
-        };
-        if self.out.len() != held.user_bytes
-            || self.out.len() >= WRITE_BATCH_MAX_BYTES
-            || now.saturating_duration_since(since) >= self.config.max_write_delay
-        {
-            return false;
-        }
-        // Sent and not yet answered: the server's queue of work, or what is in transit.
-        let on_wire = self.pending.len().saturating_sub(held.requests);
-        on_wire >= WRITE_BATCH_MIN_IN_FLIGHT && held.requests < on_wire
-    }
-
     fn can_send(&self) -> bool {
-        matches!(self.phase, Phase::Connected { .. }) && self.sasl.is_none()
+        matches!(self.phase, Phase::Connected { .. }) && self.auth.sasl.is_none()
     }
 
-    fn next_xid(&mut self) -> i32 {
-        let xid = self.next_xid;
-        // Wrap to 1: xids <= 0 are reserved for special packets.
-        self.next_xid = if xid == i32::MAX { 1 } else { xid + 1 };
-        xid
-    }
-
-    fn write_request(&mut self, now: Instant, op: OpCode, body: &[u8], kind: PendingKind<T>) {
-        let xid = self.next_xid();
-        let start = frame::begin_frame(&mut self.out);
-        RequestHeader {
-            xid,
-            op: op.as_i32(),
-        }
-        .encode(&mut self.out);
-        self.out.extend_from_slice(body);
-        frame::finish_frame(&mut self.out, start);
+    /// Frames a request and adds it to the requests waiting for their reply; returns the
+    /// bytes it took.
+    fn write_request(
+        &mut self,
+        now: Instant,
+        op: OpCode,
+        body: &[u8],
+        kind: PendingKind<T>,
+    ) -> usize {
+        let xid = self.requests.next_xid();
+        let written = self.out.request(xid, op, body);
         self.last_send = now;
-        self.pending.push_back(Pending { xid, op, kind });
+        self.requests.push_sent(Pending { xid, op, kind });
+        written
     }
 
     fn send_outgoing(&mut self, now: Instant, req: Outgoing<T>) {
         debug!(op = ?req.op, len = req.body.len(), "request");
-        let before = self.out.len();
-        self.write_request(
+        let written = self.write_request(
             now,
             req.op,
             &req.body,
@@ -928,23 +628,14 @@ impl<T: Tokens> Session<T> {
                 watch: req.watch,
             },
         );
-        self.held.user_bytes += self.out.len() - before;
-        self.held.requests += 1;
-        self.held.since.get_or_insert(now);
+        self.out.hold(written, now);
     }
 
     fn write_auth(&mut self, now: Instant, index: usize, token: Option<T::Reply>) {
-        let (scheme, auth) = &self.auths[index];
-        let start = frame::begin_frame(&mut self.out);
-        RequestHeader {
-            xid: xid::AUTH,
-            op: OpCode::Auth.as_i32(),
-        }
-        .encode(&mut self.out);
-        Request::Auth { scheme, auth }.encode(&mut self.out);
-        frame::finish_frame(&mut self.out, start);
+        let (scheme, auth) = self.auth.credential(index);
+        self.out.auth(scheme, auth);
         self.last_send = now;
-        self.auth_pending.push_back(token);
+        self.auth.push_sent(token);
     }
 
     fn set_state(&mut self, state: SessionState, cause: StateCause) {
@@ -989,500 +680,47 @@ impl<T: Tokens> Session<T> {
         };
     }
 
+    /// The timers armed in the current phase (see [`timer`]).
+    fn timers(&self) -> TimerTable {
+        let mut timers = TimerTable::default();
+        match self.phase {
+            Phase::Waiting { next_attempt } => {
+                timers.set(Timer::Attempt, Some(next_attempt));
+                timers.set(Timer::Expiry, self.local_expiry());
+            }
+            Phase::Connecting { deadline, .. } => {
+                timers.set(Timer::Connect, Some(deadline));
+                timers.set(Timer::Expiry, self.local_expiry());
+            }
+            Phase::Connected { .. } => {
+                timers.set(Timer::Read, Some(self.last_recv + self.read_timeout()));
+                timers.set(Timer::Ping, Some(self.last_send + self.ping_interval()));
+                timers.set(
+                    Timer::Write,
+                    self.out
+                        .held_since()
+                        .map(|since| since + self.config.max_write_delay),
+                );
+            }
+            Phase::Closing { deadline } => timers.set(Timer::Close, Some(deadline)),
+            Phase::Stopped => {}
+        }
+        timers
+    }
+
+    /// When the session expires unless a server is reached first: the session timeout
+    /// after it was last known alive, while no server is connected.
+    fn local_expiry(&self) -> Option<Instant> {
+        self.alive_at.map(|alive| alive + self.negotiated)
+    }
+
     fn check_local_expiry(&mut self, now: Instant) {
-        let Some(alive) = self.alive_at else { return };
-        if self.session_id != 0 && now >= alive + self.negotiated {
+        let Some(expiry) = self.local_expiry() else {
+            return;
+        };
+        if self.session_id != 0 && now >= expiry {
             self.expire(now, StateCause::ClientExpired);
         }
-    }
-
-    fn lose_connection(&mut self, now: Instant, reason: Error) {
-        self.stats.disconnects += 1;
-        self.deferred_removals.clear();
-        self.sasl = None;
-        self.alive_at = Some(self.last_recv);
-        // Bytes not yet written belong to the lost connection (held requests among them:
-        // they fail below with the ones on the wire).
-        self.out.clear();
-        self.held = OutHeld::default();
-        self.fail_pending(&Error::ConnectionLoss);
-        self.schedule_attempt(now);
-        self.set_state(
-            SessionState::Disconnected,
-            StateCause::ConnectionLost(reason),
-        );
-        self.check_local_expiry(now);
-    }
-
-    fn protocol_violation(&mut self, now: Instant, msg: String) {
-        warn!(
-            session_id = format_args!("{:#x}", self.session_id),
-            "{msg}; dropping the connection"
-        );
-        self.close_transport = true;
-        // The stream cannot be resynchronised: whatever is left of it is garbage.
-        self.inbuf.clear();
-        let err = Error::ProtocolViolation(msg);
-        match self.phase {
-            Phase::Connected { .. } => self.lose_connection(now, err),
-            Phase::Closing { .. } => {
-                self.stop(SessionState::Closed, StateCause::UserClose, &Error::Closed)
-            }
-            _ => self.schedule_attempt(now),
-        }
-    }
-
-    /// A reply too large for the frame limit is almost always the answer to the oldest
-    /// request: fail that one with an error that says so (and that no retry policy repeats),
-    /// instead of a connection loss that would make it come back forever.
-    fn blame_oversized_reply(&mut self, e: &aiozk_proto::FrameError) {
-        if !matches!(self.pending.front(), Some(p) if matches!(p.kind, PendingKind::User { .. })) {
-            return;
-        }
-        if let Some(Pending {
-            kind: PendingKind::User { token, .. },
-            ..
-        }) = self.pending.pop_front()
-        {
-            self.stats.errors += 1;
-            self.events.push_back(Event::Reply(
-                token,
-                Err(Error::ProtocolViolation(format!(
-                    "the reply is too large: {e}; raise the client's max_frame"
-                ))),
-            ));
-        }
-    }
-
-    fn fail_pending(&mut self, err: &Error) {
-        for p in std::mem::take(&mut self.pending) {
-            match p.kind {
-                PendingKind::User { token, .. } => {
-                    self.stats.errors += 1;
-                    self.events.push_back(Event::Reply(token, Err(err.clone())));
-                }
-                PendingKind::AddWatch { token, id } => {
-                    // The server may or may not hold the watch; the caller gets an error and
-                    // no stream, so nothing local may stay behind.
-                    self.drop_persistent(id);
-                    self.stats.errors += 1;
-                    self.events.push_back(Event::Reply(token, Err(err.clone())));
-                }
-                PendingKind::SetWatches
-                | PendingKind::RemoveWatches
-                | PendingKind::Close
-                | PendingKind::Sasl => {}
-            }
-        }
-        for token in std::mem::take(&mut self.auth_pending).into_iter().flatten() {
-            self.events.push_back(Event::Reply(token, Err(err.clone())));
-        }
-    }
-
-    fn fail_queued(&mut self, err: &Error) {
-        for q in std::mem::take(&mut self.queued) {
-            self.stats.errors += 1;
-            self.events
-                .push_back(Event::Reply(q.token, Err(err.clone())));
-        }
-        for (_, token) in std::mem::take(&mut self.auth_waiting) {
-            self.events.push_back(Event::Reply(token, Err(err.clone())));
-        }
-        for (id, _, token) in std::mem::take(&mut self.queued_add_watches) {
-            self.drop_persistent(id);
-            self.events.push_back(Event::Reply(token, Err(err.clone())));
-        }
-    }
-
-    /// Unregisters a persistent watcher and ends its stream; `None` when it was not
-    /// registered (its stream already ended).
-    fn drop_persistent(&mut self, stream: T::Stream) -> Option<Removal> {
-        let removal = self.watches.remove_persistent(stream)?;
-        self.events.push_back(Event::StreamEnded(stream));
-        Some(removal)
-    }
-
-    /// Fails every request and ends every watch.
-    fn end_everything(&mut self, err: &Error, state: SessionState) {
-        self.fail_pending(err);
-        self.fail_queued(err);
-        self.end_watches(state);
-    }
-
-    fn stop(&mut self, state: SessionState, cause: StateCause, err: &Error) {
-        self.close_transport = !matches!(self.phase, Phase::Waiting { .. } | Phase::Stopped);
-        self.phase = Phase::Stopped;
-        self.end_everything(err, state);
-        self.set_state(state, cause);
-    }
-
-    fn expire(&mut self, now: Instant, cause: StateCause) {
-        warn!(
-            session_id = format_args!("{:#x}", self.session_id),
-            ?cause,
-            "session expired"
-        );
-        self.close_transport = !matches!(self.phase, Phase::Waiting { .. });
-        // Everything in flight, and everything queued while disconnected, was meant for the
-        // dead session. Watches end first, so that persistent watchers whose addWatch was
-        // still queued see their stream end before their registration fails. Calls made
-        // after the Expired event go to the new session, if one is opened.
-        self.fail_pending(&Error::SessionExpired);
-        self.end_watches(SessionState::Expired);
-        self.fail_queued(&Error::SessionExpired);
-        let keep_going = self.config.reconnect_after_expiry;
-        self.alive_at = None;
-        self.session_id = 0;
-        self.password = vec![0; PASSWORD_LEN];
-        self.seen_rw_server = false;
-        self.set_state(SessionState::Expired, cause);
-        if keep_going {
-            self.phase = Phase::Waiting { next_attempt: now };
-            self.want_connect = true;
-        } else {
-            self.phase = Phase::Stopped;
-        }
-    }
-
-    /// Ends every watch with a session event: one-shot watches fire once with it, persistent
-    /// streams get it and then end.
-    fn end_watches(&mut self, state: SessionState) {
-        let events = &mut self.events;
-        self.watches.drain_all(|hit, path| {
-            let event = WatchedEvent {
-                event_type: EventType::None,
-                state,
-                path: path.to_owned(),
-                zxid: None,
-            };
-            match hit {
-                Hit::Oneshot(token) => events.push_back(Event::Oneshot(token, event)),
-                Hit::Stream(stream) => events.push_back(Event::Stream(*stream, event)),
-                Hit::StreamEnded(stream) => {
-                    events.push_back(Event::Stream(stream, event));
-                    events.push_back(Event::StreamEnded(stream));
-                }
-            }
-        });
-    }
-
-    fn handle_connect_response(&mut self, now: Instant, mut frame: Bytes) -> Result<(), String> {
-        if frame.len() == 16 {
-            // A read-only server that will not create a global session answers with a bare
-            // error reply header (e.g. NOTREADONLY) instead of a ConnectResponse.
-            if let Ok(header) = ReplyHeader::decode(&mut frame.clone()) {
-                if header.err != 0 {
-                    warn!(
-                        error = %Error::from_code(header.err),
-                        "the server refused the session; trying another"
-                    );
-                    self.close_transport = true;
-                    self.schedule_attempt(now);
-                    return Ok(());
-                }
-            }
-        }
-        let resp = ConnectResponse::decode(&mut frame)
-            .map_err(|e| format!("bad connect response: {e}"))?;
-        if resp.timeout_ms <= 0 {
-            self.close_transport = true;
-            if self.session_id == 0 {
-                // A refusal of a brand-new session cannot be an expiry: try elsewhere.
-                self.schedule_attempt(now);
-                return Ok(());
-            }
-            self.expire(now, StateCause::ServerExpired);
-            return Ok(());
-        }
-        if resp.password.len() != PASSWORD_LEN && !resp.password.is_empty() {
-            return Err(format!("session password of {} bytes", resp.password.len()));
-        }
-        let new_session = resp.session_id != self.session_id;
-        self.session_id = resp.session_id;
-        self.password = resp.password.to_vec();
-        self.negotiated = Duration::from_millis(resp.timeout_ms as u64);
-        self.seen_rw_server |= !resp.read_only;
-        self.attempts = 0;
-        self.alive_at = None;
-        self.phase = Phase::Connected {
-            read_only: resp.read_only,
-        };
-        if new_session {
-            self.stats.sessions += 1;
-            self.events.push_back(Event::NewSession {
-                session_id: self.session_id,
-            });
-        } else {
-            self.stats.reconnects += 1;
-        }
-        let state = if resp.read_only {
-            SessionState::ConnectedReadOnly
-        } else {
-            SessionState::Connected
-        };
-        info!(
-            session_id = format_args!("{:#x}", self.session_id),
-            timeout_ms = resp.timeout_ms,
-            read_only = resp.read_only,
-            "handshake complete"
-        );
-        match self.config.sasl.clone() {
-            // SASL runs first, alone on the connection: the server handles its packets out
-            // of band, and nothing else may be sent until it is done.
-            Some(creds) => {
-                let cnonce = format!("{:016x}{:016x}", self.next_random(), self.next_random());
-                let mech = sasl::DigestMd5::new(creds, cnonce);
-                let token = mech.initial();
-                self.sasl = Some(SaslExchange { mech, state });
-                self.write_sasl(now, &token);
-            }
-            None => self.finish_handshake(now, state),
-        }
-        Ok(())
-    }
-
-    fn write_sasl(&mut self, now: Instant, token: &[u8]) {
-        let mut body = BytesMut::new();
-        Request::Sasl { token }.encode(&mut body);
-        self.write_request(now, OpCode::Sasl, &body, PendingKind::Sasl);
-    }
-
-    fn sasl_reply(&mut self, now: Instant, result: Result<Response, Error>) {
-        if matches!(self.phase, Phase::Closing { .. }) {
-            // Closed during the exchange: the closeSession reply ends everything.
-            self.sasl = None;
-            return;
-        }
-        let step = match result {
-            Ok(Response::Sasl(Some(token))) => self
-                .sasl
-                .as_mut()
-                .map(|x| x.mech.step(&token))
-                .unwrap_or_else(|| Err("SASL reply without an exchange".into())),
-            Ok(_) => Err("the server has no SASL configuration".into()),
-            Err(e) => Err(format!("the server rejected the SASL credentials: {e}")),
-        };
-        match step {
-            Ok(sasl::Step::Send(token)) => self.write_sasl(now, &token),
-            Ok(sasl::Step::Done) => {
-                let state = self
-                    .sasl
-                    .take()
-                    .map_or(SessionState::Connected, |x| x.state);
-                info!(
-                    session_id = format_args!("{:#x}", self.session_id),
-                    "SASL authentication complete"
-                );
-                self.finish_handshake(now, state);
-            }
-            Err(msg) => {
-                warn!(session_id = format_args!("{:#x}", self.session_id), "{msg}");
-                self.sasl = None;
-                self.stop(
-                    SessionState::AuthFailed,
-                    StateCause::AuthRejected(Error::AuthFailed),
-                    &Error::AuthFailed,
-                );
-            }
-        }
-    }
-
-    /// Sends what waited for the connection, in this order: credentials, watch
-    /// re-registration, then the requests queued meanwhile.
-    fn finish_handshake(&mut self, now: Instant, state: SessionState) {
-        for i in 0..self.auths.len() {
-            let token = self
-                .auth_waiting
-                .iter()
-                .position(|(idx, _)| *idx == i)
-                .map(|pos| self.auth_waiting.swap_remove(pos).1);
-            self.write_auth(now, i, token);
-        }
-        // After an expiry the registry is empty; after a switch from a read-only session to
-        // a new read-write one, the watches must be set again on the new session.
-        self.resend_watches(now);
-        for (id, body, token) in std::mem::take(&mut self.queued_add_watches) {
-            self.write_request(
-                now,
-                OpCode::AddWatch,
-                &body,
-                PendingKind::AddWatch { token, id },
-            );
-        }
-        while let Some(req) = self.queued.pop_front() {
-            self.send_outgoing(now, req);
-        }
-        self.set_state(state, StateCause::Handshake);
-    }
-
-    fn resend_watches(&mut self, now: Instant) {
-        let batches = self
-            .watches
-            .set_watches_batches(self.last_zxid, SET_WATCHES_BATCH_BYTES);
-        for body in batches {
-            let (op, body) = body;
-            self.stats.set_watches_batches += 1;
-            self.write_request(now, op, &body, PendingKind::SetWatches);
-        }
-    }
-
-    fn handle_frame(&mut self, now: Instant, mut frame: Bytes) -> Result<(), String> {
-        let header =
-            ReplyHeader::decode(&mut frame).map_err(|e| format!("bad reply header: {e}"))?;
-        match header.xid {
-            xid::NOTIFICATION => {
-                let ev = WatcherEvent::decode(&mut frame)
-                    .map_err(|e| format!("bad watch notification: {e}"))?;
-                let event_type = EventType::from_i32(ev.event_type)
-                    .filter(|t| {
-                        matches!(
-                            t,
-                            EventType::NodeCreated
-                                | EventType::NodeDeleted
-                                | EventType::NodeDataChanged
-                                | EventType::NodeChildrenChanged
-                        )
-                    })
-                    .ok_or_else(|| format!("bad notification type {}", ev.event_type))?;
-                self.stats.notifications += 1;
-                let event = WatchedEvent {
-                    event_type,
-                    state: self.state,
-                    path: ev.path,
-                    zxid: (header.zxid > 0).then_some(header.zxid),
-                };
-                self.dispatch(now, event);
-                Ok(())
-            }
-            xid::PING => Ok(()),
-            xid::AUTH => {
-                let token = self
-                    .auth_pending
-                    .pop_front()
-                    .ok_or("auth reply without an auth request")?;
-                if header.err != 0 {
-                    let err = Error::from_code(header.err);
-                    if let Some(token) = token {
-                        self.events.push_back(Event::Reply(token, Err(err.clone())));
-                    }
-                    self.stop(
-                        SessionState::AuthFailed,
-                        StateCause::AuthRejected(err),
-                        &Error::AuthFailed,
-                    );
-                } else if let Some(token) = token {
-                    self.events
-                        .push_back(Event::Reply(token, Ok(Response::Empty)));
-                }
-                Ok(())
-            }
-            x => {
-                let pending = self
-                    .pending
-                    .pop_front()
-                    .ok_or_else(|| format!("reply with xid {x} but no request is waiting"))?;
-                if pending.xid != x {
-                    // Put it back so the connection-loss path fails it properly.
-                    let expected = pending.xid;
-                    self.pending.push_front(pending);
-                    return Err(format!("reply xid {x} out of order (expected {expected})"));
-                }
-                if header.zxid > self.last_zxid {
-                    self.last_zxid = header.zxid;
-                }
-                self.complete(now, pending, header.err, frame)
-            }
-        }
-    }
-
-    fn complete(
-        &mut self,
-        now: Instant,
-        p: Pending<T>,
-        err: i32,
-        mut body: Bytes,
-    ) -> Result<(), String> {
-        let result = if err == 0 {
-            match decode_response(p.op, &mut body) {
-                Ok(response) => Ok(response),
-                Err(e) => {
-                    let msg = format!("bad {:?} reply: {e}", p.op);
-                    // Back in the queue, so that the connection loss fails it properly.
-                    self.pending.push_front(p);
-                    return Err(msg);
-                }
-            }
-        } else {
-            Err(Error::from_code(err))
-        };
-        match p.kind {
-            PendingKind::User { token, watch } => {
-                if let Some(w) = watch {
-                    if let Some(kind) = watch_set_by(p.op, w.kind, &result) {
-                        self.watches.add_oneshot(kind, w.path, w.token);
-                    }
-                }
-                if result.is_err() {
-                    self.stats.errors += 1;
-                }
-                self.events.push_back(Event::Reply(token, result));
-            }
-            PendingKind::AddWatch { token, id } => {
-                if result.is_ok() {
-                    self.watches.activate_persistent(id);
-                } else {
-                    self.stats.errors += 1;
-                    self.drop_persistent(id);
-                }
-                self.events.push_back(Event::Reply(token, result));
-            }
-            PendingKind::SetWatches => {
-                if let Err(e) = result {
-                    warn!(error = %e, "watch re-registration failed");
-                }
-            }
-            PendingKind::RemoveWatches => {}
-            PendingKind::Sasl => self.sasl_reply(now, result),
-            PendingKind::Close => {
-                self.close_transport = true;
-                self.stop(SessionState::Closed, StateCause::UserClose, &Error::Closed);
-            }
-        }
-        let _ = now;
-        Ok(())
-    }
-
-    fn dispatch(&mut self, now: Instant, event: WatchedEvent) {
-        let events = &mut self.events;
-        self.watches.fire(&event, |hit, event| match hit {
-            Hit::Oneshot(token) => events.push_back(Event::Oneshot(token, event.clone())),
-            Hit::Stream(stream) => events.push_back(Event::Stream(*stream, event.clone())),
-            Hit::StreamEnded(stream) => events.push_back(Event::StreamEnded(stream)),
-        });
-        if self.deferred_removals.contains(&event.path)
-            && !self.watches.path_is_watched(&event.path)
-            && !self.watches.has_persistent(&event.path)
-        {
-            self.deferred_removals.remove(&event.path);
-            self.send_remove_watches(now, &event.path);
-        }
-    }
-}
-
-/// The table the one-shot watch of a watch-setting read (`op`, asking for `requested`) lands
-/// in, judging by its reply; `None` when the read set no watch (its token is then dropped).
-/// exists sets a watch even when the node is missing (an exist watch); the other reads set
-/// one only on success.
-pub(crate) fn watch_set_by(
-    op: OpCode,
-    requested: WatchKind,
-    result: &Result<Response, Error>,
-) -> Option<WatchKind> {
-    match (op, result) {
-        (OpCode::Exists, Ok(_)) => Some(WatchKind::Data),
-        (OpCode::Exists, Err(Error::NoNode)) => Some(WatchKind::Exist),
-        (_, Ok(_)) => Some(requested),
-        _ => None,
     }
 }
 

@@ -9,20 +9,31 @@ use std::hash::{BuildHasher, RandomState};
 
 use hashbrown::HashTable;
 
-use aiozk_proto::{AddWatchMode, Encode, EventType, OpCode, SetWatches};
+use aiozk_proto::{AddWatchMode, Encode, EventType, OpCode, Response, SetWatches};
 use bytes::{Bytes, BytesMut};
 
-use super::{Tokens, WatchedEvent};
+use super::types::{Tokens, WatchKind, WatchedEvent};
+use crate::error::Error;
 
-/// The kind of a one-shot watch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum WatchKind {
-    /// Set by getData, or by exists on an existing node: fires on change and deletion.
-    Data,
-    /// Set by exists on a missing node: fires on creation.
-    Exist,
-    /// Set by getChildren: fires when the children change or the node is deleted.
-    Child,
+/// Batches of watch re-registrations start a new batch once their paths reach this many
+/// bytes, far below the server's frame limit.
+pub const SET_WATCHES_BATCH_BYTES: usize = 128 * 1024;
+
+/// The table the one-shot watch of a watch-setting read (`op`, asking for `requested`) lands
+/// in, judging by its reply; `None` when the read set no watch (its token is then dropped).
+/// exists sets a watch even when the node is missing (an exist watch); the other reads set
+/// one only on success.
+pub(crate) fn watch_set_by(
+    op: OpCode,
+    requested: WatchKind,
+    result: &Result<Response, Error>,
+) -> Option<WatchKind> {
+    match (op, result) {
+        (OpCode::Exists, Ok(_)) => Some(WatchKind::Data),
+        (OpCode::Exists, Err(Error::NoNode)) => Some(WatchKind::Exist),
+        (_, Ok(_)) => Some(requested),
+        _ => None,
+    }
 }
 
 /// What the server watch of a path needs after a persistent watcher was removed.

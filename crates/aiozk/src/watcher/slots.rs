@@ -16,7 +16,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
-use crate::WatchedEvent;
+use super::event::WatchedEvent;
 
 /// A slot of [`WatchSlots`]; the session keeps it as the token of the watch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

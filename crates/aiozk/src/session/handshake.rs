@@ -1,0 +1,181 @@
+//! The handshake: the server's ConnectResponse, the SASL exchange that may follow, then
+//! what waited for the connection (credentials, watch re-registration, queued requests).
+
+use std::time::{Duration, Instant};
+
+use aiozk_proto::consts::PASSWORD_LEN;
+use aiozk_proto::{ConnectResponse, Decode, Encode, OpCode, ReplyHeader, Request, Response};
+use bytes::{Bytes, BytesMut};
+use tracing::{info, warn};
+
+use super::auth::SaslExchange;
+use super::pending::PendingKind;
+use super::sasl;
+use super::types::{Event, SessionState, StateCause, Tokens};
+use super::watches::SET_WATCHES_BATCH_BYTES;
+use super::{Phase, Session};
+use crate::error::Error;
+
+impl<T: Tokens> Session<T> {
+    pub(super) fn handle_connect_response(
+        &mut self,
+        now: Instant,
+        mut frame: Bytes,
+    ) -> Result<(), String> {
+        if frame.len() == 16 {
+            // A read-only server that will not create a global session answers with a bare
+            // error reply header (e.g. NOTREADONLY) instead of a ConnectResponse.
+            if let Ok(header) = ReplyHeader::decode(&mut frame.clone()) {
+                if header.err != 0 {
+                    warn!(
+                        error = %Error::from_code(header.err),
+                        "the server refused the session; trying another"
+                    );
+                    self.close_transport = true;
+                    self.schedule_attempt(now);
+                    return Ok(());
+                }
+            }
+        }
+        let resp = ConnectResponse::decode(&mut frame)
+            .map_err(|e| format!("bad connect response: {e}"))?;
+        if resp.timeout_ms <= 0 {
+            self.close_transport = true;
+            if self.session_id == 0 {
+                // A refusal of a brand-new session cannot be an expiry: try elsewhere.
+                self.schedule_attempt(now);
+                return Ok(());
+            }
+            self.expire(now, StateCause::ServerExpired);
+            return Ok(());
+        }
+        if resp.password.len() != PASSWORD_LEN && !resp.password.is_empty() {
+            return Err(format!("session password of {} bytes", resp.password.len()));
+        }
+        let new_session = resp.session_id != self.session_id;
+        self.session_id = resp.session_id;
+        self.password = resp.password.to_vec();
+        self.negotiated = Duration::from_millis(resp.timeout_ms as u64);
+        self.seen_rw_server |= !resp.read_only;
+        self.attempts = 0;
+        self.alive_at = None;
+        self.phase = Phase::Connected {
+            read_only: resp.read_only,
+        };
+        if new_session {
+            self.stats.sessions += 1;
+            self.events.push_back(Event::NewSession {
+                session_id: self.session_id,
+            });
+        } else {
+            self.stats.reconnects += 1;
+        }
+        let state = if resp.read_only {
+            SessionState::ConnectedReadOnly
+        } else {
+            SessionState::Connected
+        };
+        info!(
+            session_id = format_args!("{:#x}", self.session_id),
+            timeout_ms = resp.timeout_ms,
+            read_only = resp.read_only,
+            "handshake complete"
+        );
+        match self.config.sasl.clone() {
+            // SASL runs first, alone on the connection: the server handles its packets out
+            // of band, and nothing else may be sent until it is done.
+            Some(creds) => {
+                let cnonce = format!("{:016x}{:016x}", self.next_random(), self.next_random());
+                let mech = sasl::DigestMd5::new(creds, cnonce);
+                let token = mech.initial();
+                self.auth.sasl = Some(SaslExchange { mech, state });
+                self.write_sasl(now, &token);
+            }
+            None => self.finish_handshake(now, state),
+        }
+        Ok(())
+    }
+
+    fn write_sasl(&mut self, now: Instant, token: &[u8]) {
+        let mut body = BytesMut::new();
+        Request::Sasl { token }.encode(&mut body);
+        self.write_request(now, OpCode::Sasl, &body, PendingKind::Sasl);
+    }
+
+    pub(super) fn sasl_reply(&mut self, now: Instant, result: Result<Response, Error>) {
+        if matches!(self.phase, Phase::Closing { .. }) {
+            // Closed during the exchange: the closeSession reply ends everything.
+            self.auth.sasl = None;
+            return;
+        }
+        let step = match result {
+            Ok(Response::Sasl(Some(token))) => self
+                .auth
+                .sasl
+                .as_mut()
+                .map(|x| x.mech.step(&token))
+                .unwrap_or_else(|| Err("SASL reply without an exchange".into())),
+            Ok(_) => Err("the server has no SASL configuration".into()),
+            Err(e) => Err(format!("the server rejected the SASL credentials: {e}")),
+        };
+        match step {
+            Ok(sasl::Step::Send(token)) => self.write_sasl(now, &token),
+            Ok(sasl::Step::Done) => {
+                let state = self
+                    .auth
+                    .sasl
+                    .take()
+                    .map_or(SessionState::Connected, |x| x.state);
+                info!(
+                    session_id = format_args!("{:#x}", self.session_id),
+                    "SASL authentication complete"
+                );
+                self.finish_handshake(now, state);
+            }
+            Err(msg) => {
+                warn!(session_id = format_args!("{:#x}", self.session_id), "{msg}");
+                self.auth.sasl = None;
+                self.stop(
+                    SessionState::AuthFailed,
+                    StateCause::AuthRejected(Error::AuthFailed),
+                    &Error::AuthFailed,
+                );
+            }
+        }
+    }
+
+    /// Sends what waited for the connection, in this order: credentials, watch
+    /// re-registration, then the requests queued meanwhile.
+    fn finish_handshake(&mut self, now: Instant, state: SessionState) {
+        for i in 0..self.auth.len() {
+            let token = self.auth.take_waiting_for(i);
+            self.write_auth(now, i, token);
+        }
+        // After an expiry the registry is empty; after a switch from a read-only session to
+        // a new read-write one, the watches must be set again on the new session.
+        self.resend_watches(now);
+        for (id, body, token) in self.requests.take_queued_add_watches() {
+            self.write_request(
+                now,
+                OpCode::AddWatch,
+                &body,
+                PendingKind::AddWatch { token, id },
+            );
+        }
+        while let Some(req) = self.requests.pop_queued() {
+            self.send_outgoing(now, req);
+        }
+        self.set_state(state, StateCause::Handshake);
+    }
+
+    fn resend_watches(&mut self, now: Instant) {
+        let batches = self
+            .watches
+            .set_watches_batches(self.last_zxid, SET_WATCHES_BATCH_BYTES);
+        for body in batches {
+            let (op, body) = body;
+            self.stats.set_watches_batches += 1;
+            self.write_request(now, op, &body, PendingKind::SetWatches);
+        }
+    }
+}
