@@ -597,6 +597,8 @@ impl PyClient {
         d.set_item("set_watches_batches", s.set_watches_batches)?;
         d.set_item("writes", s.writes)?;
         d.set_item("live_watches", s.live_watches)?;
+        d.set_item("bytes_sent", s.bytes_sent)?;
+        d.set_item("bytes_received", s.bytes_received)?;
         Ok(d)
     }
 

@@ -60,6 +60,7 @@ pub mod retry;
 #[doc(hidden)]
 pub mod session;
 mod tls;
+mod trace;
 mod watcher;
 
 pub use acl::{Acl, Id, Perms};

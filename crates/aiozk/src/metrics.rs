@@ -22,9 +22,6 @@
 //!
 //! `examples/prometheus.rs` exports them in the Prometheus text format.
 
-// Wired into the driver by the next change.
-#![allow(dead_code)]
-
 use std::sync::Once;
 use std::time::Duration;
 

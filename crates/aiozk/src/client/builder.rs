@@ -289,6 +289,8 @@ impl ClientBuilder {
             server: None,
             last_error: None,
             last_zxid: 0,
+            bytes_sent: 0,
+            bytes_received: 0,
         }));
         let connector = driver::tcp_connector(tls_config);
         // Credentials go first so they are replayed before anything else.

@@ -133,6 +133,8 @@ impl Client {
             set_watches_batches: s.set_watches_batches,
             writes: s.writes,
             live_watches: shared.watches,
+            bytes_sent: shared.bytes_sent,
+            bytes_received: shared.bytes_received,
         }
     }
 
@@ -202,6 +204,10 @@ pub struct ClientStats {
     pub writes: u64,
     /// Live local watchers.
     pub live_watches: usize,
+    /// Bytes written to servers.
+    pub bytes_sent: u64,
+    /// Bytes read from servers.
+    pub bytes_received: u64,
 }
 
 /// What every clone of a [`Client`] shares.

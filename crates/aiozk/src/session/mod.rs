@@ -619,15 +619,15 @@ impl<T: Tokens> Session<T> {
 
     fn send_outgoing(&mut self, now: Instant, req: Outgoing<T>) {
         debug!(op = ?req.op, len = req.body.len(), "request");
-        let written = self.write_request(
-            now,
-            req.op,
-            &req.body,
-            PendingKind::User {
-                token: req.token,
-                watch: req.watch,
-            },
-        );
+        let Outgoing {
+            op,
+            body,
+            mut token,
+            watch,
+        } = req;
+        // `write_request` numbers the request with this xid.
+        T::numbered(&mut token, self.requests.next_xid);
+        let written = self.write_request(now, op, &body, PendingKind::User { token, watch });
         self.out.hold(written, now);
     }
 
