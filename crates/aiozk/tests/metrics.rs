@@ -1,5 +1,5 @@
-//! The client's metrics and request spans, seen from outside: the Prometheus example's
-//! output scraped after a run against a real server.
+//! The client's metrics, seen from outside: the Prometheus example's output scraped
+//! after a run against a real server, and a recorder of the test's own.
 
 mod common;
 
@@ -86,65 +86,62 @@ fn the_prometheus_example_counts_every_request() {
     assert!(count("zookeeper_client_received_bytes_total") > 0.0);
 }
 
-#[derive(Clone, Default)]
-struct Capture(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test]
-async fn every_request_has_a_debug_span_with_its_outcome() {
-    let capture = Capture::default();
-    let writer = capture.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::DEBUG)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+async fn reconnects_watches_and_events_are_recorded() {
+    // A recorder for this thread alone: the client's driver runs here too (one-thread
+    // runtime), so it registers its handles with it.
+    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+    let metrics = recorder.handle();
+    let _guard = metrics::set_default_local_recorder(&recorder);
 
     let zk = common::connect("").await;
-    let path = common::base(&zk, "spans").await;
-    let node = format!("{path}/n");
-    zk.create(&node, b"s3cr3t-data").await.unwrap();
-    zk.get_data(&node).await.unwrap();
-    assert_eq!(
-        zk.delete(&format!("{path}/none"), None).await,
-        Err(aiozk::Error::NoNode)
-    );
-    zk.add_auth("digest", b"user:hunter2").await.unwrap();
-    let session = format!("{:#x}", zk.session_id());
-    zk.close().await;
+    let path = common::base(&zk, "recorded").await;
+    let (_, _, watcher) = zk.get_data_watched(&path).await.unwrap();
+    let gauge = |text: &str| sample(text, "zookeeper_client_watches");
+    assert_eq!(gauge(&metrics.render()), Some(1.0));
 
-    let text = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
-    let replies: Vec<&str> = text.lines().filter(|l| l.contains(" reply ")).collect();
-    let find = |op: &str, p: &str| {
-        replies
-            .iter()
-            .find(|l| l.contains(&format!("zk_request{{op=\"{op}\" path=\"{p}\"")))
-            .unwrap_or_else(|| panic!("no reply line for {op} {p} in:\n{text}"))
-    };
-    let get = find("getData", &node);
-    assert!(get.contains(&format!("session_id={session}")), "{get}");
-    assert!(get.contains("outcome=\"ok\""), "{get}");
-    assert!(get.contains(" xid="), "{get}");
-    assert!(get.contains("duration_us="), "{get}");
-    let delete = find("delete", &format!("{path}/none"));
-    assert!(delete.contains("outcome=\"no_node\""), "{delete}");
-    assert!(
-        replies
-            .iter()
-            .any(|l| l.contains("zk_request{op=\"auth\"") && l.contains("outcome=\"ok\"")),
-        "{text}"
+    let mut states = zk.state_watch();
+    zk.reconnect();
+    common::within(
+        20,
+        states.wait_for(|s| *s == aiozk::SessionState::Disconnected),
+    )
+    .await
+    .unwrap();
+    common::within(20, states.wait_for(|s| s.is_connected()))
+        .await
+        .unwrap();
+    zk.set_data(&path, b"changed", None).await.unwrap();
+    let event = common::within(20, watcher).await;
+    assert_eq!(event.event_type, aiozk::EventType::NodeDataChanged);
+
+    let text = metrics.render();
+    let count =
+        |series: &str| sample(&text, series).unwrap_or_else(|| panic!("no {series} in:\n{text}"));
+    assert_eq!(
+        count(r#"zookeeper_client_disconnects_total{cause="connection_loss"}"#),
+        1.0
     );
-    for secret in ["s3cr3t-data", "hunter2"] {
-        assert!(!text.contains(secret), "{secret:?} leaked:\n{text}");
-    }
+    assert_eq!(
+        count(r#"zookeeper_client_reconnects_total{cause="connection_loss"}"#),
+        1.0
+    );
+    assert_eq!(
+        count(r#"zookeeper_client_session_events_total{event="disconnected"}"#),
+        1.0
+    );
+    assert_eq!(
+        count(r#"zookeeper_client_session_events_total{event="connected"}"#),
+        2.0
+    );
+    assert_eq!(count("zookeeper_client_watch_events_total"), 1.0);
+    // The watch fired: none is left.
+    assert_eq!(gauge(&text), Some(0.0));
+    let stats = zk.stats();
+    assert!(
+        stats.bytes_sent > 0 && stats.bytes_received > 0,
+        "{stats:?}"
+    );
+    assert!(count("zookeeper_client_sent_bytes_total") > 0.0);
+    zk.close().await;
 }
