@@ -154,7 +154,8 @@ impl<T: Tokens> Session<T> {
         // After an expiry the registry is empty; after a switch from a read-only session to
         // a new read-write one, the watches must be set again on the new session.
         self.resend_watches(now);
-        for (id, body, token) in self.requests.take_queued_add_watches() {
+        for (id, body, mut token) in self.requests.take_queued_add_watches() {
+            T::numbered(&mut token, self.requests.next_xid);
             self.write_request(
                 now,
                 OpCode::AddWatch,

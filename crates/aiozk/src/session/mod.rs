@@ -283,7 +283,9 @@ impl<T: Tokens> Session<T> {
         self.stats.requests += 1;
         let op = OpCode::AddWatch;
         if self.can_send() {
-            self.write_request(now, op, &body, PendingKind::AddWatch { token: reply, id });
+            let mut token = reply;
+            T::numbered(&mut token, self.requests.next_xid);
+            self.write_request(now, op, &body, PendingKind::AddWatch { token, id });
         } else {
             // Queue it like a user request; re-registration after the handshake re-arms it
             // too, which is harmless.
