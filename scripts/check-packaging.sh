@@ -43,18 +43,30 @@ if bad:
     sys.exit("\n".join(bad))
 ' "${published[*]}" "${unpublished[*]}"
 
+# Each crate is verified against the packages of the ones before it, through a local
+# registry. Cargo treats registry packages as immutable: it unpacks each version once and
+# keeps what it built from it, even when a package changed since. So the unpacked copies
+# (never those from crates.io) and the builds of these crates go before every run; the
+# builds happen in a target directory of their own, where the dependencies stay built.
+for dir in "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*; do
+    case $(basename "$dir") in index.crates.io-*) continue ;; esac
+    for crate in "${published[@]}"; do rm -rf "$dir/$crate"-[0-9]*; done
+done
+ptarget=$work/package-target
+rm -rf "$ptarget"/package "$ptarget"/debug/.fingerprint/aiozk* "$ptarget"/debug/deps/*aiozk*
+
 # --allow-dirty: what is checked is the packaging, not whether everything is committed.
 echo "packaging: cargo package ${published[*]}"
 pkg_args=()
 for crate in "${published[@]}"; do pkg_args+=(-p "$crate"); done
-cargo package -q --allow-dirty "${pkg_args[@]}"
+cargo package -q --allow-dirty --target-dir "$ptarget" "${pkg_args[@]}"
 for crate in "${published[@]}"; do
     version=$(cargo pkgid -p "$crate" | sed 's/.*[#@]//')
-    tar -tzf "$target/package/$crate-$version.crate" "$crate-$version/README.md" >/dev/null
+    tar -tzf "$ptarget/package/$crate-$version.crate" "$crate-$version/README.md" >/dev/null
 done
 
 echo "packaging: cargo publish --dry-run -p aiozk-proto"
-cargo publish -q --dry-run --allow-dirty -p aiozk-proto
+cargo publish -q --dry-run --allow-dirty --target-dir "$ptarget" -p aiozk-proto
 
 echo "packaging: Python wheel and sdist"
 venv=$work/venv
