@@ -86,8 +86,12 @@ EOF
 
 echo "packaging: pip install of the sdist in a fresh venv"
 python3 -m venv "$work/fresh"
-# The sdist builds in a directory of its own; its dependencies' builds are kept between runs.
-CARGO_TARGET_DIR=$work/sdist-target "$work/fresh/bin/pip" install -q "$sdist"
+# The sdist builds in a target directory of its own, where its dependencies stay built. Its
+# files carry one fixed date, which cargo cannot tell from an older build's: the builds of
+# this workspace's crates go first.
+starget=$work/sdist-target
+rm -rf "$starget"/*/.fingerprint/aiozk* "$starget"/*/deps/*aiozk*
+CARGO_TARGET_DIR=$starget "$work/fresh/bin/pip" install -q "$sdist"
 (cd /tmp && "$work/fresh/bin/python" -c '
 import aiozk, aiozk._aiozk
 assert aiozk.__file__.startswith(__import__("sys").prefix), aiozk.__file__
