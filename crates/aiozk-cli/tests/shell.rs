@@ -203,9 +203,9 @@ impl Terminal {
             .to_owned()
     }
 
-    /// Waits until `done` holds for the screen, within 20 s.
+    /// Waits until `done` holds for the screen, within 60 s (the machine may be busy).
     fn wait(&self, what: &str, done: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + Duration::from_secs(20);
+        let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let screen = self.screen();
             if done(&screen) {
