@@ -7,9 +7,13 @@
 # - `cargo publish --dry-run` of aiozk-proto;
 # - the Python package's wheel (`maturin build`) and sdist (`maturin sdist`), and `pip install`
 #   of that sdist in a fresh venv, which then imports the package.
+# With --quick (the test suite's step, a few seconds): only the metadata checks and the file
+# lists of the crates' packages (`cargo package --list`), without building anything.
 #
 # Environment: CARGO_TARGET_DIR.
 set -euo pipefail
+quick=false
+[ "${1:-}" = --quick ] && quick=true
 cd "$(dirname "$0")/.."
 root=$(pwd)
 target=${CARGO_TARGET_DIR:-$root/target}
@@ -42,6 +46,16 @@ for name in unpublished:
 if bad:
     sys.exit("\n".join(bad))
 ' "${published[*]}" "${unpublished[*]}"
+
+if $quick; then
+    for crate in "${published[@]}"; do
+        echo "packaging: cargo package --list -p $crate"
+        cargo package -q --list --allow-dirty -p "$crate" | grep -qx README.md ||
+            { echo "$crate: no README.md in its package" >&2; exit 1; }
+    done
+    echo "packaging: quick checks passed (the full checks: scripts/check-packaging.sh)"
+    exit 0
+fi
 
 # Each crate is verified against the packages of the ones before it, through a local
 # registry. Cargo treats registry packages as immutable: it unpacks each version once and

@@ -1,17 +1,34 @@
 #!/usr/bin/env bash
-# Installs Debian's ZooKeeper (and Java) when they are missing, and tmux (the pseudo-terminal
-# of the `zk shell` test). Idempotent.
+# Installs what the tests' ZooKeeper servers need, idempotently:
+# - Debian's packages zookeeper (3.8.0, the `ZK_VERSION=debian` leg; it brings Java) and maven,
+#   when missing, and tmux (the pseudo-terminal of the `zk shell` test);
+# - the releases named in ZK_RELEASES (default: 3.9.5 and the newest 3.8.x that Maven Central
+#   serves) from Maven Central into the Maven cache (~/.m2), through the test kit, which
+#   starts and stops one server of each to prove it runs. A warm cache downloads nothing.
 set -euo pipefail
-packages=()
-if [ -z "${ZOOKEEPER_HOME:-}" ] && [ ! -f /usr/share/java/zookeeper.jar ]; then
-  packages+=(zookeeper)
+cd "$(dirname "$0")/.."
+releases=${ZK_RELEASES:-"3.9.5 3.8.6"}
+
+missing=()
+[ -f /usr/share/java/zookeeper.jar ] || missing+=(zookeeper)
+command -v mvn >/dev/null || missing+=(maven)
+command -v tmux >/dev/null || missing+=(tmux)
+if [ ${#missing[@]} -gt 0 ]; then
+  SUDO=""
+  if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+  echo "installing the Debian packages ${missing[*]}..." >&2
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
-command -v tmux >/dev/null || packages+=(tmux)
-if [ ${#packages[@]} -eq 0 ]; then
-  exit 0
-fi
-SUDO=""
-if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
-echo "installing the Debian packages ${packages[*]}..." >&2
-$SUDO apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${packages[@]}" >/dev/null
+
+cargo build -q -p aiozk-testkit --bin zk-testkit
+bin=${CARGO_TARGET_DIR:-target}/debug/zk-testkit
+for v in $releases; do
+  if ! connect=$("$bin" serve --version "$v" </dev/null 2>/tmp/zk-testkit-install.$$); then
+    cat /tmp/zk-testkit-install.$$ >&2
+    rm -f /tmp/zk-testkit-install.$$
+    exit 1
+  fi
+  echo "ZooKeeper $v ready (a test server ran on $connect)" >&2
+done
+rm -f /tmp/zk-testkit-install.$$

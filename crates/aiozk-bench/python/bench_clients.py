@@ -21,6 +21,7 @@ DATA100 = "/bench/data100"
 BIG = "/bench/big"
 BIG_LEN = 1_000_000
 CHILDREN = "/bench/children"
+CHILDREN100 = "/bench/children100"
 SET = "/bench/set"
 CD = "/bench/cd"
 WATCH = "/bench/w"
@@ -33,6 +34,9 @@ INFLIGHT = {
     "create_delete100": 100,
     "children10k": 1,
     "get1mb": 1,
+    "children100": 100,
+    "spread_get1": 1000,
+    "spread_get3": 1000,
     "sessions": 16,
     "watches": 100,
     "pwatches": 100,
@@ -185,6 +189,8 @@ def kazoo_main(args):
                     return ("x", None, zk.exists_async(DATA100))
                 if w == "set100":
                     return ("x", None, zk.set_async(SET, data))
+                if w == "children100":
+                    return ("x", None, zk.get_children_async(CHILDREN100))
                 seq[0] += 1
                 p = f"{CD}/{args.tag}-{seq[0]}"
                 return ("create", p, zk.create_async(p, b""))
@@ -366,6 +372,8 @@ async def aiozk_main(args):
                         await zk.delete(p, force=True)
                     elif w == "children10k":
                         await zk.get_children(CHILDREN)
+                    elif w == "children100":
+                        await zk.get_children(CHILDREN100)
                     elif w == "get1mb":
                         d = await zk.get_data(BIG)
                         assert len(d) == BIG_LEN
@@ -401,6 +409,13 @@ async def aiozk_main(args):
             pass
 
 
+def unsupported(args):
+    """The workloads the Python clients do not run, or None."""
+    if args.workload.startswith("spread_"):
+        return {"client": args.client, "workload": args.workload, "unsupported": "not run with the Python clients"}
+    return None
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--client", required=True, choices=["kazoo", "aiozk-py", "aiozk-py-uvloop", "aiozk-rs", "aiozk-rs-uvloop"])
@@ -410,7 +425,10 @@ def main():
     ap.add_argument("--count", type=int, default=1000)
     ap.add_argument("--tag", default="x")
     args = ap.parse_args()
-    if args.client == "kazoo":
+    skipped = unsupported(args)
+    if skipped:
+        result = skipped
+    elif args.client == "kazoo":
         result = kazoo_main(args)
     else:
         if args.client.endswith("-uvloop"):

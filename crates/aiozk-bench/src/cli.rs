@@ -4,7 +4,8 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-use crate::harness::{self, Options, CLIENTS};
+use crate::harness;
+use crate::options::{Options, CLIENTS};
 use crate::workload::{self, RunSpec};
 
 /// Benchmark aiozk and other ZooKeeper clients side by side.
@@ -25,8 +26,8 @@ enum Cmd {
         /// Rounds of every (workload, client) pair [default: 5, quick: 1].
         #[arg(long)]
         rounds: Option<usize>,
-        /// Comma-separated clients [default: all: ours,ours-eager,ours-metrics,zkc,kazoo,aiozk-py,
-        /// aiozk-py-uvloop,aiozk-rs,aiozk-rs-uvloop].
+        /// Comma-separated clients [default: all: ours,ours-eager,ours-plain,ours-metrics,zkc,java,
+        /// kazoo,aiozk-py,aiozk-py-uvloop,aiozk-rs,aiozk-rs-uvloop].
         #[arg(long, value_delimiter = ',')]
         clients: Option<Vec<String>>,
         /// Comma-separated workloads [default: all].

@@ -12,80 +12,12 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::process::Command;
 
+use crate::java::{self, JavaClient};
+use crate::options::{Options, CLIENTS};
 use crate::report;
+use crate::sample::Sample;
 use crate::sys;
-use crate::workload::{paths, BIG_LEN, WORKLOADS};
-
-/// Every client the harness knows: name, description, implemented by the Python script.
-pub const CLIENTS: &[(&str, &str, bool)] = &[
-    (
-        "ours",
-        "aiozk (this crate), tokio current-thread runtime",
-        false,
-    ),
-    (
-        "ours-eager",
-        "aiozk (this crate) writing every request at once (`max_write_delay(0)`)",
-        false,
-    ),
-    (
-        "ours-metrics",
-        "aiozk (this crate) with a metrics recorder installed (`metrics-exporter-prometheus`)",
-        false,
-    ),
-    (
-        "zkc",
-        "zookeeper-client (Rust), tokio current-thread runtime",
-        false,
-    ),
-    ("kazoo", "kazoo (Python, threads)", true),
-    ("aiozk-py", "aiozk (Python, asyncio)", true),
-    ("aiozk-py-uvloop", "aiozk (Python, asyncio on uvloop)", true),
-    (
-        "aiozk-rs",
-        "aiozk-rs: this workspace's Python package (aiozk's API on this crate), asyncio",
-        true,
-    ),
-    (
-        "aiozk-rs-uvloop",
-        "aiozk-rs: this workspace's Python package, asyncio on uvloop",
-        true,
-    ),
-];
-
-/// Options of a harness run.
-#[derive(Clone, Debug)]
-pub struct Options {
-    /// Tiny counts and one round: proves the harness works, measures nothing.
-    pub quick: bool,
-    /// Rounds of every (workload, client) pair.
-    pub rounds: usize,
-    /// Clients to run.
-    pub clients: Vec<String>,
-    /// Workloads to run.
-    pub workloads: Vec<String>,
-    /// Seconds per timed run.
-    pub seconds: f64,
-    /// Children of the get_children node.
-    pub children: usize,
-    /// Sessions opened by the sessions workload.
-    pub sessions: usize,
-    /// Watches registered by the watch workloads.
-    pub watches: usize,
-    /// Seconds of warm-up load before the first measured run.
-    pub warmup_seconds: f64,
-    /// Where the Markdown report goes.
-    pub out: PathBuf,
-    /// Where the raw JSON results go.
-    pub json_out: PathBuf,
-    /// The Python virtual environment of the PyPI clients (created when missing).
-    pub venv: PathBuf,
-    /// The Python virtual environment of this workspace's package, `aiozk-rs` (created when
-    /// missing; the package is rebuilt, in release mode, at every run).
-    pub venv_rs: PathBuf,
-    /// Wait until the 1-minute load average is below this before starting (0: don't wait).
-    pub max_load: f64,
-}
+use crate::workload::{paths, BIG_LEN, CHILDREN100_COUNT, WORKLOADS};
 
 /// The workspace root (two levels above this crate).
 pub fn workspace_root() -> PathBuf {
@@ -100,19 +32,6 @@ fn python_script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("python/bench_clients.py")
 }
 
-/// One finished client run.
-#[derive(Clone, Debug)]
-pub struct Sample {
-    /// The client.
-    pub client: String,
-    /// The workload.
-    pub workload: String,
-    /// The round.
-    pub round: usize,
-    /// The figures printed by the client plus the server CPU added by the harness.
-    pub figures: Value,
-}
-
 struct Bench {
     opts: Options,
     cpus: usize,
@@ -125,6 +44,20 @@ struct Bench {
     python: Option<PathBuf>,
     python_rs: Option<PathBuf>,
     notes: Vec<String>,
+    /// The compiled Java client, when `java` is among the clients.
+    java: Option<JavaClient>,
+    /// The 3-member ensemble of `spread_get3`, when that workload runs.
+    ensemble3: Option<Ensemble3>,
+}
+
+/// The 3-member ensemble of the `spread_get3` workload.
+struct Ensemble3 {
+    /// Stopped when dropped.
+    _ensemble: Ensemble,
+    /// The members' processes (their CPU time is the server CPU of the workload).
+    pids: Vec<u32>,
+    /// The members' addresses, comma-separated.
+    members: String,
 }
 
 /// Runs the whole benchmark and writes the report.
@@ -181,6 +114,18 @@ pub async fn run(opts: Options) -> Result<(), String> {
         None
     };
 
+    let java = if opts.clients.iter().any(|c| c == "java") {
+        match java::prepare(&workspace_root().join("target/bench-java")).await {
+            Ok(j) => Some(j),
+            Err(e) => {
+                notes.push(format!("the Java client skipped: {e}"));
+                None
+            }
+        }
+    } else {
+        None
+    };
+
     eprintln!("starting ZooKeeper (forceSync=no)");
     let ensemble = Ensemble::start_async(1, server_config())
         .await
@@ -215,7 +160,16 @@ pub async fn run(opts: Options) -> Result<(), String> {
         python,
         python_rs,
         notes,
+        java,
+        ensemble3: None,
     };
+    if opts.workloads.iter().any(|w| w == "spread_get3") {
+        eprintln!("starting a 3-member ensemble for spread_get3");
+        match start_ensemble3(pin, cpus).await {
+            Ok(e) => bench.ensemble3 = Some(e),
+            Err(e) => bench.notes.push(format!("spread_get3 skipped: {e}")),
+        }
+    }
     eprintln!("creating the znodes");
     bench.setup().await?;
     eprintln!("warming the JVM up");
@@ -228,6 +182,9 @@ pub async fn run(opts: Options) -> Result<(), String> {
     }
     if bench.python_rs.is_none() {
         clients.retain(|c| !is_rs(c));
+    }
+    if bench.java.is_none() {
+        clients.retain(|c| c != "java");
     }
     for round in 0..opts.rounds {
         for workload in &opts.workloads {
@@ -265,6 +222,7 @@ pub async fn run(opts: Options) -> Result<(), String> {
     }
     let load1 = sys_loadavg();
     drop(ensemble);
+    bench.ensemble3 = None;
 
     let machine = machine_description(&zk_version, &bench, load0, load1).await;
     let raw: Vec<Value> = samples
@@ -520,6 +478,12 @@ async fn setup_znodes(addr: &str, children: usize) -> Result<(), String> {
             .await
             .map_err(e)?;
         zk.create(paths::CHILDREN, b"").await.map_err(e)?;
+        zk.create(paths::CHILDREN100, b"").await.map_err(e)?;
+        for i in 0..CHILDREN100_COUNT {
+            zk.create(&format!("{}/child-{i:03}", paths::CHILDREN100), b"")
+                .await
+                .map_err(e)?;
+        }
         let mut set = tokio::task::JoinSet::new();
         for i in 0..children {
             if set.len() >= 200 {
@@ -563,6 +527,11 @@ impl Bench {
         let through_proxy = matches!(workload, "watches" | "pwatches");
         let addr = if through_proxy {
             self.proxy.addr().to_string()
+        } else if workload == "spread_get3" {
+            match &self.ensemble3 {
+                Some(e) => e.members.clone(),
+                None => return Err("no 3-member ensemble".into()),
+            }
         } else {
             self.server_addr.clone()
         };
@@ -591,7 +560,11 @@ impl Bench {
     ) -> Result<Value, String> {
         let tag = format!("{client}-{}-{}", std::process::id(), rand_tag());
         let mut args: Vec<String> = Vec::new();
-        if is_python(client) {
+        if client == "java" {
+            args.extend(self.java.as_ref().ok_or("no Java client")?.command());
+            args.push("--warmup".into());
+            args.push(if self.opts.quick { "0.2" } else { "2" }.into());
+        } else if is_python(client) {
             let python = if is_rs(client) {
                 self.python_rs.as_ref()
             } else {
@@ -648,8 +621,8 @@ impl Bench {
                     continue;
                 };
                 match v.get("mark").and_then(Value::as_str) {
-                    Some("start") => ticks.0 = sys::proc_cpu_ticks(self.server_pid),
-                    Some("end") => ticks.1 = sys::proc_cpu_ticks(self.server_pid),
+                    Some("start") => ticks.0 = self.server_ticks(workload),
+                    Some("end") => ticks.1 = self.server_ticks(workload),
                     Some("registered") => {
                         // Give the client a moment to start waiting for the loss.
                         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -683,6 +656,66 @@ impl Bench {
         }
         Ok(result)
     }
+}
+
+impl Bench {
+    /// The CPU ticks of the servers that `workload` runs against.
+    fn server_ticks(&self, workload: &str) -> Option<u64> {
+        match (&self.ensemble3, workload) {
+            (Some(e), "spread_get3") => e
+                .pids
+                .iter()
+                .map(|&pid| sys::proc_cpu_ticks(pid))
+                .sum::<Option<u64>>(),
+            _ => sys::proc_cpu_ticks(self.server_pid),
+        }
+    }
+}
+
+/// Starts the ensemble of `spread_get3` and creates its znode. Its members share CPU 0 with
+/// the single server on machines of fewer than five CPUs (the client keeps CPU 1), else each
+/// gets a CPU of its own (2, 3 and 4).
+async fn start_ensemble3(pin: bool, cpus: usize) -> Result<Ensemble3, String> {
+    let config = ServerConfig::new()
+        .cfg_line("forceSync=no")
+        .jvm_flag("-Xms256m")
+        .jvm_flag("-Xmx512m");
+    let ensemble = Ensemble::start_async(3, config)
+        .await
+        .map_err(|e| format!("starting the 3-member ensemble: {e}"))?;
+    let mut pids = Vec::new();
+    for i in 0..3 {
+        let pid = ensemble.pid(i).ok_or("a member has no pid")?;
+        if pin {
+            let cpu = if cpus >= 5 {
+                (2 + i).to_string()
+            } else {
+                "0".into()
+            };
+            taskset(&["-a", "-cp", &cpu, &pid.to_string()]).await?;
+        }
+        pids.push(pid);
+    }
+    let members: Vec<String> = ensemble.addrs().iter().map(ToString::to_string).collect();
+    let zk = aiozk::Client::connect(&ensemble.connect_string())
+        .await
+        .map_err(|e| e.to_string())?;
+    let e = |e: aiozk::Error| e.to_string();
+    zk.ensure_path("/bench").await.map_err(e)?;
+    zk.create(paths::DATA100, &[1u8; 100]).await.map_err(e)?;
+    // Every member has the node before any session reads it.
+    for m in &members {
+        let c = aiozk::Client::connect(m).await.map_err(|e| e.to_string())?;
+        c.sync(paths::DATA100).await.map_err(e)?;
+        c.get_data(paths::DATA100).await.map_err(e)?;
+        c.close().await;
+    }
+    zk.close().await;
+    Ok(Ensemble3 {
+        _ensemble: ensemble,
+        pids,
+        members: members.join(","),
+    })
 }
 
 fn rand_tag() -> u64 {

@@ -7,6 +7,9 @@
 
 pub mod cli;
 pub mod harness;
+pub mod java;
+pub mod options;
 pub mod report;
+pub mod sample;
 pub mod sys;
 pub mod workload;

@@ -4,7 +4,8 @@ use std::fmt::Write;
 
 use serde_json::Value;
 
-use crate::harness::{Options, Sample, CLIENTS};
+use crate::options::{Options, CLIENTS};
+use crate::sample::Sample;
 use crate::workload::WORKLOADS;
 
 /// A figure derived from one sample.
@@ -192,6 +193,9 @@ const TIMED: &[&str] = &[
     "create_delete100",
     "children10k",
     "get1mb",
+    "children100",
+    "spread_get1",
+    "spread_get3",
 ];
 
 fn table(
@@ -492,6 +496,7 @@ fn targets(md: &mut String, samples: &[Sample], timed: &[&str]) {
     let _ = writeln!(md, "## Targets\n");
     let _ = writeln!(md, "| target | figures | met |\n|---|---|---|");
     let yes = |b: bool| if b { "yes" } else { "**no**" };
+    coalescing_targets(md, samples);
     for (a, b) in [
         ("aiozk-rs", "aiozk-py"),
         ("aiozk-rs-uvloop", "aiozk-py-uvloop"),
@@ -587,4 +592,50 @@ fn targets(md: &mut String, samples: &[Sample], timed: &[&str]) {
         }
     }
     md.push('\n');
+}
+
+/// The targets of read coalescing: throughput and server CPU per read against
+/// zookeeper-client and the Java client, and latency at 1 in flight against our client with
+/// coalescing off.
+fn coalescing_targets(md: &mut String, samples: &[Sample]) {
+    let yes = |b: bool| if b { "yes" } else { "**no**" };
+    let peers = [("zkc", "zookeeper-client"), ("java", "the Java client")];
+    for (w, times) in [("get100", 5.0), ("children100", 3.0)] {
+        for (peer, name) in peers {
+            let Some(r) = ratio(samples, peer, w, Metric::OpsPerSec) else {
+                continue;
+            };
+            let _ = writeln!(
+                md,
+                "| ≥ {times}× the ops/s of {name} ({}) | {r:.2}× | {} |",
+                workload_desc(w),
+                yes(r >= times)
+            );
+        }
+    }
+    for (peer, name) in peers {
+        let Some(r) = ratio(samples, peer, "get100", Metric::ServerPer1k) else {
+            continue;
+        };
+        let _ = writeln!(
+            md,
+            "| server CPU per read ≤ 0.25× {name}'s ({}) | {r:.2}× | {} |",
+            workload_desc("get100"),
+            yes(r <= 0.25)
+        );
+    }
+    for w in ["get1", "children10k", "get1mb"] {
+        let (Some(a), Some(b)) = (
+            ratio(samples, "ours-plain", w, Metric::P50),
+            ratio(samples, "ours-plain", w, Metric::P99),
+        ) else {
+            continue;
+        };
+        let _ = writeln!(
+            md,
+            "| p50 and p99 no worse than with coalescing off ({}) | p50 {a:.2}×, p99 {b:.2}× | {} |",
+            workload_desc(w),
+            yes(a <= 1.0 && b <= 1.0)
+        );
+    }
 }

@@ -20,6 +20,8 @@ pub mod paths {
     pub const BIG: &str = "/bench/big";
     /// The node with many children.
     pub const CHILDREN: &str = "/bench/children";
+    /// The node with [`super::CHILDREN100_COUNT`] children.
+    pub const CHILDREN100: &str = "/bench/children100";
     /// The node set_data writes to.
     pub const SET: &str = "/bench/set";
     /// The parent of create+delete pairs.
@@ -31,6 +33,15 @@ pub mod paths {
 /// Size of the data of [`paths::BIG`] (the server's default frame limit is 1 MiB - 1).
 pub const BIG_LEN: usize = 1_000_000;
 
+/// Children of [`paths::CHILDREN100`].
+pub const CHILDREN100_COUNT: usize = 100;
+
+/// Sessions of the spread workloads (`spread_get1`, `spread_get3`).
+pub const SPREAD_SESSIONS: usize = 100;
+
+/// Reads in flight on each session of the spread workloads.
+pub const SPREAD_INFLIGHT: usize = 10;
+
 /// Everything one client run needs.
 #[derive(Clone, Debug)]
 pub struct RunSpec {
@@ -38,7 +49,8 @@ pub struct RunSpec {
     pub client: String,
     /// The workload name (see [`WORKLOADS`]).
     pub workload: String,
-    /// `host:port`.
+    /// `host:port`; for the spread workloads, a comma-separated list of members (session `k`
+    /// connects to member `k` modulo their number).
     pub server: String,
     /// Duration of a timed workload.
     pub seconds: f64,
@@ -67,6 +79,24 @@ pub const WORKLOADS: &[(&str, &str, usize, bool)] = &[
         true,
     ),
     ("get1mb", "get_data, 1 MB, 1 in flight", 1, true),
+    (
+        "children100",
+        "get_children, 100 children, 100 in flight",
+        100,
+        true,
+    ),
+    (
+        "spread_get1",
+        "get_data, 100 B, 100 sessions × 10 in flight, one server",
+        SPREAD_SESSIONS * SPREAD_INFLIGHT,
+        true,
+    ),
+    (
+        "spread_get3",
+        "get_data, 100 B, 100 sessions × 10 in flight, spread over a 3-member ensemble",
+        SPREAD_SESSIONS * SPREAD_INFLIGHT,
+        true,
+    ),
     (
         "sessions",
         "sessions opened in one process (+1 get each)",
@@ -242,7 +272,7 @@ pub fn run(spec: &RunSpec) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     let result = rt.block_on(async {
         match spec.client.as_str() {
-            "ours" | "ours-eager" => ours::run(spec).await,
+            "ours" | "ours-eager" | "ours-plain" => ours::run(spec).await,
             "ours-metrics" => {
                 // What recording costs: the same client with a recorder that keeps
                 // everything (the others run with none, where recording is a no-op).
@@ -333,11 +363,15 @@ mod ours {
     use super::*;
     use aiozk::{Client, SessionEvent, SessionState};
 
-    /// `ours-eager` writes every request at once (no joint writes under deep pipelining).
+    /// `ours-eager` writes every request at once (no joint writes under deep pipelining);
+    /// `ours-plain` sends every read alone (no read coalescing).
     async fn connect(server: &str, client: &str) -> Result<Client, String> {
         let mut builder = Client::builder(server).session_timeout(Duration::from_secs(30));
         if client == "ours-eager" {
             builder = builder.max_write_delay(Duration::ZERO);
+        }
+        if client == "ours-plain" {
+            builder = builder.coalesce_reads(false);
         }
         builder.connect().await.map_err(|e| e.to_string())
     }
@@ -350,6 +384,9 @@ mod ours {
         let w = spec.workload.as_str();
         if w == "sessions" {
             return sessions(spec).await;
+        }
+        if w.starts_with("spread_") {
+            return spread(spec).await;
         }
         let zk = connect(&spec.server, &spec.client).await?;
         let deadline = || Instant::now() + Duration::from_secs_f64(spec.seconds);
@@ -401,6 +438,14 @@ mod ours {
                     .map(drop)
                     .map_err(err))
             ),
+            "children100" => measure!(
+                spec,
+                timed_workers!(n, deadline(), zk, |c, _w, _i| c
+                    .get_children(paths::CHILDREN100)
+                    .await
+                    .map(drop)
+                    .map_err(err))
+            ),
             "get1mb" => measure!(
                 spec,
                 timed_workers!(n, deadline(), zk, |c, _w, _i| c
@@ -412,7 +457,43 @@ mod ours {
             "watches" | "pwatches" => watches(spec, &zk).await,
             other => Err(format!("unknown workload {other}")),
         };
+        let stats = zk.stats();
         zk.close().await;
+        res.map(|mut v| {
+            if let Some(obj) = v.as_object_mut() {
+                obj.insert("coalesced_reads".into(), json!(stats.coalesced_reads));
+                obj.insert("multi_read_batches".into(), json!(stats.multi_read_batches));
+                obj.insert("writes".into(), json!(stats.writes));
+            }
+            v
+        })
+    }
+
+    /// 100 sessions spread over the members, each with 10 get_data in flight.
+    async fn spread(spec: &RunSpec) -> Result<Value, String> {
+        let members: Vec<&str> = spec.server.split(',').collect();
+        let mut sessions = Vec::new();
+        for k in 0..SPREAD_SESSIONS {
+            sessions.push(connect(members[k % members.len()], &spec.client).await?);
+        }
+        let sessions = std::sync::Arc::new(sessions);
+        let deadline = Instant::now() + Duration::from_secs_f64(spec.seconds);
+        let res = measure!(
+            spec,
+            timed_workers!(
+                SPREAD_SESSIONS * SPREAD_INFLIGHT,
+                deadline,
+                sessions,
+                |all, w, _i| all[w % SPREAD_SESSIONS]
+                    .get_data(paths::DATA100)
+                    .await
+                    .map(drop)
+                    .map_err(err)
+            )
+        );
+        for zk in sessions.iter() {
+            zk.close().await;
+        }
         res
     }
 
@@ -521,6 +602,9 @@ mod zkc {
         if w == "sessions" {
             return sessions(spec).await;
         }
+        if w.starts_with("spread_") {
+            return spread(spec).await;
+        }
         let client = connect(&spec.server).await?;
         let deadline = || Instant::now() + Duration::from_secs_f64(spec.seconds);
         let n = inflight(w);
@@ -572,6 +656,14 @@ mod zkc {
                     .map(drop)
                     .map_err(err))
             ),
+            "children100" => measure!(
+                spec,
+                timed_workers!(n, deadline(), client, |c, _w, _i| c
+                    .list_children(paths::CHILDREN100)
+                    .await
+                    .map(drop)
+                    .map_err(err))
+            ),
             "get1mb" => measure!(
                 spec,
                 timed_workers!(n, deadline(), client, |c, _w, _i| c
@@ -584,6 +676,30 @@ mod zkc {
             other => Err(format!("unknown workload {other}")),
         };
         res
+    }
+
+    /// 100 sessions spread over the members, each with 10 get_data in flight.
+    async fn spread(spec: &RunSpec) -> Result<Value, String> {
+        let members: Vec<&str> = spec.server.split(',').collect();
+        let mut sessions = Vec::new();
+        for k in 0..SPREAD_SESSIONS {
+            sessions.push(connect(members[k % members.len()]).await?);
+        }
+        let sessions = std::sync::Arc::new(sessions);
+        let deadline = Instant::now() + Duration::from_secs_f64(spec.seconds);
+        measure!(
+            spec,
+            timed_workers!(
+                SPREAD_SESSIONS * SPREAD_INFLIGHT,
+                deadline,
+                sessions,
+                |all, w, _i| all[w % SPREAD_SESSIONS]
+                    .get_data(paths::DATA100)
+                    .await
+                    .map(drop)
+                    .map_err(err)
+            )
+        )
     }
 
     async fn sessions(spec: &RunSpec) -> Result<Value, String> {

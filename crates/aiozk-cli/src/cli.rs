@@ -8,14 +8,20 @@ use aiozk::fourlw::FourLetterWord;
 use aiozk::Acl;
 use clap::{Args, Parser, Subcommand};
 
+/// The client's default frame limit: the server's default `jute.maxbuffer`, 1 MiB - 1.
+pub(crate) const DEFAULT_MAX_FRAME: usize = 1024 * 1024 - 1;
+
 const ABOUT: &str = "A command-line tool for Apache ZooKeeper";
 
 const LONG_ABOUT: &str = "\
 A command-line tool for Apache ZooKeeper, built on the aiozk client.
 
 Every command opens one session, runs, and closes the session (so ephemeral nodes made by
-`create -e` are deleted when zk exits). --timeout bounds the connection and every request:
-zk never hangs on a dead or wrong server.
+`create -e` are deleted when zk exits). --timeout bounds the whole command: connecting, the
+requests and the closeSession at exit, so zk never hangs on a dead or wrong server. Commands
+that walk a subtree (ls -R, tree, rmr, dump, load, ephemerals) and lock, elect and watch give
+each request --timeout instead. When every server refuses the connection twice in a row, zk
+fails at once.
 
 Paths are relative to the chroot given in --servers (`host:port/chroot`). Node data given on
 the command line is taken as the argument's bytes; `-` reads it from standard input.
@@ -113,7 +119,9 @@ pub struct Global {
     #[arg(long, env = "ZK_CLIENT_CONFIG", value_name = "FILE", global = true)]
     pub client_config: Option<PathBuf>,
 
-    /// Seconds allowed for connecting and for each request (fractions allowed).
+    /// Seconds allowed for the whole command: connecting, the requests and the
+    /// closeSession at exit (fractions allowed). Subtree walks, lock, elect, watch and shell: for
+    /// each request.
     #[arg(
         long,
         value_name = "SECONDS",
@@ -133,6 +141,18 @@ pub struct Global {
         global = true
     )]
     pub session_timeout: Duration,
+
+    /// The largest reply accepted (and request sent), in bytes: raise it to read a node
+    /// whose data or list of children is bigger than the server's default jute.maxbuffer.
+    #[arg(
+        long,
+        env = "ZK_MAX_FRAME",
+        value_name = "BYTES",
+        default_value_t = DEFAULT_MAX_FRAME,
+        value_parser = parse_bytes,
+        global = true
+    )]
+    pub max_frame: usize,
 
     /// Print JSON instead of text.
     #[arg(long, global = true)]
@@ -239,6 +259,10 @@ pub enum Command {
         /// Default: world:anyone:cdrwa.
         #[arg(long, value_name = "ACL", value_parser = parse_acl)]
         acl: Vec<Acl>,
+        /// Write only while NODE exists, in one transaction with a check of NODE (else exit 9,
+        /// nothing written). Under `zk lock`/`zk elect`: `--fence "$ZK_FENCE_NODE"`.
+        #[arg(long, value_name = "NODE")]
+        fence: Option<String>,
         /// The node's path (the prefix for -s).
         path: String,
         /// The data: the argument's bytes, or `-` to read standard input. Default: empty.
@@ -253,6 +277,10 @@ pub enum Command {
         /// Only if the data version is VERSION (else exit 5).
         #[arg(short = 'v', long = "data-version", value_name = "VERSION")]
         version: Option<i32>,
+        /// Write only while NODE exists, in one transaction with a check of NODE (else exit 9,
+        /// nothing written). Under `zk lock`/`zk elect`: `--fence "$ZK_FENCE_NODE"`.
+        #[arg(long, value_name = "NODE")]
+        fence: Option<String>,
         /// The node.
         path: String,
         /// The data: the argument's bytes, or `-` to read standard input.
@@ -262,6 +290,7 @@ pub enum Command {
 
     /// Delete a node (which must have no children).
     #[command(
+        visible_alias = "delete",
         long_about = "Delete a node; it must have no children (else exit 6; see rmr).\n\n\
         JSON: {\"path\", \"deleted\": true}."
     )]
@@ -270,6 +299,10 @@ pub enum Command {
         /// Only if the data version is VERSION (else exit 5).
         #[arg(short = 'v', long = "data-version", value_name = "VERSION")]
         version: Option<i32>,
+        /// Write only while NODE exists, in one transaction with a check of NODE (else exit 9,
+        /// nothing written). Under `zk lock`/`zk elect`: `--fence "$ZK_FENCE_NODE"`.
+        #[arg(long, value_name = "NODE")]
+        fence: Option<String>,
         /// The node.
         path: String,
     },
@@ -334,10 +367,14 @@ pub enum Command {
         on the node and its children list; -r a persistent recursive watch on the whole \
         subtree (ZooKeeper 3.6+); these miss nothing.\n\
         Connection changes are printed too: `disconnected: REASON`, `reconnected (session \
-        0x..)`, `session expired; new session 0x..`; the watches carry on.\n\
-        JSON, one object per line: {\"type\": \"event\", \"event\": \"NodeDataChanged\", \
-        \"path\", \"zxid\"} or {\"type\": \"state\", \"state\": \"disconnected\"|\"reconnected\"|\
-        \"new_session\", \"session\", \"reason\"}."
+        0x..)`, `session expired; new session 0x..`; the watches carry on. Changes made \
+        while disconnected are printed once back, marked `(catch-up)`, one per kind of \
+        change; a recursive watch prints `Resync PATH` instead when something changed \
+        (changes below PATH may have been missed).\n\
+        JSON, one object per line: {\"type\": \"event\", \"event\": \"NodeDataChanged\"|..|\
+        \"Resync\", \"path\", \"zxid\" (null before ZooKeeper 3.9 and for catch-up events), \
+        \"catch_up\": bool, \"resync\": bool} or {\"type\": \"state\", \"state\": \
+        \"disconnected\"|\"reconnected\"|\"new_session\", \"session\", \"reason\"}."
     )]
     Watch {
         /// Watch the whole subtree (persistent recursive watch).
@@ -397,8 +434,14 @@ pub enum Command {
         long_about = "Take the lock at PATH (the Lock recipe of aiozk-recipes), run the \
         command, release the lock when it exits. zk's exit status is the command's.\n\n\
         If the lock is lost while the command runs (session expired), the command gets \
-        SIGTERM (SIGKILL 5 s later) and zk exits with 9. If zk gets SIGINT or SIGTERM it \
-        passes SIGTERM on, waits for the command, releases the lock and exits with 130."
+        SIGTERM (SIGKILL 5 s later) and zk exits with 9; so it does when the command exits \
+        but the lock can no longer be vouched for (zk was paused, the server went silent). \
+        If zk gets SIGINT or SIGTERM it passes SIGTERM on, waits for the command, releases \
+        the lock and exits with 130.\n\n\
+        The command gets ZK_FENCE_NODE, the lock node's path, and ZK_FENCE_CZXID, its \
+        creation zxid (decimal; it grows with every holder, a fencing token for other \
+        systems). Its writes with `zk set/create/rm --fence \"$ZK_FENCE_NODE\"` succeed only \
+        while the lock is held, even if this zk process is frozen and the lock passed on."
     )]
     Lock {
         /// Give up (exit 8) if the lock is not acquired within SECONDS. Default: wait.
@@ -417,8 +460,11 @@ pub enum Command {
         aiozk-recipes), wait to be elected, run the command while leader, step down when it \
         exits. zk's exit status is the command's.\n\n\
         If leadership is lost while the command runs, the command gets SIGTERM (SIGKILL 5 s \
-        later) and zk exits with 9. If zk gets SIGINT or SIGTERM it passes SIGTERM on, waits \
-        for the command, steps down and exits with 130."
+        later) and zk exits with 9; so it does when the command exits but the leadership \
+        can no longer be vouched for. If zk gets SIGINT or SIGTERM it passes SIGTERM on, \
+        waits for the command, steps down and exits with 130.\n\n\
+        The command gets ZK_FENCE_NODE and ZK_FENCE_CZXID as under `zk lock`: fence its \
+        writes with `--fence \"$ZK_FENCE_NODE\"`."
     )]
     Elect {
         /// The election's path.
@@ -515,6 +561,23 @@ fn parse_seconds(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(secs))
 }
 
+/// A byte count: digits, optionally followed by `k`/`K` (KiB) or `m`/`M` (MiB).
+fn parse_bytes(s: &str) -> Result<usize, String> {
+    let (digits, unit) = match s.char_indices().last() {
+        Some((i, 'k' | 'K')) => (&s[..i], 1024),
+        Some((i, 'm' | 'M')) => (&s[..i], 1024 * 1024),
+        _ => (s, 1),
+    };
+    digits
+        .parse::<usize>()
+        .ok()
+        .and_then(|n| n.checked_mul(unit))
+        .filter(|&n| n >= 1024 && i32::try_from(n).is_ok())
+        .ok_or_else(|| {
+            format!("{s:?} is not a byte count from 1K to 2047M (digits, optionally K or M)")
+        })
+}
+
 fn parse_auth(s: &str) -> Result<(String, String), String> {
     match s.split_once(':') {
         Some((scheme, creds)) if !scheme.is_empty() => Ok((scheme.to_owned(), creds.to_owned())),
@@ -565,6 +628,12 @@ mod tests {
     #[test]
     fn value_parsers() {
         assert_eq!(parse_seconds("0.5"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_bytes("2000000"), Ok(2_000_000));
+        assert_eq!(parse_bytes("4M"), Ok(4 << 20));
+        assert_eq!(parse_bytes("64k"), Ok(64 << 10));
+        assert!(parse_bytes("12").is_err());
+        assert!(parse_bytes("3000M").is_err());
+        assert!(parse_bytes("x").is_err());
         assert!(parse_seconds("0").is_err());
         assert!(parse_seconds("-1").is_err());
         assert!(parse_seconds("x").is_err());

@@ -20,11 +20,11 @@ pub const BAD_VERSION: u8 = 5;
 pub const NOT_EMPTY: u8 = 6;
 /// Not authorized by the node's ACL, or authentication failed.
 pub const NO_AUTH: u8 = 7;
-/// No server reachable within `--timeout`, a request timed out, the connection or the
-/// session was lost, or TLS failed.
+/// No server reachable within `--timeout` (or every one refused), a request timed out, the
+/// connection or the session was lost, TLS failed, or a server broke the protocol.
 pub const CONNECTION: u8 = 8;
-/// `lock`/`elect`: the lock or the leadership was lost while the command ran; the command
-/// was stopped.
+/// `lock`/`elect`: the lock or the leadership was lost while the command ran (the command
+/// was stopped) or before it exited. `--fence`: the fence node is gone; nothing was written.
 pub const LOST: u8 = 9;
 /// `lock`/`elect`: the command was found but could not be executed (shell convention).
 pub const CANNOT_EXECUTE: u8 = 126;
@@ -44,9 +44,12 @@ Exit status:
     5    bad version: the expected version (-v) did not match
     6    not empty: the node has children (use `rmr`)
     7    no auth: the ACL denies the operation, or authentication failed
-    8    connection failure: no server answered within --timeout, a request timed
-         out, the connection or session was lost, or TLS failed
-    9    `lock`/`elect`: the lock or leadership was lost; the command was stopped
+    8    connection failure: no server answered within --timeout (or every one
+         refused), a request timed out, the connection or session was lost, TLS
+         failed, or a server broke the protocol
+    9    `lock`/`elect`: the lock or leadership was lost while the command ran (it
+         was stopped) or before it exited; `--fence`: the fence node is gone, so
+         nothing was written
   126    `lock`/`elect`: the command could not be executed
   127    `lock`/`elect`: the command was not found
   130    `lock`/`elect`: zk was interrupted before the command finished
@@ -78,10 +81,11 @@ impl Failure {
 
     /// A client error about `what` (usually a path), with the status of its kind.
     pub fn zk(what: &str, err: &Error) -> Self {
+        let text = describe(err);
         let message = if what.is_empty() {
-            err.to_string()
+            text
         } else {
-            format!("{what}: {err}")
+            format!("{what}: {text}")
         };
         Self::new(status_of(err), message)
     }
@@ -92,6 +96,31 @@ impl Failure {
             code,
             message: None,
         }
+    }
+}
+
+/// A client error in zk's words: the options it names are zk's.
+pub fn describe(err: &Error) -> String {
+    match err {
+        Error::FrameTooLarge { size, limit, reply } => {
+            let (what, server) = if *reply {
+                ("the reply", "")
+            } else {
+                (
+                    "the request",
+                    "; the server's jute.maxbuffer must allow it too",
+                )
+            };
+            format!(
+                "{what} of {size} bytes exceeds the frame limit of {limit} bytes: raise it \
+                 with --max-frame (e.g. --max-frame {}M){server}",
+                size.div_ceil(1 << 20)
+            )
+        }
+        Error::RetriesExhausted { attempts, last } => {
+            format!("gave up after {attempts} attempts: {}", describe(last))
+        }
+        other => other.to_string(),
     }
 }
 
@@ -115,10 +144,13 @@ pub fn status_of(err: &Error) -> u8 {
         | Error::SessionMoved
         | Error::UnknownSession
         | Error::Closed
-        | Error::Closing => CONNECTION,
+        | Error::Closing
+        | Error::ProtocolViolation(_) => CONNECTION,
         Error::RetriesExhausted { last, .. } => status_of(last),
         Error::TransactionFailed { error, .. } => status_of(error),
-        Error::InvalidPath { .. } | Error::InvalidArgument(_) => USAGE,
+        Error::InvalidPath { .. }
+        | Error::InvalidArgument(_)
+        | Error::FrameTooLarge { reply: false, .. } => USAGE,
         _ => GENERIC,
     }
 }

@@ -27,6 +27,8 @@ use crate::exit::Failure;
 use crate::session::Ctx;
 
 fn main() -> ExitCode {
+    // `--timeout` counts from here.
+    let started = tokio::time::Instant::now();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => return usage_error(&e),
@@ -48,7 +50,7 @@ fn main() -> ExitCode {
     } else {
         None
     };
-    let outcome = runtime.block_on(dispatch(cli));
+    let outcome = runtime.block_on(dispatch(cli, started));
     if let Some(handle) = metrics {
         eprint!("{}", handle.render());
     }
@@ -98,7 +100,7 @@ fn fail(failure: Failure) -> ExitCode {
 
 /// Reads everything the command needs from files or standard input, connects, runs the
 /// command and closes the session.
-async fn dispatch(cli: Cli) -> Result<u8, Failure> {
+async fn dispatch(cli: Cli, started: tokio::time::Instant) -> Result<u8, Failure> {
     let g = &cli.global;
     // Inputs first, so a bad file or a slow pipe does not hold a session open.
     let data = match &cli.command {
@@ -114,13 +116,32 @@ async fn dispatch(cli: Cli) -> Result<u8, Failure> {
     if let Command::FourLw { server, word } = &cli.command {
         return info::four_lw(server, *word, g.timeout, g.json).await;
     }
-    let ctx = Ctx::connect(g).await?;
+    let ctx = Ctx::connect(g, started, runs_long(&cli.command)).await?;
     let outcome = match cli.command {
         Command::Shell => shell::run(&ctx).await,
         command => run_command(&ctx, command, data.unwrap_or_default(), dump).await,
     };
     ctx.close().await;
     outcome
+}
+
+/// Commands whose work has no fixed size: each of their requests gets `--timeout`.
+fn runs_long(command: &Command) -> bool {
+    matches!(
+        command,
+        Command::Ls {
+            recursive: true,
+            ..
+        } | Command::Tree { .. }
+            | Command::Rmr { .. }
+            | Command::Dump { .. }
+            | Command::Load { .. }
+            | Command::Ephemerals { .. }
+            | Command::Watch { .. }
+            | Command::Lock { .. }
+            | Command::Elect { .. }
+            | Command::Shell
+    )
 }
 
 /// Runs one command on the session (`data` for create and set, `dump` for load).
@@ -147,6 +168,7 @@ pub(crate) async fn run_command(
             ttl,
             parents,
             acl,
+            fence,
             path,
             data: _,
         } => {
@@ -157,11 +179,21 @@ pub(crate) async fn run_command(
                 ttl,
                 parents,
                 acl,
+                fence,
             };
             nodes::create(ctx, &path, &data, args).await
         }
-        Command::Set { version, path, .. } => nodes::set(ctx, &path, &data, version).await,
-        Command::Rm { version, path } => nodes::rm(ctx, &path, version).await,
+        Command::Set {
+            version,
+            fence,
+            path,
+            ..
+        } => nodes::set(ctx, &path, &data, version, fence.as_deref()).await,
+        Command::Rm {
+            version,
+            fence,
+            path,
+        } => nodes::rm(ctx, &path, version, fence.as_deref()).await,
         Command::Rmr { path } => nodes::rmr(ctx, &path).await,
         Command::Getacl { path } => nodes::getacl(ctx, &path).await,
         Command::Setacl { version, path, acl } => nodes::setacl(ctx, &path, &acl, version).await,

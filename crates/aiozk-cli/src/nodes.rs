@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use aiozk::{Acl, CreateOptions, Error, Stat};
+use aiozk::{Acl, CreateOptions, Error, OpResult, Stat, Transaction};
 use serde_json::{json, Value};
 
 use crate::exit::{self, Failure};
@@ -235,6 +235,8 @@ pub struct CreateArgs {
     pub parents: bool,
     /// `--acl`.
     pub acl: Vec<Acl>,
+    /// `--fence`.
+    pub fence: Option<String>,
 }
 
 /// `create`.
@@ -260,12 +262,26 @@ pub async fn create(ctx: &Ctx, path: &str, data: &[u8], args: CreateArgs) -> Res
             ctx.req(parent, ctx.client.ensure_path(parent)).await?;
         }
     }
-    let (created, stat) = ctx
-        .req(path, ctx.client.create_with(path, data, &options))
-        .await
-        .map_err(|f| explain(f, args.ttl.is_some()))?;
+    let (created, stat) = match &args.fence {
+        None => ctx
+            .req(path, ctx.client.create_with(path, data, &options))
+            .await
+            .map(|(created, stat)| (created, Some(stat))),
+        Some(fence) => {
+            match fenced(ctx, fence, path, |t| t.create(path, data, &options))
+                .await?
+                .pop()
+            {
+                // A create in a transaction comes back without its Stat.
+                Some(OpResult::Created { path, stat }) => Ok((path, stat)),
+                _ => Err(Failure::zk(path, &unexpected())),
+            }
+        }
+    }
+    .map_err(|f| explain(f, args.ttl.is_some()))?;
     if ctx.json {
-        output::json(&json!({"path": created, "stat": output::stat_json(&stat)}))?;
+        let stat = stat.as_ref().map(output::stat_json);
+        output::json(&json!({"path": created, "stat": stat}))?;
     } else {
         output::line(&created)?;
     }
@@ -285,10 +301,29 @@ fn explain(mut failure: Failure, ttl: bool) -> Failure {
 }
 
 /// `set`.
-pub async fn set(ctx: &Ctx, path: &str, data: &[u8], version: Option<i32>) -> Result<u8, Failure> {
-    let stat = ctx
-        .req(path, ctx.client.set_data(path, data, version))
-        .await?;
+pub async fn set(
+    ctx: &Ctx,
+    path: &str,
+    data: &[u8],
+    version: Option<i32>,
+    fence: Option<&str>,
+) -> Result<u8, Failure> {
+    let stat = match fence {
+        None => {
+            ctx.req(path, ctx.client.set_data(path, data, version))
+                .await?
+        }
+        Some(fence) => {
+            let version = version.unwrap_or(-1);
+            match fenced(ctx, fence, path, |t| t.set_data(path, data, version))
+                .await?
+                .pop()
+            {
+                Some(OpResult::Updated(stat)) => stat,
+                _ => return Err(Failure::zk(path, &unexpected())),
+            }
+        }
+    };
     if ctx.json {
         output::json(&json!({"path": path, "stat": output::stat_json(&stat)}))?;
     }
@@ -296,12 +331,59 @@ pub async fn set(ctx: &Ctx, path: &str, data: &[u8], version: Option<i32>) -> Re
 }
 
 /// `rm`.
-pub async fn rm(ctx: &Ctx, path: &str, version: Option<i32>) -> Result<u8, Failure> {
-    ctx.req(path, ctx.client.delete(path, version)).await?;
+pub async fn rm(
+    ctx: &Ctx,
+    path: &str,
+    version: Option<i32>,
+    fence: Option<&str>,
+) -> Result<u8, Failure> {
+    match fence {
+        None => ctx.req(path, ctx.client.delete(path, version)).await?,
+        Some(fence) => {
+            let version = version.unwrap_or(-1);
+            fenced(ctx, fence, path, |t| t.delete(path, version)).await?;
+        }
+    }
     if ctx.json {
         output::json(&json!({"path": path, "deleted": true}))?;
     }
     Ok(exit::OK)
+}
+
+/// Commits the write that `write` adds to a transaction (one write to `path`) behind a check
+/// that `fence` exists; returns the write's result (the check's taken off). A failed check
+/// is [`exit::LOST`]: the lock or leadership that `fence` stands for is gone, and nothing
+/// was written.
+async fn fenced(
+    ctx: &Ctx,
+    fence: &str,
+    path: &str,
+    write: impl FnOnce(Transaction) -> Transaction,
+) -> Result<Vec<OpResult>, Failure> {
+    aiozk::path::validate_path(fence).map_err(|e| Failure::zk("--fence", &e))?;
+    // One multi: the check first, then the write.
+    let txn = write(ctx.client.transaction().check_version(fence, -1));
+    match ctx.bounded(txn.commit()).await {
+        Ok(mut results) => {
+            results.remove(0);
+            Ok(results)
+        }
+        Err(Error::TransactionFailed {
+            index: 0, error, ..
+        }) => Err(Failure::new(
+            exit::LOST,
+            format!(
+                "{path}: not written: the fence {fence} is gone ({error}): the lock or \
+                 leadership it stands for was lost"
+            ),
+        )),
+        Err(Error::TransactionFailed { error, .. }) => Err(Failure::zk(path, &error)),
+        Err(e) => Err(Failure::zk(path, &e)),
+    }
+}
+
+fn unexpected() -> Error {
+    Error::ProtocolViolation("unexpected transaction result".into())
 }
 
 /// `rmr`: the client's `deleteall`, with a progress bar on a terminal that follows the
@@ -338,8 +420,9 @@ pub async fn rmr(ctx: &Ctx, path: &str) -> Result<u8, Failure> {
     // Every request is bounded by the client (a lost connection fails those in flight);
     // the whole walk gets --timeout per thousand nodes as a safety net.
     let thousands = u32::try_from(total / 1000).unwrap_or(u32::MAX);
-    let deadline = ctx.timeout.saturating_mul(thousands.saturating_add(1));
-    let report = tokio::time::timeout(deadline, ctx.client.deleteall(path)).await;
+    let budget = ctx.timeout.saturating_mul(thousands.saturating_add(1));
+    ctx.renew(budget);
+    let report = tokio::time::timeout(budget, ctx.client.deleteall(path)).await;
     if let Some(poller) = poller {
         poller.abort();
     }
@@ -357,7 +440,7 @@ pub async fn rmr(ctx: &Ctx, path: &str) -> Result<u8, Failure> {
         };
         return Err(Failure::new(
             exit::status_of(err),
-            format!("{first}: {err}{more}"),
+            format!("{first}: {}{more}", exit::describe(err)),
         ));
     }
     if ctx.json {

@@ -34,7 +34,19 @@ pub async fn lock(
         })?,
         () = interrupted() => return Ok(exit::INTERRUPTED),
     };
-    let outcome = supervise(command, guard.lost(), "the lock").await;
+    let fence = Fencing {
+        node: guard.node(),
+        czxid: guard.czxid(),
+    };
+    let outcome = supervise(
+        command,
+        &fence,
+        guard.lost(),
+        || guard.is_held(),
+        "the lock",
+    )
+    .await;
+    ctx.renew(ctx.timeout);
     let _ = ctx.bounded(guard.release()).await;
     outcome.map_err(|f| in_context(f, "lock", path))
 }
@@ -71,7 +83,13 @@ pub async fn elect(ctx: &Ctx, path: &str, command: &[OsString]) -> Result<u8, Fa
             return Ok(exit::INTERRUPTED);
         }
     };
-    let outcome = supervise(command, leadership.lost(), "the leadership").await;
+    let fence = Fencing {
+        node: leadership.node(),
+        czxid: leadership.czxid(),
+    };
+    let held = || leadership.is_held();
+    let outcome = supervise(command, &fence, leadership.lost(), held, "the leadership").await;
+    ctx.renew(ctx.timeout);
     let _ = ctx.bounded(election.resign()).await;
     outcome.map_err(|f| in_context(f, "elect", path))
 }
@@ -83,14 +101,35 @@ fn in_context(mut failure: Failure, command: &str, path: &str) -> Failure {
     failure
 }
 
+/// What the command is given to fence its writes, in its environment.
+struct Fencing<'a> {
+    /// `ZK_FENCE_NODE`: the ownership node's path.
+    node: &'a str,
+    /// `ZK_FENCE_CZXID`: the zxid of its creation, in decimal.
+    czxid: i64,
+}
+
 /// Runs the command until it exits, the ownership is lost or zk is interrupted; returns
 /// the command's exit status (or ours).
-async fn supervise(command: &[OsString], lost: LostSignal, what: &str) -> Result<u8, Failure> {
+///
+/// When the command exits, the ownership is checked once more (`held`, which also asks the
+/// clock whether the server has been heard from recently enough): a command that finished
+/// while zk could no longer vouch for the ownership (zk was paused, the server went silent)
+/// makes zk exit with [`exit::LOST`], not with the command's status.
+async fn supervise(
+    command: &[OsString],
+    fence: &Fencing<'_>,
+    lost: LostSignal,
+    held: impl Fn() -> bool,
+    what: &str,
+) -> Result<u8, Failure> {
     let program = command
         .first()
         .ok_or_else(|| Failure::usage("no command given"))?;
     let mut child = tokio::process::Command::new(program)
         .args(&command[1..])
+        .env("ZK_FENCE_NODE", fence.node)
+        .env("ZK_FENCE_CZXID", fence.czxid.to_string())
         .spawn()
         .map_err(|e| {
             let code = if e.kind() == std::io::ErrorKind::NotFound {
@@ -103,16 +142,31 @@ async fn supervise(command: &[OsString], lost: LostSignal, what: &str) -> Result
                 format!("cannot run {}: {e}", program.to_string_lossy()),
             )
         })?;
+    let lost_before_exit = |reason: &str, status: u8| {
+        Failure::new(
+            exit::LOST,
+            format!("{what} was lost ({reason}) before the command exited (status {status})"),
+        )
+    };
     tokio::select! {
-        status = child.wait() => status
-            .map(status_code)
-            .map_err(|e| Failure::new(exit::GENERIC, format!("waiting for the command: {e}"))),
+        // A loss that is already known wins over an exit seen in the same wake-up.
+        biased;
         reason = lost.wait() => {
             stop(&mut child).await;
             Err(Failure::new(
                 exit::LOST,
                 format!("{what} was lost ({}); the command was stopped", reason_text(reason)),
             ))
+        }
+        status = child.wait() => {
+            let status = status.map(status_code).map_err(|e| {
+                Failure::new(exit::GENERIC, format!("waiting for the command: {e}"))
+            })?;
+            match lost.reason() {
+                Some(reason) => Err(lost_before_exit(reason_text(reason), status)),
+                None if !held() => Err(lost_before_exit("the server was not heard from in time", status)),
+                None => Ok(status),
+            }
         }
         () = interrupted() => {
             stop(&mut child).await;

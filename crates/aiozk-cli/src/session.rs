@@ -1,39 +1,64 @@
-//! The session a command runs on, and the deadline on each request.
+//! The session a command runs on, and the deadline that bounds the command.
 
+use std::cell::Cell;
 use std::future::Future;
 use std::time::Duration;
 
 use aiozk::config::ClientConfig;
 use aiozk::{Client, Error, TlsOptions};
+use tokio::time::Instant;
 
-use crate::cli::Global;
+use crate::cli::{Global, DEFAULT_MAX_FRAME};
 use crate::exit::Failure;
 
 /// A connected client plus the options every command needs.
+///
+/// `--timeout` bounds the whole command: connecting, its requests and the closeSession at
+/// exit share one deadline, `--timeout` after zk started. A command that runs for as long as
+/// its work takes (a subtree walk, `watch`, `lock`, `elect`) is made with `per_request`:
+/// then each request gets `--timeout` of its own, and the closeSession what is left of the
+/// last one's.
 pub struct Ctx {
     /// The session.
     pub client: Client,
-    /// The deadline of each request.
+    /// `--timeout`.
     pub timeout: Duration,
     /// Print JSON.
     pub json: bool,
+    /// When the command (or, with `per_request`, the latest request) must be done.
+    deadline: Cell<Instant>,
+    /// Each request gets `timeout` from its start, instead of sharing one deadline.
+    per_request: bool,
 }
 
 impl Ctx {
-    /// Connects with the global options, within `--timeout`.
-    pub async fn connect(g: &Global) -> Result<Self, Failure> {
+    /// Connects with the global options, within `--timeout` of `started`.
+    pub async fn connect(g: &Global, started: Instant, per_request: bool) -> Result<Self, Failure> {
+        let deadline = started + g.timeout;
+        let left = deadline.saturating_duration_since(Instant::now());
         let mut builder = Client::builder(&g.servers);
         // The file first, so the command line overrides it.
+        let mut file_max_frame = None;
         if let Some(path) = &g.client_config {
             let config = ClientConfig::from_file(path).map_err(|e| Failure::zk("", &e))?;
             for warning in config.warnings() {
                 eprintln!("zk: warning: {warning}");
             }
             builder = config.apply(builder).map_err(|e| Failure::zk("", &e))?;
+            file_max_frame = config.max_frame();
         }
+        // `--max-frame` always has a value: the file's `jute.maxbuffer` stands unless the
+        // option (or ZK_MAX_FRAME) asks for something other than the default.
+        let max_frame = match file_max_frame {
+            Some(bytes) if g.max_frame == DEFAULT_MAX_FRAME => bytes,
+            _ => g.max_frame,
+        };
         builder = builder
-            .connect_timeout(g.timeout)
-            .session_timeout(g.session_timeout);
+            .connect_timeout(left)
+            .session_timeout(g.session_timeout)
+            .max_frame(max_frame)
+            // A port where nothing listens fails at once, not after --timeout.
+            .fail_eagerly(true);
         for (scheme, creds) in &g.auth {
             builder = builder.auth(scheme, creds.as_bytes());
         }
@@ -44,7 +69,7 @@ impl Ctx {
             builder = builder.tls(tls);
         }
         // The builder's own connect timeout applies; the outer one is a safety net.
-        let connect = tokio::time::timeout(g.timeout + Duration::from_secs(1), builder.connect());
+        let connect = tokio::time::timeout_at(deadline + SAFETY, builder.connect());
         let client = match connect.await {
             Ok(Ok(client)) => client,
             Ok(Err(e)) => return Err(Failure::zk("", &e)),
@@ -62,7 +87,26 @@ impl Ctx {
             client,
             timeout: g.timeout,
             json: g.json,
+            deadline: Cell::new(deadline),
+            per_request,
         })
+    }
+
+    /// The same session and deadline, with `--json` as `json` (for one line of the shell).
+    pub fn with_json(&self, json: bool) -> Self {
+        Self {
+            client: self.client.clone(),
+            timeout: self.timeout,
+            json,
+            deadline: Cell::new(self.deadline.get()),
+            per_request: self.per_request,
+        }
+    }
+
+    /// Gives the next requests (and the closeSession after them) a fresh `--timeout`: for
+    /// the end of `lock`, `elect` and `rmr`, which may run for longer than any deadline.
+    pub fn renew(&self, budget: Duration) {
+        self.deadline.set(Instant::now() + budget);
     }
 
     /// Awaits one request within the timeout; errors are about `what` (usually the path).
@@ -74,23 +118,30 @@ impl Ctx {
         self.bounded(fut).await.map_err(|e| Failure::zk(what, &e))
     }
 
-    /// Awaits one request within the timeout, keeping the client's error.
+    /// Awaits one request within the deadline, keeping the client's error.
     pub async fn bounded<T>(
         &self,
         fut: impl Future<Output = aiozk::Result<T>>,
     ) -> aiozk::Result<T> {
-        match tokio::time::timeout(self.timeout, fut).await {
+        if self.per_request {
+            self.renew(self.timeout);
+        }
+        match tokio::time::timeout_at(self.deadline.get(), fut).await {
             Ok(result) => result,
             Err(_) => Err(Error::Timeout),
         }
     }
 
-    /// Closes the session (the server drops its ephemeral nodes at once), within the
-    /// timeout.
+    /// Closes the session (the server drops its ephemeral nodes at once) within what is
+    /// left of the deadline: after a request timed out, the closeSession is sent but not
+    /// waited for.
     pub async fn close(&self) {
-        let _ = tokio::time::timeout(self.timeout, self.client.close()).await;
+        let _ = tokio::time::timeout_at(self.deadline.get(), self.client.close()).await;
     }
 }
+
+/// Slack for the builder's own connect timeout to fire first.
+const SAFETY: Duration = Duration::from_millis(200);
 
 /// The TLS options from the global flags, or `None` for plain TCP (a `tls://` server in the
 /// list still uses TLS, with the system's authorities).

@@ -349,6 +349,10 @@ pub enum WatcherType {
     Data,
     /// 3: both tables; the only way to remove persistent watches before 3.9.
     Any,
+    /// 4: a persistent watch (3.9+; older servers answer MARSHALLINGERROR).
+    Persistent,
+    /// 5: a persistent recursive watch (3.9+; older servers answer MARSHALLINGERROR).
+    PersistentRecursive,
 }
 
 impl WatcherType {
@@ -358,6 +362,8 @@ impl WatcherType {
             Self::Children => 1,
             Self::Data => 2,
             Self::Any => 3,
+            Self::Persistent => 4,
+            Self::PersistentRecursive => 5,
         }
     }
 }

@@ -31,6 +31,7 @@ pub use codec::{Decode, DecodeError, Encode};
 pub use consts::{AddWatchMode, CreateMode, EventType, OpCode, WatcherType};
 pub use frame::FrameError;
 pub use records::{
-    decode_response, AclRecord, ClientInfo, ConnectRequest, ConnectResponse, MultiResult,
-    ReplyHeader, Request, RequestHeader, Response, SetWatches, Stat, WatcherEvent,
+    decode_multi_result, decode_response, finish_multi_body, push_multi_op, AclRecord, ClientInfo,
+    ConnectRequest, ConnectResponse, MultiResult, ReplyHeader, Request, RequestHeader, Response,
+    SetWatches, Stat, WatcherEvent,
 };

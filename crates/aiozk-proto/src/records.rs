@@ -521,20 +521,6 @@ impl Request<'_> {
             Self::CloseSession => OpCode::CloseSession,
         }
     }
-
-    /// The opcode this operation carries inside a multi. Plain creates use create (1), whose
-    /// result the server sends without a Stat anyway.
-    fn multi_opcode(&self) -> OpCode {
-        match self {
-            Self::Create {
-                mode: CreateMode::Container,
-                ..
-            } => OpCode::CreateContainer,
-            Self::Create { mode, .. } if mode.is_ttl() => OpCode::CreateTtl,
-            Self::Create { .. } => OpCode::Create,
-            other => other.opcode(),
-        }
-    }
 }
 
 fn write_multi_header(b: &mut BytesMut, op: i32, done: bool) {
@@ -542,6 +528,28 @@ fn write_multi_header(b: &mut BytesMut, op: i32, done: bool) {
     write_bool(b, done);
     b.put_i32(-1);
 }
+
+/// Appends one operation to a multi or multiRead body being assembled from records encoded
+/// on their own: the operation's header, then `record` as [`Encode::encode`] wrote it for a
+/// lone request of type `op`. Close the body with [`finish_multi_body`].
+///
+/// The reads of a multiRead (getData, getChildren) must carry `watch = false`: the server
+/// would set the watch, and nothing would record it.
+pub fn push_multi_op(b: &mut BytesMut, op: OpCode, record: &[u8]) {
+    write_multi_header(b, op.as_i32(), false);
+    b.extend_from_slice(record);
+}
+
+/// Ends a multi or multiRead body started with [`push_multi_op`].
+pub fn finish_multi_body(b: &mut BytesMut) {
+    write_multi_header(b, -1, true);
+}
+
+/// Bytes that [`push_multi_op`] adds before an operation's record.
+pub const MULTI_OP_HEADER_LEN: usize = 9;
+
+/// Bytes of the end marker that [`finish_multi_body`] writes.
+pub const MULTI_END_LEN: usize = 9;
 
 impl Encode for Request<'_> {
     fn encode(&self, b: &mut BytesMut) {
@@ -592,7 +600,11 @@ impl Encode for Request<'_> {
             }
             Self::Multi(ops) | Self::MultiRead(ops) => {
                 for op in ops.iter() {
-                    write_multi_header(b, op.multi_opcode().as_i32(), false);
+                    // A create is create2 (15), container or TTL create, whose result carries
+                    // the new node's Stat. Before 3.8.2 (and 3.9.0) a server answers a
+                    // create2 inside a multi with a plain create result, without the Stat
+                    // (ZOOKEEPER-4026); the results decode either way.
+                    write_multi_header(b, op.opcode().as_i32(), false);
                     match op {
                         // Reads inside multiRead never set watches: the client would have no
                         // record of them.
@@ -783,49 +795,58 @@ pub fn decode_response(op: OpCode, body: &mut Bytes) -> Result<Response, DecodeE
 
 fn decode_multi(body: &mut Bytes) -> Result<Vec<MultiResult>, DecodeError> {
     let mut out = Vec::new();
-    loop {
-        let op = read_i32(body, "multi header")?;
-        let done = read_bool(body, "multi header")?;
-        let err = read_i32(body, "multi header")?;
-        if done {
-            return Ok(out);
-        }
-        let result = match OpCode::from_i32(op) {
-            Some(OpCode::Create) => MultiResult::Create {
-                path: read_ustring(body, "multi create path")?,
-            },
-            Some(OpCode::Create2 | OpCode::CreateContainer | OpCode::CreateTtl) => {
-                MultiResult::Create2 {
-                    path: read_ustring(body, "multi create path")?,
-                    stat: Stat::decode(body)?,
-                }
-            }
-            Some(OpCode::Delete) => MultiResult::Delete,
-            Some(OpCode::SetData) => MultiResult::SetData {
-                stat: Stat::decode(body)?,
-            },
-            Some(OpCode::Check) => MultiResult::Check,
-            Some(OpCode::GetData) => MultiResult::GetData {
-                data: read_buffer(body, "multi data")?,
-                stat: Stat::decode(body)?,
-            },
-            Some(OpCode::GetChildren) => MultiResult::GetChildren {
-                children: crate::codec::read_string_vec(body, "multi children")?,
-            },
-            Some(OpCode::Error) => {
-                // The body repeats the code; the header's copy is authoritative.
-                let _ = read_i32(body, "multi error")?;
-                MultiResult::Error(err)
-            }
-            _ => {
-                return Err(DecodeError::BadValue {
-                    what: "multi result type",
-                    value: op.into(),
-                })
-            }
-        };
+    while let Some(result) = decode_multi_result(body)? {
         out.push(result);
     }
+    Ok(out)
+}
+
+/// Decodes the next result of a multi or multiRead reply body (err 0), or `None` at the end
+/// marker. Decoding one result at a time lets a caller hand each one on as it goes.
+///
+/// # Errors
+/// [`DecodeError`] for a truncated body or an unknown result type.
+pub fn decode_multi_result(body: &mut Bytes) -> Result<Option<MultiResult>, DecodeError> {
+    let op = read_i32(body, "multi header")?;
+    let done = read_bool(body, "multi header")?;
+    let err = read_i32(body, "multi header")?;
+    if done {
+        return Ok(None);
+    }
+    Ok(Some(match OpCode::from_i32(op) {
+        Some(OpCode::Create) => MultiResult::Create {
+            path: read_ustring(body, "multi create path")?,
+        },
+        Some(OpCode::Create2 | OpCode::CreateContainer | OpCode::CreateTtl) => {
+            MultiResult::Create2 {
+                path: read_ustring(body, "multi create path")?,
+                stat: Stat::decode(body)?,
+            }
+        }
+        Some(OpCode::Delete) => MultiResult::Delete,
+        Some(OpCode::SetData) => MultiResult::SetData {
+            stat: Stat::decode(body)?,
+        },
+        Some(OpCode::Check) => MultiResult::Check,
+        Some(OpCode::GetData) => MultiResult::GetData {
+            data: read_buffer(body, "multi data")?,
+            stat: Stat::decode(body)?,
+        },
+        Some(OpCode::GetChildren) => MultiResult::GetChildren {
+            children: crate::codec::read_string_vec(body, "multi children")?,
+        },
+        Some(OpCode::Error) => {
+            // The body repeats the code; the header's copy is authoritative.
+            let _ = read_i32(body, "multi error")?;
+            MultiResult::Error(err)
+        }
+        _ => {
+            return Err(DecodeError::BadValue {
+                what: "multi result type",
+                value: op.into(),
+            })
+        }
+    }))
 }
 
 #[cfg(test)]
@@ -986,6 +1007,78 @@ mod tests {
                 },
             ])
         );
+    }
+
+    #[test]
+    fn multi_read_assembled_from_lone_records_matches_its_encoding() {
+        let ops = [
+            Request::GetData {
+                path: "/a",
+                watch: false,
+            },
+            Request::GetChildren {
+                path: "/bc",
+                watch: false,
+            },
+        ];
+        let mut b = BytesMut::new();
+        for op in &ops {
+            let record = encode(op);
+            push_multi_op(&mut b, op.opcode(), &record);
+        }
+        finish_multi_body(&mut b);
+        assert_eq!(&b[..], &encode(&Request::MultiRead(&ops))[..]);
+        let records: usize = ops.iter().map(|op| encode(op).len()).sum();
+        assert_eq!(
+            b.len(),
+            records + ops.len() * MULTI_OP_HEADER_LEN + MULTI_END_LEN
+        );
+    }
+
+    #[test]
+    fn multi_results_decode_one_at_a_time() {
+        let stat = Stat {
+            version: 9,
+            ..Stat::default()
+        };
+        let mut b = BytesMut::new();
+        b.put_i32(OpCode::GetData.as_i32());
+        write_bool(&mut b, false);
+        b.put_i32(0);
+        write_buffer(&mut b, Some(b"xyz"));
+        stat.encode(&mut b);
+        b.put_i32(OpCode::Error.as_i32());
+        write_bool(&mut b, false);
+        b.put_i32(-101);
+        b.put_i32(-101);
+        b.put_i32(OpCode::GetChildren.as_i32());
+        write_bool(&mut b, false);
+        b.put_i32(0);
+        b.put_i32(1);
+        write_ustring(&mut b, "k");
+        write_multi_header(&mut b, -1, true);
+        let mut body = b.freeze();
+        assert_eq!(
+            decode_multi_result(&mut body).unwrap(),
+            Some(MultiResult::GetData {
+                data: Some(Bytes::from_static(b"xyz")),
+                stat
+            })
+        );
+        assert_eq!(
+            decode_multi_result(&mut body).unwrap(),
+            Some(MultiResult::Error(-101))
+        );
+        assert_eq!(
+            decode_multi_result(&mut body).unwrap(),
+            Some(MultiResult::GetChildren {
+                children: vec!["k".into()]
+            })
+        );
+        assert_eq!(decode_multi_result(&mut body).unwrap(), None);
+        assert!(body.is_empty());
+        // A truncated body is an error, not a panic or an end.
+        assert!(decode_multi_result(&mut Bytes::from_static(&[0, 0, 0, 4, 0])).is_err());
     }
 
     #[test]

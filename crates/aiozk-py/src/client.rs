@@ -3,11 +3,13 @@
 //! Paths: aiozk joins the chroot and the caller's path and drops empty segments (so `''`
 //! and `'/'` name the chroot node itself, and relative paths are taken from the chroot),
 //! then strips the chroot from returned paths. This class does the same, with a Rust client
-//! that has no chroot of its own; watch events carry server paths, as in aiozk.
+//! that has no chroot of its own: it normalizes the path, then lets an `aiozk::path::Chroot`
+//! put the chroot in front and take it off; watch events carry server paths, as in aiozk.
 
 use std::time::Duration;
 
 use aiozk::config::ClientConfig;
+use aiozk::path::Chroot;
 use aiozk::{
     Client, CreateOptions, EventType, OneshotWatcher, OpResult, RetryPolicy, SessionState,
     TlsOptions,
@@ -27,7 +29,7 @@ use crate::watch::{state_name, PersistentWatchInner, PyPersistentWatch, PyStateC
 #[pyclass(module = "aiozk._aiozk", name = "Client", frozen)]
 pub(crate) struct PyClient {
     pub(crate) client: Client,
-    chroot: Option<String>,
+    chroot: Chroot,
     /// The one-shot watches being forwarded, by (child watch?, server path).
     armed: Armed,
 }
@@ -227,17 +229,18 @@ enum WatchKind {
     Child,
 }
 
-fn event_code(t: EventType) -> i32 {
-    match t {
-        EventType::None => -1,
-        EventType::NodeCreated => 1,
-        EventType::NodeDeleted => 2,
-        EventType::NodeDataChanged => 3,
-        EventType::NodeChildrenChanged => 4,
-        EventType::DataWatchRemoved => 5,
-        EventType::ChildWatchRemoved => 6,
-        EventType::PersistentWatchRemoved => 7,
+/// `path` as aiozk normalizes it: its non-empty segments, each after a `/` (`/` when there
+/// are none), so that `''`, `'/'` and `'a//b/'` become `/`, `/` and `/a/b`.
+fn normalize(path: &str) -> String {
+    let mut out = String::with_capacity(path.len() + 1);
+    for segment in path.split('/').filter(|s| !s.is_empty()) {
+        out.push('/');
+        out.push_str(segment);
     }
+    if out.is_empty() {
+        out.push('/');
+    }
+    out
 }
 
 /// Waits until the client is connected again; false once it has stopped for good.
@@ -284,7 +287,7 @@ fn forward_watch(
         let code = loop {
             let event = watcher.await;
             if event.event_type != EventType::None {
-                break event_code(event.event_type);
+                break types::watch_event_code(event.event_type);
             }
             if event.state != SessionState::Expired || !Box::pin(wait_connected(&client)).await {
                 return;
@@ -324,28 +327,16 @@ fn forward_watch(
 impl PyClient {
     /// The server path of `path`: aiozk's `normalize_path`.
     pub(crate) fn path(&self, path: &str) -> String {
-        let mut out = String::with_capacity(path.len() + 16);
-        let chroot = self.chroot.as_deref().unwrap_or("");
-        for segment in chroot.split('/').chain(path.split('/')) {
-            if !segment.is_empty() {
-                out.push('/');
-                out.push_str(segment);
-            }
-        }
-        if out.is_empty() {
-            out.push('/');
-        }
-        out
+        self.chroot.prefix(&normalize(path))
     }
 
-    /// A server path as seen by the caller: aiozk's `denormalize_path`.
-    fn strip(chroot: Option<&str>, path: String) -> String {
-        match chroot {
-            Some(c) if path == c => String::new(),
-            Some(c) if path.starts_with(c) && path[c.len()..].starts_with('/') => {
-                path[c.len()..].to_owned()
-            }
-            _ => path,
+    /// A server path as seen by the caller: aiozk's `denormalize_path`, which gives the
+    /// chroot node itself as `''`.
+    fn strip(chroot: &Chroot, path: String) -> String {
+        if chroot.as_str() == Some(path.as_str()) {
+            String::new()
+        } else {
+            chroot.strip(&path).to_owned()
         }
     }
 
@@ -404,8 +395,9 @@ impl PyClient {
     /// Starts a session (the driver connects in the background).
     #[new]
     #[pyo3(signature = (servers, *, chroot=None, session_timeout=10.0, allow_read_only=false,
-        default_acl=None, retry=None, request_timeout=None, connect_timeout=None, auth=Vec::new(),
-        sasl=None, tls=None, reconnect_after_expiry=true, resume=None, client_config=None))]
+        default_acl=None, retry=None, call_timeout=None, connect_timeout=None, auth=Vec::new(),
+        sasl=None, tls=None, reconnect_after_expiry=true, resume=None, max_frame=None,
+        client_config=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         servers: &str,
@@ -414,13 +406,14 @@ impl PyClient {
         allow_read_only: bool,
         default_acl: Option<Vec<AclTuple>>,
         retry: Option<(String, Option<f64>, Option<f64>)>,
-        request_timeout: Option<f64>,
+        call_timeout: Option<f64>,
         connect_timeout: Option<f64>,
         auth: Vec<(String, Vec<u8>)>,
         sasl: Option<(String, String)>,
         tls: Option<PyRef<'_, PyTlsOptions>>,
         reconnect_after_expiry: bool,
         resume: Option<(i64, Vec<u8>)>,
+        max_frame: Option<usize>,
         client_config: Option<PyRef<'_, PyClientConfig>>,
     ) -> PyResult<Self> {
         let mut builder = Client::builder(servers);
@@ -441,8 +434,8 @@ impl PyClient {
         if let Some(spec) = retry {
             builder = builder.retry_policy(retry_policy(spec)?);
         }
-        if let Some(t) = request_timeout {
-            builder = builder.request_timeout(secs(t, "read_timeout")?);
+        if let Some(t) = call_timeout {
+            builder = builder.call_timeout(secs(t, "read_timeout")?);
         }
         if let Some(t) = connect_timeout {
             builder = builder.connect_timeout(secs(t, "connect_timeout")?);
@@ -459,11 +452,15 @@ impl PyClient {
         if let Some((id, password)) = resume {
             builder = builder.resume_session(id, password);
         }
+        if let Some(bytes) = max_frame {
+            builder = builder.max_frame(bytes);
+        }
+        let chroot = Chroot::new(Some(&normalize(chroot.as_deref().unwrap_or(""))))
+            .map_err(|e| Python::attach(|py| crate::errors::to_py(py, e)))?;
         let _guard = runtime().enter();
         let client = builder
             .start()
             .map_err(|e| Python::attach(|py| crate::errors::to_py(py, e)))?;
-        let chroot = chroot.filter(|c| c != "/" && !c.is_empty());
         Ok(Self {
             client,
             chroot,
@@ -487,14 +484,20 @@ impl PyClient {
                 let wait = async {
                     let mut rx = client.state_watch();
                     let state = rx
-                        .wait_for(|s| s.is_connected() || s.is_terminal())
+                        .wait_for(|s| {
+                            s.is_connected()
+                                || s.is_terminal()
+                                || client.connect_failure().is_some()
+                        })
                         .await
                         .map(|s| *s)
                         .unwrap_or(SessionState::Closed);
                     match state {
                         SessionState::AuthFailed => Err(aiozk::Error::AuthFailed),
                         SessionState::Closed => Err(aiozk::Error::Closed),
-                        s => Ok(state_name(s)),
+                        s if s.is_connected() => Ok(state_name(s)),
+                        // Every server sent garbage (or refused): say which, and why.
+                        s => client.connect_failure().map_or(Ok(state_name(s)), Err),
                     }
                 };
                 match timeout {
@@ -596,6 +599,8 @@ impl PyClient {
         d.set_item("notifications", s.notifications)?;
         d.set_item("set_watches_batches", s.set_watches_batches)?;
         d.set_item("writes", s.writes)?;
+        d.set_item("coalesced_reads", s.coalesced_reads)?;
+        d.set_item("multi_read_batches", s.multi_read_batches)?;
         d.set_item("live_watches", s.live_watches)?;
         d.set_item("bytes_sent", s.bytes_sent)?;
         d.set_item("bytes_received", s.bytes_received)?;
@@ -777,7 +782,7 @@ impl PyClient {
             py,
             async move {
                 let (created, stat) = fut.await?;
-                Ok((Self::strip(chroot.as_deref(), created), stat))
+                Ok((Self::strip(&chroot, created), stat))
             },
             |py, (path, stat)| {
                 Ok(PyTuple::new(
@@ -954,7 +959,7 @@ impl PyClient {
                         Ok(match r {
                             OpResult::Created { path, stat } => (
                                 "created",
-                                Self::strip(chroot.as_deref(), path),
+                                Self::strip(&chroot, path),
                                 types::opt_stat(py, stat)?,
                             )
                                 .into_pyobject(py)?
@@ -997,9 +1002,4 @@ impl PyClient {
             .into_any())
         })
     }
-}
-
-/// The event code of a watch event (aiozk's `WatchEvent` type constants).
-pub(crate) fn watch_event_code(t: EventType) -> i32 {
-    event_code(t)
 }

@@ -98,6 +98,29 @@ fn build(py: Python<'_>, e: Error) -> PyResult<PyErr> {
         Error::InvalidPath { .. } => exc.getattr("InvalidPath")?.call1((message,))?,
         Error::InvalidArgument(_) => exc.getattr("InvalidArgument")?.call1((message,))?,
         Error::ProtocolViolation(_) => exc.getattr("ProtocolError")?.call1((message,))?,
+        Error::FrameTooLarge { size, limit, reply } => {
+            // In the words of this package: its option is a keyword of ZKClient.
+            let hint = format!(
+                "exceeds the frame limit of {limit} bytes: raise it with \
+                 ZKClient(..., max_frame={})",
+                size.next_power_of_two().max(limit.saturating_add(1))
+            );
+            let (class, text) = if reply {
+                ("ProtocolError", format!("a reply of {size} bytes {hint}"))
+            } else {
+                (
+                    "InvalidArgument",
+                    format!(
+                        "a request of {size} bytes {hint} (the server's jute.maxbuffer must \
+                         allow it too)"
+                    ),
+                )
+            };
+            let value = exc.getattr(class)?.call1((text,))?;
+            value.setattr("size", size)?;
+            value.setattr("limit", limit)?;
+            value
+        }
         Error::NoHosts(_) => exc.getattr("NoServersError")?.call1((message,))?,
         Error::Tls(_) => exc.getattr("TLSError")?.call1((message,))?,
         Error::Io(_) => exc.getattr("ConnectionLoss")?.call1((message,))?,

@@ -1,6 +1,7 @@
-//! Value conversions: `Stat` (with aiozk's attribute names), ACLs and node data.
+//! Value conversions: `Stat` (with aiozk's attribute names), ACLs, node data and watch event
+//! codes.
 
-use aiozk::{Acl, Perms, Stat};
+use aiozk::{Acl, EventType, Perms, Stat};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyTuple};
 
@@ -159,4 +160,18 @@ pub(crate) fn acl_to(acl: Vec<Acl>) -> Vec<AclTuple> {
     acl.into_iter()
         .map(|a| (a.perms.bits(), a.id.scheme, a.id.id))
         .collect()
+}
+
+/// The event code of a watch event (aiozk's `WatchEvent` type constants).
+pub(crate) fn watch_event_code(t: EventType) -> i32 {
+    match t {
+        EventType::None => -1,
+        EventType::NodeCreated => 1,
+        EventType::NodeDeleted => 2,
+        EventType::NodeDataChanged => 3,
+        EventType::NodeChildrenChanged => 4,
+        EventType::DataWatchRemoved => 5,
+        EventType::ChildWatchRemoved => 6,
+        EventType::PersistentWatchRemoved => 7,
+    }
 }

@@ -2,13 +2,13 @@
 
 use std::sync::Arc;
 
-use aiozk::{PersistentWatcher, SessionEvent, SessionState, StateCause};
+use aiozk::{EventKind, PersistentWatcher, SessionEvent, SessionState, StateCause};
 use pyo3::exceptions::PyStopAsyncIteration;
 use pyo3::prelude::*;
 use tokio::sync::{broadcast, watch, Mutex};
 
 use crate::bridge::{spawn_py, Failure};
-use crate::client::watch_event_code;
+use crate::types::watch_event_code;
 
 /// The name of a session state, as seen from Python.
 pub(crate) fn state_name(s: SessionState) -> &'static str {
@@ -20,6 +20,17 @@ pub(crate) fn state_name(s: SessionState) -> &'static str {
         SessionState::Expired => "expired",
         SessionState::AuthFailed => "auth_failed",
         SessionState::Closed => "closed",
+    }
+}
+
+/// The name of an event kind, as seen from Python.
+fn kind_name(k: EventKind) -> &'static str {
+    match k {
+        EventKind::CatchUp => "catch_up",
+        EventKind::Resync => "resync",
+        EventKind::NewSession => "new_session",
+        EventKind::Ended => "ended",
+        _ => "change",
     }
 }
 
@@ -50,9 +61,11 @@ impl PersistentWatchInner {
     }
 }
 
-/// A persistent (or recursive) watch: an async iterator of `(type, state, path)` events
-/// with server paths. Iteration ends when the watch ends (session expired, client closed)
-/// or after `close()`, which also removes the watch from the server.
+/// A persistent (or recursive) watch: an async iterator of `(type, state, path, zxid, kind)`
+/// events with server paths (`zxid` is None when the server does not send it: before 3.9,
+/// and for catch-up events; `kind` is `change`, `catch_up`, `resync` or `new_session`, see
+/// [`EventKind`]). Iteration ends when the watch ends (client closed, session expired
+/// without a new one) or after `close()`, which also removes the watch from the server.
 #[pyclass(module = "aiozk._aiozk", name = "PersistentWatch", frozen)]
 pub(crate) struct PyPersistentWatch {
     inner: Arc<PersistentWatchInner>,
@@ -84,10 +97,19 @@ impl PyPersistentWatch {
                     event = watcher.next() => event,
                     _ = stop.wait_for(|s| *s) => None,
                 };
+                let event = event.filter(|e| !e.is_end());
                 if event.is_none() {
                     *guard = None;
                 }
-                Ok(event.map(|e| (watch_event_code(e.event_type), state_name(e.state), e.path)))
+                Ok(event.map(|e| {
+                    (
+                        watch_event_code(e.event_type),
+                        state_name(e.state),
+                        e.path,
+                        e.zxid,
+                        kind_name(e.kind),
+                    )
+                }))
             },
             |py, event| match event {
                 Some(e) => Ok(e.into_pyobject(py)?.into_any().unbind()),

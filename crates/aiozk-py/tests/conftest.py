@@ -1,8 +1,9 @@
 """Fixtures of the package's own tests: one real ZooKeeper server for the session.
 
-The server comes from ``examples/zk_test_server.rs`` (the project's test kit, with TTL
-nodes, SASL DIGEST-MD5 and a TLS port): ``AIOZK_TEST_SERVER`` names a built binary, else
-it is run with ``cargo run``. It stops when its stdin is closed at the end of the session.
+The server is the project's test kit, ``zk-testkit serve`` with TTL nodes, SASL
+DIGEST-MD5 (user ``bob``) and a TLS port: ``ZK_TESTKIT`` names a built ``zk-testkit``,
+else it is run with ``cargo run``. It stops when its stdin is closed at the end of the
+session.
 """
 
 from __future__ import annotations
@@ -21,13 +22,14 @@ import aiozk
 CRATE = pathlib.Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture(scope='session')
-def zk_server() -> Iterator[Dict[str, Any]]:
-    binary = os.environ.get('AIOZK_TEST_SERVER')
+def _test_server() -> Iterator[Dict[str, Any]]:
+    binary = os.environ.get('ZK_TESTKIT')
     if binary:
         cmd = [binary]
     else:
-        cmd = ['cargo', 'run', '--quiet', '--manifest-path', str(CRATE / 'Cargo.toml'), '--example', 'zk_test_server']
+        cmd = ['cargo', 'run', '--quiet', '--manifest-path', str(CRATE.parent / 'aiozk-testkit' / 'Cargo.toml'),
+               '--bin', 'zk-testkit', '--']
+    cmd += ['serve', '--ttl', '--sasl', 'bob:bobsecret', '--tls']
     proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         line = proc.stdout.readline()  # type: ignore[union-attr]
@@ -40,6 +42,17 @@ def zk_server() -> Iterator[Dict[str, Any]]:
             proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+@pytest.fixture(scope='session')
+def zk_server() -> Iterator[Dict[str, Any]]:
+    yield from _test_server()
+
+
+@pytest.fixture
+def private_server() -> Iterator[Dict[str, Any]]:
+    """A server of its own for one test (which may freeze it: ``pid`` is the JVM's)."""
+    yield from _test_server()
 
 
 @pytest.fixture

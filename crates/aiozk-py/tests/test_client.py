@@ -157,6 +157,23 @@ async def test_results_are_batched_under_load_and_not_held_alone(zk):
     assert w2 - w1 <= 60, (w2 - w1, j2 - j1)
 
 
+async def test_concurrent_reads_are_coalesced_and_each_gets_its_own_result(zk):
+    await zk.create('/r', 'v')
+    before = zk.stats()
+    paths = ['/r' if i % 3 else '/missing' for i in range(300)]
+    results = await asyncio.gather(*(zk.get_data(p) for p in paths), return_exceptions=True)
+    for p, r in zip(paths, results):
+        if p == '/r':
+            assert r == b'v'
+        else:
+            assert isinstance(r, exc.NoNode), r
+    after = zk.stats()
+    batches = after['multi_read_batches'] - before['multi_read_batches']
+    coalesced = after['coalesced_reads'] - before['coalesced_reads']
+    assert batches > 0
+    assert coalesced >= 2 * batches
+
+
 async def test_a_cancelled_call_does_not_hold_back_later_results(zk):
     from aiozk import _aiozk
 
@@ -209,8 +226,17 @@ async def test_server_version(servers):
     async with aiozk.ZKClient(servers) as zk:
         assert zk.version_info is None
         version = await zk.server_version()
-        # The test server is Debian's ZooKeeper 3.8.
-        assert version is not None and version[:2] == (3, 8), version
+        # The release the test server runs (ZK_VERSION), as its own srvr answer says.
+        host, port = servers.split(',')[0].rsplit(':', 1)
+        reader, writer = await asyncio.open_connection(host, int(port))
+        writer.write(b'srvr')
+        answer = (await reader.read()).decode()
+        writer.close()
+        first = answer.splitlines()[0]
+        assert first.startswith('Zookeeper version: '), answer
+        expected = tuple(int(n) for n in first.split(': ')[1].split('-')[0].split(',')[0].split('.'))
+        assert version is not None and version[:2] in ((3, 8), (3, 9)), version
+        assert version == expected, (version, answer)
         assert zk.version_info == version
         assert zk.features.containers and zk.features.create_with_stat
     assert await zk.server_version() is None  # closed: no server to ask
@@ -336,6 +362,27 @@ async def test_persistent_and_recursive_watches(zk):
     watch.close()
     with pytest.raises(StopAsyncIteration):
         await watch.__anext__()
+
+
+async def test_watch_events_carry_the_zxid_of_the_change_from_3_9(zk, zk2):
+    # ZOOKEEPER-4655: from 3.9 a notification carries the zxid of the change that fired it,
+    # the zxid a read shows afterwards; older servers send none.
+    version = await zk.server_version()
+    assert version is not None
+    await zk.create('/z', 'a')
+    watch = await zk.add_watch('/z')
+    await zk2.set_data('/z', 'b')
+    changed = await asyncio.wait_for(watch.__anext__(), 5)
+    await zk2.create('/z/c')
+    children = await asyncio.wait_for(watch.__anext__(), 5)
+    stat = await zk2.stat('/z')
+    assert (changed.type, children.type) == (WatchEvent.DATA_CHANGED, WatchEvent.CHILDREN_CHANGED)
+    if version >= (3, 9, 0):
+        assert changed.zxid == stat.last_modified_zxid
+        assert children.zxid == stat.last_modified_children
+    else:
+        assert (changed.zxid, children.zxid) == (None, None), version
+    watch.close()
 
 
 async def test_transactions(zk):

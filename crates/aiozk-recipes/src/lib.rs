@@ -11,5 +11,8 @@ mod ownership;
 // Observation and grouping recipes: watchers, barriers, parties, counters, caches, queues.
 mod observe;
 
+// What the recipes share: naming, retries, task helpers.
+mod support;
+
 pub use observe::*;
 pub use ownership::*;

@@ -45,6 +45,7 @@ pub struct ServerConfig {
     pub(crate) client_ports: Option<Vec<u16>>,
     pub(crate) files: Vec<(String, Vec<u8>)>,
     pub(crate) startup_timeout: Duration,
+    pub(crate) version: Option<String>,
 }
 
 impl Default for ServerConfig {
@@ -61,6 +62,7 @@ impl Default for ServerConfig {
             client_ports: None,
             files: Vec::new(),
             startup_timeout: Duration::from_secs(30),
+            version: None,
         }
     }
 }
@@ -166,9 +168,27 @@ impl ServerConfig {
         self
     }
 
+    /// Runs this ZooKeeper instead of the one the environment chooses: `debian` or a release
+    /// number such as `3.9.5` (see [`crate::ZooKeeperInstall::for_version`]). Without it,
+    /// [`crate::ZooKeeperInstall::locate`] decides (`ZK_VERSION`, default 3.9.5).
+    pub fn version(mut self, spec: impl Into<String>) -> Self {
+        self.version = Some(spec.into());
+        self
+    }
+
     /// How long starting or restarting waits for a server to become ready (default 30 s).
     pub fn startup_timeout(mut self, timeout: Duration) -> Self {
         self.startup_timeout = timeout;
         self
+    }
+}
+
+impl ServerConfig {
+    /// The installation that [`ServerConfig::version`] or the environment chooses.
+    pub(crate) fn install(&self) -> std::io::Result<crate::ZooKeeperInstall> {
+        match &self.version {
+            Some(spec) => crate::ZooKeeperInstall::for_version(spec),
+            None => crate::ZooKeeperInstall::locate(),
+        }
     }
 }

@@ -12,7 +12,7 @@ use tempfile::TempDir;
 
 use crate::config::ServerConfig;
 use crate::fourlw::{four_letter_word, four_letter_word_async, Mode};
-use crate::install::ZooKeeperInstall;
+use crate::install::{ServerVersion, ZooKeeperInstall};
 use crate::ports::{free_ports, port_is_free};
 
 /// Timeout of one readiness probe (`srvr`). A server that accepted the connection while still
@@ -274,12 +274,13 @@ impl Ensemble {
     ///
     /// # Errors
     ///
-    /// ZooKeeper or `java` not found (see [`ZooKeeperInstall::locate`]), `n` of 0 or above 254,
+    /// ZooKeeper or `java` not found or a release that cannot be fetched (see
+    /// [`ZooKeeperInstall::for_version`]), `n` of 0 or above 254,
     /// a `client_ports` list of the wrong length, IO errors while writing the configuration,
     /// a server that exits early (the message includes the end of its log), or
     /// [`io::ErrorKind::TimedOut`] when not ready within the startup timeout.
     pub fn start(n: usize, config: ServerConfig) -> io::Result<Ensemble> {
-        let install = ZooKeeperInstall::locate()?;
+        let install = config.install()?;
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -302,7 +303,7 @@ impl Ensemble {
     ///
     /// As for [`Ensemble::start`].
     pub async fn start_async(n: usize, config: ServerConfig) -> io::Result<Ensemble> {
-        let install = ZooKeeperInstall::locate()?;
+        let install = config.install()?;
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -652,6 +653,11 @@ impl Ensemble {
     /// The ZooKeeper installation in use.
     pub fn install(&self) -> &ZooKeeperInstall {
         &self.install
+    }
+
+    /// The release the servers run, when known (see [`ZooKeeperInstall::version`]).
+    pub fn version(&self) -> Option<ServerVersion> {
+        self.install.version()
     }
 
     /// The temporary directory that holds every member's directory.

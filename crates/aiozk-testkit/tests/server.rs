@@ -110,3 +110,17 @@ fn rejects_bad_sizes() {
         .expect_err("wrong port count");
     assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
 }
+
+#[test]
+fn runs_the_release_it_names() {
+    let zk = Ensemble::start(1, ServerConfig::new()).expect("start");
+    let version = zk.version().expect("a known release");
+    let srvr = zk.four_letter(0, "srvr").expect("srvr");
+    let first = srvr.lines().next().unwrap_or_default();
+    assert!(
+        first.starts_with(&format!("Zookeeper version: {version}")),
+        "{} runs {first:?}",
+        zk.install().name()
+    );
+    eprintln!("{} is {first}", zk.install().name());
+}

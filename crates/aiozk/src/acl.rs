@@ -306,6 +306,17 @@ impl Acl {
     ///
     /// [`Error::InvalidArgument`] when `user` contains `:`: the server splits its credentials
     /// at the first `:`, so such a user could never authenticate.
+    ///
+    /// # Examples
+    /// ```
+    /// use aiozk::{Acl, Perms};
+    ///
+    /// let acl = Acl::digest(Perms::READ | Perms::WRITE, "alice", "secret")?;
+    /// assert_eq!(acl.id.scheme, "digest");
+    /// assert!(acl.id.id.starts_with("alice:")); // user:base64(sha1(user:password))
+    /// assert!(!acl.id.id.contains("secret"));
+    /// # Ok::<(), aiozk::Error>(())
+    /// ```
     pub fn digest(perms: Perms, user: &str, password: &str) -> Result<Self> {
         if user.contains(':') {
             return Err(Error::InvalidArgument(format!(

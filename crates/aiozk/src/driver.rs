@@ -12,7 +12,6 @@ use std::time::{Duration, Instant};
 use aiozk_proto::{AddWatchMode, EventType, OpCode, Response};
 use rand::seq::SliceRandom;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tracing::{debug, info_span, Instrument};
 
@@ -111,6 +110,8 @@ pub(crate) enum Command {
         /// The watcher's slot in the client's stream slots.
         stream: SlotId,
         reply: oneshot::Sender<Result<Response, Error>>,
+        /// The nodes a recursive watcher's cache knows (server paths).
+        known: Option<Arc<dyn crate::session::KnownNodes>>,
     },
     RemoveWatch {
         stream: SlotId,
@@ -150,6 +151,10 @@ pub(crate) struct Shared {
     /// Bytes written to and read from servers.
     pub(crate) bytes_sent: u64,
     pub(crate) bytes_received: u64,
+    /// See [`Session::heard_at`].
+    pub(crate) heard_at: Option<Instant>,
+    /// See [`Session::connect_failure`].
+    pub(crate) connect_failure: Option<Error>,
 }
 
 /// A byte stream to a server (TCP, or TLS over TCP).
@@ -162,23 +167,24 @@ type ConnectFuture = Pin<Box<dyn Future<Output = Result<(BoxTransport, String), 
 /// Opens a transport to one server.
 pub(crate) type Connector = Arc<dyn Fn(HostPort) -> ConnectFuture + Send + Sync + 'static>;
 
-/// The default connector: TCP, resolving the name at each attempt and picking one of its
-/// addresses at random, then TLS for hosts marked `tls`.
+/// The default connector: TCP, then TLS for hosts marked `tls`. The name is resolved at each
+/// attempt, and its addresses are tried in the resolver's order, staggered (see
+/// [`crate::dial`]), so one unreachable address costs a fraction of a second.
 pub(crate) fn tcp_connector(tls: Option<Arc<tokio_rustls::rustls::ClientConfig>>) -> Connector {
     Arc::new(move |host: HostPort| {
         let tls = tls.clone();
         Box::pin(async move {
             let target = (host.host.as_str(), host.port);
-            let mut addrs: Vec<_> = tokio::net::lookup_host(target)
+            let addrs: Vec<_> = tokio::net::lookup_host(target)
                 .await
                 .map_err(|e| Error::io(&e))?
                 .collect();
-            addrs.shuffle(&mut rand::thread_rng());
-            let addr = addrs
-                .first()
-                .copied()
-                .ok_or_else(|| Error::NoHosts(format!("{host} resolved to no address")))?;
-            let stream = TcpStream::connect(addr).await.map_err(|e| Error::io(&e))?;
+            if addrs.is_empty() {
+                return Err(Error::NoHosts(format!("{host} resolved to no address")));
+            }
+            let (stream, addr) = crate::dial::connect_staggered(addrs, crate::dial::STAGGER)
+                .await
+                .map_err(|e| Error::io(&e))?;
             // Requests are small and latency-bound; batching is done by the driver.
             let _ = stream.set_nodelay(true);
             if !host.tls {
@@ -225,6 +231,8 @@ pub(crate) struct Driver {
     /// Bytes written to and read from servers.
     bytes_sent: u64,
     bytes_received: u64,
+    /// The session's `coalesced_reads` already added to the metric.
+    coalesced_reported: u64,
 }
 
 /// The smallest registry size at which dropped one-shot watchers are collected.
@@ -237,6 +245,34 @@ const WATCH_GC_MIN: usize = 256;
 struct Timer {
     sleep: Option<Pin<Box<tokio::time::Sleep>>>,
     armed: Option<tokio::time::Instant>,
+}
+
+/// How long one `isro` probe of one server may take (connecting included).
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Asks `host` `isro` over a connection opened like the session's own (so over TLS with the
+/// client's TLS options where the host is a TLS host, as ZOOKEEPER-4819 does for the Java
+/// client). `None` when it could not be asked.
+async fn isro(connector: &Connector, host: HostPort) -> Option<String> {
+    let (mut stream, _) = connector(host).await.ok()?;
+    stream.write_all(b"isro").await.ok()?;
+    stream.flush().await.ok()?;
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 64];
+    loop {
+        match stream.read(&mut buf).await {
+            Ok(0) => break,
+            Ok(n) => answer.extend_from_slice(&buf[..n]),
+            // The server closes (or resets, or ends TLS without close_notify) right after
+            // answering: what arrived is the whole answer.
+            Err(_) if !answer.is_empty() => break,
+            Err(_) => return None,
+        }
+        if answer.len() > 16 {
+            break;
+        }
+    }
+    Some(String::from_utf8_lossy(&answer).into_owned())
 }
 
 /// While connected to a read-only server, other servers are asked `isro` from time to
@@ -318,6 +354,7 @@ impl Driver {
             metrics: ClientMetrics::new(),
             bytes_sent: 0,
             bytes_received: 0,
+            coalesced_reported: 0,
         }
     }
 
@@ -352,6 +389,7 @@ impl Driver {
                         self.connecting = None;
                         debug!(server = %addr, "connected");
                         self.conn = Some(stream);
+                        self.session.set_peer(addr.clone());
                         self.server = Some(addr);
                         // Do not re-register watches nobody waits for any more.
                         let slots = &self.slots.oneshot;
@@ -417,15 +455,11 @@ impl Driver {
             .filter(|(i, _)| *i != current)
             .map(|(i, h)| (i, h.clone()))
             .collect();
+        let connector = self.connector.clone();
         self.probe.running = Some(Box::pin(async move {
             for (i, host) in candidates {
-                let answer = crate::fourlw::four_letter_word(
-                    &host.address(),
-                    crate::fourlw::FourLetterWord::Isro,
-                    Duration::from_secs(1),
-                )
-                .await;
-                if matches!(answer.as_deref().map(str::trim), Ok("rw")) {
+                let answer = tokio::time::timeout(PROBE_TIMEOUT, isro(&connector, host)).await;
+                if matches!(answer, Ok(Some(ref a)) if a.trim() == "rw") {
                     return Some(i);
                 }
             }
@@ -482,11 +516,13 @@ impl Driver {
                 mode,
                 stream,
                 reply,
+                known,
             } => {
                 let trace = RequestTrace::begin(OpCode::AddWatch, &[], now);
                 trace.path(&path);
                 let reply = ReplyTx::from(reply).traced(trace);
-                self.session.add_persistent(now, path, mode, stream, reply);
+                self.session
+                    .add_persistent(now, path, mode, stream, reply, known);
             }
             Command::RemoveWatch { stream } => self.session.remove_persistent(now, stream),
             Command::Close { done } => {
@@ -509,6 +545,7 @@ impl Driver {
                 let host = self.hosts[self.next_host % self.hosts.len()].clone();
                 self.next_host = self.next_host.wrapping_add(1);
                 debug!(%host, "connecting");
+                self.session.set_peer(host.to_string());
                 self.connecting = Some((self.connector)(host));
             }
             self.deliver_events(now);
@@ -534,6 +571,11 @@ impl Driver {
                 Ok(Ok(())) => {
                     self.bytes_sent += buf.len() as u64;
                     self.metrics.sent(buf.len());
+                    let coalesced = self.session.stats().coalesced_reads;
+                    if coalesced > self.coalesced_reported {
+                        crate::metrics::coalesced_reads(coalesced - self.coalesced_reported);
+                        self.coalesced_reported = coalesced;
+                    }
                 }
                 Ok(Err(e)) => {
                     self.drop_conn();
@@ -662,6 +704,12 @@ impl Driver {
         self.metrics.watches(self.session.watch_count());
         // A poisoned lock only means a reader panicked; the data is plain values.
         let mut shared = self.shared.lock().unwrap_or_else(|e| e.into_inner());
+        let failure = self.session.connect_failure();
+        let failure_changed = shared.connect_failure.as_ref() != failure;
+        if failure_changed {
+            shared.connect_failure = failure.cloned();
+        }
+        shared.heard_at = self.session.heard_at();
         shared.state = self.session.state();
         shared.session_id = self.session.session_id();
         if shared.password != self.session.password() {
@@ -671,9 +719,20 @@ impl Driver {
         shared.stats = self.session.stats();
         shared.watches = self.session.watch_count();
         shared.server.clone_from(&self.server);
-        shared.last_error.clone_from(&self.last_error);
+        match self.session.last_failure() {
+            // A refusal is kept as `NoHosts(why)`: `why` is the reason, with the server.
+            Some(Error::NoHosts(why)) => shared.last_error = Some(why.clone()),
+            Some(failure) => shared.last_error = Some(failure.to_string()),
+            None => shared.last_error.clone_from(&self.last_error),
+        }
         shared.last_zxid = self.session.last_zxid();
         shared.bytes_sent = self.bytes_sent;
         shared.bytes_received = self.bytes_received;
+        drop(shared);
+        if failure_changed {
+            // Whoever waits for a state (`connect()`) also wants to know this; notified
+            // without the lock held, as the waiters read it while they look at the state.
+            self.state_tx.send_modify(|_| {});
+        }
     }
 }

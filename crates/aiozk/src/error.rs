@@ -161,6 +161,26 @@ pub enum Error {
     /// The server sent something that breaks the protocol; the connection was dropped.
     #[error("protocol violation: {0}")]
     ProtocolViolation(String),
+    /// A frame over the client's frame limit ([`crate::ClientBuilder::max_frame`]).
+    ///
+    /// For a reply (`reply` true) the connection was dropped and the request failed (sent
+    /// again, it would get the same reply); a request (`reply` false) was refused before
+    /// it was sent. The message names the builder's option; a shell that offers the limit
+    /// under another name phrases its own from the fields.
+    #[error(
+        "{} of {size} bytes exceeds the frame limit of {limit} bytes; raise \
+         ClientBuilder::max_frame{}",
+        if *reply { "a reply" } else { "a request" },
+        if *reply { "" } else { " (the server's jute.maxbuffer must allow it too)" }
+    )]
+    FrameTooLarge {
+        /// The frame's size in bytes (a request's with its header).
+        size: usize,
+        /// The limit in force.
+        limit: usize,
+        /// True for a reply from the server, false for a request.
+        reply: bool,
+    },
     /// No server in the list could be reached (or resolved).
     #[error("no server could be reached: {0}")]
     NoHosts(String),
@@ -270,6 +290,15 @@ impl Error {
     /// True when the same request may succeed if sent again on a live session: the
     /// connection dropped or the server shed load. The outcome of a write that failed this
     /// way is unknown; see [`crate::RetryPolicy`] for what is retried by default.
+    ///
+    /// # Examples
+    /// ```
+    /// use aiozk::Error;
+    ///
+    /// assert!(Error::ConnectionLoss.is_retryable()); // the outcome is unknown: try again
+    /// assert!(!Error::NoNode.is_retryable());
+    /// assert!(!Error::SessionExpired.is_retryable()); // a new session is needed
+    /// ```
     pub fn is_retryable(&self) -> bool {
         matches!(
             self,

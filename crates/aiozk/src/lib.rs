@@ -48,6 +48,7 @@
 pub mod acl;
 mod client;
 pub mod config;
+mod dial;
 mod driver;
 mod error;
 pub mod fourlw;
@@ -72,6 +73,6 @@ pub use client::{
 pub use driver::SessionEvent;
 pub use error::{Error, Result};
 pub use retry::RetryPolicy;
-pub use session::{SaslCredentials, SessionState, StateCause};
+pub use session::{EventKind, KnownNodes, SaslCredentials, SessionState, StateCause};
 pub use tls::TlsOptions;
 pub use watcher::{OneshotWatcher, PersistentWatcher, WatchedEvent};

@@ -18,7 +18,7 @@
 //! | `zookeeper_client_watch_events_total` | counter | | watch notifications received |
 //! | `zookeeper_client_sent_bytes_total` | counter | | bytes written to servers |
 //! | `zookeeper_client_received_bytes_total` | counter | | bytes read from servers |
-//! | `zookeeper_client_coalesced_reads_total` | counter | | reads answered by another identical read in flight |
+//! | `zookeeper_client_coalesced_reads_total` | counter | | reads sent inside MultiRead batches (read coalescing, [`ClientBuilder::coalesce_reads`](crate::ClientBuilder::coalesce_reads)) |
 //!
 //! `examples/prometheus.rs` exports them in the Prometheus text format.
 
@@ -206,14 +206,12 @@ fn describe() {
     metrics::describe_counter!(RECEIVED_BYTES, Unit::Bytes, "Bytes read from servers");
     metrics::describe_counter!(
         COALESCED_READS,
-        "Reads answered by an identical read in flight"
+        "Reads sent inside MultiRead batches (read coalescing)"
     );
 }
 
-/// Records that `n` reads were answered by an identical read already in flight instead of
-/// a request of their own: the hook for the layer that coalesces reads (callable from any
-/// layer; a no-op without a recorder, with no allocation).
-#[allow(dead_code)]
+/// Records that `n` more reads went out inside MultiRead batches (read coalescing); the
+/// driver reports the session's counter. A no-op without a recorder, with no allocation.
 pub(crate) fn coalesced_reads(n: u64) {
     metrics::counter!(COALESCED_READS).increment(n);
 }
@@ -277,6 +275,7 @@ pub(crate) fn outcome(err: &Error) -> &'static str {
         Error::InvalidPath { .. } => "invalid_path",
         Error::InvalidArgument(_) => "invalid_argument",
         Error::ProtocolViolation(_) => "protocol_violation",
+        Error::FrameTooLarge { .. } => "frame_too_large",
         Error::NoHosts(_) => "no_hosts",
         Error::Tls(_) => "tls",
         Error::Io(_) => "io",

@@ -12,6 +12,19 @@ use crate::{Error, Result};
 ///
 /// Holding a `ZkPath` proves the path is valid, so code that receives one need not check it
 /// again.
+///
+/// # Examples
+/// ```
+/// use aiozk::path::ZkPath;
+///
+/// let path = ZkPath::new("/app/config")?;
+/// assert_eq!(path.basename(), "config");
+/// assert_eq!(path.parent(), Some(ZkPath::new("/app")?));
+/// assert_eq!(path.join("db")?.as_str(), "/app/config/db");
+/// assert!(ZkPath::new("app/config").is_err()); // not absolute
+/// assert!(ZkPath::new("/app/").is_err()); // trailing slash
+/// # Ok::<(), aiozk::Error>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ZkPath(String);
 
@@ -210,6 +223,18 @@ fn forbidden_char(c: char) -> Option<&'static str> {
 /// Every outgoing path gets the chroot prepended ([`Chroot::prefix`]) and paths coming back
 /// from the server get it removed ([`Chroot::strip`]). The client never creates the chroot
 /// node; if it does not exist, operations fail with [`Error::NoNode`].
+///
+/// # Examples
+/// ```
+/// use aiozk::path::Chroot;
+///
+/// let chroot = Chroot::new(Some("/app"))?;
+/// assert_eq!(chroot.prefix("/"), "/app");
+/// assert_eq!(chroot.prefix("/config"), "/app/config");
+/// assert_eq!(chroot.strip("/app/config"), "/config");
+/// assert_eq!(chroot.strip("/zookeeper/config"), "/zookeeper/config"); // outside: unchanged
+/// # Ok::<(), aiozk::Error>(())
+/// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Chroot(Option<String>);
 

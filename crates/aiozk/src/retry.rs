@@ -23,6 +23,21 @@ use crate::{Error, Result};
 /// duplicate node, and a versioned write may fail with [`Error::BadVersion`]. The policy does
 /// not know what it is retrying; whoever runs a non-idempotent operation under it must be
 /// ready for these outcomes (or use [`RetryPolicy::once`]).
+///
+/// # Examples
+/// ```
+/// use std::time::{Duration, Instant};
+/// use aiozk::RetryPolicy;
+///
+/// let policy = RetryPolicy::n_times(3).with_backoff(Duration::from_millis(100), Duration::from_secs(1));
+/// let started = Instant::now();
+/// // The second attempt waits 100 ms; after the third there is no fourth.
+/// assert_eq!(
+///     policy.delay_before_attempt(2, started, started),
+///     Some(Duration::from_millis(100))
+/// );
+/// assert_eq!(policy.delay_before_attempt(4, started, started), None);
+/// ```
 #[derive(Clone, Debug, PartialEq)]
 pub struct RetryPolicy {
     /// Total attempts allowed, the first included; `None` for no limit.

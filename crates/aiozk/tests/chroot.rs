@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use aiozk::{Client, CreateOptions, Error, EventType, OpResult, ReadOp, ReadResult};
 use aiozk_testkit::FaultProxy;
-use common::{connect, server, within};
+use common::{connect, multi_create_has_stat, server, version, within};
 
 /// Creates a fresh, empty chroot node `/<name>` (and its parents) with a root client.
 async fn make_chroot(root: &Client, name: &str) -> String {
@@ -172,16 +172,19 @@ async fn transaction_results_have_no_chroot() {
         .await
         .unwrap();
     assert_eq!(results.len(), 7);
-    assert_eq!(
-        results[0],
-        OpResult::Created {
-            path: "/m1".into(),
-            stat: None
+    // Plain creates carry their Stat from 3.8.2 and 3.9.0 (ZOOKEEPER-4026).
+    let with_stat = multi_create_has_stat(version());
+    match &results[0] {
+        OpResult::Created { path, stat } => {
+            assert_eq!(path, "/m1");
+            assert_eq!(stat.is_some(), with_stat, "{stat:?}");
         }
-    );
+        other => panic!("{other:?}"),
+    }
     match &results[1] {
-        OpResult::Created { path, stat: None } => {
-            assert!(path.starts_with("/seq-") && path.len() == 15, "{path}")
+        OpResult::Created { path, stat } => {
+            assert!(path.starts_with("/seq-") && path.len() == 15, "{path}");
+            assert_eq!(stat.is_some(), with_stat, "{stat:?}");
         }
         other => panic!("{other:?}"),
     }

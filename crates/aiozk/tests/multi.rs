@@ -5,7 +5,7 @@ mod common;
 use std::time::Duration;
 
 use aiozk::{CreateOptions, Error, OpResult, ReadOp, ReadResult};
-use common::{base, connect};
+use common::{base, connect, multi_create_has_stat, version};
 
 #[tokio::test]
 async fn transaction_commits_every_op_in_order() {
@@ -33,13 +33,17 @@ async fn transaction_commits_every_op_in_order() {
         .unwrap();
     assert_eq!(results.len(), 6);
     assert_eq!(results[0], OpResult::Checked);
-    assert_eq!(
-        results[1],
-        OpResult::Created {
-            path: new.clone(),
-            stat: None
+    match &results[1] {
+        OpResult::Created { path, stat } => {
+            assert_eq!(*path, new);
+            // The Stat of a plain create comes with 3.8.2 and 3.9.0 (ZOOKEEPER-4026).
+            assert_eq!(stat.is_some(), multi_create_has_stat(version()), "{stat:?}");
+            if let Some(stat) = stat {
+                assert_eq!(stat.data_length, 1);
+            }
         }
-    );
+        other => panic!("{other:?}"),
+    }
     match &results[2] {
         OpResult::Updated(stat) => {
             assert_eq!(stat.version, 1);
@@ -213,9 +217,10 @@ async fn transaction_with_container_ttl_and_ephemeral_creates() {
         &results[1],
         OpResult::Created { stat: Some(_), .. }
     ));
-    assert!(matches!(&results[2], OpResult::Created { stat: None, .. }));
     let e = zk.exists(&format!("{b}/e")).await.unwrap().unwrap();
     assert_eq!(e.ephemeral_owner, zk.session_id());
+    let stat = Some(e).filter(|_| multi_create_has_stat(version()));
+    assert!(matches!(&results[2], OpResult::Created { stat: s, .. } if *s == stat));
     assert_eq!(zk.get_ephemerals(&b).await.unwrap(), vec![format!("{b}/e")]);
     zk.close().await;
 }

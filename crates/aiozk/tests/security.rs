@@ -106,6 +106,17 @@ fn ca_opts(pki: &Pki) -> TlsOptions {
     TlsOptions::new().ca_pem(pki.ca_pem.as_bytes()).unwrap()
 }
 
+/// Connects, for a connection that must succeed: a generous bound, as a TLS handshake with a
+/// busy JVM can take seconds.
+async fn sure(builder: aiozk::ClientBuilder) -> Client {
+    builder
+        .connect_timeout(Duration::from_secs(30))
+        .connect()
+        .await
+        .expect("connect")
+}
+
+/// Connects with a short bound, for a connection that must fail.
 async fn quick(builder: aiozk::ClientBuilder) -> aiozk::Result<Client> {
     builder
         .connect_timeout(Duration::from_secs(4))
@@ -116,9 +127,7 @@ async fn quick(builder: aiozk::ClientBuilder) -> aiozk::Result<Client> {
 #[tokio::test]
 async fn tls_connect_and_basic_operations() {
     let (pki, server) = shared();
-    let zk = quick(Client::builder(&tls_addr(server)).tls(ca_opts(pki)))
-        .await
-        .unwrap();
+    let zk = sure(Client::builder(&tls_addr(server)).tls(ca_opts(pki))).await;
     zk.deleteall("/tls").await.unwrap();
     zk.create("/tls", b"over tls").await.unwrap();
     let (data, _) = zk.get_data("/tls").await.unwrap();
@@ -131,9 +140,7 @@ async fn tls_connect_and_basic_operations() {
         .contains(&"tls".to_owned()));
     zk.delete("/tls", None).await.unwrap();
     // The scheme in the connect string works as well as the builder option.
-    let zk2 = quick(Client::builder(&format!("tls://{}", tls_addr(server))).tls(ca_opts(pki)))
-        .await
-        .unwrap();
+    let zk2 = sure(Client::builder(&format!("tls://{}", tls_addr(server))).tls(ca_opts(pki))).await;
     assert!(zk2.exists("/").await.unwrap().is_some());
     zk.close().await;
     zk2.close().await;
@@ -145,9 +152,7 @@ async fn mutual_tls_presents_the_client_certificate() {
     let opts = ca_opts(pki)
         .client_identity_pem(pki.client_cert.as_bytes(), pki.client_key.as_bytes())
         .unwrap();
-    let zk = quick(Client::builder(&tls_addr(server)).tls(opts))
-        .await
-        .unwrap();
+    let zk = sure(Client::builder(&tls_addr(server)).tls(opts)).await;
     let ids = zk.whoami().await.unwrap();
     assert!(
         ids.iter()
@@ -164,9 +169,7 @@ async fn mutual_tls_required_and_missing() {
     let opts = ca_opts(&pki)
         .client_identity_pem(pki.client_cert.as_bytes(), pki.client_key.as_bytes())
         .unwrap();
-    let zk = quick(Client::builder(&tls_addr(&server)).tls(opts))
-        .await
-        .unwrap();
+    let zk = sure(Client::builder(&tls_addr(&server)).tls(opts)).await;
     assert!(zk.exists("/").await.unwrap().is_some());
     zk.close().await;
     let err = quick(Client::builder(&tls_addr(&server)).tls(ca_opts(&pki)))
@@ -207,9 +210,7 @@ async fn hostname_mismatch_is_refused_unless_disabled() {
         .unwrap_err();
     assert!(err.to_string().contains("TLS"), "{err}");
     let lax = ca_opts(&pki).danger_disable_hostname_verification();
-    let zk = quick(Client::builder(&tls_addr(&server)).tls(lax))
-        .await
-        .unwrap();
+    let zk = sure(Client::builder(&tls_addr(&server)).tls(lax)).await;
     assert!(zk.exists("/").await.unwrap().is_some());
     zk.close().await;
 }
@@ -223,14 +224,12 @@ fn has(ids: &[ClientInfo], scheme: &str, user: &str) -> bool {
 async fn sasl_digest_md5_success_and_acl() {
     let (_, server) = shared();
     let plain = server.connect_string();
-    let zk = quick(Client::builder(&plain).sasl_digest_md5("bob", "bobsecret"))
-        .await
-        .unwrap();
+    let zk = sure(Client::builder(&plain).sasl_digest_md5("bob", "bobsecret")).await;
     assert!(has(&zk.whoami().await.unwrap(), "sasl", "bob"));
     zk.deleteall("/sasl-only").await.unwrap();
     let opts = aiozk::CreateOptions::new().acl(vec![Acl::sasl(Perms::ALL, "bob")]);
     zk.create_with("/sasl-only", b"s", &opts).await.unwrap();
-    let anon = quick(Client::builder(&plain)).await.unwrap();
+    let anon = sure(Client::builder(&plain)).await;
     assert_eq!(
         anon.get_data("/sasl-only").await.unwrap_err(),
         Error::NoAuth
@@ -254,16 +253,14 @@ async fn sasl_wrong_password_is_auth_failed() {
 async fn digest_acl_is_enforced() {
     let (_, server) = shared();
     let plain = server.connect_string();
-    let owner = quick(Client::builder(&plain).auth("digest", b"alice:pw1"))
-        .await
-        .unwrap();
+    let owner = sure(Client::builder(&plain).auth("digest", b"alice:pw1")).await;
     owner.deleteall("/digest-only").await.unwrap();
     let acl = vec![Acl::digest(Perms::ALL, "alice", "pw1").unwrap()];
     owner
         .create_with("/digest-only", b"d", &aiozk::CreateOptions::new().acl(acl))
         .await
         .unwrap();
-    let other = quick(Client::builder(&plain)).await.unwrap();
+    let other = sure(Client::builder(&plain)).await;
     assert_eq!(
         other.get_data("/digest-only").await.unwrap_err(),
         Error::NoAuth
@@ -281,14 +278,13 @@ async fn reconnect_over_tls_with_sasl_keeps_the_identity() {
     let (pki, server) = shared();
     let secure: std::net::SocketAddr = tls_addr(server).parse().unwrap();
     let proxy = FaultProxy::start(secure).await.unwrap();
-    let zk = quick(
+    let zk = sure(
         Client::builder(&proxy.addr().to_string())
             .tls(ca_opts(pki))
             .sasl_digest_md5("bob", "bobsecret")
             .auth("digest", b"carol:pw"),
     )
-    .await
-    .unwrap();
+    .await;
     let before = zk.whoami().await.unwrap();
     assert!(
         has(&before, "sasl", "bob") && has(&before, "digest", "carol"),
@@ -347,17 +343,16 @@ async fn secrets_never_appear_in_debug_output_or_logs() {
         .tls(opts.clone())
         .sasl_digest_md5("bob", "bobsecret")
         .auth("digest", b"dave:hunter2");
-    let zk = quick(builder.clone()).await.unwrap();
+    let zk = sure(builder.clone()).await;
     zk.add_auth("digest", b"erin:swordfish").await.unwrap();
     zk.exists("/").await.unwrap();
     let password = zk.session_password();
-    let resumed = quick(
+    let resumed = sure(
         builder
             .clone()
             .resume_session(zk.session_id(), password.clone()),
     )
-    .await
-    .unwrap();
+    .await;
     resumed.exists("/").await.unwrap();
 
     let mut text = format!("{builder:?}\n{opts:?}\n{zk:?}\n{resumed:?}\n");
@@ -378,4 +373,93 @@ async fn secrets_never_appear_in_debug_output_or_logs() {
         assert!(!text.contains(secret), "secret {secret:?} leaked");
     }
     resumed.close().await;
+}
+
+/// Waits for the state `state` among `rx`'s events (at most 60 s) and returns its cause.
+async fn wait_for_state(
+    rx: &mut tokio::sync::broadcast::Receiver<aiozk::SessionEvent>,
+    state: aiozk::SessionState,
+) -> aiozk::StateCause {
+    let wait = async {
+        loop {
+            match rx.recv().await.expect("session events") {
+                aiozk::SessionEvent::State(s, cause) if s == state => return cause,
+                _ => {}
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(60), wait)
+        .await
+        .unwrap_or_else(|_| panic!("no {state:?} within 60 s"))
+}
+
+/// A TLS-only ensemble in read-only mode loses its majority and gets it back: the client,
+/// on the read-only survivor, finds the read-write servers again through its `isro` probe,
+/// which speaks TLS with the client's TLS options (a plaintext probe gets no answer from a
+/// TLS port; ZOOKEEPER-4819 fixed the same in the Java client in 3.9.4).
+///
+/// The survivor is reached through a proxy that is stalled before the quorum comes back, so
+/// that only the probe can end the read-only connection before the read timeout (40 s)
+/// would.
+#[tokio::test]
+async fn read_only_probe_speaks_tls() {
+    use aiozk::{SessionState, StateCause};
+    let pki = pki(sans());
+    let config = ServerConfig::new()
+        .tick_time_ms(500)
+        .cfg_line("initLimit=4")
+        .cfg_line("localSessionsEnabled=true")
+        .max_session_timeout_ms(60_000)
+        .read_only_mode(true)
+        .secure_client_port(true)
+        .file("server.pem", pki.server_pem.clone())
+        .file("ca.pem", pki.ca_pem.clone())
+        .cfg_lines([
+            "ssl.keyStore.location={dir}/server.pem",
+            "ssl.keyStore.type=PEM",
+            "ssl.trustStore.location={dir}/ca.pem",
+            "ssl.trustStore.type=PEM",
+            "ssl.clientAuth=none",
+        ])
+        // Three JVMs with TLS on a busy machine.
+        .startup_timeout(Duration::from_secs(90));
+    let zk = Ensemble::start_async(3, config).await.expect("start");
+    let tls_port = |i: usize| format!("127.0.0.1:{}", zk.secure_client_port(i).unwrap());
+    let survivor = std::net::SocketAddr::from(([127, 0, 0, 1], zk.secure_client_port(0).unwrap()));
+    let proxy = FaultProxy::start(survivor).await.unwrap();
+    let servers = format!("{},{},{}", proxy.addr(), tls_port(1), tls_port(2));
+    let client = Client::builder(&servers)
+        .tls(ca_opts(&pki))
+        .session_timeout(Duration::from_secs(60))
+        .allow_read_only(true)
+        .connect()
+        .await
+        .unwrap();
+    client.create("/ro-tls", b"data").await.unwrap();
+    let mut events = client.state_changes();
+
+    // Wherever the client is, it ends up on the survivor, which goes read-only.
+    for i in 1..3 {
+        zk.kill(i).unwrap();
+    }
+    wait_for_state(&mut events, SessionState::ConnectedReadOnly).await;
+    assert_eq!(client.connected_server(), Some(proxy.addr().to_string()));
+    let (data, _) = client.get_data("/ro-tls").await.unwrap();
+    assert_eq!(&data[..], b"data");
+
+    proxy.stall();
+    let stalled = std::time::Instant::now();
+    zk.restart_async(1).await.unwrap();
+    zk.restart_async(2).await.unwrap();
+    let cause = wait_for_state(&mut events, SessionState::Disconnected).await;
+    let took = stalled.elapsed();
+    // Dropped by the client on the probe's finding, long before the read timeout (40 s)
+    // would have ended the stalled connection.
+    assert_eq!(cause, StateCause::ConnectionLost(Error::ConnectionLoss));
+    assert!(took < Duration::from_secs(30), "{took:?}");
+    wait_for_state(&mut events, SessionState::Connected).await;
+    let server = client.connected_server().unwrap();
+    assert!(server == tls_port(1) || server == tls_port(2), "{server}");
+    client.create("/ro-tls2", b"").await.unwrap();
+    client.close().await;
 }

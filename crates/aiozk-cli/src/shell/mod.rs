@@ -78,6 +78,8 @@ pub async fn run(ctx: &Ctx) -> Result<u8, Failure> {
             break;
         }
     }
+    // The closeSession at exit gets a `--timeout` of its own, however long the shell ran.
+    ctx.renew(ctx.timeout);
     Ok(shell.status)
 }
 
@@ -159,11 +161,7 @@ impl Shell<'_> {
 
     /// Runs a parsed line: `Ok(None)` to leave the shell.
     async fn command(&mut self, parsed: ShellLine) -> Result<Option<u8>, Failure> {
-        let ctx = Ctx {
-            client: self.ctx.client.clone(),
-            timeout: self.ctx.timeout,
-            json: self.ctx.json || parsed.json,
-        };
+        let ctx = self.ctx.with_json(self.ctx.json || parsed.json);
         let cwd = self.cwd();
         match parsed.command {
             ShellCommand::Zk(mut command) => {

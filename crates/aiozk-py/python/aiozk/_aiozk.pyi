@@ -107,13 +107,14 @@ class Client:
         allow_read_only: bool = False,
         default_acl: Optional[List[AclTuple]] = None,
         retry: Optional[Tuple[str, Optional[float], Optional[float]]] = None,
-        request_timeout: Optional[float] = None,
+        call_timeout: Optional[float] = None,
         connect_timeout: Optional[float] = None,
         auth: List[Tuple[str, bytes]] = ...,
         sasl: Optional[Tuple[str, str]] = None,
         tls: Optional[TlsOptions] = None,
         reconnect_after_expiry: bool = True,
         resume: Optional[Tuple[int, bytes]] = None,
+        max_frame: Optional[int] = None,
         client_config: Optional[ClientConfig] = None,
     ) -> None: ...
     state: str
@@ -154,10 +155,11 @@ class Client:
     def add_watch(self, path: str, recursive: bool) -> Awaitable['PersistentWatch']: ...
 
 class PersistentWatch:
-    """Async iterator of ``(type, state, server_path)``."""
+    """Async iterator of ``(type, state, server_path, zxid, kind)``; ``kind`` is ``change``,
+    ``catch_up``, ``resync`` or ``new_session``."""
 
     def __aiter__(self) -> 'PersistentWatch': ...
-    def __anext__(self) -> Awaitable[Tuple[int, str, str]]: ...
+    def __anext__(self) -> Awaitable[Tuple[int, str, str, Optional[int], str]]: ...
     def close(self) -> None: ...
 
 class StateChanges:
@@ -238,6 +240,7 @@ class TreeCache:
     @staticmethod
     def start(client: Client, path: str) -> Awaitable['TreeCache']: ...
     def snapshot(self) -> Dict[str, Tuple[Optional[bytes], Stat]]: ...
+    def stats(self) -> Dict[str, Any]: ...
     def stop(self) -> None: ...
 
 class DataWatcher:

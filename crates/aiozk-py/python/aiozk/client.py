@@ -13,9 +13,10 @@ import asyncio
 import logging
 import os
 import warnings
-from typing import Any, Awaitable, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, TypeVar, Union
+from typing import Any, Awaitable, Callable, Dict, Iterable, List, Optional, Tuple, TypeVar, Union
 
 from . import _aiozk, exc, protocol
+from .data import AclArg, Data, encode_data
 from .features import Features
 from .protocol.acl import ACL, UNRESTRICTED_ACCESS, from_tuples, to_tuples
 from .protocol.stat import Stat
@@ -29,21 +30,6 @@ log = logging.getLogger(__name__)
 
 T = TypeVar('T')
 R = TypeVar('R')
-
-Data = Union[bytes, bytearray, memoryview, str, None]
-AclArg = Union[ACL, Sequence[ACL], None]
-
-
-def _encode(data: Data) -> Optional[bytes]:
-    """Node data for the wire: None stays None (null data, as aiozk sends it)."""
-    if data is None:
-        return None
-    if isinstance(data, str):
-        return data.encode('utf-8')
-    if isinstance(data, (bytes, bytearray, memoryview)):
-        return bytes(data)
-    raise TypeError(f'node data must be bytes or str, not {type(data).__name__}')
-
 
 def _key(path: str) -> str:
     """A path relative to the chroot, normalized (the stat cache key)."""
@@ -145,9 +131,14 @@ class StateChanges:
 class PersistentWatch:
     """A persistent (or recursive) watch: an async iterator of ``WatchEvent``.
 
-    Events carry paths relative to the chroot. Iteration ends when the watch ends (the
-    session expired or the client closed) or after ``close()``, which removes the watch.
-    Also an async context manager that closes it on exit.
+    Events carry paths relative to the chroot. The watch lives across reconnects and session
+    expiries: changes missed meanwhile come as events with ``catch_up`` set, one per kind
+    of change; a recursive watch gets one event with ``resync`` set instead (type ``NONE``:
+    changes below its path may have been missed), and after a session expiry an event with
+    ``new_session`` set (type ``NONE``) announces that the watch was added again. Iteration
+    ends when the client closes (or the session expires without ``reconnect_after_expiry``)
+    or after ``close()``, which removes the watch. Also an async context manager that closes
+    it on exit.
     """
 
     def __init__(self, inner: Any, client: 'ZKClient') -> None:
@@ -158,11 +149,16 @@ class PersistentWatch:
         return self
 
     async def __anext__(self) -> WatchEvent:
-        while True:
-            type_, state, path = await self._inner.__anext__()
-            if type_ == WatchEvent.NONE:
-                raise StopAsyncIteration
-            return WatchEvent(type=type_, state=state, path=self._client.denormalize_path(path))
+        type_, state, path, zxid, kind = await self._inner.__anext__()
+        return WatchEvent(
+            type=type_,
+            state=state,
+            path=self._client.denormalize_path(path),
+            zxid=zxid,
+            catch_up=kind == 'catch_up',
+            resync=kind == 'resync',
+            new_session=kind == 'new_session',
+        )
 
     def close(self) -> None:
         """Stops the iteration and removes the watch."""
@@ -187,8 +183,13 @@ class ZKClient:
     :param RetryPolicy retry_policy: retries after a lost connection (default
         ``RetryPolicy.forever()``).
     :param bool allow_read_only: accept read-only servers.
-    :param float read_timeout: fail a call whose reply takes longer, with
-        ``exc.RequestTimeout`` (default: no limit).
+    :param float read_timeout: the longest a call may wait for its result, in seconds:
+        counted from the call, it covers waiting for a connection, the reply and every
+        retry of the retry policy, so a call never outlives it (even under the default
+        ``RetryPolicy.forever()``, against a frozen server). Past it the call fails with
+        ``exc.RequestTimeout`` (a subclass of ``exc.TimeoutError``); the request may
+        still be carried out. Calls made of several requests (``ensure_path``,
+        ``deleteall``) and recipes bound each request. Default: no limit.
     :param loop: ignored (aiozk 0.28 compatibility).
 
     Keyword-only additions: ``auth`` (a list of ``(scheme, credentials)`` sent at every
@@ -196,11 +197,14 @@ class ZKClient:
     ``TlsOptions``), ``reconnect_after_expiry`` (default True: open a new session after an
     expiry, as aiozk), ``connect_timeout`` (default for ``start()``), ``resume_session``
     (``(session_id, password)`` of a live session to take over, from ``session_id`` and
-    ``session.password``), ``client_config`` (the path of a Java client configuration file,
-    as for ``zkCli.sh -client-configuration``: ``zookeeper.client.secure``, PEM
-    ``zookeeper.ssl.*`` stores, ``zookeeper.request.timeout``, ``jute.maxbuffer``; each key
-    that is not applied gives a ``ClientConfigWarning``; the other arguments override the
-    file).
+    ``session.password``), ``max_frame`` (the largest reply accepted and request sent, in
+    bytes; default 1 MiB - 1, the server's default ``jute.maxbuffer``: raise it to read a
+    node whose data or list of children is bigger; a reply over it fails with
+    ``exc.ProtocolError``, whose ``size`` and ``limit`` say by how much), ``client_config``
+    (the path of a Java client configuration file, as for ``zkCli.sh -client-configuration``:
+    ``zookeeper.client.secure``, PEM ``zookeeper.ssl.*`` stores, ``zookeeper.request.timeout``,
+    ``jute.maxbuffer``; each key that is not applied gives a ``ClientConfigWarning``; the other
+    arguments override the file).
     """
 
     def __init__(
@@ -220,6 +224,7 @@ class ZKClient:
         reconnect_after_expiry: bool = True,
         connect_timeout: Optional[float] = None,
         resume_session: Optional[Tuple[int, bytes]] = None,
+        max_frame: Optional[int] = None,
         client_config: Union[str, 'os.PathLike[str]', None] = None,
     ) -> None:
         self.servers = servers
@@ -245,11 +250,12 @@ class ZKClient:
         #: The server version learned by ``server_version()`` (None until then).
         self.version_info: Optional[Tuple[int, int, int]] = None
         self.recipes = RecipeProxy(self)
-        self._auth = [(s, _encode(c) or b'') for s, c in (auth or [])]
+        self._auth = [(s, encode_data(c) or b'') for s, c in (auth or [])]
         self._sasl = sasl
         self._tls = tls
         self._reconnect_after_expiry = reconnect_after_expiry
         self._resume = resume_session
+        self._max_frame = max_frame
         self._core: Optional[_aiozk.Client] = None
         self._starting: Optional[asyncio.Lock] = None
 
@@ -288,12 +294,13 @@ class ZKClient:
                 allow_read_only=self.allow_read_only,
                 default_acl=to_tuples(self.default_acl),
                 retry=self.retry_policy._spec,
-                request_timeout=self.read_timeout,
+                call_timeout=self.read_timeout,
                 auth=self._auth,
                 sasl=self._sasl,
                 tls=self._tls,
                 reconnect_after_expiry=self._reconnect_after_expiry,
                 resume=self._resume,
+                max_frame=self._max_frame,
                 client_config=self._client_config,
             )
             self._resume = None
@@ -486,7 +493,7 @@ class ZKClient:
         """
         acl_tuples = to_tuples(acl) if acl else None
 
-        fut = self._c().create(path, _encode(data), acl_tuples, ephemeral, sequential, container, ttl)
+        fut = self._c().create(path, encode_data(data), acl_tuples, ephemeral, sequential, container, ttl)
         return _created(self.stat_cache, fut)
 
     def ensure_path(self, path: str, acl: AclArg = None, *, container: bool = False) -> Awaitable[None]:
@@ -517,13 +524,13 @@ class ZKClient:
         """Sets the data if the node's version is ``version`` (-1: any); returns the new
         ``Stat``."""
 
-        fut = self._c().set_data(path, _encode(data), None if version == -1 else version)
+        fut = self._c().set_data(path, encode_data(data), None if version == -1 else version)
         return _written(self.stat_cache, _key(path), fut)
 
     def set_data(self, path: str, data: Data, force: bool = False) -> Awaitable[None]:
         """Sets the data; unless ``force``, with the version last seen (the stat cache)."""
 
-        fut = self._c().set_data(path, _encode(data), self._cached_version(path, force))
+        fut = self._c().set_data(path, encode_data(data), self._cached_version(path, force))
         return _written_none(self.stat_cache, _key(path), fut)
 
     def set_acl(self, path: str, acl: AclArg, force: bool = False) -> Awaitable[None]:
@@ -537,7 +544,7 @@ class ZKClient:
     def add_auth(self, scheme: str, credentials: Union[bytes, str]) -> Awaitable[None]:
         """Adds credentials to the session (e.g. ``('digest', 'user:password')``); they are
         sent again after every reconnect. ``exc.AuthFailed`` when rejected."""
-        return self._c().add_auth(scheme, _encode(credentials) or b'')
+        return self._c().add_auth(scheme, encode_data(credentials) or b'')
 
     def begin_transaction(self) -> Transaction:
         """A new ``Transaction`` on this client."""
@@ -595,14 +602,14 @@ class ZKClient:
             return p.GetDataResponse(data=data, stat=stat)
         if isinstance(request, p.SetDataRequest):
             version = req.version
-            stat = await core.set_data(path, _encode(req.data), None if version in (None, -1) else version)
+            stat = await core.set_data(path, encode_data(req.data), None if version in (None, -1) else version)
             self._cache(path, stat)
             return p.SetDataResponse(stat=stat)
         if isinstance(request, p.CreateRequest):
             flags = req.flags or 0
             created, stat = await core.create(
                 path,
-                _encode(req.data),
+                encode_data(req.data),
                 to_tuples(req.acl) if req.acl else None,
                 bool(flags & 1),
                 bool(flags & 2),
@@ -636,7 +643,7 @@ class ZKClient:
             await core.sync(path)
             return p.SyncResponse(path=path)
         if isinstance(request, p.AuthRequest):
-            await core.add_auth(req.scheme, _encode(req.auth) or b'')
+            await core.add_auth(req.scheme, encode_data(req.auth) or b'')
             return p.AuthResponse()
         if isinstance(request, p.PingRequest):
             await core.exists('/', None)

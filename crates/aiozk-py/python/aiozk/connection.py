@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Optional
 
 if TYPE_CHECKING:
-    from .client import ZKClient
+    from .handle import ClientHandle
 
 DEFAULT_READ_TIMEOUT = 3
 
@@ -25,7 +25,7 @@ class Connection:
         raise NotImplementedError('the connection is internal to the Rust client')
 
     @classmethod
-    def _view(cls, client: 'ZKClient', address: str) -> 'Connection':
+    def _view(cls, client: 'ClientHandle', address: str) -> 'Connection':
         conn = object.__new__(cls)
         conn._client = client  # type: ignore[attr-defined]
         conn._address = address  # type: ignore[attr-defined]

@@ -12,12 +12,14 @@ them):
   ``SessionClosedRequireSaslAuth`` -124, ``QuotaExceeded`` -125, ``Throttled`` -127,
   ``InvalidState`` -9, ``SSLConnectionError`` -15, ``SessionClosing`` -116,
   ``NothingToProcess`` -117) are subclasses of ``UnknownError``, which aiozk raises for them;
-  ``RequestTimeout`` (also raised when ``read_timeout`` passes without a reply) is a
-  ``TimeoutError`` too;
+  ``RequestTimeout`` (also raised when a call's ``read_timeout`` passes before its result)
+  is a ``TimeoutError`` too;
 * ``ClientClosed`` (a call on a closed client) is an ``InvalidClientState``;
 * ``InvalidPath`` and ``InvalidArgument`` (refused before anything is sent) are also
   ``ValueError``;
-* ``ProtocolError`` (the server broke the protocol) and ``TLSError`` are ``ZKError``.
+* ``ProtocolError`` (the server broke the protocol: the message says what it sent and which
+  server it was; a reply over ``max_frame`` has ``size`` and ``limit``) and ``TLSError`` are
+  ``ZKError``.
 
 ``UnknownError`` does not print its code to stdout (aiozk does).
 """

@@ -18,7 +18,7 @@ from .connection import Connection
 from .states import SessionStateMachine, States
 
 if TYPE_CHECKING:
-    from .client import ZKClient
+    from .handle import ClientHandle
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ _RUST_TO_AIOZK = {
 class Session:
     """The session of a ``ZKClient`` (``client.session``)."""
 
-    def __init__(self, client: 'ZKClient', timeout: float, allow_read_only: bool) -> None:
+    def __init__(self, client: 'ClientHandle', timeout: float, allow_read_only: bool) -> None:
         self.client = client
         self.requested_timeout = float(timeout)
         self.allow_read_only = allow_read_only

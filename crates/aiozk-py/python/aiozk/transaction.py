@@ -12,10 +12,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, List, Optional, Set
 
 from . import exc
+from .data import AclArg, Data, encode_data
 from .exc import TransactionFailed
+from .protocol.acl import to_tuples
 
 if TYPE_CHECKING:
-    from .client import AclArg, Data, ZKClient
+    from .handle import ClientHandle
 
 __all__ = ['Result', 'Transaction', 'TransactionFailed']
 
@@ -52,7 +54,7 @@ class Result:
 class Transaction:
     """Collects operations and commits them atomically: all take effect or none."""
 
-    def __init__(self, client: 'ZKClient') -> None:
+    def __init__(self, client: 'ClientHandle') -> None:
         self.client = client
         self.operations: List[tuple] = []
 
@@ -63,8 +65,8 @@ class Transaction:
     def create(
         self,
         path: str,
-        data: 'Data' = None,
-        acl: 'AclArg' = None,
+        data: Data = None,
+        acl: AclArg = None,
         ephemeral: bool = False,
         sequential: bool = False,
         container: bool = False,
@@ -72,18 +74,13 @@ class Transaction:
         ttl: Optional[float] = None,
     ) -> None:
         """Creates a node (as ``ZKClient.create``)."""
-        from .client import _encode
-        from .protocol.acl import to_tuples
-
         self.operations.append(
-            ('create', path, _encode(data), to_tuples(acl) if acl else None, ephemeral, sequential, container, ttl)
+            ('create', path, encode_data(data), to_tuples(acl) if acl else None, ephemeral, sequential, container, ttl)
         )
 
-    def set_data(self, path: str, data: 'Data', version: int = -1) -> None:
+    def set_data(self, path: str, data: Data, version: int = -1) -> None:
         """Sets a node's data (``version`` -1: any)."""
-        from .client import _encode
-
-        self.operations.append(('set_data', path, _encode(data), version))
+        self.operations.append(('set_data', path, encode_data(data), version))
 
     def delete(self, path: str, version: int = -1) -> None:
         """Deletes a node (``version`` -1: any)."""

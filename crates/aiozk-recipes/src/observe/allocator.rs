@@ -4,13 +4,15 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Debug;
 use std::sync::{Arc, Mutex};
 
+use aiozk::path::join;
 use aiozk::{Client, Error, Result};
 use tokio::sync::watch;
 
-use super::json::{decode_list, encode_list};
+use super::json_list::{decode_list, encode_list};
 use super::party::Party;
-use super::util::{join, persist, TaskGuard};
 use super::watchers::{DataWatcher, WatcherOptions};
+use crate::support::across_expiry::persist;
+use crate::support::task::TaskGuard;
 
 /// Who gets which items: member name → its items.
 pub type Allocation = BTreeMap<String, BTreeSet<String>>;
@@ -25,6 +27,17 @@ pub trait AllocationStrategy: Send + Sync + Debug + 'static {
 
 /// aiozk's `round_robin`: items in order are dealt to the members in order, so counts
 /// differ by at most one. Many items move when membership changes.
+///
+/// # Examples
+/// ```
+/// use aiozk_recipes::{AllocationStrategy, RoundRobin};
+///
+/// let members = ["a".to_owned(), "b".to_owned()];
+/// let items = ["1".to_owned(), "2".to_owned(), "3".to_owned()];
+/// let allocation = RoundRobin.allocate(&members, &items);
+/// assert_eq!(allocation["a"].len(), 2);
+/// assert_eq!(allocation["b"].len(), 1);
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RoundRobin;
 
@@ -41,6 +54,19 @@ impl AllocationStrategy for RoundRobin {
 /// Rendezvous (highest random weight) hashing: each item goes to the member with the
 /// highest hash of (member, item). When a member joins or leaves, only the items it gains
 /// or loses move; counts are balanced only statistically.
+///
+/// # Examples
+/// ```
+/// use aiozk_recipes::{AllocationStrategy, RendezvousHash};
+///
+/// let items: Vec<String> = (0..100).map(|i| format!("item-{i}")).collect();
+/// let two = RendezvousHash.allocate(&["a".into(), "b".into()], &items);
+/// let three = RendezvousHash.allocate(&["a".into(), "b".into(), "c".into()], &items);
+/// // A new member takes items from the others; no item moves between those two.
+/// for item in &two["a"] {
+///     assert!(three["a"].contains(item) || three["c"].contains(item));
+/// }
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RendezvousHash;
 
@@ -112,6 +138,21 @@ struct View {
 /// Both the set and the membership are re-read after every reconnect. After a session
 /// expiry the member node is re-created in the new session (see [`Party`]); meanwhile the
 /// other members give its items to others.
+///
+/// # Examples
+/// ```no_run
+/// # async fn example(zk: aiozk::Client) -> aiozk::Result<()> {
+/// use aiozk_recipes::Allocator;
+///
+/// // Share the shards among the running workers; each worker sees its own share.
+/// let allocator = Allocator::new(&zk, "/allocators/shards", "worker-1")?;
+/// allocator.start().await?;
+/// allocator.update(["shard-a", "shard-b", "shard-c"]).await?;
+/// println!("mine: {:?}", allocator.allocation());
+/// let mine = allocator.wait_for_change().await?; // after a member joins or leaves
+/// println!("mine now: {mine:?}");
+/// # Ok(()) }
+/// ```
 #[derive(Debug)]
 pub struct Allocator {
     client: Client,

@@ -3,14 +3,16 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use aiozk::path::join;
 use aiozk::{Client, Error, EventType, Result, SessionState};
 use tokio::time::Instant;
 
-use super::util::{
-    create_unique, deadline_after, delete_quietly, is_transient, join, new_guid, parent_of,
-    persist, reclaim, sleep_until, sorted_sequential, until, wait_usable, OrphanGuard,
+use crate::support::across_expiry::{
+    create_unique, delete_quietly, is_transient, persist, reclaim, wait_usable, OrphanGuard,
     SessionWatch,
 };
+use crate::support::naming::{new_guid, sorted_sequential};
+use crate::support::task::{deadline_after, sleep_until, until};
 
 /// A barrier: processes [`wait`](Barrier::wait) while the barrier node exists, and go on
 /// once it is deleted ([`lift`](Barrier::lift)).
@@ -28,6 +30,19 @@ use super::util::{
 /// reconnects and new sessions: its watch is re-registered by the client, and it checks
 /// the node again after every reconnect, so a lift during an outage is seen once the
 /// client is back.
+///
+/// # Examples
+/// ```no_run
+/// # async fn example(zk: aiozk::Client) -> aiozk::Result<()> {
+/// use aiozk_recipes::Barrier;
+///
+/// let barrier = Barrier::new(&zk, "/barriers/deploy");
+/// barrier.create().await?;
+/// // Workers elsewhere block in `Barrier::new(&zk, "/barriers/deploy").wait(None)`.
+/// /* get ready */
+/// barrier.lift().await?; // every waiter goes on
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone)]
 pub struct Barrier {
     client: Client,
@@ -54,7 +69,7 @@ impl Barrier {
     /// # Errors
     /// [`Error::NoAuth`], connection errors that outlast the client's retries.
     pub async fn create(&self) -> Result<()> {
-        if let Some(parent) = parent_of(&self.path) {
+        if let Some(parent) = aiozk::path::parent(&self.path) {
             persist(&self.client, || self.client.ensure_path(parent)).await?;
         }
         match self.client.create(&self.path, b"").await {
@@ -138,6 +153,19 @@ const WORKER: &str = "worker";
 /// leaves no node of this participant behind (the cleanup of a dropped call runs in a
 /// spawned task). A dropped or timed-out `leave` has left: it only stopped waiting for the
 /// others.
+///
+/// # Examples
+/// ```no_run
+/// # async fn example(zk: aiozk::Client) -> aiozk::Result<()> {
+/// use aiozk_recipes::DoubleBarrier;
+///
+/// // Start together once four workers are there, and leave together.
+/// let barrier = DoubleBarrier::new(&zk, "/barriers/batch", 4);
+/// barrier.enter(None).await?;
+/// /* the batch */
+/// barrier.leave(None).await?;
+/// # Ok(()) }
+/// ```
 #[derive(Debug)]
 pub struct DoubleBarrier {
     client: Client,

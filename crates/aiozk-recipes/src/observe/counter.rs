@@ -5,7 +5,7 @@ use std::sync::Mutex;
 
 use aiozk::{Client, Error, Result, RetryPolicy};
 
-use super::util::{is_transient, parent_of, persist, wait_usable};
+use crate::support::across_expiry::{is_transient, persist, wait_usable};
 
 /// A number a [`Counter`] can hold, stored as decimal text.
 pub trait CounterValue: Copy + PartialEq + Debug + Send + Sync + 'static {
@@ -88,6 +88,18 @@ impl CounterValue for f64 {
 ///
 /// # Cancellation safety
 /// Dropping an update half-way may leave it applied or not.
+///
+/// # Examples
+/// ```no_run
+/// # async fn example(zk: aiozk::Client) -> aiozk::Result<()> {
+/// use aiozk_recipes::Counter;
+///
+/// let hits = Counter::new(&zk, "/counters/hits", 0i64);
+/// hits.start().await?;
+/// let now = hits.incr(1).await?; // compare-and-set: never counts twice
+/// println!("{now} hits");
+/// # Ok(()) }
+/// ```
 #[derive(Debug)]
 pub struct Counter<T: CounterValue = i64> {
     client: Client,
@@ -134,7 +146,7 @@ impl<T: CounterValue> Counter<T> {
     /// [`Error::InvalidArgument`] when the node holds something that is not a number of
     /// this type; [`Error::NoAuth`]; errors that end the session.
     pub async fn start(&self) -> Result<T> {
-        if let Some(parent) = parent_of(&self.path) {
+        if let Some(parent) = aiozk::path::parent(&self.path) {
             persist(&self.client, || self.client.ensure_path(parent)).await?;
         }
         let text = self.default.encode();

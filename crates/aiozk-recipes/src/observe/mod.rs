@@ -18,11 +18,10 @@
 mod allocator;
 mod barrier;
 mod counter;
-mod json;
+mod json_list;
 mod party;
 mod queue;
 mod tree_cache;
-mod util;
 mod watchers;
 
 pub use allocator::{Allocation, AllocationStrategy, Allocator, RendezvousHash, RoundRobin};

@@ -2,13 +2,15 @@
 
 use std::sync::{Arc, Mutex};
 
+use aiozk::path::join;
 use aiozk::{Client, Error, EventType, Result, SessionState};
 use tokio::sync::watch;
 
-use super::util::{
-    create_unique, delete_quietly, join, label_of, new_guid, persist, reclaim, sorted_sequential,
-    OrphanGuard, SessionWatch, TaskGuard,
+use crate::support::across_expiry::{
+    create_unique, delete_quietly, persist, reclaim, OrphanGuard, SessionWatch,
 };
+use crate::support::naming::{label_of, new_guid, sorted_sequential};
+use crate::support::task::TaskGuard;
 
 /// A party (group membership): members [`join`](Party::join) under a common base path,
 /// and each sees the current [`members`](Party::members) and can
@@ -35,6 +37,20 @@ use super::util::{
 /// Dropping [`join`](Party::join) half-way leaves no node behind. Dropping the `Party`
 /// stops watching but does not delete the node (it goes with the session); call
 /// [`leave`](Party::leave).
+///
+/// # Examples
+/// ```no_run
+/// # async fn example(zk: aiozk::Client) -> aiozk::Result<()> {
+/// use aiozk_recipes::Party;
+///
+/// let party = Party::new(&zk, "/parties/workers", "worker-1")?;
+/// party.join().await?;
+/// println!("members: {:?}", party.members());
+/// let members = party.wait_for_change().await?;
+/// println!("now: {members:?}");
+/// party.leave().await?;
+/// # Ok(()) }
+/// ```
 #[derive(Debug)]
 pub struct Party {
     client: Client,

@@ -4,13 +4,15 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
+use aiozk::path::join;
 use aiozk::{Client, CreateOptions, Error, EventType, OpResult, Result, SessionState};
 use bytes::Bytes;
 
-use super::util::{
-    deadline_after, delete_quietly, is_transient, join, persist, sequence_of, sleep_until, until,
-    wait_usable, SessionWatch,
+use crate::support::across_expiry::{
+    delete_quietly, is_transient, persist, wait_usable, SessionWatch,
 };
+use crate::support::naming::sequence_of;
+use crate::support::task::{deadline_after, sleep_until, until};
 
 /// The prefix of item nodes (after the protected-create id, see [`Queue`]).
 const ITEM: &str = "item-";
@@ -50,6 +52,19 @@ const CLAIM: &str = ".lock";
 /// flight is undone by a spawned task. Dropping a [`QueueItem`] without completing it
 /// releases the claim (the delete is queued immediately). Dropping [`put`](Queue::put) may
 /// or may not enqueue the item.
+///
+/// # Examples
+/// ```no_run
+/// # async fn example(zk: aiozk::Client) -> aiozk::Result<()> {
+/// use aiozk_recipes::Queue;
+///
+/// let queue = Queue::new(&zk, "/queues/mail");
+/// queue.put(b"to: alice@example.com").await?;
+/// let item = queue.take(None).await?; // claimed by this session until completed
+/// println!("sending {:?}", item.data());
+/// item.complete().await?; // gone for good; dropping it instead hands it back
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone)]
 pub struct Queue {
     client: Client,
@@ -84,7 +99,7 @@ impl Queue {
     /// Appends an item. Returns its node's path.
     ///
     /// # Errors
-    /// [`Error::NoAuth`]; [`Error::InvalidArgument`] for data over the frame limit; a
+    /// [`Error::NoAuth`]; [`Error::FrameTooLarge`] for data over the frame limit; a
     /// connection error when the outcome could not be established (then the item was not
     /// created).
     pub async fn put(&self, data: &[u8]) -> Result<String> {

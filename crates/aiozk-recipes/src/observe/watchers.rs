@@ -8,7 +8,8 @@ use aiozk::{Client, Error, EventType, OneshotWatcher, Result, SessionState, Stat
 use bytes::Bytes;
 use tokio::sync::mpsc;
 
-use super::util::{persist, SessionWatch, TaskGuard};
+use crate::support::across_expiry::{persist, SessionWatch};
+use crate::support::task::TaskGuard;
 
 /// How many states may wait in a watcher's stream before the watcher pauses. While it is
 /// paused it does not read; once there is room it reads the then current state, so a slow
@@ -85,6 +86,7 @@ impl NodeChildren {
 /// # Cancellation safety
 /// [`DataWatcher::next`] is cancel safe. Dropping the watcher stops it.
 ///
+/// # Examples
 /// ```no_run
 /// # async fn f(client: aiozk::Client) -> aiozk::Result<()> {
 /// use aiozk_recipes::{DataWatcher, WatcherOptions};
@@ -168,6 +170,19 @@ impl futures_core::Stream for DataWatcher {
 ///
 /// # Cancellation safety
 /// [`ChildrenWatcher::next`] is cancel safe. Dropping the watcher stops it.
+///
+/// # Examples
+/// ```no_run
+/// # async fn example(zk: aiozk::Client) -> aiozk::Result<()> {
+/// use aiozk_recipes::ChildrenWatcher;
+///
+/// let mut watcher = ChildrenWatcher::new(&zk, "/workers");
+/// while let Some(state) = watcher.next().await {
+///     let workers = state?.children.unwrap_or_default();
+///     println!("{} workers: {workers:?}", workers.len());
+/// }
+/// # Ok(()) }
+/// ```
 #[derive(Debug)]
 pub struct ChildrenWatcher {
     path: String,

@@ -7,9 +7,11 @@ use aiozk::{Client, Error, Result, Transaction};
 use tokio::sync::{watch, Mutex};
 use tokio::task::JoinHandle;
 
-use super::core::{Core, Fence, LossReason, LostSignal, ReleaseOnDrop};
+use super::fence::Fence;
 use super::lock::normalize;
-use super::queue::{line, Turn};
+use super::loss::{LossReason, LostSignal};
+use super::node::{Core, ReleaseOnDrop};
+use super::waiting::{line, Turn};
 
 /// A leader election (aiozk's `LeaderElection`).
 ///
@@ -28,6 +30,22 @@ use super::queue::{line, Turn};
 /// [`LeaderElection::volunteer`] again to rejoin, at the back of the line.
 ///
 /// Dropping the `LeaderElection` resigns in the background.
+///
+/// # Examples
+/// ```no_run
+/// # async fn example(zk: aiozk::Client) -> aiozk::Result<()> {
+/// use aiozk_recipes::LeaderElection;
+///
+/// let election = LeaderElection::new(&zk, "/elections/scheduler");
+/// election.volunteer().await?;
+/// let leadership = election.wait_for_leadership(None).await?;
+/// println!("leading as {}", leadership.node());
+/// tokio::select! {
+///     reason = leadership.lost() => eprintln!("no longer leader ({reason:?})"),
+///     () = async { /* lead */ } => election.resign().await?,
+/// }
+/// # Ok(()) }
+/// ```
 #[derive(Debug)]
 pub struct LeaderElection {
     client: Client,
@@ -205,7 +223,9 @@ async fn campaign(core: Arc<Core>, base: String, shared: Weak<Shared>) {
     let won = line(
         &core,
         &base,
-        &|siblings: &[super::util::Sibling], position: usize| match position.checked_sub(1) {
+        &|siblings: &[crate::support::naming::Sibling], position: usize| match position
+            .checked_sub(1)
+        {
             None => Turn::Granted,
             Some(before) => Turn::WaitFor(siblings[before].name.clone()),
         },
@@ -254,6 +274,12 @@ impl Leadership {
     /// The path of our candidate node.
     pub fn node(&self) -> &str {
         self.core.node()
+    }
+
+    /// The zxid that created our candidate node: larger for every later leader, a
+    /// fencing token (see [`crate::OwnershipGuard::czxid`]).
+    pub fn czxid(&self) -> i64 {
+        self.core.czxid()
     }
 
     /// Fires when the leadership ends; see [`LostSignal`].

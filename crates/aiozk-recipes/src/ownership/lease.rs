@@ -5,9 +5,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use aiozk::{Client, Error, Result};
 use tokio::time::Instant;
 
-use super::core::{Core, OwnershipGuard};
+use super::guard::OwnershipGuard;
 use super::lock::normalize;
-use super::util::{retrying, sorted_siblings};
+use super::node::Core;
+use crate::support::in_session::retrying;
+use crate::support::naming::sorted_siblings;
 
 /// Proof that a [`Lease`] is held; ends at its expiry or when dropped. See
 /// [`OwnershipGuard`].
@@ -30,6 +32,21 @@ pub type LeaseGuard = OwnershipGuard;
 /// created instead of failing with `NoNode`. Like aiozk, nobody but the holder enforces
 /// the expiry written in the node: a holder that dies keeps its node until its session
 /// expires.
+///
+/// # Examples
+/// ```no_run
+/// # async fn example(zk: aiozk::Client) -> aiozk::Result<()> {
+/// use std::time::Duration;
+/// use aiozk_recipes::Lease;
+///
+/// // One process a minute sends the digest mail; the lease is not released early.
+/// let lease = Lease::new(&zk, "/leases/digest-mail", 1);
+/// match lease.obtain(Duration::from_secs(60)).await? {
+///     Some(_guard) => println!("ours for a minute: send the mail"),
+///     None => println!("someone else has it"),
+/// }
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone)]
 pub struct Lease {
     client: Client,
@@ -87,7 +104,7 @@ impl Lease {
                 .duration_since(UNIX_EPOCH)
                 .map_or(0.0, |d| d.as_secs_f64());
             let core = Core::new(client, &self.base, "lease");
-            let armed = super::core::ReleaseOnDrop(Some(core.clone()));
+            let armed = super::node::ReleaseOnDrop(Some(core.clone()));
             core.create(expiry.to_string().as_bytes()).await?;
             let children = match retrying(client, || client.get_children(&self.base)).await {
                 Ok(children) => children,

@@ -6,8 +6,9 @@ use std::time::Duration;
 use aiozk::{Client, Error, Result};
 use tokio::time::Instant;
 
-use super::core::{Core, OwnershipGuard};
-use super::queue::{wait_in_line, Turn};
+use super::guard::OwnershipGuard;
+use super::node::Core;
+use super::waiting::{wait_in_line, Turn};
 
 /// Proof that a [`Lock`] is held; releases it when dropped. See [`OwnershipGuard`].
 pub type LockGuard = OwnershipGuard;
@@ -29,6 +30,24 @@ pub type LockGuard = OwnershipGuard;
 /// blindly: after a lost reply we look for our guid among the children first, so no
 /// duplicate node can block us. If the session expires while waiting, the acquisition
 /// starts again with a new node. Once held, see [`OwnershipGuard::lost`].
+///
+/// # Examples
+/// ```no_run
+/// # async fn example(zk: aiozk::Client) -> aiozk::Result<()> {
+/// use std::time::Duration;
+/// use aiozk_recipes::Lock;
+///
+/// let lock = Lock::new(&zk, "/locks/nightly-report");
+/// let guard = lock.acquire(Some(Duration::from_secs(10))).await?;
+/// // Writes fenced by the lock fail once it is lost, whatever this process believes.
+/// guard.fence().set_data("/reports/state", b"running", None).await?;
+/// tokio::select! {
+///     reason = guard.lost() => eprintln!("lock lost ({reason:?}): stop"),
+///     () = async { /* the work */ } => {}
+/// }
+/// guard.release().await?;
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone)]
 pub struct Lock {
     client: Client,
@@ -168,6 +187,24 @@ impl Lock {
 /// Two [`Lock`]s on one path: readers use the label `read` and are blocked only by earlier
 /// `write` nodes; writers use `write` and are blocked by every earlier node. A reader that
 /// arrives after a waiting writer queues behind it, so writers are not starved.
+///
+/// # Examples
+/// ```no_run
+/// # async fn example(zk: aiozk::Client) -> aiozk::Result<()> {
+/// use aiozk_recipes::SharedLock;
+///
+/// let lock = SharedLock::new(&zk, "/locks/catalog");
+/// {
+///     // Many readers at once; a writer waits for them, and they wait for an earlier writer.
+///     let _reading = lock.acquire_read(None).await?;
+///     let (catalog, _stat) = zk.get_data("/catalog").await?;
+///     println!("{} bytes", catalog.len());
+/// }
+/// let writing = lock.acquire_write(None).await?;
+/// writing.fence().set_data("/catalog", b"v2", None).await?;
+/// writing.release().await?;
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone)]
 pub struct SharedLock {
     reader: Lock,

@@ -48,16 +48,20 @@
 //! client sends requests in call order, every fenced write made after the signal fired
 //! fails, even when the session survived.
 
-mod core;
 mod election;
+mod fence;
+mod guard;
 mod lease;
 mod lock;
-mod queue;
+mod loss;
+mod node;
 mod semaphore;
-mod util;
+mod waiting;
 
-pub use self::core::{Fence, LossReason, LostSignal, OwnershipGuard};
 pub use self::election::{LeaderElection, Leadership};
+pub use self::fence::Fence;
+pub use self::guard::OwnershipGuard;
 pub use self::lease::{Lease, LeaseGuard};
 pub use self::lock::{Lock, LockGuard, SharedLock};
+pub use self::loss::{LossReason, LostSignal};
 pub use self::semaphore::{Semaphore, SemaphorePermit};

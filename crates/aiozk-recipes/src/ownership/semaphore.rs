@@ -5,9 +5,10 @@ use std::time::Duration;
 use aiozk::{Client, Error, Result};
 use tokio::time::Instant;
 
-use super::core::{Core, OwnershipGuard};
+use super::guard::OwnershipGuard;
 use super::lock::normalize;
-use super::queue::{wait_in_line, Turn};
+use super::node::Core;
+use super::waiting::{wait_in_line, Turn};
 
 /// Proof that a [`Semaphore`] permit is held; releases it when dropped. See
 /// [`OwnershipGuard`].
@@ -27,6 +28,19 @@ pub type SemaphorePermit = OwnershipGuard;
 /// Do not mix other recipes' nodes into `<path>`: every child ending in ten digits counts.
 ///
 /// Connection loss and session expiry are handled as for [`super::Lock`].
+///
+/// # Examples
+/// ```no_run
+/// # async fn example(zk: aiozk::Client) -> aiozk::Result<()> {
+/// use aiozk_recipes::Semaphore;
+///
+/// // At most three processes run the import at once.
+/// let slots = Semaphore::new(&zk, "/semaphores/import", 3);
+/// let permit = slots.acquire(None).await?;
+/// /* the import */
+/// permit.release().await?;
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone)]
 pub struct Semaphore {
     client: Client,

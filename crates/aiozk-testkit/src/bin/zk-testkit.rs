@@ -1,26 +1,54 @@
-//! `zk-testkit serve [--port P] [--members N]`: runs a throw-away ZooKeeper for manual testing.
+//! `zk-testkit serve [--version V] [--port P] [--members N] [--ttl] [--sasl U:P] [--tls]
+//! [--json]`: runs a throw-away ZooKeeper for manual testing and for the Python tests.
 //!
-//! Starts a standalone server (or an `N`-member ensemble) on 127.0.0.1 in a temporary
+//! Starts a standalone server (or an `N`-member ensemble) of release `V` (`3.9.5`, `3.8.6`,
+//! ..., or `debian`; default `ZK_VERSION`, else 3.9.5) on 127.0.0.1 in a temporary
 //! directory, prints the connect string as one line on stdout, and keeps it running until
 //! stdin reaches end of file or the process gets SIGINT or SIGTERM; then it stops the servers
 //! and removes the directory. With `--port P` a standalone server uses exactly client port `P`
 //! (an ensemble uses `P`, `P+1`, ...); otherwise free ports are chosen. Status messages go to
 //! stderr. Even if this process is killed with SIGKILL, the servers die with it.
+//!
+//! Options for the servers of client tests: `--ttl` enables TTL and container nodes,
+//! `--sasl USER:PASSWORD` a SASL DIGEST-MD5 user, `--tls` a TLS port with a certificate
+//! authority made for the run. `--json` (implied by `--tls`) prints one JSON line instead:
+//! `{"plain": ..., "pid": ..., "tls": ..., "ca_pem": ..., "client_cert_pem": ...,
+//! "client_key_pem": ...}` (`pid`: the first server's JVM; the TLS fields with `--tls` only).
 
 use std::io::{self, Write};
 use std::process::ExitCode;
 
-use aiozk_testkit::{Ensemble, ServerConfig};
+use aiozk_testkit::{Ensemble, ServerConfig, TestPki};
 
-const USAGE: &str = "usage: zk-testkit serve [--port P] [--members N]
+const USAGE: &str = "usage: zk-testkit serve [--version V] [--port P] [--members N] [--ttl]
+                         [--sasl USER:PASSWORD] [--tls] [--json]
 
 Starts a standalone ZooKeeper server (or an N-member ensemble) on 127.0.0.1, prints the
-connect string on stdout and runs until stdin reaches end of file or SIGINT/SIGTERM arrives.
-ZooKeeper is found through ZOOKEEPER_HOME or the Debian package zookeeper.";
+connect string as the first line on stdout and runs until stdin reaches end of file or
+SIGINT/SIGTERM arrives.
+
+--version V  a release from Maven Central (3.9.5, 3.8.6, ...; fetched once into the Maven
+             cache) or `debian` (the Debian package zookeeper); default: ZK_VERSION, else 3.9.5
+--ttl        enables TTL nodes
+--sasl U:P   adds a SASL DIGEST-MD5 user
+--tls        a TLS port with a CA made for the run
+--json       (implied by --tls) prints a JSON line with the connect strings and the CA and
+             client certificate";
 
 struct Args {
+    version: Option<String>,
     port: Option<u16>,
     members: usize,
+    extra: Extra,
+}
+
+/// The options for the servers of client tests.
+#[derive(Default)]
+struct Extra {
+    ttl: bool,
+    sasl: Option<(String, String)>,
+    tls: bool,
+    json: bool,
 }
 
 fn parse(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
@@ -31,8 +59,10 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
         None => return Err("missing command".into()),
     }
     let mut parsed = Args {
+        version: None,
         port: None,
         members: 1,
+        extra: Extra::default(),
     };
     while let Some(arg) = args.next() {
         let (name, inline) = match arg.split_once('=') {
@@ -46,6 +76,7 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
                 .ok_or_else(|| format!("{name} needs a value"))
         };
         match name.as_str() {
+            "--version" => parsed.version = Some(value()?),
             "--port" => {
                 let v = value()?;
                 parsed.port = Some(v.parse().map_err(|_| format!("bad port {v:?}"))?);
@@ -57,6 +88,16 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
                     .ok()
                     .filter(|n| (1..=254).contains(n))
                     .ok_or_else(|| format!("bad member count {v:?} (1 to 254)"))?;
+            }
+            "--ttl" => parsed.extra.ttl = true,
+            "--tls" => parsed.extra.tls = true,
+            "--json" => parsed.extra.json = true,
+            "--sasl" => {
+                let v = value()?;
+                let (user, password) = v
+                    .split_once(':')
+                    .ok_or_else(|| format!("bad SASL user {v:?} (USER:PASSWORD)"))?;
+                parsed.extra.sasl = Some((user.to_owned(), password.to_owned()));
             }
             "-h" | "--help" => return Err(String::new()),
             _ => return Err(format!("unknown argument {arg:?}")),
@@ -100,6 +141,9 @@ fn wait_for_shutdown() -> io::Result<&'static str> {
 
 fn serve(args: Args) -> io::Result<()> {
     let mut config = ServerConfig::new();
+    if let Some(version) = args.version {
+        config = config.version(version);
+    }
     if let Some(port) = args.port {
         let ports = (0..args.members)
             .map(|i| {
@@ -109,14 +153,21 @@ fn serve(args: Args) -> io::Result<()> {
             .collect::<io::Result<Vec<u16>>>()?;
         config = config.client_ports(ports);
     }
+    let (config, pki) = args.extra.apply(config)?;
     let zk = Ensemble::start(args.members, config)?;
     let mut out = io::stdout().lock();
-    writeln!(out, "{}", zk.connect_string())?;
+    if args.extra.json || pki.is_some() {
+        writeln!(out, "{}", Extra::json(&zk, pki.as_ref()))?;
+    } else {
+        writeln!(out, "{}", zk.connect_string())?;
+    }
     out.flush()?;
     drop(out);
     eprintln!(
-        "zk-testkit: {} member(s) ready in {}; stop with SIGINT, SIGTERM or end of stdin",
+        "zk-testkit: {} member(s) of ZooKeeper {} ready in {}; stop with SIGINT, SIGTERM or end \
+         of stdin",
         zk.len(),
+        zk.install().name(),
         zk.dir().display()
     );
     let why = wait_for_shutdown();
@@ -126,6 +177,45 @@ fn serve(args: Args) -> io::Result<()> {
         Err(e) => eprintln!("zk-testkit: waiting failed ({e}), servers stopped"),
     }
     Ok(())
+}
+
+impl Extra {
+    /// `config` with these options; the certificates made for `--tls`.
+    fn apply(&self, mut config: ServerConfig) -> io::Result<(ServerConfig, Option<TestPki>)> {
+        if self.ttl {
+            config = config.extended_types(true);
+        }
+        if let Some((user, password)) = &self.sasl {
+            config = config.sasl_digest_user(user, password);
+        }
+        let pki = if self.tls {
+            let pki = TestPki::generate("zk-testkit test CA")?;
+            config = config.tls(&pki);
+            Some(pki)
+        } else {
+            None
+        };
+        Ok((config, pki))
+    }
+
+    /// The JSON line of `--json`.
+    fn json(zk: &Ensemble, pki: Option<&TestPki>) -> serde_json::Value {
+        // The JVM's pid, for tests that freeze the server (SIGSTOP).
+        let pids: Vec<u32> = (0..zk.len()).filter_map(|i| zk.pid(i)).collect();
+        let mut line = serde_json::json!({ "plain": zk.connect_string(), "pid": pids.first() });
+        if let Some(pki) = pki {
+            let tls = (0..zk.len())
+                .filter_map(|i| zk.secure_client_port(i))
+                .map(|p| format!("127.0.0.1:{p}"))
+                .collect::<Vec<_>>()
+                .join(",");
+            line["tls"] = tls.into();
+            line["ca_pem"] = pki.ca_pem.clone().into();
+            line["client_cert_pem"] = pki.client_cert_pem.clone().into();
+            line["client_key_pem"] = pki.client_key_pem.clone().into();
+        }
+        line
+    }
 }
 
 fn main() -> ExitCode {

@@ -42,7 +42,10 @@ pub struct ClientBuilder {
     sasl: Option<crate::session::SaslCredentials>,
     tls: Option<crate::tls::TlsOptions>,
     request_timeout: Option<Duration>,
+    call_timeout: Option<Duration>,
+    fail_eagerly: bool,
     max_write_delay: Duration,
+    coalesce_reads: bool,
 }
 
 impl std::fmt::Debug for ClientBuilder {
@@ -56,7 +59,10 @@ impl std::fmt::Debug for ClientBuilder {
             .field("max_frame", &self.max_frame)
             .field("retry", &self.retry)
             .field("request_timeout", &self.request_timeout)
+            .field("call_timeout", &self.call_timeout)
+            .field("fail_eagerly", &self.fail_eagerly)
             .field("max_write_delay", &self.max_write_delay)
+            .field("coalesce_reads", &self.coalesce_reads)
             .field("reconnect_after_expiry", &self.reconnect_after_expiry)
             .field(
                 "resume",
@@ -93,7 +99,10 @@ impl ClientBuilder {
             sasl: None,
             tls: None,
             request_timeout: None,
+            call_timeout: None,
+            fail_eagerly: false,
             max_write_delay: crate::session::DEFAULT_MAX_WRITE_DELAY,
+            coalesce_reads: true,
         }
     }
 
@@ -111,12 +120,44 @@ impl ClientBuilder {
         self
     }
 
-    /// Fail a call with [`Error::RequestTimeout`] when its reply takes longer than
-    /// `timeout` (each retry gets its own `timeout`). The request itself is not withdrawn: it
-    /// may still be carried out. Default: no limit (a call waits while the session lives,
-    /// failing on connection loss or expiry).
+    /// Fail an attempt of a call with [`Error::RequestTimeout`] when its reply takes longer
+    /// than `timeout`, counted from when the attempt is queued (waiting for a connection
+    /// included). Each retry gets its own `timeout`, and [`Error::RequestTimeout`] is
+    /// retryable, so under a policy that retries for ever a call may still wait for ever:
+    /// [`ClientBuilder::call_timeout`] bounds the whole call. The request itself is not
+    /// withdrawn: it may still be carried out. Default: no limit (an attempt waits while
+    /// the session lives, failing on connection loss or expiry).
     pub fn request_timeout(mut self, timeout: Duration) -> Self {
         self.request_timeout = Some(timeout);
+        self
+    }
+
+    /// Fail a call with [`Error::RequestTimeout`] once `timeout` has passed since it was
+    /// made, whatever it is doing: waiting for a connection, for a reply, or between
+    /// retries. This bounds the whole call, every retry of the retry policy included. The
+    /// request is not withdrawn: it may still be carried out. Calls made of several
+    /// requests ([`Client::ensure_path`], [`Client::deleteall`]) bound each request.
+    /// [`Client::with_call_timeout`] sets it per handle. Default: no limit.
+    pub fn call_timeout(mut self, timeout: Duration) -> Self {
+        self.call_timeout = Some(timeout);
+        self
+    }
+
+    /// Fail at once when every server refuses the first connection. Default false: the
+    /// client keeps trying, as the Java client does.
+    ///
+    /// When, before the first handshake, every server has refused the connection (or
+    /// answered the handshake with garbage) in two whole rounds, calls waiting for a
+    /// connection fail with [`Error::NoHosts`] naming the last refusal,
+    /// [`ClientBuilder::connect`] returns it at once, and new calls fail with it until a
+    /// server completes a handshake; the client keeps trying to connect meanwhile, backing
+    /// off. Once a session has been established, refusals are waited out as usual (an
+    /// outage of an ensemble in use is not a wrong address), and a server that does not
+    /// answer at all is no refusal. (Servers that all answer the handshake with garbage
+    /// fail calls this way at any time, even without this option, with the
+    /// [`Error::ProtocolViolation`].)
+    pub fn fail_eagerly(mut self, fail: bool) -> Self {
+        self.fail_eagerly = fail;
         self
     }
 
@@ -136,6 +177,34 @@ impl ClientBuilder {
     /// deep pipeline, zero may give more throughput.
     pub fn max_write_delay(mut self, delay: Duration) -> Self {
         self.max_write_delay = delay;
+        self
+    }
+
+    /// Send consecutive reads as one MultiRead (ZooKeeper 3.6+). Default true.
+    ///
+    /// [`Client::get_data`], [`Client::get_data_opt`] and [`Client::get_children`] calls
+    /// whose requests would go out one after the other, with no other request between them,
+    /// are sent as one MultiRead request of up to 128 reads. Each call still gets its own
+    /// result or error (a missing node is an [`Error::NoNode`] for that call only), and the
+    /// calls complete in call order. The server then does the work of one request instead
+    /// of many: see the README's Performance section for the figures.
+    ///
+    /// Reads wait for nothing to be coalesced: a lone read goes out at once, as a plain
+    /// read; under load, the reads that gather while the connection is busy (see
+    /// [`ClientBuilder::max_write_delay`]) go together. Watched reads, [`Client::exists`]
+    /// and [`Client::get_children_stat`] have no MultiRead form and always go alone.
+    ///
+    /// Each connection starts with an empty MultiRead that the server answers before
+    /// anything else is sent (one round trip more per connection). A server without
+    /// MultiRead (3.5) refuses it and closes the connection; the client reconnects at once,
+    /// with the same session, and sends single reads from then on. No call fails for it.
+    ///
+    /// A batch asks for and expects at most half of [`ClientBuilder::max_frame`], judged by
+    /// the sizes of recent results. A reply that is larger all the same is accepted up to
+    /// `max_frame` per read of the batch: a read whose own result exceeds `max_frame` fails
+    /// as it would alone, and the other reads of the batch get their results.
+    pub fn coalesce_reads(mut self, coalesce: bool) -> Self {
+        self.coalesce_reads = coalesce;
         self
     }
 
@@ -209,14 +278,19 @@ impl ClientBuilder {
     ///
     /// # Errors
     /// [`Error::InvalidArgument`] or [`Error::InvalidPath`] for a bad server list;
-    /// [`Error::NoHosts`] when no server answered within the connect timeout;
-    /// [`Error::AuthFailed`] when the server rejected the credentials.
+    /// [`Error::NoHosts`] when no server answered within the connect timeout (at once,
+    /// naming the last refusal, when every server refused twice and
+    /// [`ClientBuilder::fail_eagerly`] is set); [`Error::ProtocolViolation`] at once when
+    /// every server answered the handshake with garbage twice; [`Error::AuthFailed`] when
+    /// the server rejected the credentials.
     pub async fn connect(self) -> Result<Client> {
         let client = self.start()?;
         let timeout = client.connect_timeout;
         let mut state = client.inner.state_rx.clone();
         let wait = state.wait_for(|s| {
-            s.is_connected() || matches!(s, SessionState::AuthFailed | SessionState::Closed)
+            s.is_connected()
+                || matches!(s, SessionState::AuthFailed | SessionState::Closed)
+                || client.connect_failure().is_some()
         });
         let outcome = match tokio::time::timeout(timeout, wait).await {
             Ok(Ok(s)) => *s,
@@ -226,6 +300,11 @@ impl ClientBuilder {
         match outcome {
             s if s.is_connected() => Ok(client),
             SessionState::AuthFailed => Err(Error::AuthFailed),
+            _ if client.connect_failure().is_some() => {
+                let err = client.connect_failure().unwrap_or(Error::ConnectionLoss);
+                client.close().await;
+                Err(err)
+            }
             _ => {
                 let last = client.shared().last_error;
                 client.close().await;
@@ -274,6 +353,8 @@ impl ClientBuilder {
             seed: rand::random(),
             sasl: self.sasl.clone(),
             max_write_delay: self.max_write_delay,
+            coalesce_reads: self.coalesce_reads,
+            fail_eagerly: self.fail_eagerly,
         };
         let (tx, rx) = mpsc::unbounded_channel();
         let (state_tx, state_rx) = watch::channel(SessionState::Connecting);
@@ -291,6 +372,8 @@ impl ClientBuilder {
             last_zxid: 0,
             bytes_sent: 0,
             bytes_received: 0,
+            heard_at: None,
+            connect_failure: None,
         }));
         let connector = driver::tcp_connector(tls_config);
         // Credentials go first so they are replayed before anything else.
@@ -338,6 +421,7 @@ impl ClientBuilder {
         Ok(Client {
             inner: Arc::new(inner),
             retry: self.retry,
+            call_timeout: self.call_timeout,
             connect_timeout: self.connect_timeout.unwrap_or(self.session_timeout),
         })
     }
@@ -346,6 +430,24 @@ impl ClientBuilder {
 impl Client {
     /// A builder for a client of the servers in `connect_string`
     /// (`host1:2181,host2:2181/optional/chroot`; IPv6 as `[::1]:2181`; `tls://` per host).
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # async fn example() -> aiozk::Result<()> {
+    /// use std::time::Duration;
+    ///
+    /// let zk = aiozk::Client::builder("127.0.0.1:2181")
+    ///     .session_timeout(Duration::from_secs(30))
+    ///     .request_timeout(Duration::from_secs(5))
+    ///     // Up to 5 attempts, 50 ms before the first retry, doubling, at most 2 s.
+    ///     .retry_policy(
+    ///         aiozk::RetryPolicy::n_times(5)
+    ///             .with_backoff(Duration::from_millis(50), Duration::from_secs(2)),
+    ///     )
+    ///     .connect()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
     pub fn builder(connect_string: &str) -> ClientBuilder {
         ClientBuilder::new(connect_string)
     }
@@ -354,6 +456,16 @@ impl Client {
     ///
     /// # Errors
     /// As for [`ClientBuilder::connect`].
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # async fn example() -> aiozk::Result<()> {
+    /// // A chroot after the server list: every path is relative to /app.
+    /// let zk = aiozk::Client::connect("zk1:2181,zk2:2181,zk3:2181/app").await?;
+    /// println!("session {:#x}", zk.session_id());
+    /// zk.close().await;
+    /// # Ok(()) }
+    /// ```
     pub async fn connect(connect_string: &str) -> Result<Self> {
         Self::builder(connect_string).connect().await
     }

@@ -8,7 +8,7 @@ use aiozk_proto::{AclRecord, Encode, OpCode, Request, Response};
 use bytes::{Bytes, BytesMut};
 use tokio::sync::oneshot;
 
-use super::handle::{recv, Client, ReplyRx};
+use super::handle::{bounded, recv, Client, ReplyRx};
 use crate::acl::{Acl, Perms};
 use crate::driver::{Command, ReplyTx};
 use crate::error::{Error, Result};
@@ -24,11 +24,11 @@ impl Client {
         req.encode(&mut body);
         // 8 bytes of request header travel in the same frame.
         if body.len() + 8 > self.inner.max_frame {
-            return Err(Error::InvalidArgument(format!(
-                "request of {} bytes exceeds the frame limit of {} bytes",
-                body.len() + 8,
-                self.inner.max_frame
-            )));
+            return Err(Error::FrameTooLarge {
+                size: body.len() + 8,
+                limit: self.inner.max_frame,
+                reply: false,
+            });
         }
         Ok((req.opcode(), body.freeze()))
     }
@@ -82,6 +82,22 @@ impl Client {
         idempotent: bool,
         map: impl Fn(Result<Response>, &Chroot) -> Result<T> + Send + 'static,
     ) -> impl Future<Output = Result<(T, Option<OneshotWatcher>)>> + Send + 'static {
+        let retry = if idempotent {
+            Retry::Always
+        } else {
+            Retry::Never
+        };
+        self.call_with(req, watch, retry, map)
+    }
+
+    /// [`Client::call`] with the retry rule spelled out.
+    pub(super) fn call_with<T: Send + 'static>(
+        &self,
+        req: Result<Request<'_>>,
+        watch: Option<WatchKind>,
+        retry: Retry,
+        map: impl Fn(Result<Response>, &Chroot) -> Result<T> + Send + 'static,
+    ) -> impl Future<Output = Result<(T, Option<OneshotWatcher>)>> + Send + 'static {
         let first = req.and_then(|req| {
             let watch_path = watch.map(|k| (k, request_path(&req).to_owned()));
             let (op, body) = self.encode(&req)?;
@@ -90,15 +106,18 @@ impl Client {
         });
         let this = self.clone();
         let limit = self.inner.request_timeout;
-        async move {
+        bounded(self.deadline(), async move {
             let (op, body, watch_path, (rx, mut watcher)) = first?;
             let started = Instant::now();
             let mut attempt = 1u32;
             let mut result = recv(rx, limit).await;
-            while let (true, Err(err)) = (idempotent, &result) {
+            // The error that left the outcome of the first attempt unknown.
+            let mut unknown: Option<Error> = None;
+            while let (false, Err(err)) = (matches!(retry, Retry::Never), &result) {
                 if !err.is_retryable() {
                     break;
                 }
+                unknown.get_or_insert_with(|| err.clone());
                 let Some(delay) =
                     this.retry
                         .delay_before_attempt(attempt + 1, started, Instant::now())
@@ -118,8 +137,18 @@ impl Client {
                 watcher = w;
                 result = recv(rx, limit).await;
             }
+            // A versioned write retried after a lost reply fails with BadVersion (or
+            // NoNode for a delete) when the first attempt was applied: that answer says
+            // nothing about whether the write happened, so the first error stands.
+            if let (Retry::UnlessAmbiguous(ambiguous), Err(err), Some(first)) =
+                (retry, &result, unknown)
+            {
+                if ambiguous(err) {
+                    result = Err(first);
+                }
+            }
             Ok((map(result, &this.inner.chroot)?, watcher))
-        }
+        })
     }
 
     /// [`Client::call`] for requests that set no watch.
@@ -133,11 +162,36 @@ impl Client {
         async move { fut.await.map(|(v, _)| v) }
     }
 
+    /// [`Client::call_with`] for requests that set no watch.
+    pub(super) fn call_plain_with<T: Send + 'static>(
+        &self,
+        req: Result<Request<'_>>,
+        retry: Retry,
+        map: impl Fn(Result<Response>, &Chroot) -> Result<T> + Send + 'static,
+    ) -> impl Future<Output = Result<T>> + Send + 'static {
+        let fut = self.call_with(req, None, retry, map);
+        async move { fut.await.map(|(v, _)| v) }
+    }
+
     /// `path` validated and with the chroot put in front.
     pub(super) fn server_path(&self, path: &str) -> Result<String> {
         validate_path(path)?;
         Ok(self.inner.chroot.prefix(path))
     }
+}
+
+/// When a call is sent again after a retryable error (per the client's
+/// [`crate::RetryPolicy`]).
+#[derive(Clone, Copy)]
+pub(super) enum Retry {
+    /// Never: the request could take effect twice.
+    Never,
+    /// Always: repeating it changes nothing (reads, and writes whose repeat is refused).
+    Always,
+    /// A write guarded by a version: repeating it is safe, but when a repeat fails with an
+    /// error for which the write's own first attempt could be the reason, the outcome is
+    /// unknown and the first error is returned instead.
+    UnlessAmbiguous(fn(&Error) -> bool),
 }
 
 pub(super) fn unexpected() -> Error {

@@ -28,10 +28,25 @@ use crate::watcher::StreamSlots;
 /// # Cancellation safety
 /// Dropping a returned future does not withdraw the request: it has already been queued and
 /// the server will carry it out; only the reply is discarded.
+///
+/// # Examples
+/// ```no_run
+/// # async fn example() -> aiozk::Result<()> {
+/// let zk = aiozk::Client::connect("127.0.0.1:2181").await?;
+/// // Both requests are queued here, in this order, before either future is awaited.
+/// let create = zk.create("/job", b"queued");
+/// let read = zk.get_data("/job");
+/// create.await?;
+/// let (data, _stat) = read.await?; // sees the create: the server answers in call order
+/// assert_eq!(&data[..], b"queued");
+/// zk.close().await;
+/// # Ok(()) }
+/// ```
 #[derive(Clone)]
 pub struct Client {
     pub(super) inner: Arc<Inner>,
     pub(super) retry: RetryPolicy,
+    pub(super) call_timeout: Option<Duration>,
     pub(super) connect_timeout: Duration,
 }
 
@@ -50,10 +65,24 @@ impl Client {
     /// A handle to the same session that uses `policy` for its calls.
     pub fn with_retry(&self, policy: RetryPolicy) -> Self {
         Self {
-            inner: self.inner.clone(),
             retry: policy,
-            connect_timeout: self.connect_timeout,
+            ..self.clone()
         }
+    }
+
+    /// A handle to the same session whose calls fail with [`Error::RequestTimeout`] once
+    /// `timeout` has passed since they were made, retries included (see
+    /// [`crate::ClientBuilder::call_timeout`]).
+    pub fn with_call_timeout(&self, timeout: Duration) -> Self {
+        Self {
+            call_timeout: Some(timeout),
+            ..self.clone()
+        }
+    }
+
+    /// When this handle's calls made now must be done, if they have a call timeout.
+    pub(super) fn deadline(&self) -> Option<tokio::time::Instant> {
+        self.call_timeout.map(|d| tokio::time::Instant::now() + d)
     }
 
     /// The current session state.
@@ -73,6 +102,24 @@ impl Client {
     /// Every state transition with its cause, and every new session, from now on. A
     /// receiver that falls more than 64 events behind gets `RecvError::Lagged` and skips the
     /// oldest ones.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # async fn example() -> aiozk::Result<()> {
+    /// # let zk = aiozk::Client::connect("127.0.0.1:2181").await?;
+    /// use aiozk::{SessionEvent, SessionState};
+    ///
+    /// let mut changes = zk.state_changes();
+    /// while let Ok(event) = changes.recv().await {
+    ///     match event {
+    ///         SessionEvent::State(SessionState::Disconnected, cause) => eprintln!("lost: {cause:?}"),
+    ///         SessionEvent::State(state, _) if state.is_connected() => eprintln!("connected"),
+    ///         SessionEvent::NewSession { session_id } => eprintln!("new session {session_id:#x}"),
+    ///         _ => {}
+    ///     }
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn state_changes(&self) -> broadcast::Receiver<SessionEvent> {
         self.inner.events_tx.subscribe()
     }
@@ -106,6 +153,33 @@ impl Client {
         self.shared().last_zxid
     }
 
+    /// The latest moment a server is known to have heard from this session: when the last
+    /// request it answered was sent (a call, a ping, or the handshake). `None` before the
+    /// first handshake and after an expiry.
+    ///
+    /// The server cannot expire the session earlier than one session timeout after this,
+    /// and while it is recent the session is alive. The time since it is what an ownership
+    /// check ("do I still hold the lock?") compares with the session timeout: a process
+    /// that was paused, or whose server went silent, sees it grow even before the client
+    /// has noticed anything. Read from tokio's clock (the same as `std`'s outside tests).
+    pub fn last_heard(&self) -> Option<std::time::Instant> {
+        self.lock_shared().heard_at
+    }
+
+    /// Why calls fail at once right now, if they do: every server answered the handshake
+    /// with garbage in two whole rounds ([`Error::ProtocolViolation`]), or, with
+    /// [`crate::ClientBuilder::fail_eagerly`] and before the first session, every server
+    /// refused the connection in two whole rounds ([`Error::NoHosts`]). Cleared by the
+    /// next successful handshake.
+    pub fn connect_failure(&self) -> Option<Error> {
+        self.lock_shared().connect_failure.clone()
+    }
+
+    fn lock_shared(&self) -> std::sync::MutexGuard<'_, Shared> {
+        // A poisoned lock only means a reader panicked; the data is plain values.
+        self.inner.shared.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Drops the current connection and reconnects (to the next server) with the same
     /// session, as after a network failure: calls in flight fail with
     /// [`Error::ConnectionLoss`], watches are re-registered. Does nothing unless connected.
@@ -132,6 +206,8 @@ impl Client {
             notifications: s.notifications,
             set_watches_batches: s.set_watches_batches,
             writes: s.writes,
+            coalesced_reads: s.coalesced_reads,
+            multi_read_batches: s.multi_read_batches,
             live_watches: shared.watches,
             bytes_sent: shared.bytes_sent,
             bytes_received: shared.bytes_received,
@@ -146,6 +222,17 @@ impl Client {
     /// Closes the session: sends closeSession (the server deletes the session's ephemeral
     /// nodes at once) and waits for the reply, at most the read timeout. Returns at once
     /// when no server is connected. Calls made afterwards fail with [`Error::Closed`].
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # async fn example() -> aiozk::Result<()> {
+    /// # let zk = aiozk::Client::connect("127.0.0.1:2181").await?;
+    /// zk.create("/scratch", b"").await?;
+    /// // The session's ephemeral nodes go at once; later calls fail with Error::Closed.
+    /// zk.close().await;
+    /// assert_eq!(zk.exists("/").await, Err(aiozk::Error::Closed));
+    /// # Ok(()) }
+    /// ```
     pub async fn close(&self) {
         let (done, rx) = oneshot::channel();
         if self.inner.tx.send(Command::Close { done }).is_ok() {
@@ -175,10 +262,10 @@ impl Client {
             })
             .map_err(|_| Error::Closed);
         let limit = self.inner.request_timeout;
-        async move {
+        bounded(self.deadline(), async move {
             sent?;
             recv(rx, limit).await.map(|_| ())
-        }
+        })
     }
 }
 
@@ -202,6 +289,10 @@ pub struct ClientStats {
     /// Writes to the connection, handshakes and pings included. Under deep pipelining one
     /// write carries many requests (see [`crate::ClientBuilder::max_write_delay`]).
     pub writes: u64,
+    /// Reads sent inside MultiRead batches (see [`crate::ClientBuilder::coalesce_reads`]).
+    pub coalesced_reads: u64,
+    /// MultiRead batches sent by read coalescing; each carries two reads or more.
+    pub multi_read_batches: u64,
     /// Live local watchers.
     pub live_watches: usize,
     /// Bytes written to servers.
@@ -228,6 +319,19 @@ pub(super) struct Inner {
 }
 
 pub(super) type ReplyRx = oneshot::Receiver<Result<Response>>;
+
+/// Fails `fut` with [`Error::RequestTimeout`] at `deadline` (a call timeout).
+pub(super) async fn bounded<T>(
+    deadline: Option<tokio::time::Instant>,
+    fut: impl Future<Output = Result<T>>,
+) -> Result<T> {
+    match deadline {
+        Some(at) => tokio::time::timeout_at(at, fut)
+            .await
+            .unwrap_or(Err(Error::RequestTimeout)),
+        None => fut.await,
+    }
+}
 
 /// Waits for a reply, at most `limit` (the builder's request timeout).
 pub(super) async fn recv(rx: ReplyRx, limit: Option<Duration>) -> Result<Response> {

@@ -2,18 +2,19 @@
 //! persistent watches.
 
 use std::future::Future;
+use std::sync::Arc;
 
 use aiozk_proto::{AddWatchMode, ClientInfo, MultiResult, Request, Response, Stat};
 use bytes::Bytes;
 use tokio::sync::oneshot;
 
 use super::call::{from_record, path_ref, unexpected};
-use super::handle::{recv, Client};
+use super::handle::{bounded, recv, Client};
 use crate::acl::Acl;
 use crate::driver::Command;
 use crate::error::{Error, Result};
-use crate::path::Chroot;
-use crate::session::WatchKind;
+use crate::path::{validate_path, Chroot};
+use crate::session::{KnownNodes, WatchKind};
 use crate::watcher::{OneshotWatcher, PersistentWatcher};
 
 /// One read of [`Client::multi_read`].
@@ -39,6 +40,17 @@ impl Client {
     ///
     /// # Errors
     /// Connection and session errors; [`Error::InvalidPath`].
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # async fn example() -> aiozk::Result<()> {
+    /// # let zk = aiozk::Client::connect("127.0.0.1:2181").await?;
+    /// match zk.exists("/config").await? {
+    ///     Some(stat) => println!("version {}", stat.version),
+    ///     None => println!("no /config"),
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn exists(
         &self,
         path: &str,
@@ -59,6 +71,19 @@ impl Client {
     ///
     /// # Errors
     /// As for [`Client::exists`].
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # async fn example() -> aiozk::Result<()> {
+    /// # let zk = aiozk::Client::connect("127.0.0.1:2181").await?;
+    /// // Wait until /ready appears (or changes, if it already exists).
+    /// let (stat, watcher) = zk.exists_watched("/ready").await?;
+    /// if stat.is_none() {
+    ///     let event = watcher.await;
+    ///     println!("{:?} {}", event.event_type, event.path);
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn exists_watched(
         &self,
         path: &str,
@@ -82,6 +107,15 @@ impl Client {
     ///
     /// # Errors
     /// [`Error::NoNode`]; [`Error::NoAuth`] without READ permission; connection errors.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # async fn example() -> aiozk::Result<()> {
+    /// # let zk = aiozk::Client::connect("127.0.0.1:2181").await?;
+    /// let (data, stat) = zk.get_data("/config").await?;
+    /// println!("{} bytes, version {}", data.len(), stat.version);
+    /// # Ok(()) }
+    /// ```
     pub fn get_data(
         &self,
         path: &str,
@@ -95,6 +129,23 @@ impl Client {
     ///
     /// # Errors
     /// As for [`Client::get_data`]; no watch is set when the node does not exist.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # async fn example() -> aiozk::Result<()> {
+    /// # let zk = aiozk::Client::connect("127.0.0.1:2181").await?;
+    /// use aiozk::EventType;
+    ///
+    /// let (data, _stat, watcher) = zk.get_data_watched("/config").await?;
+    /// println!("now: {data:?}");
+    /// // One event: the next change or the deletion (or EventType::None if the session ends).
+    /// let event = watcher.await;
+    /// if event.event_type == EventType::NodeDataChanged {
+    ///     let (data, _stat) = zk.get_data("/config").await?;
+    ///     println!("changed to: {data:?}");
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn get_data_watched(
         &self,
         path: &str,
@@ -151,6 +202,18 @@ impl Client {
     ///
     /// # Errors
     /// [`Error::NoNode`]; [`Error::NoAuth`]; connection errors.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # async fn example() -> aiozk::Result<()> {
+    /// # let zk = aiozk::Client::connect("127.0.0.1:2181").await?;
+    /// let mut workers = zk.get_children("/workers").await?;
+    /// workers.sort();
+    /// for name in workers {
+    ///     println!("/workers/{name}");
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn get_children(
         &self,
         path: &str,
@@ -193,6 +256,17 @@ impl Client {
     ///
     /// # Errors
     /// As for [`Client::get_children`].
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # async fn example() -> aiozk::Result<()> {
+    /// # let zk = aiozk::Client::connect("127.0.0.1:2181").await?;
+    /// let (children, _stat, watcher) = zk.get_children_watched("/workers").await?;
+    /// println!("{} workers", children.len());
+    /// let event = watcher.await; // a child came or went, or /workers was deleted
+    /// println!("{:?}", event.event_type);
+    /// # Ok(()) }
+    /// ```
     pub fn get_children_watched(
         &self,
         path: &str,
@@ -351,6 +425,25 @@ impl Client {
     ///
     /// # Errors
     /// The outer result fails for connection errors; [`Error::Unimplemented`] before 3.6.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # async fn example() -> aiozk::Result<()> {
+    /// # let zk = aiozk::Client::connect("127.0.0.1:2181").await?;
+    /// use aiozk::{ReadOp, ReadResult};
+    ///
+    /// let results = zk
+    ///     .multi_read(&[ReadOp::GetData("/a".into()), ReadOp::GetChildren("/b".into())])
+    ///     .await?;
+    /// for result in results {
+    ///     match result {
+    ///         Ok(ReadResult::Data(data, _stat)) => println!("data: {data:?}"),
+    ///         Ok(ReadResult::Children(children)) => println!("children: {children:?}"),
+    ///         Err(e) => println!("failed: {e}"),
+    ///     }
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn multi_read(
         &self,
         ops: &[ReadOp],
@@ -389,7 +482,7 @@ impl Client {
         let encoded = built.and_then(|reqs| self.encode(&Request::MultiRead(&reqs)));
         let sent = encoded.and_then(|(op, body)| self.send(op, body, None));
         let limit = self.inner.request_timeout;
-        async move {
+        bounded(self.deadline(), async move {
             let (rx, _) = sent?;
             let Response::Multi(results) = recv(rx, limit).await? else {
                 return Err(unexpected());
@@ -405,7 +498,7 @@ impl Client {
                     _ => Err(unexpected()),
                 })
                 .collect())
-        }
+        })
     }
 
     /// Adds a persistent watch (`recursive` false: the node and its children list;
@@ -413,13 +506,46 @@ impl Client {
     ///
     /// Local watchers of the same path and mode share one server watch.
     ///
+    /// # Watches
+    /// The events of a watch are each delivered once, in the server's order, across
+    /// reconnects and session expiries ([`EventKind`](crate::EventKind) says how each came
+    /// about):
+    /// * after a reconnect, a plain persistent watch gets a catch-up event for each kind of
+    ///   change it missed (data changed, children changed, created, deleted), several of
+    ///   one kind coming as one, and nothing when nothing changed;
+    /// * a recursive watch cannot be caught up node by node (the client does not know the
+    ///   subtree): after a reconnect it gets one [`Resync`](crate::EventKind::Resync) event,
+    ///   unless nothing changed on the server at all. A watch with a cache of the subtree
+    ///   gets an event per changed node instead: see [`Client::add_watch_with_known_nodes`];
+    /// * when the session expires and a new one is opened (the default), the watch is added
+    ///   again on it and announced by a [`NewSession`](crate::EventKind::NewSession) event,
+    ///   then caught up from the last zxid seen as above;
+    /// * the stream ends, after an [`Ended`](crate::EventKind::Ended) event, when the
+    ///   client closes, authentication fails, or the session expires without a new one.
+    ///
     /// # Errors
     /// Connection errors; [`Error::Unimplemented`] before 3.6.
     ///
     /// # Notable behaviour
     /// On 3.6–3.8 servers a one-shot watch set on the same path by the same session
     /// replaces the server's persistent watch mode for that path (fixed in 3.9,
-    /// ZOOKEEPER-4466); avoid mixing both on one path.
+    /// ZOOKEEPER-4466); avoid mixing both on one path. The client's own catch-up watches
+    /// never do (they are sent before the persistent registration they belong to).
+    ///
+    /// A plain persistent watch is followed by an `exists` of its node (what its catch-up
+    /// asks the server depends on whether the node exists).
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # async fn example() -> aiozk::Result<()> {
+    /// # let zk = aiozk::Client::connect("127.0.0.1:2181").await?;
+    /// // Every change below /app, as a stream, until the watcher is dropped.
+    /// let mut watcher = zk.add_watch("/app", true).await?;
+    /// while let Some(event) = watcher.next().await {
+    ///     println!("{:?} {}", event.event_type, event.path);
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn add_watch(
         &self,
         path: &str,
@@ -430,6 +556,41 @@ impl Client {
         } else {
             AddWatchMode::Persistent
         };
+        self.add_persistent(path, mode, None)
+    }
+
+    /// Adds a persistent recursive watch for a cache of the subtree at `path`: after a
+    /// reconnect (or a new session) the client asks the server which of the nodes `known`
+    /// lists changed since the last zxid seen, and the watch gets a
+    /// [`CatchUp`](crate::EventKind::CatchUp) event for each (`NodeDataChanged`,
+    /// `NodeDeleted`, `NodeChildrenChanged` for a known node whose children were created or
+    /// deleted, `NodeCreated` for the root when the cache did not hold it), instead of a
+    /// `Resync`. A cache that applies these events and the live ones stays complete.
+    ///
+    /// `known` is asked for its nodes at each reconnect; it must list the nodes it holds
+    /// that exist as far as the events delivered so far tell (events still waiting in the
+    /// stream count as applied: they are kept across the reconnect).
+    ///
+    /// # Errors
+    /// As for [`Client::add_watch`].
+    pub fn add_watch_with_known_nodes(
+        &self,
+        path: &str,
+        known: Arc<dyn KnownNodes>,
+    ) -> impl Future<Output = Result<PersistentWatcher>> + Send + 'static {
+        let known: Arc<dyn KnownNodes> = Arc::new(ServerPaths {
+            chroot: self.inner.chroot.clone(),
+            known,
+        });
+        self.add_persistent(path, AddWatchMode::PersistentRecursive, Some(known))
+    }
+
+    fn add_persistent(
+        &self,
+        path: &str,
+        mode: AddWatchMode,
+        known: Option<Arc<dyn KnownNodes>>,
+    ) -> impl Future<Output = Result<PersistentWatcher>> + Send + 'static {
         let streams = &self.inner.streams;
         let slot = streams.slots.allocate();
         let watcher = PersistentWatcher::new(streams.clone(), slot);
@@ -442,6 +603,7 @@ impl Client {
                     mode,
                     stream: slot,
                     reply,
+                    known,
                 })
                 .map_err(|_| Error::Closed)
         });
@@ -450,11 +612,28 @@ impl Client {
             streams.slots.release(slot);
         }
         let limit = self.inner.request_timeout;
-        async move {
+        bounded(self.deadline(), async move {
             sent?;
             recv(rx, limit).await?;
             Ok(watcher)
-        }
+        })
+    }
+}
+
+/// The known nodes of a cache as server paths (with the chroot).
+struct ServerPaths {
+    chroot: Chroot,
+    known: Arc<dyn KnownNodes>,
+}
+
+impl KnownNodes for ServerPaths {
+    fn for_each(&self, visit: &mut dyn FnMut(&str)) {
+        self.known.for_each(&mut |path| {
+            // A path the server would not accept cannot be a node the cache holds.
+            if validate_path(path).is_ok() {
+                visit(&self.chroot.prefix(path));
+            }
+        });
     }
 }
 

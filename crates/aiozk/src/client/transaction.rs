@@ -5,7 +5,7 @@ use std::future::Future;
 use aiozk_proto::{AclRecord, CreateMode, MultiResult, Request, Response, Stat};
 
 use super::call::unexpected;
-use super::handle::{recv, Client};
+use super::handle::{bounded, recv, Client};
 use super::write::CreateOptions;
 use crate::error::{Error, Result};
 use crate::path::{validate_path, validate_sequential_prefix, Chroot};
@@ -38,8 +38,9 @@ enum TxnOp {
 /// The outcome of one operation of a committed transaction.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OpResult {
-    /// A node was created at this path (chroot removed); the Stat is present for container
-    /// and TTL creates only (the server sends none for the others).
+    /// A node was created at this path (chroot removed), with its Stat: always for container
+    /// and TTL creates, for the others from ZooKeeper 3.8.2 and 3.9.0 (ZOOKEEPER-4026; older
+    /// servers send none).
     Created {
         /// The created path.
         path: String,
@@ -167,6 +168,24 @@ impl Transaction {
     /// operation's own outcome; the first argument error met while building; any
     /// connection or session error. An empty transaction succeeds without a round trip.
     /// A transaction is never retried: its outcome after a connection loss is unknown.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # async fn example() -> aiozk::Result<()> {
+    /// # let zk = aiozk::Client::connect("127.0.0.1:2181").await?;
+    /// use aiozk::{CreateOptions, Error};
+    ///
+    /// let result = zk
+    ///     .transaction()
+    ///     .check_version("/config", 3)
+    ///     .create("/config/a", b"", &CreateOptions::new())
+    ///     .commit()
+    ///     .await;
+    /// if let Err(Error::TransactionFailed { index, error, .. }) = &result {
+    ///     println!("operation {index} failed: {error}"); // nothing was applied
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn commit(self) -> impl Future<Output = Result<Vec<OpResult>>> + Send + 'static {
         let chroot = self.client.inner.chroot.clone();
         let sent = match self.error {
@@ -216,7 +235,7 @@ impl Transaction {
             }
         };
         let limit = self.client.inner.request_timeout;
-        async move {
+        bounded(self.client.deadline(), async move {
             let Some(rx) = sent? else {
                 return Ok(Vec::new());
             };
@@ -224,7 +243,7 @@ impl Transaction {
                 return Err(unexpected());
             };
             multi_outcome(&chroot, results)
-        }
+        })
     }
 }
 
@@ -271,6 +290,24 @@ fn multi_outcome(chroot: &Chroot, results: Vec<MultiResult>) -> Result<Vec<OpRes
 
 impl Client {
     /// Starts a transaction (aiozk: `begin_transaction`).
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # async fn example() -> aiozk::Result<()> {
+    /// # let zk = aiozk::Client::connect("127.0.0.1:2181").await?;
+    /// use aiozk::{CreateOptions, OpResult};
+    ///
+    /// // Move /jobs/42 from the queue to /done, atomically.
+    /// let (data, stat) = zk.get_data("/jobs/42").await?;
+    /// let results = zk
+    ///     .transaction()
+    ///     .delete("/jobs/42", stat.version)
+    ///     .create("/done/42", &data, &CreateOptions::new())
+    ///     .commit()
+    ///     .await?;
+    /// assert_eq!(results[0], OpResult::Deleted);
+    /// # Ok(()) }
+    /// ```
     pub fn transaction(&self) -> Transaction {
         Transaction {
             client: self.clone(),

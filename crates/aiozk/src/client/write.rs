@@ -7,7 +7,7 @@ use std::time::Duration;
 use aiozk_proto::{AclRecord, CreateMode, Request, Response, Stat};
 use bytes::Bytes;
 
-use super::call::{path_ref, to_record, unexpected};
+use super::call::{path_ref, to_record, unexpected, Retry};
 use super::handle::Client;
 use super::read::map_data;
 use crate::acl::Acl;
@@ -108,7 +108,19 @@ impl Client {
     /// # Errors
     /// [`Error::NodeExists`]; [`Error::NoNode`] when the parent is missing;
     /// [`Error::NoChildrenForEphemerals`]; [`Error::NoAuth`]; [`Error::InvalidPath`];
-    /// [`Error::InvalidArgument`] for data over the frame limit.
+    /// [`Error::FrameTooLarge`] for data over the frame limit.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # async fn example() -> aiozk::Result<()> {
+    /// # let zk = aiozk::Client::connect("127.0.0.1:2181").await?;
+    /// let (path, stat) = zk.create("/config", b"v1").await?;
+    /// assert_eq!(path, "/config");
+    /// assert_eq!(stat.version, 0);
+    /// // A second create fails: the node exists.
+    /// assert_eq!(zk.create("/config", b"v2").await, Err(aiozk::Error::NodeExists));
+    /// # Ok(()) }
+    /// ```
     pub fn create(
         &self,
         path: &str,
@@ -129,6 +141,20 @@ impl Client {
     /// second node: non-sequential creates (a retry that finds the node reports
     /// [`Error::NodeExists`]) and protected sequential creates (which look for their node
     /// first). Plain sequential creates are never retried.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # async fn example() -> aiozk::Result<()> {
+    /// # let zk = aiozk::Client::connect("127.0.0.1:2181").await?;
+    /// use aiozk::CreateOptions;
+    ///
+    /// // An ephemeral sequential node: it lives as long as this session, and the server
+    /// // appends a sequence number to its name.
+    /// let options = CreateOptions::new().ephemeral().sequential();
+    /// let (path, _stat) = zk.create_with("/workers/worker-", b"host-1", &options).await?;
+    /// println!("registered as {path}"); // /workers/worker-0000000007
+    /// # Ok(()) }
+    /// ```
     pub fn create_with(
         &self,
         path: &str,
@@ -252,6 +278,15 @@ impl Client {
     ///
     /// # Errors
     /// [`Error::NoAuth`], [`Error::NoChildrenForEphemerals`], connection errors.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # async fn example() -> aiozk::Result<()> {
+    /// # let zk = aiozk::Client::connect("127.0.0.1:2181").await?;
+    /// zk.ensure_path("/app/config/db").await?; // creates /app, /app/config and /app/config/db
+    /// zk.ensure_path("/app/config/db").await?; // nothing to do
+    /// # Ok(()) }
+    /// ```
     pub fn ensure_path(&self, path: &str) -> impl Future<Output = Result<()>> + Send + 'static {
         self.ensure_path_with(path, &CreateOptions::new())
     }
@@ -297,6 +332,21 @@ impl Client {
     ///
     /// # Errors
     /// [`Error::NoNode`]; [`Error::BadVersion`]; [`Error::NotEmpty`]; [`Error::NoAuth`].
+    ///
+    /// # Notable behaviour
+    /// With a version, the delete is retried after a connection loss. A retry that fails
+    /// with `NoNode` or `BadVersion` may have met our own first attempt, so the call then
+    /// fails with the connection error (outcome unknown), never with those.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # async fn example() -> aiozk::Result<()> {
+    /// # let zk = aiozk::Client::connect("127.0.0.1:2181").await?;
+    /// let (_, stat) = zk.get_data("/config").await?;
+    /// // Only if nobody changed it since we read it.
+    /// zk.delete("/config", Some(stat.version)).await?;
+    /// # Ok(()) }
+    /// ```
     pub fn delete(
         &self,
         path: &str,
@@ -306,12 +356,12 @@ impl Client {
         // Deleting "/" goes out as "/" so that it fails (BadArguments) instead of deleting
         // the chroot node.
         let req = if path == "/" { Ok("/".to_owned()) } else { req };
-        self.call_plain(
+        self.call_plain_with(
             path_ref(&req).map(|p| Request::Delete {
                 path: p,
                 version: version.unwrap_or(-1),
             }),
-            version.is_some(),
+            versioned(version, |e| matches!(e, Error::NoNode | Error::BadVersion)),
             |r, _| r.map(|_| ()),
         )
     }
@@ -382,7 +432,30 @@ impl Client {
     ///
     /// # Errors
     /// [`Error::NoNode`]; [`Error::BadVersion`]; [`Error::NoAuth`];
-    /// [`Error::InvalidArgument`] for data over the frame limit.
+    /// [`Error::FrameTooLarge`] for data over the frame limit.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # async fn example() -> aiozk::Result<()> {
+    /// # let zk = aiozk::Client::connect("127.0.0.1:2181").await?;
+    /// use aiozk::Error;
+    ///
+    /// // Compare-and-set: read, then write only if the version is still the one read.
+    /// let (data, stat) = zk.get_data("/counter").await?;
+    /// let next: u64 = String::from_utf8_lossy(&data).parse().unwrap_or(0) + 1;
+    /// match zk.set_data("/counter", next.to_string().as_bytes(), Some(stat.version)).await {
+    ///     Ok(stat) => println!("now {next}, version {}", stat.version),
+    ///     Err(Error::BadVersion) => println!("someone else wrote first; read again"),
+    ///     Err(e) => return Err(e),
+    /// }
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Notable behaviour
+    /// With a version (compare-and-set), the write is retried after a connection loss. A
+    /// retry that fails with `BadVersion` may have met our own first attempt, so the call
+    /// then fails with the connection error (outcome unknown), never with `BadVersion`.
+    /// Without a version the write is not retried.
     pub fn set_data(
         &self,
         path: &str,
@@ -405,13 +478,13 @@ impl Client {
         version: Option<i32>,
     ) -> impl Future<Output = Result<Stat>> + Send + 'static {
         let req = self.server_path(path);
-        self.call_plain(
+        self.call_plain_with(
             path_ref(&req).map(|p| Request::SetData {
                 path: p,
                 data,
                 version: version.unwrap_or(-1),
             }),
-            version.is_some(),
+            versioned(version, |e| matches!(e, Error::BadVersion)),
             map_stat,
         )
     }
@@ -433,13 +506,13 @@ impl Client {
         } else {
             self.server_path(path)
         };
-        self.call_plain(
+        self.call_plain_with(
             path_ref(&req).map(|p| Request::SetAcl {
                 path: p,
                 acl: &records,
                 version: version.unwrap_or(-1),
             }),
-            version.is_some(),
+            versioned(version, |e| matches!(e, Error::BadVersion)),
             map_stat,
         )
     }
@@ -496,6 +569,16 @@ fn protected_path(path: &str, guid: &str) -> String {
         None => ("/", path),
     };
     format!("{parent}_c_{guid}-{name}")
+}
+
+/// The retry rule of a write with an optional expected version: without one it is never
+/// repeated (it could apply twice); with one it is, and `ambiguous` names the errors a
+/// repeat gets when the first attempt was applied.
+fn versioned(version: Option<i32>, ambiguous: fn(&Error) -> bool) -> Retry {
+    match version {
+        Some(_) => Retry::UnlessAmbiguous(ambiguous),
+        None => Retry::Never,
+    }
 }
 
 #[cfg(test)]

@@ -7,22 +7,28 @@ use aiozk_proto::consts::PASSWORD_LEN;
 use aiozk_proto::EventType;
 use tracing::warn;
 
+use super::health::Attempt;
 use super::pending::PendingKind;
-use super::types::{Event, SessionState, StateCause, Tokens, WatchedEvent};
+use super::types::{Event, EventKind, SessionState, StateCause, Tokens, WatchedEvent};
 use super::watches::{Hit, Removal};
 use super::{Phase, Session};
 use crate::error::Error;
 
 impl<T: Tokens> Session<T> {
-    pub(super) fn lose_connection(&mut self, now: Instant, reason: Error) {
+    /// The connection went away for `reason`; the requests on it fail with `pending`.
+    pub(super) fn lose_connection(&mut self, now: Instant, reason: Error, pending: &Error) {
         self.stats.disconnects += 1;
         self.deferred_removals.clear();
+        self.ping_outstanding = false;
+        self.zxid_held = 0;
         self.auth.sasl = None;
+        self.probe = None;
         self.alive_at = Some(self.last_recv);
+        self.health.connection_lost(&reason);
         // Bytes not yet written belong to the lost connection (held requests among them:
         // they fail below with the ones on the wire).
         self.out.clear();
-        self.fail_pending(&Error::ConnectionLoss);
+        self.fail_pending(pending);
         self.schedule_attempt(now);
         self.set_state(
             SessionState::Disconnected,
@@ -31,7 +37,11 @@ impl<T: Tokens> Session<T> {
         self.check_local_expiry(now);
     }
 
-    pub(super) fn protocol_violation(&mut self, now: Instant, msg: String) {
+    /// The server broke the protocol: drop the connection. The requests on it fail with
+    /// the violation, which names the server and what it sent (retried, they would get the
+    /// same), except when `innocent`: a reply too large for our limit is the server's
+    /// right, and the others only lost the connection.
+    pub(super) fn protocol_violation(&mut self, now: Instant, msg: String, innocent: bool) {
         warn!(
             session_id = format_args!("{:#x}", self.session_id),
             "{msg}; dropping the connection"
@@ -39,37 +49,75 @@ impl<T: Tokens> Session<T> {
         self.close_transport = true;
         // The stream cannot be resynchronised: whatever is left of it is garbage.
         self.inbuf.clear();
-        let err = Error::ProtocolViolation(msg);
+        let err = Error::ProtocolViolation(self.health.naming_peer(&msg));
         match self.phase {
-            Phase::Connected { .. } => self.lose_connection(now, err),
+            Phase::Connected { .. } if innocent => {
+                self.lose_connection(now, err, &Error::ConnectionLoss)
+            }
+            Phase::Connected { .. } if self.probe.is_some() => {
+                // Garbage before the connection answered anything properly (the MultiRead
+                // probe is its first request): a failed attempt, as garbage in the handshake
+                // is, so that servers that all send it end the retries with the cause.
+                let pending = err.clone();
+                self.lose_connection(now, err.clone(), &pending);
+                self.attempt_failed_silently(Attempt::Garbage(err));
+            }
+            Phase::Connected { .. } => {
+                let pending = err.clone();
+                self.lose_connection(now, err, &pending)
+            }
             Phase::Closing { .. } => {
                 self.stop(SessionState::Closed, StateCause::UserClose, &Error::Closed)
             }
-            _ => self.schedule_attempt(now),
+            _ => self.attempt_failed(now, Attempt::Garbage(err)),
         }
     }
 
     /// A reply too large for the frame limit is almost always the answer to the oldest
     /// request: fail that one with an error that says so (and that no retry policy repeats),
-    /// instead of a connection loss that would make it come back forever.
-    pub(super) fn blame_oversized_reply(&mut self, e: &aiozk_proto::FrameError) {
-        if let Some(token) = self.requests.pop_oldest_user() {
-            self.stats.errors += 1;
-            self.events.push_back(Event::Reply(
-                token,
-                Err(Error::ProtocolViolation(format!(
-                    "the reply is too large: {e}; raise the client's max_frame"
-                ))),
-            ));
+    /// instead of a connection loss that would make it come back forever. False when the
+    /// oldest request is not the application's.
+    pub(super) fn blame_oversized_reply(&mut self, e: &aiozk_proto::FrameError) -> bool {
+        // One token, or every read of a batch: the frame is the whole batch's reply.
+        let tokens = self.requests.pop_oldest_user();
+        if tokens.is_empty() {
+            return false;
         }
+        let err = match *e {
+            aiozk_proto::FrameError::TooLarge { len, max } => Error::FrameTooLarge {
+                size: len,
+                limit: max,
+                reply: true,
+            },
+            ref other => Error::ProtocolViolation(other.to_string()),
+        };
+        for token in tokens {
+            self.stats.errors += 1;
+            self.events.push_back(Event::Reply(token, Err(err.clone())));
+        }
+        true
     }
 
     pub(super) fn fail_pending(&mut self, err: &Error) {
+        // Reads waiting for a batch were meant for this connection, like the requests held
+        // back for a joint write in the outbox.
+        for req in self.reads.take_staged() {
+            self.stats.errors += 1;
+            self.events
+                .push_back(Event::Reply(req.token, Err(err.clone())));
+        }
         for p in self.requests.take_sent() {
             match p.kind {
                 PendingKind::User { token, .. } => {
                     self.stats.errors += 1;
                     self.events.push_back(Event::Reply(token, Err(err.clone())));
+                }
+                PendingKind::Batch(reads) => {
+                    for read in reads {
+                        self.stats.errors += 1;
+                        self.events
+                            .push_back(Event::Reply(read.token, Err(err.clone())));
+                    }
                 }
                 PendingKind::AddWatch { token, id } => {
                     // The server may or may not hold the watch; the caller gets an error and
@@ -78,10 +126,12 @@ impl<T: Tokens> Session<T> {
                     self.stats.errors += 1;
                     self.events.push_back(Event::Reply(token, Err(err.clone())));
                 }
-                PendingKind::SetWatches
-                | PendingKind::RemoveWatches
+                PendingKind::SetWatches(_)
+                | PendingKind::Existence { .. }
+                | PendingKind::RemoveWatches { .. }
                 | PendingKind::Close
-                | PendingKind::Sasl => {}
+                | PendingKind::Sasl
+                | PendingKind::Probe => {}
             }
         }
         for token in self.auth.take_sent() {
@@ -98,7 +148,7 @@ impl<T: Tokens> Session<T> {
         for token in self.auth.take_waiting() {
             self.events.push_back(Event::Reply(token, Err(err.clone())));
         }
-        for (id, _, token) in self.requests.take_queued_add_watches() {
+        for (id, _, token, _) in self.requests.take_queued_add_watches() {
             self.drop_persistent(id);
             self.events.push_back(Event::Reply(token, Err(err.clone())));
         }
@@ -136,19 +186,29 @@ impl<T: Tokens> Session<T> {
         // Everything in flight, and everything queued while disconnected, was meant for the
         // dead session. Watches end first, so that persistent watchers whose addWatch was
         // still queued see their stream end before their registration fails. Calls made
-        // after the Expired event go to the new session, if one is opened.
-        self.fail_pending(&Error::SessionExpired);
-        self.end_watches(SessionState::Expired);
-        self.fail_queued(&Error::SessionExpired);
+        // after the Expired event go to the new session, if one is opened. Persistent
+        // watches carry over to it: they are added again and caught up from the last zxid.
         let keep_going = self.config.reconnect_after_expiry;
+        self.fail_pending(&Error::SessionExpired);
+        if keep_going {
+            self.end_oneshot_watches(SessionState::Expired);
+        } else {
+            self.end_watches(SessionState::Expired);
+        }
+        self.fail_queued(&Error::SessionExpired);
         self.alive_at = None;
+        self.health.expired();
         self.session_id = 0;
         self.password = vec![0; PASSWORD_LEN];
         self.seen_rw_server = false;
         self.set_state(SessionState::Expired, cause);
-        if keep_going {
+        if keep_going && self.health.died_young == 0 {
             self.phase = Phase::Waiting { next_attempt: now };
             self.want_connect = true;
+        } else if keep_going {
+            // The last connections died right after their handshakes (a server that
+            // negotiates an absurd timeout, say): keep backing off.
+            self.schedule_attempt(now);
         } else {
             self.phase = Phase::Stopped;
         }
@@ -159,12 +219,7 @@ impl<T: Tokens> Session<T> {
     pub(super) fn end_watches(&mut self, state: SessionState) {
         let events = &mut self.events;
         self.watches.drain_all(|hit, path| {
-            let event = WatchedEvent {
-                event_type: EventType::None,
-                state,
-                path: path.to_owned(),
-                zxid: None,
-            };
+            let event = ended(state, path);
             match hit {
                 Hit::Oneshot(token) => events.push_back(Event::Oneshot(token, event)),
                 Hit::Stream(stream) => events.push_back(Event::Stream(*stream, event)),
@@ -174,5 +229,24 @@ impl<T: Tokens> Session<T> {
                 }
             }
         });
+    }
+
+    /// Ends every one-shot watch with a session event; persistent watches stay.
+    fn end_oneshot_watches(&mut self, state: SessionState) {
+        let events = &mut self.events;
+        self.watches.drain_oneshot(|token, path| {
+            events.push_back(Event::Oneshot(token, ended(state, path)))
+        });
+    }
+}
+
+/// The event that ends a watch on `path` with the session.
+fn ended(state: SessionState, path: &str) -> WatchedEvent {
+    WatchedEvent {
+        event_type: EventType::None,
+        state,
+        path: path.to_owned(),
+        zxid: None,
+        kind: EventKind::Ended,
     }
 }

@@ -12,18 +12,20 @@
 //! | 3 | a watch notification: an event type byte and a path |
 //! | 4 | the clock moves on by a byte × 50 ms, and timers run |
 //! | 5 | the connection drops |
-//! | 6 | the client submits a request: a kind byte |
+//! | 6 | the client submits requests: a kind byte (kinds 6 and 7 are unwatched reads, which go in one turn with the three kinds after them, so that they may be coalesced) |
 //! | 7 | the client adds or removes a persistent watch |
 //!
 //! New connections are answered with a valid handshake reply for the same session, so that
-//! the program goes on past reconnects. At the end the session is closed and every request
-//! must have completed exactly once.
+//! the program goes on past reconnects; with read coalescing on (inputs of odd length), so is
+//! the probe that follows, except every fourth, which is refused as by a server without
+//! MultiRead. At the end the session is closed and every request must have completed exactly
+//! once.
 
 use std::collections::{HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use aiozk_proto::consts::xid;
-use aiozk_proto::{frame, AddWatchMode, Encode, ReplyHeader, Request, WatcherEvent};
+use aiozk_proto::{frame, AddWatchMode, Encode, OpCode, ReplyHeader, Request, WatcherEvent};
 use bytes::{BufMut, Bytes, BytesMut};
 
 use super::{Event, Outgoing, Session, SessionConfig, Tokens, WatchKind, WatchRequest};
@@ -52,7 +54,14 @@ const PATHS: [&str; 4] = ["/a", "/a/b", "/c", "/"];
 /// When the session breaks a promise: a request or watch completed twice, a request left
 /// without an answer after the close, a timer that would make a driver spin.
 pub fn run(input: &[u8]) {
-    let mut h = Harness::new();
+    play(input).finish();
+}
+
+/// Runs the program of `input` up to its end, before the final close.
+fn play(input: &[u8]) -> Harness {
+    // Half of the inputs run with read coalescing, so the probe and the batches meet
+    // arbitrary replies too.
+    let mut h = Harness::new(input.len() % 2 == 1);
     let mut bytes = input.iter().copied();
     while let Some(op) = bytes.next() {
         let mut arg = || bytes.next().unwrap_or(0);
@@ -85,12 +94,22 @@ pub fn run(input: &[u8]) {
             }
             4 => h.advance(Duration::from_millis(50 * u64::from(arg()))),
             5 => h.drop_connection(),
-            6 => h.submit(arg()),
+            6 => {
+                let kind = arg();
+                if kind % 8 >= 6 {
+                    for k in kind..kind.saturating_add(4) {
+                        h.queue(k);
+                    }
+                    h.drain();
+                } else {
+                    h.submit(kind);
+                }
+            }
             7 => h.toggle_persistent(arg()),
             _ => unreachable!("op % 8 < 8"),
         }
     }
-    h.finish();
+    h
 }
 
 struct Harness {
@@ -107,14 +126,20 @@ struct Harness {
     fired: HashSet<u32>,
     streams: Vec<u32>,
     ended: HashSet<u32>,
+    /// Probes answered.
+    probes: u32,
 }
 
+/// The body of the empty MultiRead a session with coalescing sends after each handshake.
+const PROBE: [u8; 9] = [0xff, 0xff, 0xff, 0xff, 1, 0xff, 0xff, 0xff, 0xff];
+
 impl Harness {
-    fn new() -> Self {
+    fn new(coalesce_reads: bool) -> Self {
         // Only the origin of the simulated clock, which moves by the program's steps.
         let now = Instant::now();
         let config = SessionConfig {
             session_timeout: Duration::from_secs(6),
+            coalesce_reads,
             ..SessionConfig::default()
         };
         let mut h = Self {
@@ -129,9 +154,10 @@ impl Harness {
             fired: HashSet::new(),
             streams: Vec::new(),
             ended: HashSet::new(),
+            probes: 0,
         };
         h.drain();
-        for kind in 0..6 {
+        for kind in 0..8 {
             h.submit(kind);
         }
         h
@@ -188,10 +214,38 @@ impl Harness {
                 continue;
             }
             let x = i32::from_be_bytes([f[0], f[1], f[2], f[3]]);
+            let op = i32::from_be_bytes([f[4], f[5], f[6], f[7]]);
+            if op == OpCode::MultiRead.as_i32() && f[8..] == PROBE[..] {
+                self.answer_probe(x);
+                continue;
+            }
             if x > 0 {
                 self.on_wire.push_back(x);
             }
         }
+    }
+
+    /// Answers the probe after a handshake like a server with MultiRead, except every
+    /// fourth, which gets the Unimplemented of a server without it.
+    fn answer_probe(&mut self, x: i32) {
+        self.probes += 1;
+        let (err, body): (i32, &[u8]) = if self.probes % 4 == 0 {
+            (-6, &[])
+        } else {
+            (0, &PROBE)
+        };
+        let mut b = BytesMut::new();
+        let start = frame::begin_frame(&mut b);
+        ReplyHeader {
+            xid: x,
+            zxid: 0x10,
+            err,
+        }
+        .encode(&mut b);
+        b.put_slice(body);
+        frame::finish_frame(&mut b, start);
+        self.s.read_buf().extend_from_slice(&b);
+        self.s.handle_read(self.now);
     }
 
     fn handshake(&mut self) {
@@ -309,7 +363,8 @@ impl Harness {
         }
     }
 
-    fn submit(&mut self, kind: u8) {
+    /// Submits a request without carrying out the session's output.
+    fn queue(&mut self, kind: u8) {
         let token = self.token();
         let path = PATHS[usize::from(kind / 8) % PATHS.len()];
         let watch = |kind| {
@@ -319,7 +374,7 @@ impl Harness {
                 token,
             })
         };
-        let (request, watch) = match kind % 6 {
+        let (request, watch) = match kind % 8 {
             0 => (
                 Request::GetData { path, watch: true },
                 watch(WatchKind::Data),
@@ -341,7 +396,10 @@ impl Harness {
                 None,
             ),
             4 => (Request::Delete { path, version: -1 }, None),
-            _ => (Request::Sync { path }, None),
+            5 => (Request::Sync { path }, None),
+            // Unwatched reads, which may be coalesced.
+            6 => (Request::GetData { path, watch: false }, None),
+            _ => (Request::GetChildren { path, watch: false }, None),
         };
         let mut body = BytesMut::new();
         request.encode(&mut body);
@@ -352,6 +410,10 @@ impl Harness {
             watch,
         };
         self.s.submit(self.now, outgoing);
+    }
+
+    fn submit(&mut self, kind: u8) {
+        self.queue(kind);
         self.drain();
     }
 
@@ -368,7 +430,8 @@ impl Harness {
                 AddWatchMode::PersistentRecursive
             };
             let path = PATHS[usize::from(which / 4) % PATHS.len()].to_owned();
-            self.s.add_persistent(self.now, path, mode, stream, reply);
+            self.s
+                .add_persistent(self.now, path, mode, stream, reply, None);
         }
         self.drain();
     }
@@ -424,5 +487,17 @@ mod tests {
         }
         program.extend([4, 20, 5, 4, 40, 6, 3]);
         super::run(&program);
+    }
+
+    #[test]
+    fn programs_of_odd_length_coalesce_reads() {
+        // Submit two unwatched reads (and two watched reads) in one turn; three bytes.
+        let h = super::play(&[6, 6, 4]);
+        assert_eq!(h.s.stats().multi_read_batches, 1);
+        h.finish();
+        // The same reads in a program of even length go one by one.
+        let h = super::play(&[6, 6, 4, 0]);
+        assert_eq!(h.s.stats().multi_read_batches, 0);
+        h.finish();
     }
 }

@@ -4,15 +4,18 @@
 use std::time::{Duration, Instant};
 
 use aiozk_proto::consts::PASSWORD_LEN;
-use aiozk_proto::{ConnectResponse, Decode, Encode, OpCode, ReplyHeader, Request, Response};
+use aiozk_proto::{
+    ConnectResponse, Decode, Encode, EventType, OpCode, ReplyHeader, Request, Response,
+};
 use bytes::{Bytes, BytesMut};
 use tracing::{info, warn};
 
 use super::auth::SaslExchange;
+use super::catch_up::{self, SET_WATCHES_BATCH_BYTES};
+use super::health::Attempt;
 use super::pending::PendingKind;
 use super::sasl;
-use super::types::{Event, SessionState, StateCause, Tokens};
-use super::watches::SET_WATCHES_BATCH_BYTES;
+use super::types::{Event, EventKind, SessionState, StateCause, Tokens, WatchedEvent};
 use super::{Phase, Session};
 use crate::error::Error;
 
@@ -27,12 +30,13 @@ impl<T: Tokens> Session<T> {
             // error reply header (e.g. NOTREADONLY) instead of a ConnectResponse.
             if let Ok(header) = ReplyHeader::decode(&mut frame.clone()) {
                 if header.err != 0 {
-                    warn!(
-                        error = %Error::from_code(header.err),
-                        "the server refused the session; trying another"
-                    );
+                    let err = Error::from_code(header.err);
+                    warn!(error = %err, "the server refused the session; trying another");
                     self.close_transport = true;
-                    self.schedule_attempt(now);
+                    let why = self
+                        .health
+                        .naming_peer(&format!("the session was refused: {err}"));
+                    self.attempt_failed(now, Attempt::Refused(Error::NoHosts(why)));
                     return Ok(());
                 }
             }
@@ -43,9 +47,12 @@ impl<T: Tokens> Session<T> {
             self.close_transport = true;
             if self.session_id == 0 {
                 // A refusal of a brand-new session cannot be an expiry: try elsewhere.
-                self.schedule_attempt(now);
+                let why = self.health.naming_peer("the new session was refused");
+                self.attempt_failed(now, Attempt::Refused(Error::NoHosts(why)));
                 return Ok(());
             }
+            // A proper answer: the server is healthy, the session is gone.
+            self.heard(self.last_send);
             self.expire(now, StateCause::ServerExpired);
             return Ok(());
         }
@@ -57,11 +64,15 @@ impl<T: Tokens> Session<T> {
         self.password = resp.password.to_vec();
         self.negotiated = Duration::from_millis(resp.timeout_ms as u64);
         self.seen_rw_server |= !resp.read_only;
-        self.attempts = 0;
+        // `attempts` is reset by the first reply on this connection: one that dies right
+        // after its handshake keeps the back-off growing.
         self.alive_at = None;
+        self.health.handshake(self.last_send);
         self.phase = Phase::Connected {
             read_only: resp.read_only,
         };
+        // The persistent watches of an expired session carry over to this one.
+        self.announce_new_session = new_session;
         if new_session {
             self.stats.sessions += 1;
             self.events.push_back(Event::NewSession {
@@ -91,7 +102,7 @@ impl<T: Tokens> Session<T> {
                 self.auth.sasl = Some(SaslExchange { mech, state });
                 self.write_sasl(now, &token);
             }
-            None => self.finish_handshake(now, state),
+            None => self.after_handshake(now, state),
         }
         Ok(())
     }
@@ -130,7 +141,7 @@ impl<T: Tokens> Session<T> {
                     session_id = format_args!("{:#x}", self.session_id),
                     "SASL authentication complete"
                 );
-                self.finish_handshake(now, state);
+                self.after_handshake(now, state);
             }
             Err(msg) => {
                 warn!(session_id = format_args!("{:#x}", self.session_id), "{msg}");
@@ -146,22 +157,27 @@ impl<T: Tokens> Session<T> {
 
     /// Sends what waited for the connection, in this order: credentials, watch
     /// re-registration, then the requests queued meanwhile.
-    fn finish_handshake(&mut self, now: Instant, state: SessionState) {
+    pub(super) fn finish_handshake(&mut self, now: Instant, state: SessionState) {
         for i in 0..self.auth.len() {
             let token = self.auth.take_waiting_for(i);
             self.write_auth(now, i, token);
         }
-        // After an expiry the registry is empty; after a switch from a read-only session to
-        // a new read-write one, the watches must be set again on the new session.
+        // After an expiry only persistent watches are left; after a switch from a read-only
+        // session to a new read-write one, every watch must be set again on the new session.
+        if std::mem::take(&mut self.announce_new_session) {
+            self.announce_watches_on_new_session(state);
+        }
         self.resend_watches(now);
-        for (id, body, mut token) in self.requests.take_queued_add_watches() {
-            T::numbered(&mut token, self.requests.next_xid);
+        for (id, body, token, probe) in self.requests.take_queued_add_watches() {
             self.write_request(
                 now,
                 OpCode::AddWatch,
                 &body,
                 PendingKind::AddWatch { token, id },
             );
+            if let Some(path) = probe {
+                self.write_probe(now, path);
+            }
         }
         while let Some(req) = self.requests.pop_queued() {
             self.send_outgoing(now, req);
@@ -169,14 +185,33 @@ impl<T: Tokens> Session<T> {
         self.set_state(state, StateCause::Handshake);
     }
 
+    /// Tells every persistent watcher that its watch is being added again on a new session.
+    fn announce_watches_on_new_session(&mut self, state: SessionState) {
+        let mut told = Vec::new();
+        for (path, _, watchers) in self.watches.persistent_watches() {
+            told.extend(watchers.map(|s| (s, path.to_owned())));
+        }
+        for (path, watchers) in self.watches.recursive_watches() {
+            told.extend(watchers.map(|s| (s, path.to_owned())));
+        }
+        for (stream, path) in told {
+            let event = WatchedEvent {
+                event_type: EventType::None,
+                state,
+                path,
+                zxid: None,
+                kind: EventKind::NewSession,
+            };
+            self.events.push_back(Event::Stream(stream, event));
+        }
+    }
+
     fn resend_watches(&mut self, now: Instant) {
-        let batches = self
-            .watches
-            .set_watches_batches(self.last_zxid, SET_WATCHES_BATCH_BYTES);
-        for body in batches {
-            let (op, body) = body;
+        let batches = catch_up::batches(&self.watches, self.last_zxid, SET_WATCHES_BATCH_BYTES);
+        for batch in batches {
             self.stats.set_watches_batches += 1;
-            self.write_request(now, op, &body, PendingKind::SetWatches);
+            let kind = PendingKind::SetWatches(Box::new(batch.record));
+            self.write_request(now, batch.op, &batch.body, kind);
         }
     }
 }

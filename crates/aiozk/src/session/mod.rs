@@ -29,19 +29,28 @@
 //! # Files
 //! The state lives in sub-states of their own, each in its file: `outbox` (frames not yet
 //! written, and the joint writes), `pending` (requests sent and queued, the xid counter),
-//! `auth` (credentials, auth replies, the SASL exchange), `timer` (the timer table),
-//! `watches` (the watch registry). The session's internal method groups have files of
-//! their own too: `handshake` (the connect response, SASL, and what waited for the
-//! connection, watch re-registration first), `reply` (matching each frame from the server
-//! to what it answers) and `failure` (connection loss, stop and expiry). `types` holds the
+//! `auth` (credentials, auth replies, the SASL exchange), `coalescer` (reads waiting for a
+//! MultiRead batch, and what the server takes), `timer` (the timer table), `watches` (the
+//! watch registry), `health` (when a server last heard from the session, connections that
+//! die young, servers that all refuse or send garbage). The session's internal method groups
+//! have files of their own too: `handshake` (the connect response, SASL, and what waited for
+//! the connection, watch re-registration first), `coalesce` (read coalescing: batches, their
+//! replies, the probe that asks a server whether it takes MultiRead), `reply` (matching each
+//! frame from the server to what it answers), `removal` (removing server watches by the type
+//! the server takes) and `failure` (connection loss, stop and expiry). `types` holds the
 //! values that cross the boundary.
 
 mod auth;
+mod catch_up;
+mod coalesce;
+mod coalescer;
 mod failure;
 pub mod fuzzing;
 mod handshake;
+mod health;
 mod outbox;
 mod pending;
+mod removal;
 mod reply;
 mod sasl;
 mod timer;
@@ -58,18 +67,21 @@ use tracing::{debug, info, warn};
 
 use crate::error::Error;
 use auth::Auth;
+pub use catch_up::SET_WATCHES_BATCH_BYTES;
+pub use coalesce::MAX_BATCH_READS;
+use coalescer::Coalescer;
+use health::{Attempt, Health};
 use outbox::Outbox;
 pub use outbox::WRITE_BATCH_MIN_IN_FLIGHT;
 use pending::{Pending, PendingKind, Requests};
 pub use sasl::SaslCredentials;
 use timer::{Timer, TimerTable};
 pub use types::{
-    Event, Outgoing, SessionConfig, SessionState, SessionStats, StateCause, Tokens, WatchKind,
-    WatchRequest, WatchedEvent, DEFAULT_MAX_WRITE_DELAY,
+    Event, EventKind, KnownNodes, Outgoing, SessionConfig, SessionState, SessionStats, StateCause,
+    Tokens, WatchKind, WatchRequest, WatchedEvent, DEFAULT_MAX_WRITE_DELAY,
 };
 pub(crate) use watches::watch_set_by;
-pub use watches::SET_WATCHES_BATCH_BYTES;
-use watches::{Removal, WatchRegistry};
+use watches::{Existence, WatchRegistry, WatchRemoval};
 
 enum Phase {
     /// Waiting before the next connection attempt.
@@ -100,7 +112,11 @@ pub struct Session<T: Tokens> {
     last_send: Instant,
     /// When the session was last known to be alive on a server.
     alive_at: Option<Instant>,
+    /// Connection attempts since the last connection that proved healthy (a reply after
+    /// its handshake): a connection that dies young keeps the back-off growing.
     attempts: u32,
+    /// When a server last heard from us, young deaths, refusals and garbage.
+    health: Health,
     rng: u64,
     inbuf: BytesMut,
     /// Frames not yet handed to the driver.
@@ -109,9 +125,22 @@ pub struct Session<T: Tokens> {
     requests: Requests<T>,
     /// Credentials to replay, auth replies awaited, the SASL exchange.
     auth: Auth<T>,
+    /// Reads waiting for a MultiRead batch, and what the server takes.
+    reads: Coalescer<T>,
+    /// The probe is out; the state to report once it is answered.
+    probe: Option<SessionState>,
     watches: WatchRegistry<T>,
     /// Paths whose server watch is to be removed once their one-shot watches have fired.
     deferred_removals: std::collections::HashSet<String>,
+    /// A ping was written on this connection and its reply has not come yet.
+    ping_outstanding: bool,
+    /// The highest zxid seen while a watch re-registration was unanswered, kept out of
+    /// `last_zxid` until the last one is answered (see [`Session::see_zxid`]).
+    zxid_held: i64,
+    /// The handshake under way opened a new session: its persistent watchers are told.
+    announce_new_session: bool,
+    /// How the server of this connection removes persistent watches.
+    watch_removal: WatchRemoval,
     events: VecDeque<Event<T>>,
     close_transport: bool,
     want_connect: bool,
@@ -121,6 +150,14 @@ pub struct Session<T: Tokens> {
 /// The least room [`Session::read_buf`] offers for one read.
 const READ_CHUNK: usize = 8 * 1024;
 
+/// The least session timeout the session's timers work with (pings, read and connect
+/// timeouts, local expiry, reconnect pauses), whatever the server negotiated.
+pub const MIN_SESSION_TIMEOUT: Duration = Duration::from_millis(100);
+
+/// The least pause after a round of servers while connections die before their first
+/// reply.
+const YOUNG_DEATH_PAUSE: Duration = Duration::from_millis(500);
+
 impl<T: Tokens> Session<T> {
     /// A session that will connect at once.
     pub fn new(config: SessionConfig, now: Instant) -> Self {
@@ -129,6 +166,7 @@ impl<T: Tokens> Session<T> {
             None => (0, vec![0; PASSWORD_LEN], false),
         };
         let rng = config.seed | 1;
+        let coalesce = config.coalesce_reads;
         Self {
             negotiated: config.session_timeout,
             config,
@@ -142,6 +180,7 @@ impl<T: Tokens> Session<T> {
             last_send: now,
             alive_at: None,
             attempts: 0,
+            health: Health::default(),
             rng,
             // Allocated as needed (see `read_buf`): 128 KiB of buffers per session made a
             // thousand idle sessions cost 128 MiB.
@@ -149,8 +188,14 @@ impl<T: Tokens> Session<T> {
             out: Outbox::default(),
             requests: Requests::default(),
             auth: Auth::default(),
+            reads: Coalescer::new(coalesce),
+            probe: None,
             watches: WatchRegistry::default(),
             deferred_removals: std::collections::HashSet::new(),
+            ping_outstanding: false,
+            announce_new_session: false,
+            zxid_held: 0,
+            watch_removal: WatchRemoval::Unknown,
             events: VecDeque::new(),
             close_transport: false,
             want_connect: false,
@@ -180,7 +225,8 @@ impl<T: Tokens> Session<T> {
         self.negotiated
     }
 
-    /// The highest zxid seen in a reply.
+    /// The highest zxid seen from the server: in replies (pings included) and, from 3.9, in
+    /// watch notifications. Watches are re-registered relative to it.
     pub fn last_zxid(&self) -> i64 {
         self.last_zxid
     }
@@ -197,7 +243,7 @@ impl<T: Tokens> Session<T> {
 
     /// Number of requests waiting for a reply or for a connection.
     pub fn in_flight(&self) -> usize {
-        self.requests.in_flight()
+        self.requests.in_flight() + self.reads.staged().0
     }
 
     /// The maximum frame size.
@@ -205,14 +251,50 @@ impl<T: Tokens> Session<T> {
         self.config.max_frame
     }
 
+    /// The latest moment a server is known to have heard from this session: the time the
+    /// last request it answered was sent (a ping, a call, or the handshake it accepted).
+    /// The server cannot expire the session earlier than one session timeout after it.
+    /// `None` before the first handshake and after an expiry.
+    pub fn heard_at(&self) -> Option<Instant> {
+        self.health.heard_at
+    }
+
+    /// Why requests fail at once right now, if they do: every server answered the
+    /// handshake with garbage in two whole rounds (a [`Error::ProtocolViolation`] naming
+    /// the last one), or, with [`SessionConfig::fail_eagerly`] and before the first
+    /// handshake, every server refused the connection or sent garbage in two whole rounds
+    /// ([`Error::NoHosts`] with the last cause). Requests waiting for a connection then fail with it, and so do new ones
+    /// until a handshake succeeds; the session keeps trying to connect, with back-off.
+    pub fn connect_failure(&self) -> Option<&Error> {
+        self.health.failing.as_ref()
+    }
+
+    /// Why the latest connection attempt or connection failed.
+    pub fn last_failure(&self) -> Option<&Error> {
+        self.health.last_failure.as_ref()
+    }
+
+    /// Names the server of the connection being opened (`host:port`), for errors; call it
+    /// before [`Session::on_transport_connected`] or [`Session::on_transport_closed`].
+    pub fn set_peer(&mut self, peer: impl Into<String>) {
+        self.health.set_peer(peer.into());
+    }
+
+    /// The session timeout the timers work with: the negotiated one, but never less than
+    /// [`MIN_SESSION_TIMEOUT`], so that a server negotiating an absurdly small timeout
+    /// cannot make the client ping and reconnect in a busy loop.
+    fn timeout(&self) -> Duration {
+        self.negotiated.max(MIN_SESSION_TIMEOUT)
+    }
+
     fn read_timeout(&self) -> Duration {
-        self.negotiated * 2 / 3
+        self.timeout() * 2 / 3
     }
 
     /// The time allowed for one connection attempt (TCP plus handshake).
     pub fn connect_timeout(&self) -> Duration {
         let hosts = u32::try_from(self.config.host_count.max(1)).unwrap_or(u32::MAX);
-        (self.negotiated / hosts).max(Duration::from_millis(100))
+        (self.timeout() / hosts).max(Duration::from_millis(100))
     }
 
     fn ping_interval(&self) -> Duration {
@@ -223,6 +305,11 @@ impl<T: Tokens> Session<T> {
 
     /// Queues a request. It is numbered and written at once when connected, otherwise when
     /// the next handshake completes. Requests are sent in submission order.
+    ///
+    /// With [`SessionConfig::coalesce_reads`], an unwatched getData or getChildren waits,
+    /// with the reads submitted after it, until anything else is written or the output is
+    /// taken; the reads then go out as MultiRead batches (a lone one as itself), each read
+    /// completed with its own result, in submission order. See the `coalesce` module.
     pub fn submit(&mut self, now: Instant, req: Outgoing<T>) {
         if let Some(err) = self.refusal() {
             self.stats.errors += 1;
@@ -230,10 +317,12 @@ impl<T: Tokens> Session<T> {
             return;
         }
         self.stats.requests += 1;
-        if self.can_send() {
-            self.send_outgoing(now, req);
-        } else {
+        if !self.can_send() {
             self.requests.queue(req);
+        } else if self.may_coalesce(&req) {
+            self.stage_read(now, req);
+        } else {
+            self.send_outgoing(now, req);
         }
     }
 
@@ -254,10 +343,15 @@ impl<T: Tokens> Session<T> {
 
     /// Registers a persistent watch (`mode`) on `path` for the local watcher `stream` (pass
     /// it to [`Session::remove_persistent`]). The stream ends ([`Event::StreamEnded`]) when
-    /// the watcher is removed, its registration fails, or the session ends; only then may
+    /// the watcher is removed, its registration fails, or the session ends for good (closed,
+    /// authentication failed, or expired without `reconnect_after_expiry`); only then may
     /// the handle be reused. When the server already holds this watch for
     /// another local watcher, `reply` completes at once; otherwise an addWatch is sent and
-    /// the watcher is registered when it succeeds.
+    /// the watcher is registered when it succeeds. A recursive watcher with `known` nodes
+    /// (a cache) is caught up node by node after a reconnect (see [`KnownNodes`]).
+    ///
+    /// A plain persistent watch is followed by an `exists` of its node (not counted as a
+    /// request): whether the node exists decides what its catch-up asks the server.
     pub fn add_persistent(
         &mut self,
         now: Instant,
@@ -265,6 +359,7 @@ impl<T: Tokens> Session<T> {
         mode: AddWatchMode,
         stream: T::Stream,
         reply: T::Reply,
+        known: Option<std::sync::Arc<dyn KnownNodes>>,
     ) {
         if let Some(err) = self.refusal() {
             self.events.push_back(Event::StreamEnded(stream));
@@ -272,10 +367,16 @@ impl<T: Tokens> Session<T> {
             return;
         }
         let id = stream;
-        let active = self.watches.add_persistent(path.clone(), mode, stream);
+        let probe = mode == AddWatchMode::Persistent;
+        let active = self
+            .watches
+            .add_persistent(path.clone(), mode, stream, known);
         if active {
             self.events
                 .push_back(Event::Reply(reply, Ok(Response::Empty)));
+            if probe && self.can_send() && self.watches.existence(&path) == Existence::Unknown {
+                self.write_probe(now, path);
+            }
             return;
         }
         let mut body = BytesMut::new();
@@ -283,64 +384,27 @@ impl<T: Tokens> Session<T> {
         self.stats.requests += 1;
         let op = OpCode::AddWatch;
         if self.can_send() {
-            let mut token = reply;
-            T::numbered(&mut token, self.requests.next_xid);
-            self.write_request(now, op, &body, PendingKind::AddWatch { token, id });
-        } else {
-            // Queue it like a user request; re-registration after the handshake re-arms it
-            // too, which is harmless.
-            self.requests.queue_add_watch(id, body.freeze(), reply);
-        }
-    }
-
-    /// Removes a persistent watcher. When it was the last local watcher of its path, the
-    /// server watch is removed too (removeWatches with type Any, the only type 3.6–3.8
-    /// servers accept for persistent watches), unless one-shot watches on the same path
-    /// still need the server's tables. The stream ends ([`Event::StreamEnded`]) unless it
-    /// already has.
-    pub fn remove_persistent(&mut self, now: Instant, stream: T::Stream) {
-        let path = match self.drop_persistent(stream) {
-            None | Some(Removal::Keep) => return,
-            Some(Removal::Remove(path)) => path,
-            Some(Removal::Downgrade(path)) => {
-                if self.can_send() {
-                    let mut body = BytesMut::new();
-                    Request::AddWatch {
-                        path: &path,
-                        mode: AddWatchMode::Persistent,
-                    }
-                    .encode(&mut body);
-                    self.write_request(now, OpCode::AddWatch, &body, PendingKind::RemoveWatches);
-                }
-                return;
+            self.write_request(now, op, &body, PendingKind::AddWatch { token: reply, id });
+            if probe {
+                self.write_probe(now, path);
             }
-        };
-        if !self.can_send() {
-            // The server watch goes with the connection; re-registration will skip it.
-            return;
+        } else {
+            // Queue it like a user request, sent once the watches are re-registered.
+            let probe = probe.then_some(path);
+            self.requests
+                .queue_add_watch((id, body.freeze(), reply, probe));
         }
-        if self.watches.path_is_watched(&path) {
-            // removeWatches(Any) would also remove the one-shot watch still waiting there:
-            // remove the server watch once that one has fired.
-            self.deferred_removals.insert(path);
-            return;
-        }
-        self.send_remove_watches(now, &path);
     }
 
-    fn send_remove_watches(&mut self, now: Instant, path: &str) {
+    /// Reads whether the node of the persistent watch on `path` exists.
+    fn write_probe(&mut self, now: Instant, path: String) {
         let mut body = BytesMut::new();
-        Request::RemoveWatches {
-            path,
-            watcher_type: aiozk_proto::WatcherType::Any,
+        Request::Exists {
+            path: &path,
+            watch: false,
         }
         .encode(&mut body);
-        self.write_request(
-            now,
-            OpCode::RemoveWatches,
-            &body,
-            PendingKind::RemoveWatches,
-        );
+        self.write_request(now, OpCode::Exists, &body, PendingKind::Existence { path });
     }
 
     /// Drops a one-shot watcher whose receiver is gone (no server call: the server watch
@@ -373,7 +437,7 @@ impl<T: Tokens> Session<T> {
     pub fn reconnect(&mut self, now: Instant) {
         if let Phase::Connected { .. } = self.phase {
             self.close_transport = true;
-            self.lose_connection(now, Error::ConnectionLoss);
+            self.lose_connection(now, Error::ConnectionLoss, &Error::ConnectionLoss);
             self.phase = Phase::Waiting { next_attempt: now };
         }
     }
@@ -391,6 +455,11 @@ impl<T: Tokens> Session<T> {
         };
         self.inbuf.clear();
         self.out.clear();
+        self.ping_outstanding = false;
+        self.zxid_held = 0;
+        // Another server, maybe of another release.
+        self.watch_removal = WatchRemoval::Unknown;
+        self.reads.confirmed = false;
         let session_id = if self.seen_rw_server {
             self.session_id
         } else {
@@ -416,10 +485,11 @@ impl<T: Tokens> Session<T> {
         match self.phase {
             Phase::Connecting { .. } => {
                 debug!(%reason, "connection attempt failed");
-                self.schedule_attempt(now);
+                let why = self.health.naming_peer(&reason.to_string());
+                self.attempt_failed(now, Attempt::Refused(Error::NoHosts(why)));
                 self.check_local_expiry(now);
             }
-            Phase::Connected { .. } => self.lose_connection(now, reason),
+            Phase::Connected { .. } => self.lose_connection(now, reason, &Error::ConnectionLoss),
             Phase::Closing { .. } => {
                 self.stop(SessionState::Closed, StateCause::UserClose, &Error::Closed)
             }
@@ -433,7 +503,7 @@ impl<T: Tokens> Session<T> {
         let mut want = READ_CHUNK;
         if let Some(head) = self.inbuf.get(..4) {
             let frame = u32::from_be_bytes([head[0], head[1], head[2], head[3]]) as usize;
-            if frame <= self.config.max_frame {
+            if frame <= self.reply_limit() {
                 want = want.max((frame + 4).saturating_sub(self.inbuf.len()));
             }
         }
@@ -447,16 +517,19 @@ impl<T: Tokens> Session<T> {
     pub fn handle_read(&mut self, now: Instant) {
         self.last_recv = now;
         loop {
-            let frame = match frame::split_frame(&mut self.inbuf, self.config.max_frame) {
+            let limit = self.reply_limit();
+            let frame = match frame::split_frame(&mut self.inbuf, limit) {
                 Ok(Some(frame)) => frame,
                 Ok(None) => return,
                 Err(e) => {
-                    if let (aiozk_proto::FrameError::TooLarge { .. }, Phase::Connected { .. }) =
-                        (&e, &self.phase)
-                    {
-                        self.blame_oversized_reply(&e);
-                    }
-                    return self.protocol_violation(now, format!("bad frame from server: {e}"));
+                    let blamed = matches!(
+                        (&e, &self.phase),
+                        (
+                            aiozk_proto::FrameError::TooLarge { .. },
+                            Phase::Connected { .. }
+                        )
+                    ) && self.blame_oversized_reply(&e);
+                    return self.protocol_violation(now, format!("bad frame: {e}"), blamed);
                 }
             };
             let result = match self.phase {
@@ -468,7 +541,7 @@ impl<T: Tokens> Session<T> {
                 _ => Ok(()),
             };
             if let Err(msg) = result {
-                return self.protocol_violation(now, msg);
+                return self.protocol_violation(now, msg, false);
             }
             if self.close_transport {
                 return;
@@ -497,7 +570,7 @@ impl<T: Tokens> Session<T> {
                 if timers.is_expired(Timer::Connect, now) {
                     debug!("connection attempt timed out");
                     self.close_transport = true;
-                    self.schedule_attempt(now);
+                    self.attempt_failed(now, Attempt::Silent);
                     self.check_local_expiry(now);
                 }
             }
@@ -508,10 +581,10 @@ impl<T: Tokens> Session<T> {
                         "no reply from the server within the read timeout"
                     );
                     self.close_transport = true;
-                    self.lose_connection(now, Error::ConnectionLoss);
+                    self.lose_connection(now, Error::ConnectionLoss, &Error::ConnectionLoss);
                 } else if timers.is_expired(Timer::Ping, now) {
-                    self.out.ping();
-                    self.last_send = now;
+                    self.flush_staged(now);
+                    self.write_ping(now);
                 }
             }
             Phase::Closing { .. } => {
@@ -542,13 +615,18 @@ impl<T: Tokens> Session<T> {
     /// a user request (a ping, auth, the handshake, a close) is written at once, with
     /// whatever waits before it.
     pub fn poll_transmit(&mut self, now: Instant) -> Option<BytesMut> {
-        if self.out.is_empty()
-            || self
-                .out
-                .holds(now, self.requests.sent(), self.config.max_write_delay)
+        let staged = self.reads.staged();
+        if (self.out.is_empty() && staged.0 == 0)
+            || self.out.holds(
+                now,
+                self.requests.sent(),
+                staged,
+                self.config.max_write_delay,
+            )
         {
             return None;
         }
+        self.flush_staged(now);
         self.stats.writes += 1;
         Some(self.out.take())
     }
@@ -595,12 +673,15 @@ impl<T: Tokens> Session<T> {
             (_, Phase::Closing { .. }) | (SessionState::Closed, _) => Some(Error::Closed),
             (SessionState::AuthFailed, _) => Some(Error::AuthFailed),
             (SessionState::Expired, Phase::Stopped) => Some(Error::SessionExpired),
+            (_, Phase::Waiting { .. } | Phase::Connecting { .. }) => self.health.failing.clone(),
             _ => None,
         }
     }
 
     fn can_send(&self) -> bool {
-        matches!(self.phase, Phase::Connected { .. }) && self.auth.sasl.is_none()
+        matches!(self.phase, Phase::Connected { .. })
+            && self.auth.sasl.is_none()
+            && self.probe.is_none()
     }
 
     /// Frames a request and adds it to the requests waiting for their reply; returns the
@@ -610,30 +691,75 @@ impl<T: Tokens> Session<T> {
         now: Instant,
         op: OpCode,
         body: &[u8],
-        kind: PendingKind<T>,
+        mut kind: PendingKind<T>,
     ) -> usize {
+        // Reads waiting for a batch were submitted first: they go first.
+        self.flush_staged(now);
         let xid = self.requests.next_xid();
+        match &mut kind {
+            PendingKind::User { token, .. } | PendingKind::AddWatch { token, .. } => {
+                T::numbered(token, xid);
+            }
+            PendingKind::Batch(reads) => {
+                for read in reads {
+                    T::numbered(&mut read.token, xid);
+                }
+            }
+            _ => {}
+        }
         let written = self.out.request(xid, op, body);
         self.last_send = now;
-        self.requests.push_sent(Pending { xid, op, kind });
+        self.requests.push_sent(Pending {
+            xid,
+            op,
+            kind,
+            sent_at: now,
+        });
         written
     }
 
     fn send_outgoing(&mut self, now: Instant, req: Outgoing<T>) {
-        debug!(op = ?req.op, len = req.body.len(), "request");
-        let Outgoing {
-            op,
-            body,
-            mut token,
-            watch,
-        } = req;
-        // `write_request` numbers the request with this xid.
-        T::numbered(&mut token, self.requests.next_xid);
-        let written = self.write_request(now, op, &body, PendingKind::User { token, watch });
+        self.flush_staged(now);
+        let written = self.frame_user(now, req);
         self.out.hold(written, now);
     }
 
+    /// Frames one request of the application; returns the bytes it took (the caller counts
+    /// them for the joint writes).
+    fn frame_user(&mut self, now: Instant, req: Outgoing<T>) -> usize {
+        debug!(op = ?req.op, len = req.body.len(), "request");
+        self.write_request(
+            now,
+            req.op,
+            &req.body,
+            PendingKind::User {
+                token: req.token,
+                watch: req.watch,
+            },
+        )
+    }
+
+    /// Notes a zxid the server showed. While a watch re-registration is not answered yet it
+    /// is held back: were the connection lost before the last record's reply, the next
+    /// catch-up would start after changes that record had still to report.
+    fn see_zxid(&mut self, zxid: i64) {
+        if self.requests.has_unanswered_records() {
+            self.zxid_held = self.zxid_held.max(zxid);
+        } else {
+            let held = std::mem::take(&mut self.zxid_held);
+            self.last_zxid = self.last_zxid.max(zxid).max(held);
+        }
+    }
+
+    fn write_ping(&mut self, now: Instant) {
+        self.out.ping();
+        self.ping_outstanding = true;
+        self.last_send = now;
+        self.health.ping_sent(now);
+    }
+
     fn write_auth(&mut self, now: Instant, index: usize, token: Option<T::Reply>) {
+        self.flush_staged(now);
         let (scheme, auth) = self.auth.credential(index);
         self.out.auth(scheme, auth);
         self.last_send = now;
@@ -669,13 +795,22 @@ impl<T: Tokens> Session<T> {
     }
 
     fn schedule_attempt(&mut self, now: Instant) {
-        // Like the Java client: a random pause before every reconnect, plus a full second
-        // after each round through all the servers, so a dead ensemble is never hammered.
-        let cap = (self.negotiated.as_millis() as u64 / 10).clamp(10, 1000);
+        // Like the Java client: a random pause before every reconnect, plus a pause after
+        // each round through all the servers, so a dead ensemble is never hammered. The
+        // attempts count until a connection proves healthy (a reply after its handshake),
+        // so connections that die right after the handshake count towards the rounds too,
+        // and while they do the round pause is at least YOUNG_DEATH_PAUSE: a server that
+        // negotiates an absurd timeout cannot make the client reconnect in a busy loop.
+        let cap = (self.timeout().as_millis() as u64 / 10).clamp(10, 1000);
         let mut delay = self.jitter(cap);
         let hosts = self.config.host_count.max(1) as u32;
         if self.attempts > 0 && self.attempts % hosts == 0 {
-            delay += Duration::from_millis(cap);
+            let pause = Duration::from_millis(cap);
+            delay += if self.health.died_young > 0 {
+                pause.max(YOUNG_DEATH_PAUSE)
+            } else {
+                pause
+            };
         }
         self.phase = Phase::Waiting {
             next_attempt: now + delay,
@@ -713,7 +848,35 @@ impl<T: Tokens> Session<T> {
     /// When the session expires unless a server is reached first: the session timeout
     /// after it was last known alive, while no server is connected.
     fn local_expiry(&self) -> Option<Instant> {
-        self.alive_at.map(|alive| alive + self.negotiated)
+        self.alive_at.map(|alive| alive + self.timeout())
+    }
+
+    /// A connection attempt failed before its handshake completed: schedules the next one,
+    /// and fails the requests waiting for a connection when every server refused or sent
+    /// garbage for two whole rounds (see [`Session::connect_failure`]).
+    fn attempt_failed(&mut self, now: Instant, attempt: Attempt) {
+        self.attempt_failed_silently(attempt);
+        self.schedule_attempt(now);
+    }
+
+    /// Records a failed attempt, failing the queued requests when every server failed two
+    /// whole rounds; schedules nothing.
+    fn attempt_failed_silently(&mut self, attempt: Attempt) {
+        let hosts = self.config.host_count;
+        if let Some(err) = self
+            .health
+            .attempt_failed(attempt, hosts, self.config.fail_eagerly)
+        {
+            warn!(error = %err, "failing requests until a server answers properly");
+            self.fail_queued(&err);
+        }
+    }
+
+    /// A reply to something sent at `sent`: the server heard from us then, and this
+    /// connection works (the back-off starts again from the beginning).
+    fn heard(&mut self, sent: Instant) {
+        self.health.heard(sent);
+        self.attempts = 0;
     }
 
     fn check_local_expiry(&mut self, now: Instant) {

@@ -67,6 +67,24 @@ impl Outbox {
         self.held.since.get_or_insert(now);
     }
 
+    /// Counts a user request that waits to be framed (a read waiting for a batch): held back
+    /// like the ones in the buffer.
+    pub(super) fn hold_unframed(&mut self, now: Instant) {
+        self.held.requests += 1;
+        self.held.since.get_or_insert(now);
+    }
+
+    /// Counts the last `bytes` framed as user requests already counted by
+    /// [`Outbox::hold_unframed`].
+    pub(super) fn framed_held(&mut self, bytes: usize) {
+        self.held.user_bytes += bytes;
+    }
+
+    /// The buffer, for framing a request in parts; the caller counts what it adds.
+    pub(super) fn buf_mut(&mut self) -> &mut BytesMut {
+        &mut self.buf
+    }
+
     /// Frames a ping.
     pub(super) fn ping(&mut self) {
         let start = frame::begin_frame(&mut self.buf);
@@ -102,21 +120,28 @@ impl Outbox {
         self.held.since
     }
 
-    /// Whether the user requests framed wait for more, with `sent` requests waiting for
-    /// their reply (see `Session::poll_transmit`).
-    pub(super) fn holds(&self, now: Instant, sent: usize, max_delay: Duration) -> bool {
+    /// Whether the user requests held back wait for more, with `sent` requests waiting for
+    /// their reply and `unframed` of the held ones (of `unframed_bytes`) not framed yet (see
+    /// `Session::poll_transmit`).
+    pub(super) fn holds(
+        &self,
+        now: Instant,
+        sent: usize,
+        (unframed, unframed_bytes): (usize, usize),
+        max_delay: Duration,
+    ) -> bool {
         let held = &self.held;
         let Some(since) = held.since else {
             return false;
         };
         if self.buf.len() != held.user_bytes
-            || self.buf.len() >= WRITE_BATCH_MAX_BYTES
+            || self.buf.len() + unframed_bytes >= WRITE_BATCH_MAX_BYTES
             || now.saturating_duration_since(since) >= max_delay
         {
             return false;
         }
         // Sent and not yet answered: the server's queue of work, or what is in transit.
-        let on_wire = sent.saturating_sub(held.requests);
+        let on_wire = sent.saturating_sub(held.requests - unframed);
         on_wire >= WRITE_BATCH_MIN_IN_FLIGHT && held.requests < on_wire
     }
 

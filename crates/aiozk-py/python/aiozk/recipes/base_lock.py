@@ -4,7 +4,8 @@ A contender owns an ephemeral sequential node ``<base_path>/<label>-<guid>-<sequ
 (aiozk's layout, so aiozk processes and this package exclude each other) and holds the
 lock when no earlier node blocks it. Once held, the lock watches its node: if the
 ownership ends without a release (session expired, node deleted, connection down too
-long), ``lost_reason`` says why and ``locked()`` turns False.
+long), ``lost_reason`` says why and ``locked()`` turns False. ``fenced_transaction()``
+gives writes that take effect only while the lock is held at the server.
 """
 
 from __future__ import annotations
@@ -12,10 +13,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from typing import Any, Dict, Iterable, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional, Tuple
 
 from .. import _aiozk, exc
 from .recipe import RustRecipe
+
+if TYPE_CHECKING:
+    from ..transaction import Transaction
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +86,20 @@ class BaseLock(RustRecipe):
         nodes = {o.node.rsplit('/', 1)[-1]: label for label, o in self.owned.items()}
         owned = {nodes[s]: i for i, s in enumerate(siblings) if s in nodes}
         return owned, siblings
+
+    def fenced_transaction(self, znode_label: Optional[str] = None) -> 'Transaction':
+        """A transaction whose first operation checks that our lock node (of
+        ``znode_label``, by default any held one) exists: add writes and commit it. They
+        take effect only while the lock is held at the server, whatever this process
+        believes: if it was paused and the lock passed on meanwhile, the commit fails at
+        operation 0 (``NoNode``) and nothing is written. Raises ``LockLostError`` when no
+        such lock is held now."""
+        for label, ownership in self.owned.items():
+            if znode_label in (None, label) and ownership.is_held():
+                txn = self.client.begin_transaction()
+                txn.check_version(self.client.denormalize_path(ownership.node), -1)
+                return txn
+        raise LockLostError(f'no lock on {self.base_path} is held')
 
     @property
     def lost_reason(self) -> Optional[str]:

@@ -9,10 +9,14 @@ new candidacy at the back of the line.
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 from .. import _aiozk
+from .base_lock import LockLostError
 from .recipe import RustRecipe
+
+if TYPE_CHECKING:
+    from ..transaction import Transaction
 
 
 class LeaderElection(RustRecipe):
@@ -43,6 +47,18 @@ class LeaderElection(RustRecipe):
     def is_candidate(self) -> bool:
         """True while this instance has a live candidate node."""
         return self._rust is not None and self._rust.is_candidate()
+
+    def fenced_transaction(self) -> 'Transaction':
+        """A transaction whose first operation checks that our candidate node exists: its
+        writes take effect only while this candidate leads at the server (a commit after
+        the leadership passed on fails at operation 0). Raises
+        ``aiozk.recipes.base_lock.LockLostError`` when not leading now."""
+        leadership = self._rust.leadership() if self._rust is not None else None
+        if leadership is None or not leadership.is_held():
+            raise LockLostError(f'no leadership of {self.base_path}')
+        txn = self.client.begin_transaction()
+        txn.check_version(self.client.denormalize_path(leadership.node), -1)
+        return txn
 
     async def wait_leadership_lost(self) -> Optional[str]:
         """Waits until the current leadership ends; returns why (None if not leading)."""

@@ -92,6 +92,14 @@ class TreeCache(Recipe):
             raise AttributeError(attribute)
         return getattr(root, attribute)
 
+    def stats(self) -> Dict[str, Any]:
+        """Read counters, and what the last resynchronisation after a reconnect cost and
+        found (``last_resync``: ``known``, ``stat_reads``, ``data_reads``,
+        ``children_reads``, ``changed``, ``took`` in seconds; None before the first). The
+        server reports which cached nodes changed while disconnected: a resync reads only
+        those, plus the root once."""
+        return self._cache.stats() if self._cache is not None else {}
+
     def as_dict(self) -> Any:
         """The cached tree as nested dicts (see the module documentation)."""
         root = self.root

@@ -1,0 +1,50 @@
+//! `Party`: a group of members.
+
+use std::sync::Arc;
+
+use aiozk_recipes::Party;
+use pyo3::prelude::*;
+use pyo3::types::PyList;
+
+use super::args::none;
+use crate::bridge::spawn;
+use crate::client::PyClient;
+
+/// `aiozk_recipes::Party`.
+#[pyclass(module = "aiozk._aiozk", name = "Party", frozen)]
+pub(crate) struct PyParty {
+    party: Arc<Party>,
+}
+
+#[pymethods]
+impl PyParty {
+    #[new]
+    fn new(client: PyRef<'_, PyClient>, path: &str, name: &str) -> PyResult<Self> {
+        let party = Party::new(&client.client, &client.path(path), name)
+            .map_err(|e| crate::errors::to_py(client.py(), e))?;
+        Ok(Self {
+            party: Arc::new(party),
+        })
+    }
+
+    fn join<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let p = Arc::clone(&self.party);
+        spawn(py, async move { p.join().await }, none)
+    }
+
+    fn leave<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let p = Arc::clone(&self.party);
+        spawn(py, async move { p.leave().await }, none)
+    }
+
+    fn members(&self) -> Vec<String> {
+        self.party.members()
+    }
+
+    fn wait_for_change<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let p = Arc::clone(&self.party);
+        spawn(py, async move { p.wait_for_change().await }, |py, m| {
+            Ok(PyList::new(py, m)?.into_any().unbind())
+        })
+    }
+}

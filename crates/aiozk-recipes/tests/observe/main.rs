@@ -1,0 +1,13 @@
+//! The observation recipes (watchers, barriers, parties, counters, caches, queues,
+//! allocators) on a real server, one module per recipe, sharing the server and helpers of
+//! `common`.
+
+mod common;
+
+mod allocator;
+mod barrier;
+mod counter;
+mod party;
+mod queue;
+mod tree_cache;
+mod watchers;
