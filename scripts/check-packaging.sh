@@ -50,8 +50,8 @@ if bad:
 if $quick; then
     for crate in "${published[@]}"; do
         echo "packaging: cargo package --list -p $crate"
-        cargo package -q --list --allow-dirty -p "$crate" | grep -qx README.md ||
-            { echo "$crate: no README.md in its package" >&2; exit 1; }
+        files=$(cargo package -q --list --allow-dirty -p "$crate")
+        grep -qx README.md <<<"$files" || { echo "$crate: no README.md in its package" >&2; exit 1; }
     done
     echo "packaging: quick checks passed (the full checks: scripts/check-packaging.sh)"
     exit 0
