@@ -294,7 +294,6 @@ pub enum Command {
         long_about = "Delete a node; it must have no children (else exit 6; see rmr).\n\n\
         JSON: {\"path\", \"deleted\": true}."
     )]
-    #[command(visible_alias = "delete")]
     Rm {
         /// Only if the data version is VERSION (else exit 5).
         #[arg(short = 'v', long = "data-version", value_name = "VERSION")]

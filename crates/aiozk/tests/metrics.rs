@@ -145,3 +145,34 @@ async fn reconnects_watches_and_events_are_recorded() {
     assert!(count("zookeeper_client_sent_bytes_total") > 0.0);
     zk.close().await;
 }
+
+#[tokio::test]
+async fn reads_sent_in_multi_read_batches_are_counted() {
+    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+    let metrics = recorder.handle();
+    let _guard = metrics::set_default_local_recorder(&recorder);
+
+    let zk = common::connect("").await;
+    let path = common::base(&zk, "batched").await;
+    // Reads made in one go, before the driver runs again, go out in MultiRead batches.
+    let reads: Vec<_> = (0..16)
+        .map(|_| {
+            let (zk, path) = (zk.clone(), path.clone());
+            tokio::spawn(async move { zk.get_data(&path).await })
+        })
+        .collect();
+    for read in reads {
+        common::within(20, read).await.unwrap().unwrap();
+    }
+    let stats = zk.stats();
+    assert!(stats.coalesced_reads >= 2, "{stats:?}");
+    let text = metrics.render();
+    #[allow(clippy::cast_precision_loss)] // a small count
+    let expected = stats.coalesced_reads as f64;
+    assert_eq!(
+        sample(&text, "zookeeper_client_coalesced_reads_total"),
+        Some(expected),
+        "{text}"
+    );
+    zk.close().await;
+}
