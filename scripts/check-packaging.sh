@@ -18,8 +18,8 @@ cd "$(dirname "$0")/.."
 root=$(pwd)
 target=${CARGO_TARGET_DIR:-$root/target}
 work=$target/packaging
-published=(aiozk-proto aiozk aiozk-recipes aiozk-cli)
-unpublished=(aiozk-testkit aiozk-bench aiozk-py)
+published=(aiozk-proto aiozk-mutants aiozk aiozk-recipes aiozk-cli)
+unpublished=(aiozk-testkit aiozk-bench aiozk-py aiozk-proof)
 
 echo "packaging: manifests"
 cargo metadata --format-version 1 --no-deps | python3 -c '

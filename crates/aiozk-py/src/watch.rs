@@ -118,6 +118,33 @@ impl PyPersistentWatch {
         )
     }
 
+    /// Ends the iteration and removes the watch, as `close()`, then waits until the server
+    /// has processed the removal: a sync on `client`'s session is queued behind it (the
+    /// session writes the removal when the watcher is dropped, and the server answers in
+    /// order). On servers before 3.9, while a one-shot watch of the same session waits on
+    /// the path, the server watch is removed once that one has fired (their removeWatches
+    /// would remove both).
+    fn remove<'py>(
+        &self,
+        py: Python<'py>,
+        client: PyRef<'py, crate::client::PyClient>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let inner = Arc::clone(&self.inner);
+        let client = client.client.clone();
+        inner.stop.send_replace(true);
+        spawn_py(
+            py,
+            async move {
+                // Waits for an `__anext__` in progress, which gives the lock up at the stop.
+                let watcher = inner.watcher.lock().await.take();
+                drop(watcher);
+                client.sync("/").await?;
+                Ok::<_, Failure>(())
+            },
+            |py, ()| Ok(py.None()),
+        )
+    }
+
     /// Ends the iteration and removes the watch (from the server too when it was the last
     /// local watcher of its path and mode).
     fn close(&self) {

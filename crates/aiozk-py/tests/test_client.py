@@ -193,7 +193,8 @@ async def test_a_cancelled_call_does_not_hold_back_later_results(zk):
     w0, j0 = _aiozk.delivery_stats()
     for _ in range(10):
         fut = zk.get_data('/c')
-        assert _aiozk.waiting_requests() == 1
+        # This call alone counts (until its reply is in, which may already be the case).
+        assert _aiozk.waiting_requests() <= 1
         assert await fut == b'v'
     w1, j1 = _aiozk.delivery_stats()
     assert (w1 - w0, j1 - j0) == (10, 10)
@@ -202,6 +203,8 @@ async def test_a_cancelled_call_does_not_hold_back_later_results(zk):
         f.cancel()
     for w in watches:
         w.close()
+    # Retrieved, whichever came first: the cancellation or the end of the iteration.
+    await asyncio.gather(*nexts, return_exceptions=True)
 
 
 async def test_wait_for_events_cleans_up(zk):

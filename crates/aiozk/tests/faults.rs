@@ -1430,3 +1430,47 @@ async fn versioned_writes_whose_reply_was_lost_never_claim_a_definite_failure() 
         Err(Error::BadVersion)
     );
 }
+
+/// A protected sequential create of a persistent node whose reply is lost, while the
+/// session expires before the client can look for it, is looked for on the next session
+/// and found: before, the expiry was returned, and a caller that created again (the queue
+/// recipe) made a second node.
+#[tokio::test]
+async fn a_protected_create_is_found_again_after_its_session_expired() {
+    let zk = start(
+        1,
+        ServerConfig::new()
+            .tick_time_ms(500)
+            .min_session_timeout_ms(1000),
+    )
+    .await;
+    let proxy = FaultProxy::start(zk.member_addr(0)).await.unwrap();
+    let client = connect(&proxy.addr().to_string(), Duration::from_secs(3)).await;
+    client.create("/q", b"").await.unwrap();
+    let session = client.session_id();
+    let mut events = client.state_changes();
+
+    // Just after a reply no ping is due for a second: the next frame is the create. It
+    // reaches the server, its reply does not come back, and no reconnect is let through
+    // until the session has expired.
+    proxy.refuse(true);
+    proxy.cut_after_requests(1);
+    let options = CreateOptions::new().sequential().protected();
+    let create = tokio::spawn(client.create_with("/q/item-", b"x", &options));
+    within(30, "the expiry", async {
+        loop {
+            if let Ok(SessionEvent::State(SessionState::Expired, _)) = events.recv().await {
+                break;
+            }
+        }
+    })
+    .await;
+    proxy.refuse(false);
+
+    let created = within(30, "the create", create).await.unwrap();
+    let (path, _) = created.expect("the node is found on the next session");
+    assert_ne!(client.session_id(), session);
+    let children = client.get_children("/q").await.unwrap();
+    assert_eq!(children.len(), 1, "{children:?}");
+    assert_eq!(path, format!("/q/{}", children[0]));
+}

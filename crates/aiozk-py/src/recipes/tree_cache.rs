@@ -3,7 +3,7 @@
 use std::sync::Mutex as StdMutex;
 
 use aiozk::Client;
-use aiozk_recipes::TreeCache;
+use aiozk_recipes::{TreeCache, TreeCacheOptions};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
@@ -19,18 +19,24 @@ pub(crate) struct PyTreeCache {
 
 #[pymethods]
 impl PyTreeCache {
-    /// Starts a cache of the subtree at `path`; resolves to the cache once loaded.
+    /// Starts a cache of the subtree at `path` (with one-shot watches per node instead of
+    /// one recursive watch when `force_oneshot_watches`); resolves to the cache once loaded.
     #[staticmethod]
+    #[pyo3(signature = (client, path, force_oneshot_watches=false))]
     fn start<'py>(
         py: Python<'py>,
         client: PyRef<'py, PyClient>,
         path: &str,
+        force_oneshot_watches: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
         let c: Client = client.client.clone();
         let root = client.path(path);
+        let options = TreeCacheOptions {
+            force_oneshot_watches,
+        };
         spawn(
             py,
-            async move { TreeCache::start(&c, &root).await },
+            async move { TreeCache::start_with(&c, &root, options).await },
             |py, cache| {
                 Ok(Py::new(
                     py,
@@ -65,38 +71,6 @@ impl PyTreeCache {
         Ok(out)
     }
 
-    /// Read counters, and what the last resynchronisation (after a reconnect) cost and
-    /// found: `{data_reads, children_reads, stat_reads, events, resyncs, last_resync}`,
-    /// `last_resync` a dict `{known, stat_reads, data_reads, children_reads, changed,
-    /// took}` (`took` in seconds) or None.
-    fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let out = PyDict::new(py);
-        let guard = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(cache) = guard.as_ref() else {
-            return Ok(out);
-        };
-        let s = cache.stats();
-        out.set_item("data_reads", s.data_reads)?;
-        out.set_item("children_reads", s.children_reads)?;
-        out.set_item("stat_reads", s.stat_reads)?;
-        out.set_item("events", s.events)?;
-        out.set_item("resyncs", s.resyncs)?;
-        match s.last_resync {
-            Some(r) => {
-                let last = PyDict::new(py);
-                last.set_item("known", r.known)?;
-                last.set_item("stat_reads", r.stat_reads)?;
-                last.set_item("data_reads", r.data_reads)?;
-                last.set_item("children_reads", r.children_reads)?;
-                last.set_item("changed", r.changed)?;
-                last.set_item("took", r.took.as_secs_f64())?;
-                out.set_item("last_resync", last)?;
-            }
-            None => out.set_item("last_resync", py.None())?,
-        }
-        Ok(out)
-    }
-
     /// The root's server path.
     #[getter]
     fn root(&self) -> Option<String> {
@@ -107,5 +81,31 @@ impl PyTreeCache {
     /// Stops following the server.
     fn stop(&self) {
         self.cache.lock().unwrap_or_else(|e| e.into_inner()).take();
+    }
+
+    /// `persistent_recursive` or `oneshot` (None once stopped).
+    #[getter]
+    fn mode(&self) -> Option<&'static str> {
+        let guard = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        guard
+            .as_ref()
+            .map(|c| crate::tree_events::mode_name(c.mode()))
+    }
+
+    /// The read counters (see [`crate::tree_events::stats`]); None once stopped.
+    fn stats<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyDict>>> {
+        let guard = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        guard
+            .as_ref()
+            .map(|c| crate::tree_events::stats(py, &c.stats()))
+            .transpose()
+    }
+
+    /// The changes from now on (an async iterator); None once stopped.
+    fn events(&self) -> Option<crate::tree_events::PyTreeEvents> {
+        let guard = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        guard
+            .as_ref()
+            .map(|c| crate::tree_events::PyTreeEvents::new(c.events()))
     }
 }

@@ -106,8 +106,28 @@ impl<T: Tokens> Session<T> {
             self.events
                 .push_back(Event::Reply(req.token, Err(err.clone())));
         }
+        let mut dropped_one = false;
         for p in self.requests.take_sent() {
             match p.kind {
+                PendingKind::User { token, .. }
+                    if crate::mutant("drop-pending") && !dropped_one =>
+                {
+                    // Neither answered nor dropped: its caller waits forever.
+                    dropped_one = true;
+                    std::mem::forget(token);
+                }
+                PendingKind::User { token, .. } if crate::mutant("complete-with-success") => {
+                    let fake = match p.op {
+                        aiozk_proto::OpCode::SetData => {
+                            Some(aiozk_proto::Response::Stat(aiozk_proto::Stat::default()))
+                        }
+                        aiozk_proto::OpCode::Delete => Some(aiozk_proto::Response::Empty),
+                        _ => None,
+                    };
+                    self.stats.errors += 1;
+                    let reply = fake.ok_or_else(|| err.clone());
+                    self.events.push_back(Event::Reply(token, reply));
+                }
                 PendingKind::User { token, .. } => {
                     self.stats.errors += 1;
                     self.events.push_back(Event::Reply(token, Err(err.clone())));

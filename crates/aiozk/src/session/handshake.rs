@@ -62,7 +62,9 @@ impl<T: Tokens> Session<T> {
         let new_session = resp.session_id != self.session_id;
         self.session_id = resp.session_id;
         self.password = resp.password.to_vec();
-        self.negotiated = Duration::from_millis(resp.timeout_ms as u64);
+        if !crate::mutant("ignore-session-timeout") {
+            self.negotiated = Duration::from_millis(resp.timeout_ms as u64);
+        }
         self.seen_rw_server |= !resp.read_only;
         // `attempts` is reset by the first reply on this connection: one that dies right
         // after its handshake keeps the back-off growing.
@@ -207,7 +209,15 @@ impl<T: Tokens> Session<T> {
     }
 
     fn resend_watches(&mut self, now: Instant) {
-        let batches = catch_up::batches(&self.watches, self.last_zxid, SET_WATCHES_BATCH_BYTES);
+        if crate::mutant("no-set-watches") {
+            return;
+        }
+        let relative = if crate::mutant("set-watches-zero-zxid") {
+            0
+        } else {
+            self.last_zxid
+        };
+        let batches = catch_up::batches(&self.watches, relative, SET_WATCHES_BATCH_BYTES);
         for batch in batches {
             self.stats.set_watches_batches += 1;
             let kind = PendingKind::SetWatches(Box::new(batch.record));

@@ -3,6 +3,8 @@ constants."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from .part import Part
 
 WATCH_XID = -1
@@ -46,3 +48,16 @@ class WatchEvent(Part):
         ('resync', bool),
         ('new_session', bool),
     )
+
+
+# aiozk defines these records in this module; here they live in ``aiozk.protocol``, which
+# imports this module first, so they are looked up when asked for.
+_RECORDS = ('SetWatchesRequest', 'SetWatchesResponse', 'CheckWatchesRequest', 'CheckWatchesResponse', 'RemoveWatchesRequest', 'RemoveWatchesResponse',)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _RECORDS:
+        from .. import protocol
+
+        return getattr(protocol, name)
+    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
