@@ -125,6 +125,8 @@ class ClientStats(TypedDict):
     coalesced_reads: int
     multi_read_batches: int
     live_watches: int
+    bytes_sent: int
+    bytes_received: int
 
 
 class StateChange:
@@ -464,8 +466,8 @@ class ZKClient:
         established, watch ``notifications`` received, ``set_watches_batches`` (watch
         re-registrations after reconnects), ``writes`` to the connection,
         ``coalesced_reads`` (reads sent inside a MultiRead) and ``multi_read_batches``, and
-        ``live_watches`` (watchers currently set). Raises ``exc.ClientClosed`` before
-        ``start()``."""
+        ``live_watches`` (watchers currently set), ``bytes_sent`` and ``bytes_received``.
+        Raises ``exc.ClientClosed`` before ``start()``."""
         return self._c().stats()  # type: ignore[return-value]
 
     @property
