@@ -20,6 +20,10 @@ pub const MUTANTS: &[(&str, &str)] = &[
         "SetWatches goes out with zxid 0 instead of the last zxid seen",
     ),
     (
+        "no-catch-up",
+        "the changes a persistent watch missed while disconnected are not reported after the reconnect",
+    ),
+    (
         "drop-pending",
         "on a connection loss one request in flight is neither answered nor failed",
     ),

@@ -9,6 +9,7 @@ use std::process::{Command, Stdio};
 const PLANS: &[(&str, &str, &str, &[&str])] = &[
     ("no-set-watches", "watch", "rolling", &[]),
     ("set-watches-zero-zxid", "watch", "rolling", &[]),
+    ("no-catch-up", "watch", "partitions", &[]),
     ("drop-pending", "register", "partitions", &[]),
     ("complete-with-success", "register", "partitions", &[]),
     (

@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use aiozk::{Client, ClientBuilder, Error, RetryPolicy};
+use aiozk::{Client, ClientBuilder, Error, RetryPolicy, SessionEvent, SessionState};
 use aiozk_testkit::{ScriptedConn, ScriptedServer};
 
 /// Waits for `fut` at most `secs` seconds.
@@ -366,13 +366,27 @@ async fn last_heard_follows_the_answers_to_our_requests() {
         .await
         .unwrap();
     let first = zk.last_heard().expect("heard at the handshake");
+    let mut states = zk.state_changes();
     // Pings go every second on an idle 3 s session; their answers move it on.
-    tokio::time::sleep(Duration::from_millis(2500)).await;
-    let later = zk.last_heard().unwrap();
-    assert!(later > first, "{later:?} after {first:?}");
-    // Then the server is silent: it stays where the last answered ping left it.
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    within(20, async {
+        while zk.last_heard().unwrap() <= first {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    // Then the server is silent, and the connection is given up after 2 s (⅔ of the
+    // session timeout) without an answer, while the pings go on unanswered: the last
+    // answer must be at least that long before the disconnection is seen. A client that
+    // took its own sends for answers would have heard something within the last second.
+    within(30, async {
+        loop {
+            if let Ok(SessionEvent::State(SessionState::Disconnected, _)) = states.recv().await {
+                break;
+            }
+        }
+    })
+    .await;
     let silent = zk.last_heard().unwrap().elapsed();
-    assert!(silent >= Duration::from_millis(2400), "{silent:?}");
+    assert!(silent >= Duration::from_millis(1900), "{silent:?}");
     zk.close().await;
 }

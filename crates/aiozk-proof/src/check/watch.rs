@@ -9,11 +9,15 @@
 //!   before any reply showing the new data);
 //! * a watch that ends without a change ends with a session event (type `None`).
 //!
-//! Persistent recursive watches (figures only, until catch-up after reconnects exists):
-//! every change in the logs between the start and the end of a watch's life is compared
-//! with the events seen; the misses and extras are reported.
+//! Persistent recursive watches (violations): every change in the logs between the start
+//! and the end of a watch's life must reach the watcher, live or as a catch-up event for
+//! its node after a reconnect (several changes of one node while disconnected come as one
+//! catch-up event), unless a `Resync` event said that changes may have been missed or the
+//! watch ended with its session; live events must come in zxid order. Live events without
+//! a change in the logs, and catch-up events for a node seen complete, are reported as
+//! figures.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde_json::Value;
 
@@ -105,58 +109,157 @@ fn persistent(lines: &[&Value], changes: &[&Txn], report: &mut Report) {
     for v in lines {
         by_worker.entry(uint(v, "w")).or_default().push(v);
     }
-    let (mut expected, mut missed, mut extra, mut segments) = (0usize, 0usize, 0usize, 0usize);
+    let mut t = Tally::default();
     for list in by_worker.values() {
-        let mut start: Option<i64> = None;
-        let mut seen: HashMap<String, usize> = HashMap::new();
+        let mut segment: Option<Segment> = None;
         for v in list {
             if v["type"] != "ev" {
                 continue;
             }
-            match text(v, "ev") {
-                "segment-start" => {
-                    start = int(v, "zxid");
-                    seen.clear();
-                }
+            let ev = text(v, "ev");
+            if ev == "segment-start" {
+                segment = Some(Segment {
+                    start: int(v, "zxid").unwrap_or(0),
+                    ..Segment::default()
+                });
+                continue;
+            }
+            let Some(seg) = segment.as_mut() else {
+                continue;
+            };
+            match ev {
                 "pevent" if v["etype"] == "NodeDataChanged" => {
-                    *seen.entry(text(v, "path").to_owned()).or_default() += 1;
-                }
-                "segment-end" => {
-                    let (Some(s), Some(e)) = (start.take(), int(v, "zxid")) else {
-                        continue;
-                    };
-                    segments += 1;
-                    let mut want: HashMap<String, usize> = HashMap::new();
-                    for t in changes.iter().filter(|t| t.zxid > s && t.zxid <= e) {
-                        if t.kind == txnlog::SET_DATA {
-                            if let Some(p) = &t.path {
-                                *want.entry(p.clone()).or_default() += 1;
-                            }
+                    *seg.live.entry(text(v, "path").to_owned()).or_default() += 1;
+                    if let Some(z) = int(v, "zxid") {
+                        if z < seg.last_live_zxid {
+                            report.violation(
+                                "watch",
+                                format!(
+                                    "a persistent watch delivered zxid {z:x} after zxid {:x}",
+                                    seg.last_live_zxid
+                                ),
+                            );
                         }
+                        seg.last_live_zxid = z;
                     }
-                    for (p, n) in &want {
-                        expected += n;
-                        missed += n.saturating_sub(seen.get(p).copied().unwrap_or(0));
-                    }
-                    for (p, n) in &seen {
-                        extra += n.saturating_sub(want.get(p).copied().unwrap_or(0));
-                    }
+                }
+                "pcatchup" => {
+                    seg.caught_up.insert(text(v, "path").to_owned());
+                    t.catch_ups += 1;
+                }
+                "presync" => {
+                    seg.resynced = true;
+                    t.resyncs += 1;
+                }
+                "pnewsession" => t.new_sessions += 1,
+                "segment-end" => {
+                    let Some(seg) = segment.take() else { continue };
+                    let Some(end) = int(v, "zxid") else { continue };
+                    let ended_by_session = v["session"] == true;
+                    t.segments += 1;
+                    seg.check(changes, end, ended_by_session, &mut t, report);
                 }
                 _ => {}
             }
         }
     }
-    if segments > 0 {
+    if t.segments > 0 {
         report.figure(
             "persistent recursive watch",
             format!(
-                "{segments} watch lifetimes, {expected} changes in the logs, {missed} missed, {extra} extra"
+                "{} watch lifetimes, {} changes in the logs, {} seen live, {} caught up after a reconnect ({} catch-up events), {} under a resync notice, {} missed without notice, {} extra, {} spurious catch-ups, {} new sessions",
+                t.segments,
+                t.expected,
+                t.live,
+                t.covered,
+                t.catch_ups,
+                t.resynced,
+                t.missed,
+                t.extra,
+                t.spurious,
+                t.new_sessions
             ),
         );
-        if missed > 0 {
-            report.note(format!(
-                "the persistent watch missed {missed} of {expected} changes (no catch-up after a reconnect yet)"
-            ));
+    }
+}
+
+#[derive(Default)]
+struct Tally {
+    segments: usize,
+    expected: usize,
+    live: usize,
+    covered: usize,
+    resynced: usize,
+    missed: usize,
+    extra: usize,
+    spurious: usize,
+    catch_ups: usize,
+    resyncs: usize,
+    new_sessions: usize,
+}
+
+/// One life of the persistent watch, from its registration to its end.
+#[derive(Default)]
+struct Segment {
+    start: i64,
+    live: HashMap<String, usize>,
+    caught_up: HashSet<String>,
+    resynced: bool,
+    last_live_zxid: i64,
+}
+
+impl Segment {
+    fn check(
+        &self,
+        changes: &[&Txn],
+        end: i64,
+        ended_by_session: bool,
+        t: &mut Tally,
+        report: &mut Report,
+    ) {
+        let mut want: HashMap<String, usize> = HashMap::new();
+        for c in changes
+            .iter()
+            .filter(|c| c.zxid > self.start && c.zxid <= end)
+        {
+            if c.kind == txnlog::SET_DATA {
+                if let Some(p) = &c.path {
+                    *want.entry(p.clone()).or_default() += 1;
+                }
+            }
+        }
+        for (p, &n) in &want {
+            t.expected += n;
+            let seen = self.live.get(p).copied().unwrap_or(0);
+            t.live += seen.min(n);
+            let short = n.saturating_sub(seen);
+            if short == 0 {
+                continue;
+            }
+            if self.caught_up.contains(p) {
+                t.covered += short;
+            } else if self.resynced || ended_by_session {
+                t.resynced += short;
+            } else {
+                t.missed += short;
+                report.violation(
+                    "watch",
+                    format!(
+                        "a persistent watch on {} (zxids {:x}..={end:x}) saw {seen} of the {n} changes of {p}, with neither a catch-up event nor a resync",
+                        crate::worker::watch_base(),
+                        self.start
+                    ),
+                );
+            }
+        }
+        for (p, &n) in &self.live {
+            t.extra += n.saturating_sub(want.get(p).copied().unwrap_or(0));
+        }
+        for p in &self.caught_up {
+            let seen = self.live.get(p).copied().unwrap_or(0);
+            if want.get(p).copied().unwrap_or(0) <= seen {
+                t.spurious += 1;
+            }
         }
     }
 }

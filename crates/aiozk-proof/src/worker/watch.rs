@@ -6,8 +6,16 @@
 //! watch fires it records the event; when nothing came for a while it reads the node
 //! again: ZooKeeper delivers a watch event before any reply that shows the new data, so a
 //! read that shows a newer zxid while the watch is still silent is a missed event.
+//!
+//! The persistent watcher tells the client which nodes it knows (the base and its fixed
+//! children), so that after a reconnect the client reports each node changed meanwhile as a
+//! catch-up event; the checker requires every change in the logs to be seen live or caught
+//! up.
 
+use std::sync::Arc;
 use std::time::Duration;
+
+use aiozk::{EventKind, EventType, KnownNodes};
 
 use serde_json::json;
 
@@ -98,7 +106,7 @@ async fn oneshot(ctx: &Ctx) {
             }
         };
         if let Some(ev) = event {
-            if ev.event_type != aiozk::EventType::None {
+            if ev.event_type != EventType::None {
                 // After a sync the member answering has every change the event can be
                 // for: the node must now be newer than when the watch was armed.
                 let sync = ctx.client.sync(&path);
@@ -130,13 +138,48 @@ async fn oneshot(ctx: &Ctx) {
     }
 }
 
+/// The nodes of the watched subtree: they exist from the set-up on and are never deleted.
+struct Fixed;
+
+impl KnownNodes for Fixed {
+    fn for_each(&self, visit: &mut dyn FnMut(&str)) {
+        visit(BASE);
+        for k in 0..=NODES {
+            visit(&node(k));
+        }
+    }
+}
+
+/// Writes a persistent watch event: `pevent` for a live change, `pcatchup` for a change
+/// reported after a reconnect, `presync` and `pnewsession` for the notices.
+fn record(ctx: &Ctx, ev: &aiozk::WatchedEvent) {
+    let name = match ev.kind {
+        EventKind::Change => "pevent",
+        EventKind::CatchUp => "pcatchup",
+        EventKind::Resync => "presync",
+        EventKind::NewSession => "pnewsession",
+        EventKind::Ended => "pevent-end",
+        _ => "pevent-other",
+    };
+    ctx.out.event(
+        name,
+        json!({
+            "path": ev.path,
+            "etype": format!("{:?}", ev.event_type),
+            "state": format!("{:?}", ev.state),
+            "zxid": ev.zxid,
+            "last_zxid": ctx.client.last_zxid(),
+        }),
+    );
+}
+
 async fn persistent(ctx: &Ctx) {
     while ctx.running() {
         let added = ctx
             .op(
                 "add-watch",
                 json!({"path": BASE}),
-                ctx.client.add_watch(BASE, true),
+                ctx.client.add_watch_with_known_nodes(BASE, Arc::new(Fixed)),
                 |_| json!({}),
             )
             .await;
@@ -150,16 +193,11 @@ async fn persistent(ctx: &Ctx) {
         while ctx.running() {
             match tokio::time::timeout(Duration::from_millis(200), stream.next()).await {
                 Ok(Some(ev)) => {
-                    if ev.event_type == aiozk::EventType::None {
+                    record(ctx, &ev);
+                    if ev.kind == EventKind::Ended {
                         ended_by_session = true;
-                        ctx.out
-                            .event("pevent-end", json!({"state": format!("{:?}", ev.state)}));
                         break;
                     }
-                    ctx.out.event(
-                        "pevent",
-                        json!({"path": ev.path, "etype": format!("{:?}", ev.event_type), "zxid": ev.zxid}),
-                    );
                 }
                 Ok(None) => {
                     ended_by_session = true;
@@ -179,10 +217,7 @@ async fn persistent(ctx: &Ctx) {
                 tokio::select! {
                     () = &mut drain => break,
                     ev = stream.next() => match ev {
-                        Some(ev) if ev.event_type != aiozk::EventType::None => ctx.out.event(
-                            "pevent",
-                            json!({"path": ev.path, "etype": format!("{:?}", ev.event_type), "zxid": ev.zxid}),
-                        ),
+                        Some(ev) if ev.kind != EventKind::Ended => record(ctx, &ev),
                         _ => break,
                     },
                 }
