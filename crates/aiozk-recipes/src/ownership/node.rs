@@ -63,7 +63,7 @@ pub(crate) enum Phase {
 pub(crate) struct Core {
     client: Client,
     base: String,
-    /// `<label>-<guid>-`: the node's name without the sequence number.
+    /// The node's name without the sequence number (it holds a unique id).
     prefix: String,
     node: OnceLock<String>,
     /// The session id in the node's Stat (`ephemeralOwner`).
@@ -77,10 +77,16 @@ pub(crate) struct Core {
 
 impl Core {
     pub(crate) fn new(client: &Client, base: &str, label: &str) -> Arc<Self> {
+        Self::with_prefix(client, base, crate::Layout::Aiozk.prefix(label))
+    }
+
+    /// A node named `<prefix><sequence>`: `prefix` holds a fresh unique id, by which the
+    /// node is found again after a create whose reply was lost.
+    pub(crate) fn with_prefix(client: &Client, base: &str, prefix: String) -> Arc<Self> {
         Arc::new(Self {
             client: client.clone(),
             base: base.to_owned(),
-            prefix: format!("{label}-{}-", crate::support::naming::new_guid()),
+            prefix,
             node: OnceLock::new(),
             owner: AtomicI64::new(0),
             czxid: AtomicI64::new(0),
