@@ -1,0 +1,129 @@
+"""A line-oriented driver around kazoo's recipes, for interoperability tests.
+
+Usage: python kazoo_peer.py CONNECT SESSION_SECONDS
+
+One command per line on standard input, one answer per line on standard output (PATH is a
+recipe path, SECONDS a timeout):
+  lock PATH SECONDS | unlock PATH      Lock: "acquired"/"timeout", "released"
+  read PATH SECONDS | unread PATH      ReadLock
+  write PATH SECONDS | unwrite PATH    WriteLock
+  elect PATH ID | leader PATH SECONDS | unelect PATH
+                                       Election: "started", "leader"/"timeout", "stopped"
+  contend PATH N DIR                   N acquisitions of the Lock at PATH, each holding the
+                                       marker DIR/holder: "contended N OVERLAPS"
+  quit
+
+The marker: a holder creates DIR/holder exclusively, appends a line to DIR/log, waits a few
+milliseconds and deletes the marker. Finding the marker already there means another holder
+holds the lock at the same time: an overlap (counted, and the marker left alone).
+"""
+import os
+import sys
+import threading
+import time
+
+from kazoo.client import KazooClient
+from kazoo.exceptions import LockTimeout
+
+
+def main():
+    zk = KazooClient(hosts=sys.argv[1], timeout=float(sys.argv[2]))
+    zk.start(timeout=30)
+    locks, elections = {}, {}
+
+    def lock(kind, path):
+        key = (kind, path)
+        if key not in locks:
+            make = {"lock": zk.Lock, "read": zk.ReadLock, "write": zk.WriteLock}[kind]
+            locks[key] = make(path, "kazoo-peer")
+        return locks[key]
+
+    def acquire(kind, path, seconds):
+        try:
+            ok = lock(kind, path).acquire(timeout=float(seconds))
+        except LockTimeout:
+            ok = False
+        return "acquired" if ok else "timeout"
+
+    def elect(path, ident):
+        election = zk.Election(path, ident)
+        won, stop = threading.Event(), threading.Event()
+
+        def lead():
+            won.set()
+            stop.wait()
+
+        thread = threading.Thread(target=election.run, args=(lead,), daemon=True)
+        elections[path] = (election, won, stop, thread)
+        thread.start()
+        return "started"
+
+    def unelect(path):
+        election, _won, stop, thread = elections.pop(path)
+        stop.set()
+        election.cancel()
+        thread.join(30)
+        return "stopped"
+
+    def contend(path, n, directory):
+        marker = os.path.join(directory, "holder")
+        log = os.path.join(directory, "log")
+        the_lock = lock("lock", path)
+        done = overlaps = 0
+        while done < n:
+            try:
+                if not the_lock.acquire(timeout=60):
+                    continue
+            except LockTimeout:
+                continue
+            try:
+                try:
+                    fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+                except FileExistsError:
+                    overlaps += 1
+                    continue
+                os.close(fd)
+                with open(log, "a") as f:
+                    f.write("kazoo\n")
+                time.sleep(0.003)
+                os.unlink(marker)
+            finally:
+                done += 1
+                the_lock.release()
+        return "contended %d %d" % (done, overlaps)
+
+    print("ready", flush=True)
+    for line in sys.stdin:
+        w = line.split()
+        if not w:
+            continue
+        if w[0] == "quit":
+            break
+        try:
+            cmd = w[0]
+            if cmd in ("lock", "read", "write"):
+                out = acquire(cmd, w[1], w[2])
+            elif cmd in ("unlock", "unread", "unwrite"):
+                lock(cmd[2:], w[1]).release()
+                out = "released"
+            elif cmd == "elect":
+                out = elect(w[1], w[2] if len(w) > 2 else "")
+            elif cmd == "leader":
+                won = elections[w[1]][1].wait(float(w[2]))
+                out = "leader" if won else "timeout"
+            elif cmd == "unelect":
+                out = unelect(w[1])
+            elif cmd == "contend":
+                out = contend(w[1], int(w[2]), w[3])
+            else:
+                out = "error unknown command " + cmd
+        except Exception as e:  # reported to the test, which fails on it
+            out = "error " + repr(e).replace("\n", " ")
+        print(out, flush=True)
+    for path in list(elections):
+        unelect(path)
+    zk.stop()
+    zk.close()
+
+
+main()
