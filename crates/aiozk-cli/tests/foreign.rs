@@ -4,7 +4,8 @@
 //!
 //! The lock tests count overlaps with a marker file that every holder creates exclusively
 //! (`set -C` in the shell, `O_EXCL` in the peers) and deletes before releasing: finding it
-//! there means two holders at once.
+//! there means two holders at once; a counter file that every holder increments (the shared
+//! fencing counter) must end at the number of acquisitions.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -48,6 +49,7 @@ fn temp_dir(name: &str) -> PathBuf {
 
 /// The shell side of the marker protocol (see the peers' sources).
 const HOLD: &str = r#"if ( set -C; : > "$D/holder" ) 2>/dev/null; then
+  n=$(cat "$D/counter" 2>/dev/null || echo 0); echo $((n + 1)) > "$D/counter"
   echo zk >> "$D/log"; sleep 0.005; rm -f "$D/holder"
 else
   echo overlap >> "$D/overlaps"
@@ -117,6 +119,12 @@ fn contend(peer: &mut Peer, layout: &str, shells: usize, runs: usize, peer_runs:
         overlaps.is_empty(),
         "{} overlapping holders",
         overlaps.len()
+    );
+    let counter = std::fs::read_to_string(dir.join("counter")).unwrap_or_default();
+    assert_eq!(
+        counter.trim(),
+        log.len().to_string(),
+        "the fencing counter lost updates"
     );
     assert_eq!(ours, shells * runs);
     assert_eq!(log.len(), shells * runs + peer_runs);

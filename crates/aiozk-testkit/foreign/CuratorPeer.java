@@ -14,8 +14,9 @@
 //                                       "contended N OVERLAPS"
 //   quit
 //
-// The marker: a holder creates DIR/holder exclusively, appends a line to DIR/log, waits a
-// few milliseconds and deletes the marker. Finding the marker already there means another
+// The marker: a holder creates DIR/holder exclusively, adds one to the number in
+// DIR/counter (the shared fencing counter: a lost update shows two holders), appends a line
+// to DIR/log, waits a few milliseconds and deletes the marker. Finding the marker already there means another
 // holder holds the lock at the same time: an overlap (counted, and the marker left alone).
 import java.io.BufferedReader;
 import java.io.InputStreamReader;
@@ -135,6 +136,11 @@ public class CuratorPeer {
                     overlaps++;
                     continue;
                 }
+                Path counter = dir.resolve("counter");
+                int value = Files.exists(counter)
+                    ? Integer.parseInt(new String(Files.readAllBytes(counter), StandardCharsets.UTF_8).trim())
+                    : 0;
+                Files.write(counter, Integer.toString(value + 1).getBytes(StandardCharsets.UTF_8));
                 Files.write(log, "curator\n".getBytes(StandardCharsets.UTF_8),
                     StandardOpenOption.CREATE, StandardOpenOption.APPEND);
                 Thread.sleep(3);

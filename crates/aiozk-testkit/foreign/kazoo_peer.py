@@ -13,8 +13,9 @@ recipe path, SECONDS a timeout):
                                        marker DIR/holder: "contended N OVERLAPS"
   quit
 
-The marker: a holder creates DIR/holder exclusively, appends a line to DIR/log, waits a few
-milliseconds and deletes the marker. Finding the marker already there means another holder
+The marker: a holder creates DIR/holder exclusively, adds one to the number in DIR/counter
+(the shared fencing counter: a lost update shows two holders), appends a line to DIR/log,
+waits a few milliseconds and deletes the marker. Finding the marker already there means another holder
 holds the lock at the same time: an overlap (counted, and the marker left alone).
 """
 import os
@@ -83,6 +84,14 @@ def main():
                     overlaps += 1
                     continue
                 os.close(fd)
+                counter = os.path.join(directory, "counter")
+                try:
+                    with open(counter) as f:
+                        value = int(f.read().strip() or 0)
+                except FileNotFoundError:
+                    value = 0
+                with open(counter, "w") as f:
+                    f.write(str(value + 1))
                 with open(log, "a") as f:
                     f.write("kazoo\n")
                 time.sleep(0.003)

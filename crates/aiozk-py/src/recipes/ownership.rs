@@ -3,7 +3,8 @@
 use std::sync::{Arc, Mutex as StdMutex};
 
 use aiozk_recipes::{
-    LeaderElection, Leadership, Lease, Lock, LossReason, LostSignal, OwnershipGuard, Semaphore,
+    Layout, LeaderElection, Leadership, Lease, Lock, LossReason, LostSignal, OwnershipGuard,
+    Semaphore,
 };
 use pyo3::prelude::*;
 
@@ -21,6 +22,12 @@ fn reason_name(r: LossReason) -> &'static str {
         LossReason::ClientClosed => "client_closed",
         _ => "lost",
     }
+}
+
+/// A layout named `aiozk`, `curator` or `kazoo` (`ValueError` otherwise).
+fn layout(name: &str) -> PyResult<Layout> {
+    name.parse()
+        .map_err(|e: aiozk::Error| pyo3::exceptions::PyValueError::new_err(e.to_string()))
 }
 
 fn wait_lost<'py>(py: Python<'py>, lost: LostSignal) -> PyResult<Bound<'py, PyAny>> {
@@ -107,18 +114,27 @@ pub(crate) struct PyLock {
 #[pymethods]
 impl PyLock {
     #[new]
-    #[pyo3(signature = (client, path, label="lock", blocked_by=None))]
+    #[pyo3(signature = (client, path, label=None, blocked_by=None, layout="aiozk", data=None))]
     fn new(
         client: PyRef<'_, PyClient>,
         path: &str,
-        label: &str,
+        label: Option<&str>,
         blocked_by: Option<Vec<String>>,
-    ) -> Self {
-        let mut lock = Lock::new(&client.client, &client.path(path)).with_label(label);
+        layout: &str,
+        data: Option<Vec<u8>>,
+    ) -> PyResult<Self> {
+        let mut lock =
+            Lock::new(&client.client, &client.path(path)).with_layout(self::layout(layout)?);
+        if let Some(label) = label {
+            lock = lock.with_label(label);
+        }
         if let Some(labels) = blocked_by {
             lock = lock.blocked_by(labels);
         }
-        Self { lock }
+        if let Some(data) = data {
+            lock = lock.with_data(data);
+        }
+        Ok(Self { lock })
     }
 
     #[pyo3(signature = (timeout=None))]
@@ -238,10 +254,19 @@ impl PyLeadership {
 #[pymethods]
 impl PyLeaderElection {
     #[new]
-    fn new(client: PyRef<'_, PyClient>, path: &str) -> Self {
-        Self {
-            election: Arc::new(LeaderElection::new(&client.client, &client.path(path))),
-        }
+    #[pyo3(signature = (client, path, layout="aiozk", data=None))]
+    fn new(
+        client: PyRef<'_, PyClient>,
+        path: &str,
+        layout: &str,
+        data: Option<Vec<u8>>,
+    ) -> PyResult<Self> {
+        let election = LeaderElection::new(&client.client, &client.path(path))
+            .with_layout(self::layout(layout)?)
+            .with_data(data.unwrap_or_default());
+        Ok(Self {
+            election: Arc::new(election),
+        })
     }
 
     fn volunteer<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
