@@ -2,7 +2,8 @@
 # Builds the Python package (a wheel) into a venv, then runs aiozk 0.32.0's own test suite
 # (from PyPI's sdist, MIT; the tests listed in tests/aiozk_suite_excluded.txt are left out)
 # against a server of `zk-testkit serve`, and this package's pytest suite (tests/) against
-# one of `zk-testkit serve --ttl --sasl bob:bobsecret --tls` (see tests/conftest.py).
+# one of `zk-testkit serve --ttl --sasl bob:bobsecret --tls` (see tests/conftest.py); its
+# interoperability test installs kazoo from PyPI into the venv.
 #
 # Environment: AIOZK_PY_VENV (default target/aiozk-pyo3-venv), CARGO_TARGET_DIR.
 set -euo pipefail
@@ -37,6 +38,8 @@ cp -r "$suite/aiozk-0.32.0/aiozk/test" "$site/test"
 cp "$suite/aiozk-0.32.0/LICENSE" "$site/test/LICENSE"
 
 cargo build -q -p aiozk-testkit --bin zk-testkit
+# `zk`: the Rust contender of tests/test_interop.py.
+cargo build -q -p aiozk-cli --bin zk
 bin=$target/debug
 
 # One server for aiozk's suite; it stops when its stdin closes (when this script exits).
@@ -53,4 +56,4 @@ echo "aiozk 0.32.0 test suite against aiozk-rs ($((${#deselect[@]} / 2)) exclusi
     --rootdir "$site" --timeout 120 "${deselect[@]}" test)
 
 echo "aiozk-rs test suite:"
-(cd "$crate" && ZK_TESTKIT="$bin/zk-testkit" "$py" -m pytest -q -p no:cacheprovider --timeout 120 tests)
+(cd "$crate" && ZK_TESTKIT="$bin/zk-testkit" ZK_CLI="$bin/zk" "$py" -m pytest -q -p no:cacheprovider --timeout 120 tests)
