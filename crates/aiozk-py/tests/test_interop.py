@@ -1,9 +1,12 @@
-"""Contention with kazoo 2.11.0 in kazoo's layout: this package's Lock, the Rust ``zk lock``
-and kazoo's Lock (in a process of its own) on one path, under random connection cuts.
+"""Mixed contention in a foreign layout: this package's Lock, the Rust ``zk lock`` and the
+foreign library's lock (in a process of its own) on one path, under random connection cuts
+of this package's and zk's connections. Once with kazoo 2.11.0's ``Lock`` in kazoo's layout,
+once with Curator 5.9.0's ``InterProcessMutex`` in Curator's.
 
-kazoo is installed from PyPI into this venv when missing (the test fails, saying why, when
-pip cannot); the peer driving it is the test kit's ``foreign/kazoo_peer.py``. ``zk`` is
-``ZK_CLI``, else built with cargo.
+kazoo is installed from PyPI into this venv when missing, and the test kit's
+``foreign/kazoo_peer.py`` drives it; Curator runs as ``zk-testkit peer curator`` (fetched
+with Maven and compiled on first use). The tests fail, saying why, when that is impossible.
+``zk`` is ``ZK_CLI`` and ``zk-testkit`` is ``ZK_TESTKIT``, else both are built with cargo.
 
 Every holder follows the marker protocol of the test kit's peers: create ``DIR/holder``
 exclusively (finding it there is an overlap), add one to ``DIR/counter`` (the shared
@@ -19,6 +22,7 @@ import os
 import pathlib
 import random
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -32,13 +36,14 @@ import aiozk
 from aiozk import exc
 
 KAZOO = '2.11.0'
+CURATOR = '5.9.0'
 ROOT = pathlib.Path(__file__).resolve().parent.parent.parent.parent
 PEER = ROOT / 'crates' / 'aiozk-testkit' / 'foreign' / 'kazoo_peer.py'
 
 #: Acquisitions by each kind of contender.
 PY_TASKS, PY_RUNS = 2, 170
 ZK_LOOPS, ZK_RUNS = 2, 110
-KAZOO_RUNS = 440
+PEER_RUNS = 440
 
 
 def ensure_kazoo() -> None:
@@ -53,13 +58,14 @@ def ensure_kazoo() -> None:
         pytest.fail(f'pip could not install kazoo {KAZOO} from PyPI:\n{out.stdout}{out.stderr}')
 
 
-def zk_cli() -> str:
-    binary = os.environ.get('ZK_CLI')
+def built(env: str, package: str, name: str) -> str:
+    """The binary ``name`` of ``package``: ``$env``, else built with cargo."""
+    binary = os.environ.get(env)
     if binary:
         return binary
-    subprocess.run(['cargo', 'build', '-q', '-p', 'aiozk-cli', '--bin', 'zk'], cwd=ROOT, check=True)
+    subprocess.run(['cargo', 'build', '-q', '-p', package, '--bin', name], cwd=ROOT, check=True)
     target = os.environ.get('CARGO_TARGET_DIR', str(ROOT / 'target'))
-    return os.path.join(target, 'debug', 'zk')
+    return os.path.join(target, 'debug', name)
 
 
 class CuttingProxy:
@@ -70,6 +76,8 @@ class CuttingProxy:
         self.target = (host, int(port))
         self.conns: Set[Tuple[asyncio.StreamWriter, asyncio.StreamWriter]] = set()
         self.cuts = 0
+        #: Connections reset by cuts.
+        self.resets = 0
         self.server: Optional[asyncio.AbstractServer] = None
 
     async def start(self) -> str:
@@ -103,11 +111,15 @@ class CuttingProxy:
         for pair in list(self.conns):
             for w in pair:
                 sock = w.get_extra_info('socket')
-                if sock is not None:
-                    # SO_LINGER 0: close sends a reset.
-                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b'\x01\x00\x00\x00\x00\x00\x00\x00')
+                try:
+                    if sock is not None:
+                        # SO_LINGER 0: closing sends a reset.
+                        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))
+                except OSError:
+                    pass  # closed meanwhile
                 w.transport.abort()
             self.conns.discard(pair)
+            self.resets += 1
         self.cuts += 1
 
     async def close(self) -> None:
@@ -153,7 +165,17 @@ fi'''
 
 async def test_mixed_contention_with_kazoo_under_connection_cuts(servers: str) -> None:
     ensure_kazoo()
-    zk_binary = zk_cli()
+    await mixed(servers, 'kazoo', [sys.executable, str(PEER), servers, '10'])
+
+
+async def test_mixed_contention_with_curator_under_connection_cuts(servers: str) -> None:
+    testkit = built('ZK_TESTKIT', 'aiozk-testkit', 'zk-testkit')
+    await mixed(servers, 'curator', [testkit, 'peer', 'curator', servers, '10'])
+
+
+async def mixed(servers: str, layout: str, peer_command: List[str]) -> None:
+    foreign = {'kazoo': f'kazoo {KAZOO}', 'curator': f'Curator {CURATOR}'}[layout]
+    zk_binary = built('ZK_CLI', 'aiozk-cli', 'zk')
     path = f'/interop-{uuid.uuid4().hex}'
     directory = tempfile.mkdtemp(prefix='aiozk-interop-')
     proxy = CuttingProxy(servers)
@@ -170,7 +192,7 @@ async def test_mixed_contention_with_kazoo_under_connection_cuts(servers: str) -
         client = aiozk.ZKClient(through, session_timeout=4)
         await client.start(timeout=30)
         clients.append(client)
-        lock = client.recipes.Lock(path, layout='kazoo', identifier='aiozk-py')
+        lock = client.recipes.Lock(path, layout=layout, identifier='aiozk-py' if layout == 'kazoo' else None)
         held = 0
         while held < PY_RUNS:
             try:
@@ -197,7 +219,7 @@ async def test_mixed_contention_with_kazoo_under_connection_cuts(servers: str) -
         env.pop('ZK_AUTH', None)
         while held < ZK_RUNS:
             proc = await asyncio.create_subprocess_exec(
-                zk_binary, '--session-timeout', '4', 'lock', '--layout', 'kazoo', '--wait', '30', path, '--',
+                zk_binary, '--session-timeout', '4', 'lock', '--layout', layout, '--wait', '30', path, '--',
                 'sh', '-c', ZK_HOLD, env=env, stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
             _, err = await proc.communicate()
@@ -208,13 +230,14 @@ async def test_mixed_contention_with_kazoo_under_connection_cuts(servers: str) -
         return held
 
     clients: List[Any] = []
-    peer = await asyncio.create_subprocess_exec(
-        sys.executable, str(PEER), servers, '10', stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    peer = await asyncio.create_subprocess_exec(*peer_command, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     assert peer.stdin is not None and peer.stdout is not None
     started = time.monotonic()
     try:
-        assert (await asyncio.wait_for(peer.stdout.readline(), 60)).strip() == b'ready'
-        peer.stdin.write(f'contend {path} {KAZOO_RUNS} {directory}\n'.encode())
+        # The first Curator run fetches and compiles it.
+        ready = (await asyncio.wait_for(peer.stdout.readline(), 600)).decode().strip()
+        assert ready == 'ready', f'the {foreign} peer did not start: {ready!r}'
+        peer.stdin.write(f'contend {path} {PEER_RUNS} {directory}\n'.encode())
         await peer.stdin.drain()
         cutting = asyncio.create_task(cutter())
         counts = await asyncio.wait_for(asyncio.gather(
@@ -224,7 +247,7 @@ async def test_mixed_contention_with_kazoo_under_connection_cuts(servers: str) -
         answer = (await asyncio.wait_for(peer.stdout.readline(), 110)).decode().strip()
         done.set()
         await cutting
-        assert answer == f'contended {KAZOO_RUNS} 0', answer
+        assert answer == f'contended {PEER_RUNS} 0', answer
         # Every node is gone while our sessions are still alive.
         admin = aiozk.ZKClient(servers, session_timeout=10)
         await admin.start(timeout=30)
@@ -240,19 +263,20 @@ async def test_mixed_contention_with_kazoo_under_connection_cuts(servers: str) -
                 overlaps = f.read().split()
         with open(os.path.join(directory, 'counter')) as f:
             counter = int(f.read())
-        by = {who: log.count(who) for who in ('python', 'zk', 'kazoo')}
+        by = {who: log.count(who) for who in ('python', 'zk', layout)}
         handovers = sum(1 for a, b in zip(log, log[1:]) if a != b)
-        print(f'mixed contention (kazoo layout): {len(log)} acquisitions ({by["python"]} by the Python '
-              f'package, {by["zk"]} by zk lock, {by["kazoo"]} by kazoo {KAZOO}), {handovers} handovers, '
-              f'{proxy.cuts} connection cuts, {len(overlaps)} overlaps, {len(left)} leftover nodes, '
+        print(f'mixed contention ({layout} layout): {len(log)} acquisitions ({by["python"]} by the Python '
+              f'package, {by["zk"]} by zk lock, {by[layout]} by {foreign}), {handovers} handovers, '
+              f'{proxy.cuts} cuts resetting {proxy.resets} connections, {len(overlaps)} overlaps, '
+              f'{len(left)} leftover nodes, '
               f'counter {counter}, {len(failures)} failed attempts, {time.monotonic() - started:.1f} s')
         assert overlaps == []
         assert left == []
         assert counter == len(log)
         assert len(log) >= 1000
         assert by['python'] == sum(counts[:PY_TASKS]) and by['zk'] == ZK_LOOPS * ZK_RUNS
-        assert by['kazoo'] == KAZOO_RUNS
-        assert proxy.cuts >= 10
+        assert by[layout] == PEER_RUNS
+        assert proxy.resets >= 20
         # Cuts may fail an attempt now and then, not most of them.
         assert len(failures) < len(log) // 4, failures[:10]
     finally:

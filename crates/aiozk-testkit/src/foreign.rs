@@ -46,6 +46,14 @@ impl Peer {
     /// or fails (the message says why); the errors of starting the process; an error when
     /// the peer does not report `ready` within 60 s.
     pub fn curator(connect: &str, session: Duration) -> io::Result<Peer> {
+        Self::start("Curator", Self::curator_command(connect, session)?)
+    }
+
+    /// The command that [`Peer::curator`] runs (building the peer first).
+    ///
+    /// # Errors
+    /// As for [`Peer::curator`], but for starting it.
+    pub fn curator_command(connect: &str, session: Duration) -> io::Result<Command> {
         let (java, classpath) = curator_build()?;
         let mut cmd = Command::new(java);
         cmd.arg("-Xss512k")
@@ -55,7 +63,7 @@ impl Peer {
             .arg("CuratorPeer")
             .arg(connect)
             .arg(session.as_millis().to_string());
-        Self::start("Curator", cmd)
+        Ok(cmd)
     }
 
     /// Starts kazoo [`KAZOO_VERSION`] connected to `connect` with a session timeout of
@@ -70,12 +78,20 @@ impl Peer {
     /// install kazoo (the message ends with pip's output); the errors of starting the
     /// process; an error when the peer does not report `ready` within 60 s.
     pub fn kazoo(connect: &str, session: Duration) -> io::Result<Peer> {
+        Self::start("kazoo", Self::kazoo_command(connect, session)?)
+    }
+
+    /// The command that [`Peer::kazoo`] runs (installing kazoo first).
+    ///
+    /// # Errors
+    /// As for [`Peer::kazoo`], but for starting it.
+    pub fn kazoo_command(connect: &str, session: Duration) -> io::Result<Command> {
         let (python, script) = kazoo_build()?;
         let mut cmd = Command::new(python);
         cmd.arg(script)
             .arg(connect)
             .arg(format!("{}", session.as_secs_f64()));
-        Self::start("kazoo", cmd)
+        Ok(cmd)
     }
 
     fn start(name: &'static str, mut cmd: Command) -> io::Result<Peer> {
