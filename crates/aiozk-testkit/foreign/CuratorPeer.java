@@ -12,6 +12,11 @@
 //   contend PATH N DIR                  N acquisitions of the InterProcessMutex at PATH, each
 //                                       holding the marker DIR/holder (see below):
 //                                       "contended N OVERLAPS"
+//   shared_add PATH N                   N increments of the SharedCount at PATH (seed 0),
+//                                       each a trySetCount retried until it applies:
+//                                       "count VALUE" (the value after the last)
+//   along_add PATH N                    N increments of the DistributedAtomicLong at PATH:
+//                                       "along VALUE"
 //   quit
 //
 // The marker: a holder creates DIR/holder exclusively, adds one to the number in
@@ -32,10 +37,15 @@ import java.util.concurrent.TimeUnit;
 
 import org.apache.curator.framework.CuratorFramework;
 import org.apache.curator.framework.CuratorFrameworkFactory;
+import org.apache.curator.framework.recipes.atomic.AtomicValue;
+import org.apache.curator.framework.recipes.atomic.DistributedAtomicLong;
 import org.apache.curator.framework.recipes.leader.LeaderLatch;
+import org.apache.curator.framework.recipes.shared.SharedCount;
+import org.apache.curator.framework.recipes.shared.VersionedValue;
 import org.apache.curator.framework.recipes.locks.InterProcessMutex;
 import org.apache.curator.framework.recipes.locks.InterProcessReadWriteLock;
 import org.apache.curator.retry.ExponentialBackoffRetry;
+import org.apache.curator.retry.RetryNTimes;
 
 public class CuratorPeer {
     private static final Map<String, InterProcessMutex> MUTEXES = new HashMap<>();
@@ -101,6 +111,37 @@ public class CuratorPeer {
             case "unlatch":
                 LATCHES.remove(path).close();
                 return "closed";
+            case "shared_add": {
+                SharedCount count = new SharedCount(client, path, 0);
+                count.start();
+                try {
+                    int last = 0;
+                    for (int i = 0; i < Integer.parseInt(w[2]); i++) {
+                        while (true) {
+                            VersionedValue<Integer> seen = count.getVersionedValue();
+                            if (count.trySetCount(seen, seen.getValue() + 1)) {
+                                last = seen.getValue() + 1;
+                                break;
+                            }
+                        }
+                    }
+                    return "count " + last;
+                } finally {
+                    count.close();
+                }
+            }
+            case "along_add": {
+                DistributedAtomicLong along = new DistributedAtomicLong(client, path, new RetryNTimes(1000, 1));
+                long last = 0;
+                for (int i = 0; i < Integer.parseInt(w[2]); i++) {
+                    AtomicValue<Long> r;
+                    do {
+                        r = along.increment();
+                    } while (!r.succeeded());
+                    last = r.postValue();
+                }
+                return "along " + last;
+            }
             case "contend":
                 return contend(mutex(client, path), Integer.parseInt(w[2]), Paths.get(w[3]));
             default:

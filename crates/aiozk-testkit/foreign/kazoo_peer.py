@@ -11,6 +11,8 @@ recipe path, SECONDS a timeout):
                                        Election: "started", "leader"/"timeout", "stopped"
   contend PATH N DIR                   N acquisitions of the Lock at PATH, each holding the
                                        marker DIR/holder: "contended N OVERLAPS"
+  counter_add PATH N CURATOR           N increments of the Counter at PATH (with
+                                       support_curator when CURATOR is 1): "counter VALUE"
   quit
 
 The marker: a holder creates DIR/holder exclusively, adds one to the number in DIR/counter
@@ -122,6 +124,11 @@ def main():
                 out = "leader" if won else "timeout"
             elif cmd == "unelect":
                 out = unelect(w[1])
+            elif cmd == "counter_add":
+                counter = zk.Counter(w[1], support_curator=w[3] == "1")
+                for _ in range(int(w[2])):
+                    counter += 1
+                out = "counter %d" % counter.post_value
             elif cmd == "contend":
                 out = contend(w[1], int(w[2]), w[3])
             else:

@@ -1,0 +1,113 @@
+//! Counters shared with Apache Curator and kazoo, each in its own process (see
+//! `aiozk_testkit::Peer`): both sides increment the same node at the same time, and no
+//! increment is lost; the node holds the foreign library's bytes.
+
+use std::time::Duration;
+
+use aiozk_recipes::{Counter, CounterValue, Int32Be, Int64Be};
+use aiozk_testkit::Peer;
+
+use crate::common::{base, connect, server, within};
+
+const N: usize = 150;
+
+fn peer(curator: bool) -> Peer {
+    let connect = server().connect_string();
+    let session = Duration::from_secs(10);
+    if curator {
+        Peer::curator(&connect, session).expect("start the Curator peer")
+    } else {
+        Peer::kazoo(&connect, session).expect("start the kazoo peer")
+    }
+}
+
+/// `N` increments by us and `N` by the peer (`command` makes them: `PATH` and `N` stand
+/// for the counter's path and `N`), at the same time. `width`: the data's length in bytes,
+/// `None` for decimal text.
+async fn count_together<T: CounterValue>(
+    name: &str,
+    curator: bool,
+    command: &str,
+    one: T,
+    expect: T,
+    width: Option<usize>,
+) {
+    let zk = connect().await;
+    let b = base(&zk, name).await;
+    let path = format!("{b}/count");
+    let counter = Counter::new(&zk, &path, one.minus(one));
+    let mut peer = peer(curator);
+    counter.start().await.unwrap();
+    let command = command.replace("PATH", &path).replace("N", &N.to_string());
+    peer.send(&command).unwrap();
+    for _ in 0..N {
+        within(20, counter.incr(one)).await.unwrap();
+    }
+    let answer = peer.answer(Duration::from_secs(60)).unwrap();
+    assert!(!answer.starts_with("error"), "{answer}");
+    assert_eq!(
+        counter.get().await.unwrap(),
+        expect,
+        "an increment was lost"
+    );
+    let (data, _) = zk.get_data(&path).await.unwrap();
+    match width {
+        Some(w) => assert_eq!(data.len(), w, "{data:?}"),
+        None => assert_eq!(&data[..], expect.encode().as_bytes()),
+    }
+    // The peer's own last value is one that the counter went through.
+    let theirs: i64 = answer.rsplit(' ').next().unwrap().parse().unwrap();
+    assert!(theirs > 0 && theirs <= 2 * N as i64, "{answer}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn curator_shared_count_and_our_int32_counter_lose_no_increment() {
+    count_together(
+        "curator-shared-count",
+        true,
+        "shared_add PATH N",
+        Int32Be(1),
+        Int32Be(2 * N as i32),
+        Some(4),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn curator_distributed_atomic_long_and_our_int64_counter_lose_no_increment() {
+    count_together(
+        "curator-atomic-long",
+        true,
+        "along_add PATH N",
+        Int64Be(1),
+        Int64Be(2 * N as i64),
+        Some(8),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kazoo_counter_and_ours_lose_no_increment() {
+    count_together(
+        "kazoo-counter",
+        false,
+        "counter_add PATH N 0",
+        1i64,
+        2 * N as i64,
+        None,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kazoo_curator_counter_and_our_int32_counter_lose_no_increment() {
+    count_together(
+        "kazoo-curator-counter",
+        false,
+        "counter_add PATH N 1",
+        Int32Be(1),
+        Int32Be(2 * N as i32),
+        Some(4),
+    )
+    .await;
+}
