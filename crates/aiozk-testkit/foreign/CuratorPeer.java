@@ -17,6 +17,9 @@
 //                                       "count VALUE" (the value after the last)
 //   along_add PATH N                    N increments of the DistributedAtomicLong at PATH:
 //                                       "along VALUE"
+//   barrier_set PATH | barrier_remove PATH | barrier_wait PATH MS
+//                                       DistributedBarrier: "set", "removed",
+//                                       "passed"/"blocked"
 //   quit
 //
 // The marker: a holder creates DIR/holder exclusively, adds one to the number in
@@ -39,6 +42,7 @@ import org.apache.curator.framework.CuratorFramework;
 import org.apache.curator.framework.CuratorFrameworkFactory;
 import org.apache.curator.framework.recipes.atomic.AtomicValue;
 import org.apache.curator.framework.recipes.atomic.DistributedAtomicLong;
+import org.apache.curator.framework.recipes.barriers.DistributedBarrier;
 import org.apache.curator.framework.recipes.leader.LeaderLatch;
 import org.apache.curator.framework.recipes.shared.SharedCount;
 import org.apache.curator.framework.recipes.shared.VersionedValue;
@@ -142,6 +146,15 @@ public class CuratorPeer {
                 }
                 return "along " + last;
             }
+            case "barrier_set":
+                new DistributedBarrier(client, path).setBarrier();
+                return "set";
+            case "barrier_remove":
+                new DistributedBarrier(client, path).removeBarrier();
+                return "removed";
+            case "barrier_wait":
+                return new DistributedBarrier(client, path).waitOnBarrier(Long.parseLong(w[2]), TimeUnit.MILLISECONDS)
+                    ? "passed" : "blocked";
             case "contend":
                 return contend(mutex(client, path), Integer.parseInt(w[2]), Paths.get(w[3]));
             default:

@@ -13,6 +13,8 @@ recipe path, SECONDS a timeout):
                                        marker DIR/holder: "contended N OVERLAPS"
   counter_add PATH N CURATOR           N increments of the Counter at PATH (with
                                        support_curator when CURATOR is 1): "counter VALUE"
+  barrier_set PATH | barrier_remove PATH | barrier_wait PATH SECONDS
+                                       Barrier: "set", "removed", "passed"/"blocked"
   quit
 
 The marker: a holder creates DIR/holder exclusively, adds one to the number in DIR/counter
@@ -129,6 +131,14 @@ def main():
                 for _ in range(int(w[2])):
                     counter += 1
                 out = "counter %d" % counter.post_value
+            elif cmd == "barrier_set":
+                zk.Barrier(w[1]).create()
+                out = "set"
+            elif cmd == "barrier_remove":
+                zk.Barrier(w[1]).remove()
+                out = "removed"
+            elif cmd == "barrier_wait":
+                out = "passed" if zk.Barrier(w[1]).wait(float(w[2])) else "blocked"
             elif cmd == "contend":
                 out = contend(w[1], int(w[2]), w[3])
             else:

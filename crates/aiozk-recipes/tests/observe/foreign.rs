@@ -1,10 +1,11 @@
 //! Counters shared with Apache Curator and kazoo, each in its own process (see
 //! `aiozk_testkit::Peer`): both sides increment the same node at the same time, and no
-//! increment is lost; the node holds the foreign library's bytes.
+//! increment is lost; the node holds the foreign library's bytes. Barriers set by one side
+//! block the other until lifted.
 
 use std::time::Duration;
 
-use aiozk_recipes::{Counter, CounterValue, Int32Be, Int64Be};
+use aiozk_recipes::{Barrier, Counter, CounterValue, Int32Be, Int64Be};
 use aiozk_testkit::Peer;
 
 use crate::common::{base, connect, server, within};
@@ -110,4 +111,69 @@ async fn kazoo_curator_counter_and_our_int32_counter_lose_no_increment() {
         Some(4),
     )
     .await;
+}
+
+/// A barrier set by one side blocks the other until the first lifts it, both ways round.
+async fn barrier_both_ways(curator: bool) {
+    let zk = connect().await;
+    let b = base(
+        &zk,
+        if curator {
+            "curator-barrier"
+        } else {
+            "kazoo-barrier"
+        },
+    )
+    .await;
+    let path = format!("{b}/barrier");
+    let mut peer = peer(curator);
+    let wait = |ms: u64| {
+        if curator {
+            format!("barrier_wait {path} {ms}")
+        } else {
+            format!("barrier_wait {path} {}", ms as f64 / 1000.0)
+        }
+    };
+    let answer = Duration::from_secs(30);
+    let ours = Barrier::new(&zk, &path);
+    // Ours set: they are blocked, and pass once we lift it.
+    ours.create().await.unwrap();
+    assert_eq!(peer.ask(&wait(300), answer).unwrap(), "blocked");
+    peer.send(&wait(30_000)).unwrap();
+    assert!(
+        peer.answer(Duration::from_millis(300)).is_err(),
+        "passed a set barrier"
+    );
+    ours.lift().await.unwrap();
+    assert_eq!(peer.answer(answer).unwrap(), "passed");
+    // Theirs set: we are blocked, and pass once they lift it.
+    assert_eq!(
+        peer.ask(&format!("barrier_set {path}"), answer).unwrap(),
+        "set"
+    );
+    assert_eq!(
+        ours.wait(Some(Duration::from_millis(300))).await.err(),
+        Some(aiozk::Error::Timeout)
+    );
+    let waiting = tokio::spawn({
+        let ours = Barrier::new(&zk, &path);
+        async move { ours.wait(Some(Duration::from_secs(30))).await }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!waiting.is_finished(), "we passed their barrier");
+    assert_eq!(
+        peer.ask(&format!("barrier_remove {path}"), answer).unwrap(),
+        "removed"
+    );
+    within(30, waiting).await.unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn curator_distributed_barrier_and_ours_block_each_other() {
+    barrier_both_ways(true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kazoo_barrier_and_ours_block_each_other() {
+    barrier_both_ways(false).await;
 }
