@@ -20,6 +20,8 @@
 //   barrier_set PATH | barrier_remove PATH | barrier_wait PATH MS
 //                                       DistributedBarrier: "set", "removed",
 //                                       "passed"/"blocked"
+//   sem PATH MAX MS | unsem PATH         InterProcessSemaphoreV2 of MAX leases: "acquired"/
+//                                       "timeout", "released" (the oldest lease taken here)
 //   quit
 //
 // The marker: a holder creates DIR/holder exclusively, adds one to the number in
@@ -48,6 +50,8 @@ import org.apache.curator.framework.recipes.shared.SharedCount;
 import org.apache.curator.framework.recipes.shared.VersionedValue;
 import org.apache.curator.framework.recipes.locks.InterProcessMutex;
 import org.apache.curator.framework.recipes.locks.InterProcessReadWriteLock;
+import org.apache.curator.framework.recipes.locks.InterProcessSemaphoreV2;
+import org.apache.curator.framework.recipes.locks.Lease;
 import org.apache.curator.retry.ExponentialBackoffRetry;
 import org.apache.curator.retry.RetryNTimes;
 
@@ -55,6 +59,7 @@ public class CuratorPeer {
     private static final Map<String, InterProcessMutex> MUTEXES = new HashMap<>();
     private static final Map<String, InterProcessReadWriteLock> RW = new HashMap<>();
     private static final Map<String, LeaderLatch> LATCHES = new HashMap<>();
+    private static final Map<String, java.util.ArrayDeque<Lease>> LEASES = new HashMap<>();
 
     public static void main(String[] args) throws Exception {
         CuratorFramework client = CuratorFrameworkFactory.newClient(
@@ -155,6 +160,18 @@ public class CuratorPeer {
             case "barrier_wait":
                 return new DistributedBarrier(client, path).waitOnBarrier(Long.parseLong(w[2]), TimeUnit.MILLISECONDS)
                     ? "passed" : "blocked";
+            case "sem": {
+                InterProcessSemaphoreV2 sem = new InterProcessSemaphoreV2(client, path, Integer.parseInt(w[2]));
+                Lease lease = sem.acquire(Long.parseLong(w[3]), TimeUnit.MILLISECONDS);
+                if (lease == null) {
+                    return "timeout";
+                }
+                LEASES.computeIfAbsent(path, p -> new java.util.ArrayDeque<>()).add(lease);
+                return "acquired";
+            }
+            case "unsem":
+                LEASES.get(path).poll().close();
+                return "released";
             case "contend":
                 return contend(mutex(client, path), Integer.parseInt(w[2]), Paths.get(w[3]));
             default:

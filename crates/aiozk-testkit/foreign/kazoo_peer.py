@@ -15,6 +15,8 @@ recipe path, SECONDS a timeout):
                                        support_curator when CURATOR is 1): "counter VALUE"
   barrier_set PATH | barrier_remove PATH | barrier_wait PATH SECONDS
                                        Barrier: "set", "removed", "passed"/"blocked"
+  sem PATH MAX SECONDS | unsem PATH    Semaphore of MAX leases: "acquired"/"timeout",
+                                       "released" (the oldest lease taken here)
   quit
 
 The marker: a holder creates DIR/holder exclusively, adds one to the number in DIR/counter
@@ -34,7 +36,7 @@ from kazoo.exceptions import LockTimeout
 def main():
     zk = KazooClient(hosts=sys.argv[1], timeout=float(sys.argv[2]))
     zk.start(timeout=30)
-    locks, elections = {}, {}
+    locks, elections, leases = {}, {}, {}
 
     def lock(kind, path):
         key = (kind, path)
@@ -139,6 +141,20 @@ def main():
                 out = "removed"
             elif cmd == "barrier_wait":
                 out = "passed" if zk.Barrier(w[1]).wait(float(w[2])) else "blocked"
+            elif cmd == "sem":
+                sem = zk.Semaphore(w[1], "kazoo-peer", max_leases=int(w[2]))
+                try:
+                    got = sem.acquire(timeout=float(w[3]))
+                except LockTimeout:
+                    got = False
+                if got:
+                    leases.setdefault(w[1], []).append(sem)
+                    out = "acquired"
+                else:
+                    out = "timeout"
+            elif cmd == "unsem":
+                leases[w[1]].pop(0).release()
+                out = "released"
             elif cmd == "contend":
                 out = contend(w[1], int(w[2]), w[3])
             else:

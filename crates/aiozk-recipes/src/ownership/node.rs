@@ -13,7 +13,7 @@ use tokio::time::Instant;
 use super::fence::Fence;
 use super::loss::{LossReason, LostSignal};
 use crate::support::in_session::{
-    create_unique, delete_by_prefix, finish_delete, transient, wait_connected,
+    create_named, create_unique, delete_by_prefix, finish_delete, transient, wait_connected,
 };
 use crate::support::task::sleep_until;
 
@@ -121,6 +121,22 @@ impl Core {
     /// As for [`create_unique`].
     pub(crate) async fn create(self: &Arc<Self>, data: &[u8]) -> Result<()> {
         let (path, stat) = create_unique(&self.client, &self.base, &self.prefix, data).await?;
+        self.created(path, &stat);
+        Ok(())
+    }
+
+    /// Creates the node named exactly by the prefix (ephemeral, not sequential), then as
+    /// [`Core::create`].
+    ///
+    /// # Errors
+    /// As for [`create_named`].
+    pub(crate) async fn create_plain(self: &Arc<Self>, data: &[u8]) -> Result<()> {
+        let (path, stat) = create_named(&self.client, &self.base, &self.prefix, data).await?;
+        self.created(path, &stat);
+        Ok(())
+    }
+
+    fn created(self: &Arc<Self>, path: String, stat: &aiozk::Stat) {
         self.owner.store(stat.ephemeral_owner, Ordering::Release);
         self.czxid.store(stat.czxid, Ordering::Release);
         // Set once: a Core is created once.
@@ -130,7 +146,6 @@ impl Core {
         let events = self.client.state_changes();
         let suspended = !self.client.state().is_connected();
         tokio::spawn(monitor(Arc::clone(self), events, suspended));
-        Ok(())
     }
 
     /// Starts owning: from now on disconnections count, and the ownership ends at `until`.

@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use aiozk::{Client, Error};
-use aiozk_recipes::{Layout, LeaderElection, Lock, SharedLock};
+use aiozk_recipes::{Layout, LeaderElection, Lock, Semaphore, SharedLock};
 use aiozk_testkit::Peer;
 
 use crate::common::{base, children, connect, server, within};
@@ -391,4 +391,97 @@ async fn kazoo_election_and_ours_take_turns() {
         "__lock__",
     )
     .await;
+}
+
+/// A semaphore of 2 permits shared with the peer: 1 + 1 fill it; a third contender on
+/// either side waits until the other side returns a permit.
+async fn semaphore_both_ways(peer: &mut Peer, layout: Layout) {
+    let zk = connect().await;
+    let b = base(&zk, &format!("{layout}-semaphore")).await;
+    let path = format!("{b}/sem");
+    let t = |ms: u64| {
+        if layout == Layout::Kazoo {
+            format!("{}", ms as f64 / 1000.0)
+        } else {
+            ms.to_string()
+        }
+    };
+    let sem = Semaphore::new(&zk, &path, 2).with_layout(layout);
+    let short = Some(Duration::from_millis(300));
+    let ours = within(20, sem.acquire(Some(Duration::from_secs(10))))
+        .await
+        .unwrap();
+    assert_eq!(
+        peer.ask(&format!("sem {path} 2 {}", t(10_000)), ANSWER)
+            .unwrap(),
+        "acquired"
+    );
+    // Full: neither side gets a third permit.
+    assert_eq!(
+        within(20, sem.acquire(short)).await.err(),
+        Some(Error::Timeout)
+    );
+    assert_eq!(
+        peer.ask(&format!("sem {path} 2 {}", t(300)), ANSWER)
+            .unwrap(),
+        "timeout"
+    );
+    // They wait for us.
+    peer.send(&format!("sem {path} 2 {}", t(30_000))).unwrap();
+    assert!(
+        peer.answer(STILL_WAITING).is_err(),
+        "a third permit was granted"
+    );
+    within(20, ours.release()).await.unwrap();
+    assert_eq!(peer.answer(ANSWER).unwrap(), "acquired");
+    // We wait for them.
+    let waiting = tokio::spawn({
+        let sem = sem.clone();
+        async move { sem.acquire(Some(Duration::from_secs(30))).await }
+    });
+    tokio::time::sleep(STILL_WAITING).await;
+    assert!(!waiting.is_finished(), "a third permit was granted");
+    assert_eq!(
+        peer.ask(&format!("unsem {path}"), ANSWER).unwrap(),
+        "released"
+    );
+    let ours = within(30, waiting)
+        .await
+        .unwrap()
+        .expect("a permit after theirs");
+    within(20, ours.release()).await.unwrap();
+    assert_eq!(
+        peer.ask(&format!("unsem {path}"), ANSWER).unwrap(),
+        "released"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn curator_semaphore_and_ours_share_the_permits() {
+    semaphore_both_ways(&mut curator(), Layout::Curator).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kazoo_semaphore_and_ours_share_the_permits() {
+    semaphore_both_ways(&mut kazoo(), Layout::Kazoo).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kazoo_semaphore_refuses_another_number_of_permits() {
+    let zk = connect().await;
+    let b = base(&zk, "kazoo-semaphore-limit").await;
+    let path = format!("{b}/sem");
+    let first = Semaphore::new(&zk, &path, 3).with_layout(Layout::Kazoo);
+    within(20, first.acquire(None))
+        .await
+        .unwrap()
+        .release()
+        .await
+        .unwrap();
+    assert_eq!(zk.get_data(&path).await.unwrap().0.as_ref(), b"3");
+    let other = Semaphore::new(&zk, &path, 2).with_layout(Layout::Kazoo);
+    assert!(matches!(
+        within(20, other.acquire(None)).await,
+        Err(Error::InvalidArgument(_))
+    ));
 }
