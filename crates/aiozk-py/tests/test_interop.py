@@ -290,3 +290,68 @@ async def mixed(servers: str, layout: str, peer_command: List[str]) -> None:
                 await asyncio.wait_for(peer.wait(), 10)
             except asyncio.TimeoutError:
                 peer.kill()
+
+
+async def test_layouts_exclude_kazoo_both_ways(servers: str) -> None:
+    """This package's Lock, SharedLock, Semaphore and LeaderElection with layout='kazoo'
+    and kazoo's recipes (in this process, on their own threads) on the same paths."""
+    ensure_kazoo()
+    from kazoo.client import KazooClient
+    from kazoo.exceptions import LockTimeout
+
+    zk = aiozk.ZKClient(servers, session_timeout=10)
+    await zk.start(timeout=30)
+    kz = KazooClient(hosts=servers, timeout=10)
+    await asyncio.to_thread(kz.start, 30)
+    root = f'/interop-{uuid.uuid4().hex}'
+
+    async def kazoo_acquire(recipe: Any, timeout: float) -> bool:
+        try:
+            return bool(await asyncio.to_thread(recipe.acquire, timeout=timeout))
+        except LockTimeout:
+            return False
+
+    try:
+        # Lock: they wait for us, we wait for them.
+        ours = zk.recipes.Lock(root + '/lock', layout='kazoo', identifier='aiozk-py')
+        theirs = kz.Lock(root + '/lock', 'kazoo')
+        await ours.acquire(timeout=10)
+        assert not await kazoo_acquire(theirs, 0.3)
+        await ours.release()
+        assert await kazoo_acquire(theirs, 10)
+        with pytest.raises(exc.TimeoutError):
+            await ours.acquire(timeout=0.3)
+        await asyncio.to_thread(theirs.release)
+        await ours.acquire(timeout=10)
+        await ours.release()
+
+        # Semaphore of 1.
+        sem = zk.recipes.Semaphore(root + '/sem', 1, layout='kazoo')
+        their_sem = kz.Semaphore(root + '/sem', 'kazoo', max_leases=1)
+        permit = await sem.acquire(timeout=10)
+        assert not await kazoo_acquire(their_sem, 0.3)
+        await permit.release()
+        assert await kazoo_acquire(their_sem, 10)
+        with pytest.raises(exc.TimeoutError):
+            await sem.acquire(timeout=0.3)
+        await asyncio.to_thread(their_sem.release)
+
+        # SharedLock: their writer blocks our reader; their reader shares with ours.
+        shared = zk.recipes.SharedLock(root + '/rw', layout='kazoo')
+        writer = kz.WriteLock(root + '/rw', 'kazoo')
+        assert await kazoo_acquire(writer, 10)
+        with pytest.raises(exc.TimeoutError):
+            await shared.reader_lock.acquire(timeout=0.3)
+        await asyncio.to_thread(writer.release)
+        reader = kz.ReadLock(root + '/rw', 'kazoo')
+        assert await kazoo_acquire(reader, 10)
+        await shared.reader_lock.acquire(timeout=10)
+        with pytest.raises(exc.TimeoutError):
+            await shared.writer_lock.acquire(timeout=0.3)
+        await shared.reader_lock.release()
+        await asyncio.to_thread(reader.release)
+    finally:
+        await asyncio.to_thread(kz.stop)
+        await asyncio.to_thread(kz.close)
+        await zk.deleteall(root)
+        await zk.close()

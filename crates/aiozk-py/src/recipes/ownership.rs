@@ -200,10 +200,20 @@ pub(crate) struct PySemaphore {
 #[pymethods]
 impl PySemaphore {
     #[new]
-    fn new(client: PyRef<'_, PyClient>, path: &str, permits: u32) -> Self {
-        Self {
-            semaphore: Semaphore::new(&client.client, &client.path(path), permits),
+    #[pyo3(signature = (client, path, permits, layout="aiozk", data=None))]
+    fn new(
+        client: PyRef<'_, PyClient>,
+        path: &str,
+        permits: u32,
+        layout: &str,
+        data: Option<Vec<u8>>,
+    ) -> PyResult<Self> {
+        let mut semaphore = Semaphore::new(&client.client, &client.path(path), permits)
+            .with_layout(self::layout(layout)?);
+        if let Some(data) = data {
+            semaphore = semaphore.with_data(data);
         }
+        Ok(Self { semaphore })
     }
 
     #[pyo3(signature = (timeout=None))]
