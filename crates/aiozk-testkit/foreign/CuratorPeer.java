@@ -22,6 +22,9 @@
 //                                       "passed"/"blocked"
 //   sem PATH MAX MS | unsem PATH         InterProcessSemaphoreV2 of MAX leases: "acquired"/
 //                                       "timeout", "released" (the oldest lease taken here)
+//   select PATH ID | selected PATH MS | unselect PATH
+//                                       LeaderSelector (leading until unselect): "started",
+//                                       "leader"/"timeout", "closed"
 //   quit
 //
 // The marker: a holder creates DIR/holder exclusively, adds one to the number in
@@ -38,6 +41,7 @@ import java.nio.file.Paths;
 import java.nio.file.StandardOpenOption;
 import java.util.HashMap;
 import java.util.Map;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 
 import org.apache.curator.framework.CuratorFramework;
@@ -46,6 +50,8 @@ import org.apache.curator.framework.recipes.atomic.AtomicValue;
 import org.apache.curator.framework.recipes.atomic.DistributedAtomicLong;
 import org.apache.curator.framework.recipes.barriers.DistributedBarrier;
 import org.apache.curator.framework.recipes.leader.LeaderLatch;
+import org.apache.curator.framework.recipes.leader.LeaderSelector;
+import org.apache.curator.framework.recipes.leader.LeaderSelectorListenerAdapter;
 import org.apache.curator.framework.recipes.shared.SharedCount;
 import org.apache.curator.framework.recipes.shared.VersionedValue;
 import org.apache.curator.framework.recipes.locks.InterProcessMutex;
@@ -59,6 +65,7 @@ public class CuratorPeer {
     private static final Map<String, InterProcessMutex> MUTEXES = new HashMap<>();
     private static final Map<String, InterProcessReadWriteLock> RW = new HashMap<>();
     private static final Map<String, LeaderLatch> LATCHES = new HashMap<>();
+    private static final Map<String, Object[]> SELECTORS = new HashMap<>();
     private static final Map<String, java.util.ArrayDeque<Lease>> LEASES = new HashMap<>();
 
     public static void main(String[] args) throws Exception {
@@ -172,6 +179,30 @@ public class CuratorPeer {
             case "unsem":
                 LEASES.get(path).poll().close();
                 return "released";
+            case "select": {
+                CountDownLatch led = new CountDownLatch(1);
+                CountDownLatch stop = new CountDownLatch(1);
+                LeaderSelector selector = new LeaderSelector(client, path, new LeaderSelectorListenerAdapter() {
+                    @Override
+                    public void takeLeadership(CuratorFramework c) throws Exception {
+                        led.countDown();
+                        stop.await();
+                    }
+                });
+                selector.setId(w.length > 2 ? w[2] : "");
+                SELECTORS.put(path, new Object[] {selector, led, stop});
+                selector.start();
+                return "started";
+            }
+            case "selected":
+                return ((CountDownLatch) SELECTORS.get(path)[1]).await(Long.parseLong(w[2]), TimeUnit.MILLISECONDS)
+                    ? "leader" : "timeout";
+            case "unselect": {
+                Object[] s = SELECTORS.remove(path);
+                ((CountDownLatch) s[2]).countDown();
+                ((LeaderSelector) s[0]).close();
+                return "closed";
+            }
             case "contend":
                 return contend(mutex(client, path), Integer.parseInt(w[2]), Paths.get(w[3]));
             default:

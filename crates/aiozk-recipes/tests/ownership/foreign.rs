@@ -485,3 +485,67 @@ async fn kazoo_semaphore_refuses_another_number_of_permits() {
         Err(Error::InvalidArgument(_))
     ));
 }
+
+/// Curator's `LeaderSelector` is an `InterProcessMutex` whose nodes hold the participant
+/// id: our Lock in Curator's layout, with the id as data, takes turns with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn curator_leader_selector_and_our_curator_lock_take_turns() {
+    let zk = connect().await;
+    let b = base(&zk, "curator-selector").await;
+    let path = format!("{b}/selector");
+    let mut peer = curator();
+    let lock = Lock::new(&zk, &path)
+        .with_layout(Layout::Curator)
+        .with_data("rust");
+    assert_eq!(
+        peer.ask(&format!("select {path} java"), ANSWER).unwrap(),
+        "started"
+    );
+    assert_eq!(
+        peer.ask(&format!("selected {path} 20000"), ANSWER).unwrap(),
+        "leader"
+    );
+    assert_eq!(
+        within(20, lock.acquire(Some(STILL_WAITING))).await.err(),
+        Some(Error::Timeout),
+        "we lead while the selector does"
+    );
+    let waiting = tokio::spawn({
+        let lock = lock.clone();
+        async move { lock.acquire(Some(Duration::from_secs(30))).await }
+    });
+    let kids = crate::common::wait_children(&zk, &path, 10, |c| c.len() == 2).await;
+    let mut data = Vec::new();
+    for k in &kids {
+        assert!(is_curator_name(k, "lock-"), "{k}");
+        data.push(data_of(&zk, &path, k).await);
+    }
+    data.sort();
+    assert_eq!(data, [b"java".to_vec(), b"rust".to_vec()]);
+    assert_eq!(
+        peer.ask(&format!("unselect {path}"), ANSWER).unwrap(),
+        "closed"
+    );
+    let guard = within(30, waiting)
+        .await
+        .unwrap()
+        .expect("ours after the selector");
+    // Now the selector waits for us.
+    assert_eq!(
+        peer.ask(&format!("select {path} java"), ANSWER).unwrap(),
+        "started"
+    );
+    assert_eq!(
+        peer.ask(&format!("selected {path} 400"), ANSWER).unwrap(),
+        "timeout"
+    );
+    within(20, guard.release()).await.unwrap();
+    assert_eq!(
+        peer.ask(&format!("selected {path} 20000"), ANSWER).unwrap(),
+        "leader"
+    );
+    assert_eq!(
+        peer.ask(&format!("unselect {path}"), ANSWER).unwrap(),
+        "closed"
+    );
+}
