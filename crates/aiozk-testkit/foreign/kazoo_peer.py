@@ -17,6 +17,9 @@ recipe path, SECONDS a timeout):
                                        Barrier: "set", "removed", "passed"/"blocked"
   sem PATH MAX SECONDS | unsem PATH    Semaphore of MAX leases: "acquired"/"timeout",
                                        "released" (the oldest lease taken here)
+  party_join PATH NAME | party_members PATH | party_leave PATH
+                                       Party: "joined", the members' names sorted and
+                                       joined by commas, "left"
   quit
 
 The marker: a holder creates DIR/holder exclusively, adds one to the number in DIR/counter
@@ -36,7 +39,7 @@ from kazoo.exceptions import LockTimeout
 def main():
     zk = KazooClient(hosts=sys.argv[1], timeout=float(sys.argv[2]))
     zk.start(timeout=30)
-    locks, elections, leases = {}, {}, {}
+    locks, elections, leases, parties = {}, {}, {}, {}
 
     def lock(kind, path):
         key = (kind, path)
@@ -155,6 +158,15 @@ def main():
             elif cmd == "unsem":
                 leases[w[1]].pop(0).release()
                 out = "released"
+            elif cmd == "party_join":
+                parties[w[1]] = zk.Party(w[1], w[2])
+                parties[w[1]].join()
+                out = "joined"
+            elif cmd == "party_members":
+                out = ",".join(sorted(zk.Party(w[1])))
+            elif cmd == "party_leave":
+                parties.pop(w[1]).leave()
+                out = "left"
             elif cmd == "contend":
                 out = contend(w[1], int(w[2]), w[3])
             else:

@@ -1,11 +1,11 @@
 //! Counters shared with Apache Curator and kazoo, each in its own process (see
 //! `aiozk_testkit::Peer`): both sides increment the same node at the same time, and no
 //! increment is lost; the node holds the foreign library's bytes. Barriers set by one side
-//! block the other until lifted.
+//! block the other until lifted; kazoo parties and ours see each other.
 
 use std::time::Duration;
 
-use aiozk_recipes::{Barrier, Counter, CounterValue, Int32Be, Int64Be};
+use aiozk_recipes::{Barrier, Counter, CounterValue, Int32Be, Int64Be, Layout, Party};
 use aiozk_testkit::Peer;
 
 use crate::common::{base, connect, server, within};
@@ -176,4 +176,60 @@ async fn curator_distributed_barrier_and_ours_block_each_other() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kazoo_barrier_and_ours_block_each_other() {
     barrier_both_ways(false).await;
+}
+
+/// A party in kazoo's layout: each side sees the other's members join and leave.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kazoo_party_and_ours_see_each_other() {
+    let zk = connect().await;
+    let b = base(&zk, "kazoo-party").await;
+    let path = format!("{b}/party");
+    let mut peer = peer(false);
+    let answer = Duration::from_secs(30);
+    let ours = Party::new(&zk, &path, "rust")
+        .unwrap()
+        .with_layout(Layout::Kazoo);
+    ours.join().await.unwrap();
+    let node = ours.own_node().unwrap();
+    let name = aiozk::path::basename(&node);
+    assert!(
+        name.len() == 32 + 9
+            && name.ends_with("__party__")
+            && name[..32].bytes().all(|c| c.is_ascii_hexdigit()),
+        "{name}"
+    );
+    assert_eq!(zk.get_data(&node).await.unwrap().0.as_ref(), b"rust");
+    assert_eq!(
+        peer.ask(&format!("party_join {path} py"), answer).unwrap(),
+        "joined"
+    );
+    assert_eq!(
+        peer.ask(&format!("party_members {path}"), answer).unwrap(),
+        "py,rust"
+    );
+    within(20, async {
+        while {
+            let mut m = ours.members();
+            m.sort();
+            m != ["py", "rust"]
+        } {
+            ours.wait_for_change().await.unwrap();
+        }
+    })
+    .await;
+    assert_eq!(
+        peer.ask(&format!("party_leave {path}"), answer).unwrap(),
+        "left"
+    );
+    within(20, async {
+        while ours.members() != ["rust"] {
+            ours.wait_for_change().await.unwrap();
+        }
+    })
+    .await;
+    ours.leave().await.unwrap();
+    assert_eq!(
+        peer.ask(&format!("party_members {path}"), answer).unwrap(),
+        ""
+    );
 }
