@@ -355,3 +355,45 @@ async def test_layouts_exclude_kazoo_both_ways(servers: str) -> None:
         await asyncio.to_thread(kz.close)
         await zk.deleteall(root)
         await zk.close()
+
+
+async def wait_change(party: Any) -> None:
+    """Waits for the party's next change, at most 0.5 s (a change just before the call is
+    seen by the caller's next look)."""
+    try:
+        await asyncio.wait_for(party.wait_for_change(), 0.5)
+    except asyncio.TimeoutError:
+        pass
+
+
+async def test_party_in_kazoo_layout(servers: str) -> None:
+    """This package's Party with layout='kazoo' and kazoo's Party see each other."""
+    ensure_kazoo()
+    from kazoo.client import KazooClient
+
+    zk = aiozk.ZKClient(servers, session_timeout=10)
+    await zk.start(timeout=30)
+    kz = KazooClient(hosts=servers, timeout=10)
+    await asyncio.to_thread(kz.start, 30)
+    path = f'/interop-party-{uuid.uuid4().hex}'
+    try:
+        ours = zk.recipes.Party(path, 'aiozk-py', layout='kazoo')
+        await ours.join()
+        theirs = kz.Party(path, 'kazoo')
+        await asyncio.to_thread(theirs.join)
+        assert sorted(await asyncio.to_thread(lambda: list(kz.Party(path)))) == ['aiozk-py', 'kazoo']
+        deadline = time.monotonic() + 20
+        while sorted(ours.members) != ['aiozk-py', 'kazoo']:
+            assert time.monotonic() < deadline, ours.members
+            await wait_change(ours)
+        await asyncio.to_thread(theirs.leave)
+        while ours.members != ['aiozk-py']:
+            assert time.monotonic() < deadline, ours.members
+            await wait_change(ours)
+        await ours.leave()
+        assert await asyncio.to_thread(lambda: list(kz.Party(path))) == []
+    finally:
+        await asyncio.to_thread(kz.stop)
+        await asyncio.to_thread(kz.close)
+        await zk.deleteall(path)
+        await zk.close()
