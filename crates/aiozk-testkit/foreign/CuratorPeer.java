@@ -25,6 +25,9 @@
 //   select PATH ID | selected PATH MS | unselect PATH
 //                                       LeaderSelector (leading until unselect): "started",
 //                                       "leader"/"timeout", "closed"
+//   dbarrier_enter PATH N MS | dbarrier_leave PATH MS
+//                                       DistributedDoubleBarrier of N members: "entered"/
+//                                       "timeout", "left"/"timeout"
 //   quit
 //
 // The marker: a holder creates DIR/holder exclusively, adds one to the number in
@@ -49,6 +52,7 @@ import org.apache.curator.framework.CuratorFrameworkFactory;
 import org.apache.curator.framework.recipes.atomic.AtomicValue;
 import org.apache.curator.framework.recipes.atomic.DistributedAtomicLong;
 import org.apache.curator.framework.recipes.barriers.DistributedBarrier;
+import org.apache.curator.framework.recipes.barriers.DistributedDoubleBarrier;
 import org.apache.curator.framework.recipes.leader.LeaderLatch;
 import org.apache.curator.framework.recipes.leader.LeaderSelector;
 import org.apache.curator.framework.recipes.leader.LeaderSelectorListenerAdapter;
@@ -66,6 +70,7 @@ public class CuratorPeer {
     private static final Map<String, InterProcessReadWriteLock> RW = new HashMap<>();
     private static final Map<String, LeaderLatch> LATCHES = new HashMap<>();
     private static final Map<String, Object[]> SELECTORS = new HashMap<>();
+    private static final Map<String, DistributedDoubleBarrier> DOUBLE_BARRIERS = new HashMap<>();
     private static final Map<String, java.util.ArrayDeque<Lease>> LEASES = new HashMap<>();
 
     public static void main(String[] args) throws Exception {
@@ -203,6 +208,13 @@ public class CuratorPeer {
                 ((LeaderSelector) s[0]).close();
                 return "closed";
             }
+            case "dbarrier_enter": {
+                DistributedDoubleBarrier barrier = new DistributedDoubleBarrier(client, path, Integer.parseInt(w[2]));
+                DOUBLE_BARRIERS.put(path, barrier);
+                return barrier.enter(Long.parseLong(w[3]), TimeUnit.MILLISECONDS) ? "entered" : "timeout";
+            }
+            case "dbarrier_leave":
+                return DOUBLE_BARRIERS.get(path).leave(Long.parseLong(w[2]), TimeUnit.MILLISECONDS) ? "left" : "timeout";
             case "contend":
                 return contend(mutex(client, path), Integer.parseInt(w[2]), Paths.get(w[3]));
             default:

@@ -20,6 +20,8 @@ recipe path, SECONDS a timeout):
   party_join PATH NAME | party_members PATH | party_leave PATH
                                        Party: "joined", the members' names sorted and
                                        joined by commas, "left"
+  dbarrier_enter PATH N | dbarrier_leave PATH
+                                       DoubleBarrier of N members: "entered", "left"
   quit
 
 The marker: a holder creates DIR/holder exclusively, adds one to the number in DIR/counter
@@ -39,7 +41,7 @@ from kazoo.exceptions import LockTimeout
 def main():
     zk = KazooClient(hosts=sys.argv[1], timeout=float(sys.argv[2]))
     zk.start(timeout=30)
-    locks, elections, leases, parties = {}, {}, {}, {}
+    locks, elections, leases, parties, dbarriers = {}, {}, {}, {}, {}
 
     def lock(kind, path):
         key = (kind, path)
@@ -166,6 +168,13 @@ def main():
                 out = ",".join(sorted(zk.Party(w[1])))
             elif cmd == "party_leave":
                 parties.pop(w[1]).leave()
+                out = "left"
+            elif cmd == "dbarrier_enter":
+                dbarriers[w[1]] = zk.DoubleBarrier(w[1], int(w[2]), "kazoo-peer")
+                dbarriers[w[1]].enter()
+                out = "entered"
+            elif cmd == "dbarrier_leave":
+                dbarriers.pop(w[1]).leave()
                 out = "left"
             elif cmd == "contend":
                 out = contend(w[1], int(w[2]), w[3])

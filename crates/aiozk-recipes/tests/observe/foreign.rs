@@ -5,7 +5,9 @@
 
 use std::time::Duration;
 
-use aiozk_recipes::{Barrier, Counter, CounterValue, Int32Be, Int64Be, Layout, Party};
+use aiozk_recipes::{
+    Barrier, Counter, CounterValue, DoubleBarrier, Int32Be, Int64Be, Layout, Party,
+};
 use aiozk_testkit::Peer;
 
 use crate::common::{base, connect, server, within};
@@ -234,4 +236,102 @@ async fn kazoo_party_and_ours_see_each_other() {
         peer.ask(&format!("party_members {path}"), answer).unwrap(),
         ""
     );
+}
+
+/// A double barrier of two: the peer and us. Whoever enters first waits for the other;
+/// both leave, and nothing is left behind. Twice, the peer first and then us.
+async fn double_barrier_together(curator: bool) {
+    let layout = if curator {
+        Layout::Curator
+    } else {
+        Layout::Kazoo
+    };
+    let zk = connect().await;
+    let b = base(&zk, &format!("{layout}-double-barrier")).await;
+    let mut peer = peer(curator);
+    let answer = Duration::from_secs(30);
+    let enter = |path: &str| {
+        if curator {
+            format!("dbarrier_enter {path} 2 30000")
+        } else {
+            format!("dbarrier_enter {path} 2")
+        }
+    };
+    let leave = |path: &str| {
+        if curator {
+            format!("dbarrier_leave {path} 30000")
+        } else {
+            format!("dbarrier_leave {path}")
+        }
+    };
+    for round in 0..2 {
+        let path = format!("{b}/round{round}");
+        let ours = DoubleBarrier::new(&zk, &path, 2).with_layout(layout);
+        if round == 0 {
+            // They wait for us.
+            peer.send(&enter(&path)).unwrap();
+            assert!(
+                peer.answer(Duration::from_millis(400)).is_err(),
+                "entered alone"
+            );
+            within(30, ours.enter(Some(Duration::from_secs(20))))
+                .await
+                .unwrap();
+            assert_eq!(peer.answer(answer).unwrap(), "entered");
+        } else {
+            // We wait for them.
+            let waiting = tokio::spawn({
+                let ours = DoubleBarrier::new(&zk, &path, 2).with_layout(layout);
+                async move {
+                    ours.enter(Some(Duration::from_secs(20))).await?;
+                    Ok::<_, aiozk::Error>(ours)
+                }
+            });
+            tokio::time::sleep(Duration::from_millis(400)).await;
+            assert!(!waiting.is_finished(), "we entered alone");
+            assert_eq!(peer.ask(&enter(&path), answer).unwrap(), "entered");
+            let ours = within(30, waiting).await.unwrap().unwrap();
+            check_nodes(&zk, &path, curator, &ours).await;
+            peer.send(&leave(&path)).unwrap();
+            within(30, ours.leave(Some(Duration::from_secs(20))))
+                .await
+                .unwrap();
+            assert_eq!(peer.answer(answer).unwrap(), "left");
+            let left = zk.get_children(&path).await.unwrap();
+            assert!(left.is_empty(), "left behind: {left:?}");
+            continue;
+        }
+        check_nodes(&zk, &path, curator, &ours).await;
+        peer.send(&leave(&path)).unwrap();
+        within(30, ours.leave(Some(Duration::from_secs(20))))
+            .await
+            .unwrap();
+        assert_eq!(peer.answer(answer).unwrap(), "left");
+        let left = zk.get_children(&path).await.unwrap();
+        assert!(left.is_empty(), "left behind: {left:?}");
+    }
+}
+
+/// Both participants' nodes and `ready` are there, named alike.
+async fn check_nodes(zk: &aiozk::Client, path: &str, curator: bool, ours: &DoubleBarrier) {
+    let mut kids = zk.get_children(path).await.unwrap();
+    kids.sort();
+    assert_eq!(kids.len(), 3, "{kids:?}");
+    assert!(kids.contains(&"ready".to_owned()), "{kids:?}");
+    let own = ours.own_node().unwrap();
+    assert!(kids.contains(&aiozk::path::basename(&own).to_owned()));
+    let width = if curator { 36 } else { 32 };
+    for k in kids.iter().filter(|k| *k != "ready") {
+        assert_eq!(k.len(), width, "{k}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn curator_double_barrier_and_ours_enter_and_leave_together() {
+    double_barrier_together(true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kazoo_double_barrier_and_ours_enter_and_leave_together() {
+    double_barrier_together(false).await;
 }
