@@ -397,3 +397,34 @@ async def test_party_in_kazoo_layout(servers: str) -> None:
         await asyncio.to_thread(kz.close)
         await zk.deleteall(path)
         await zk.close()
+
+
+async def test_double_barrier_in_kazoo_layout(servers: str) -> None:
+    """This package's DoubleBarrier with layout='kazoo' and kazoo's enter and leave
+    together."""
+    ensure_kazoo()
+    from kazoo.client import KazooClient
+
+    zk = aiozk.ZKClient(servers, session_timeout=10)
+    await zk.start(timeout=30)
+    kz = KazooClient(hosts=servers, timeout=10)
+    await asyncio.to_thread(kz.start, 30)
+    path = f'/interop-dbarrier-{uuid.uuid4().hex}'
+    try:
+        ours = zk.recipes.DoubleBarrier(path, 2, layout='kazoo', identifier='aiozk-py')
+        theirs = kz.DoubleBarrier(path, 2, 'kazoo')
+        entering = asyncio.create_task(asyncio.to_thread(theirs.enter))
+        await asyncio.sleep(0.3)
+        assert not entering.done(), 'kazoo entered alone'
+        await ours.enter(timeout=20)
+        await asyncio.wait_for(entering, 20)
+        assert sorted(await zk.get_children(path))[-1] == 'ready'
+        leaving = asyncio.create_task(asyncio.to_thread(theirs.leave))
+        await ours.leave(timeout=20)
+        await asyncio.wait_for(leaving, 20)
+        assert await zk.get_children(path) == []
+    finally:
+        await asyncio.to_thread(kz.stop)
+        await asyncio.to_thread(kz.close)
+        await zk.deleteall(path)
+        await zk.close()
