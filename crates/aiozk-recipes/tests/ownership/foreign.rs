@@ -549,3 +549,54 @@ async fn curator_leader_selector_and_our_curator_lock_take_turns() {
         "closed"
     );
 }
+
+/// In the foreign layouts too, a fenced write succeeds while the ownership lasts, the loss
+/// signal fires when the node goes (deleted here by another client, as an operator or a
+/// foreign library's cleanup would), and fenced writes fail from then on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fences_and_loss_signals_work_in_every_layout() {
+    let zk = connect().await;
+    let admin = connect().await;
+    let b = base(&zk, "layout-fences").await;
+    let target = format!("{b}-target");
+    admin.create(&target, b"").await.ok();
+    for layout in [Layout::Aiozk, Layout::Curator, Layout::Kazoo] {
+        let mut guards = vec![(
+            "lock",
+            Lock::new(&zk, &format!("{b}/{layout}-lock"))
+                .with_layout(layout)
+                .acquire(Some(Duration::from_secs(10)))
+                .await
+                .unwrap(),
+        )];
+        guards.push((
+            "semaphore",
+            Semaphore::new(&zk, &format!("{b}/{layout}-sem"), 2)
+                .with_layout(layout)
+                .acquire(Some(Duration::from_secs(10)))
+                .await
+                .unwrap(),
+        ));
+        for (what, guard) in guards {
+            guard
+                .fence()
+                .set_data(&target, what.as_bytes(), None)
+                .await
+                .unwrap_or_else(|e| panic!("{layout} {what}: fenced write: {e}"));
+            admin.delete(guard.node(), None).await.unwrap();
+            let reason = within(10, guard.lost()).await;
+            assert_eq!(
+                reason,
+                aiozk_recipes::LossReason::NodeDeleted,
+                "{layout} {what}"
+            );
+            assert!(!guard.is_held());
+            let refused = guard.fence().set_data(&target, b"late", None).await;
+            assert!(
+                refused.is_err(),
+                "{layout} {what}: a fenced write after the loss"
+            );
+        }
+    }
+    assert_ne!(admin.get_data(&target).await.unwrap().0.as_ref(), b"late");
+}
