@@ -21,6 +21,10 @@ use crate::support::naming::new_guid;
 /// between the id and the sequence are those of the foreign recipe (`lock-` for Curator's
 /// `InterProcessMutex`, `__lock__` for kazoo's `Lock`); each recipe documents its own.
 ///
+/// As Curator's recipes do, the ownership recipes in Curator's layout create missing parents
+/// as container nodes (the server removes them once empty); in the other layouts parents
+/// are persistent nodes.
+///
 /// In every layout the recipe keeps its guarantees: its ownership node is an ephemeral
 /// sequential node, writes can be fenced by it, and its loss is signalled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -73,6 +77,23 @@ impl Layout {
             }
             // kazoo matches `<name>\d{10}$` anywhere in the name.
             Layout::Kazoo => stem.ends_with(name),
+        }
+    }
+
+    /// An ownership node `<base>/<prefix><seq>` whose missing parents are created as this
+    /// layout does: containers for Curator (`creatingParentContainersIfNeeded`), persistent
+    /// nodes otherwise.
+    pub(crate) fn core(
+        self,
+        client: &aiozk::Client,
+        base: &str,
+        prefix: String,
+    ) -> std::sync::Arc<crate::ownership::Core> {
+        let core = crate::ownership::Core::with_prefix(client, base, prefix);
+        if self == Layout::Curator {
+            core.container_parents()
+        } else {
+            core
         }
     }
 

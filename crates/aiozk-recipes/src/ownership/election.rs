@@ -144,7 +144,7 @@ impl LeaderElection {
             old.task.abort();
             old.core.release_in_background();
         }
-        let core = Core::with_prefix(
+        let core = self.layout.core(
             &self.client,
             &self.base,
             self.layout.prefix(candidate_name(self.layout)),

@@ -163,7 +163,7 @@ impl Lock {
         };
         let data = self.data.clone().unwrap_or_else(|| layout.default_data());
         let queued = wait_in_line(
-            || Core::with_prefix(&self.client, &self.base, layout.prefix(label)),
+            || layout.core(&self.client, &self.base, layout.prefix(label)),
             &data,
             &self.base,
             move |siblings, position| {

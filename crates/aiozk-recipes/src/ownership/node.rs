@@ -73,6 +73,8 @@ pub(crate) struct Core {
     lost_tx: watch::Sender<Option<LossReason>>,
     phase_tx: watch::Sender<Phase>,
     ended: AtomicBool,
+    /// Missing parents are created as container nodes (as Curator does).
+    containers: AtomicBool,
 }
 
 impl Core {
@@ -93,7 +95,24 @@ impl Core {
             lost_tx: watch::channel(None).0,
             phase_tx: watch::channel(Phase::Waiting).0,
             ended: AtomicBool::new(false),
+            containers: AtomicBool::new(false),
         })
+    }
+
+    /// Creates missing parents as container nodes, as Curator does
+    /// (`creatingParentContainersIfNeeded`).
+    pub(crate) fn container_parents(self: Arc<Self>) -> Arc<Self> {
+        self.containers.store(true, Ordering::Release);
+        self
+    }
+
+    fn parents(&self) -> aiozk::CreateOptions {
+        let options = aiozk::CreateOptions::new();
+        if self.containers.load(Ordering::Acquire) {
+            options.container()
+        } else {
+            options
+        }
     }
 
     pub(crate) fn client(&self) -> &Client {
@@ -120,7 +139,9 @@ impl Core {
     /// # Errors
     /// As for [`create_unique`].
     pub(crate) async fn create(self: &Arc<Self>, data: &[u8]) -> Result<()> {
-        let (path, stat) = create_unique(&self.client, &self.base, &self.prefix, data).await?;
+        let parents = self.parents();
+        let (path, stat) =
+            create_unique(&self.client, &self.base, &self.prefix, data, &parents).await?;
         self.created(path, &stat);
         Ok(())
     }
@@ -131,7 +152,9 @@ impl Core {
     /// # Errors
     /// As for [`create_named`].
     pub(crate) async fn create_plain(self: &Arc<Self>, data: &[u8]) -> Result<()> {
-        let (path, stat) = create_named(&self.client, &self.base, &self.prefix, data).await?;
+        let parents = self.parents();
+        let (path, stat) =
+            create_named(&self.client, &self.base, &self.prefix, data, &parents).await?;
         self.created(path, &stat);
         Ok(())
     }

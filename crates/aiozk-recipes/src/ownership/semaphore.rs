@@ -169,7 +169,7 @@ impl Semaphore {
         let data = self.data.clone().unwrap_or_else(|| layout.default_data());
         let permits = self.permits_usize();
         let lease = wait_in_line(
-            || Core::with_prefix(&self.client, &leases, layout.prefix("lease-")),
+            || layout.core(&self.client, &leases, layout.prefix("lease-")),
             &data,
             &leases,
             // Curator counts every lease, ours included, while holding the mutex.

@@ -159,6 +159,7 @@ pub(crate) async fn create_unique(
     base: &str,
     prefix: &str,
     data: &[u8],
+    parents: &CreateOptions,
 ) -> Result<(String, Stat)> {
     let path = aiozk::path::join(base, prefix);
     let options = CreateOptions::new().ephemeral().sequential();
@@ -166,7 +167,7 @@ pub(crate) async fn create_unique(
         match client.create_with(&path, data, &options).await {
             Ok(created) => return Ok(created),
             Err(Error::NoNode) => {
-                retrying(client, || client.ensure_path(base)).await?;
+                retrying(client, || client.ensure_path_with(base, parents)).await?;
             }
             Err(e) if transient(&e) => {
                 wait_connected(client).await?;
@@ -195,6 +196,7 @@ pub(crate) async fn create_named(
     base: &str,
     name: &str,
     data: &[u8],
+    parents: &CreateOptions,
 ) -> Result<(String, Stat)> {
     let path = aiozk::path::join(base, name);
     let options = CreateOptions::new().ephemeral();
@@ -203,7 +205,7 @@ pub(crate) async fn create_named(
         match client.create_with(&path, data, &options).await {
             Ok(created) => return Ok(created),
             Err(Error::NoNode) => {
-                retrying(client, || client.ensure_path(base)).await?;
+                retrying(client, || client.ensure_path_with(base, parents)).await?;
             }
             Err(Error::NodeExists) => match retrying(client, || client.exists(&path)).await? {
                 Some(stat) if ours(&stat) => return Ok((path, stat)),

@@ -178,6 +178,28 @@ async fn curator_mutex_and_our_lock_exclude_each_other() {
     let (ours, theirs) = both_ways(&zk, &mut peer, &lock, "lock", "unlock", false).await;
     assert!(is_curator_name(&ours, "lock-"), "{ours}");
     assert!(is_curator_name(&theirs, "lock-"), "{theirs}");
+
+    // Like Curator, we create a missing lock path as container nodes: the server removes
+    // them once the last lock node is gone (the test servers reap within half a second).
+    let fresh = Lock::new(&zk, &format!("{b}/fresh/lock")).with_layout(Layout::Curator);
+    within(20, fresh.acquire(None))
+        .await
+        .unwrap()
+        .release()
+        .await
+        .unwrap();
+    within(15, async {
+        loop {
+            match zk.exists_watched(&format!("{b}/fresh")).await.unwrap() {
+                (None, _) => break,
+                (Some(_), watcher) => {
+                    // The parent goes after its child: look again on either event.
+                    let _ = tokio::time::timeout(Duration::from_millis(500), watcher).await;
+                }
+            }
+        }
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
