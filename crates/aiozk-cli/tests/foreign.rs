@@ -168,14 +168,14 @@ fn elect(peer: &mut Peer, layout: &str, commands: [&str; 3], timeout: impl Fn(u6
     );
     let dir = temp_dir(&format!("elect-{layout}"));
     let mut elected = zk(&["elect", "--layout", layout, &path, "--"])
-        .args(["sh", "-c", r#": > "$D/led"; sleep 1"#])
+        .args(["sh", "-c", r#": > "$D/led"; sleep 3"#])
         .env("D", &dir)
         .spawn()
         .unwrap();
     std::thread::sleep(Duration::from_millis(700));
     assert!(!dir.join("led").exists(), "zk elect led while the peer did");
     assert_eq!(ask(peer, format!("{leave} {path}")), left);
-    // Now the peer waits for zk's leadership to end (its command runs for a second).
+    // Now the peer waits for zk's leadership to end (its command runs for three seconds).
     assert_eq!(ask(peer, format!("{join} {path} peer")), "started");
     assert_eq!(
         ask(peer, format!("leader {path} {}", timeout(300))),
