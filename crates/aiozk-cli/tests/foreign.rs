@@ -133,7 +133,11 @@ fn contend(peer: &mut Peer, layout: &str, shells: usize, runs: usize, peer_runs:
         "too little contention to tell: {handovers} handovers"
     );
     let left = zk(&["ls", &path]).output().unwrap();
-    assert!(left.status.success());
+    // Exit 3 (no node): in Curator's layout the empty container may already be reaped.
+    assert!(
+        left.status.success() || left.status.code() == Some(3),
+        "{left:?}"
+    );
     assert!(
         String::from_utf8_lossy(&left.stdout).trim().is_empty(),
         "nodes left over: {}",

@@ -237,7 +237,20 @@ impl DoubleBarrier {
             }
             (None, layout) => layout.default_data(),
         };
-        create_plain(&self.client, &self.base, &self.own_prefix(), &data).await
+        // Curator creates missing parents as containers, kazoo as persistent nodes.
+        let parents = if self.layout == Layout::Curator {
+            aiozk::CreateOptions::new().container()
+        } else {
+            aiozk::CreateOptions::new()
+        };
+        create_plain(
+            &self.client,
+            &self.base,
+            &self.own_prefix(),
+            &data,
+            &parents,
+        )
+        .await
     }
 
     /// After a new session: our node, created again if it went with the old session.

@@ -254,6 +254,7 @@ impl Member {
                 &self.base,
                 &self.prefix(),
                 self.name.as_bytes(),
+                &aiozk::CreateOptions::new(),
             )
             .await
         } else {

@@ -184,12 +184,14 @@ pub(crate) async fn reclaim(
 /// Creates the ephemeral (not sequential) node `<base>/<name>` holding `data` for the
 /// current session, waiting through connection loss: a node of that name left by an
 /// expired session is deleted first; one found owned by the current session after a lost
-/// reply is ours. Returns the node's path.
+/// reply is ours. Missing parents are created as `parents` says (persistent or container
+/// nodes). Returns the node's path.
 pub(crate) async fn create_plain(
     client: &Client,
     base: &str,
     name: &str,
     data: &[u8],
+    parents: &CreateOptions,
 ) -> Result<String> {
     let path = aiozk::path::join(base, name);
     let options = CreateOptions::new().ephemeral();
@@ -199,7 +201,7 @@ pub(crate) async fn create_plain(
             Ok((created, _)) => return Ok(created),
             Err(Error::NoNode) if !made_parents => {
                 made_parents = true;
-                persist(client, || client.ensure_path(base)).await?;
+                persist(client, || client.ensure_path_with(base, parents)).await?;
             }
             Err(e) if is_transient(&e) || e == Error::NodeExists => {
                 wait_usable(client).await?;
