@@ -433,3 +433,39 @@ async def test_double_barrier_in_kazoo_layout(servers: str) -> None:
         await asyncio.to_thread(kz.close)
         await zk.deleteall(path)
         await zk.close()
+
+
+async def test_binary_counter_with_kazoo_support_curator(servers: str) -> None:
+    """Counter(encoding='int32') and kazoo's Counter(support_curator=True) count on one node
+    at the same time, losing no increment; the node holds 4 big-endian bytes."""
+    ensure_kazoo()
+    from kazoo.client import KazooClient
+
+    zk = aiozk.ZKClient(servers, session_timeout=10)
+    await zk.start(timeout=30)
+    kz = KazooClient(hosts=servers, timeout=10)
+    await asyncio.to_thread(kz.start, 30)
+    path = f'/interop-counter-{uuid.uuid4().hex}'
+    try:
+        ours = zk.recipes.Counter(path, 0, encoding='int32')
+        await ours.start()
+        theirs = kz.Counter(path, support_curator=True)
+
+        def kazoo_adds() -> None:
+            for _ in range(100):
+                theirs.__add__(1)
+
+        adding = asyncio.create_task(asyncio.to_thread(kazoo_adds))
+        for _ in range(100):
+            await ours.incr(1)
+        await asyncio.wait_for(adding, 60)
+        assert await ours.get_value() == 200
+        data, _ = await zk.get(path)
+        assert data == (200).to_bytes(4, 'big')
+        with pytest.raises(TypeError):
+            zk.recipes.Counter(path, 0.5, encoding='int64')
+    finally:
+        await asyncio.to_thread(kz.stop)
+        await asyncio.to_thread(kz.close)
+        await zk.deleteall(path)
+        await zk.close()
