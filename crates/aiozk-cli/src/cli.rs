@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use aiozk::fourlw::FourLetterWord;
 use aiozk::Acl;
+use aiozk_recipes::Layout;
 use clap::{Args, Parser, Subcommand};
 
 /// The client's default frame limit: the server's default `jute.maxbuffer`, 1 MiB - 1.
@@ -440,12 +441,17 @@ pub enum Command {
         The command gets ZK_FENCE_NODE, the lock node's path, and ZK_FENCE_CZXID, its \
         creation zxid (decimal; it grows with every holder, a fencing token for other \
         systems). Its writes with `zk set/create/rm --fence \"$ZK_FENCE_NODE\"` succeed only \
-        while the lock is held, even if this zk process is frozen and the lock passed on."
+        while the lock is held, even if this zk process is frozen and the lock passed on.\n\n\
+        --layout curator contends with Apache Curator's InterProcessMutex on PATH, --layout \
+        kazoo with kazoo's Lock."
     )]
     Lock {
         /// Give up (exit 8) if the lock is not acquired within SECONDS. Default: wait.
         #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
         wait: Option<Duration>,
+        /// Whose lock nodes to use: aiozk's, Curator's or kazoo's.
+        #[arg(long, value_name = "LAYOUT", default_value = "aiozk", value_parser = parse_layout)]
+        layout: Layout,
         /// The lock's path.
         path: String,
         /// The command and its arguments (after `--`).
@@ -463,9 +469,14 @@ pub enum Command {
         can no longer be vouched for. If zk gets SIGINT or SIGTERM it passes SIGTERM on, \
         waits for the command, steps down and exits with 130.\n\n\
         The command gets ZK_FENCE_NODE and ZK_FENCE_CZXID as under `zk lock`: fence its \
-        writes with `--fence \"$ZK_FENCE_NODE\"`."
+        writes with `--fence \"$ZK_FENCE_NODE\"`.\n\n\
+        --layout curator takes part in Apache Curator's LeaderLatch on PATH, --layout kazoo \
+        in kazoo's Election."
     )]
     Elect {
+        /// Whose election nodes to use: aiozk's, Curator's or kazoo's.
+        #[arg(long, value_name = "LAYOUT", default_value = "aiozk", value_parser = parse_layout)]
+        layout: Layout,
         /// The election's path.
         path: String,
         /// The command and its arguments (after `--`).
@@ -558,6 +569,11 @@ fn parse_seconds(s: &str) -> Result<Duration, String> {
         return Err(format!("{s:?}: seconds must be positive"));
     }
     Ok(Duration::from_secs_f64(secs))
+}
+
+/// A recipe layout: `aiozk`, `curator` or `kazoo`.
+fn parse_layout(s: &str) -> Result<Layout, String> {
+    s.parse().map_err(|e: aiozk::Error| e.to_string())
 }
 
 /// A byte count: digits, optionally followed by `k`/`K` (KiB) or `m`/`M` (MiB).

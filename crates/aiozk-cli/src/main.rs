@@ -217,10 +217,15 @@ pub(crate) async fn run_command(
         } => transfer::load(ctx, &dump.unwrap_or_default(), &path, overwrite).await,
         Command::Lock {
             wait,
+            layout,
             path,
             command,
-        } => run::lock(ctx, &path, wait, &command).await,
-        Command::Elect { path, command } => run::elect(ctx, &path, &command).await,
+        } => run::lock(ctx, &path, wait, layout, &command).await,
+        Command::Elect {
+            layout,
+            path,
+            command,
+        } => run::elect(ctx, &path, layout, &command).await,
         Command::Whoami => info::whoami(ctx).await,
         Command::Ephemerals { owner, path } => info::ephemerals(ctx, &path, owner).await,
         Command::Count { path } => info::count(ctx, &path).await,

@@ -5,7 +5,7 @@ use std::process::ExitStatus;
 use std::time::Duration;
 
 use aiozk::Error;
-use aiozk_recipes::{LeaderElection, Lock, LossReason, LostSignal};
+use aiozk_recipes::{Layout, LeaderElection, Lock, LossReason, LostSignal};
 
 use crate::exit::{self, Failure};
 use crate::session::Ctx;
@@ -19,10 +19,11 @@ pub async fn lock(
     ctx: &Ctx,
     path: &str,
     wait: Option<Duration>,
+    layout: Layout,
     command: &[OsString],
 ) -> Result<u8, Failure> {
     aiozk::path::validate_path(path).map_err(|e| Failure::zk("", &e))?;
-    let lock = Lock::new(&ctx.client, path);
+    let lock = Lock::new(&ctx.client, path).with_layout(layout);
     // Dropping the acquisition on an interrupt withdraws from the line.
     let guard = tokio::select! {
         acquired = lock.acquire(wait) => acquired.map_err(|e| match e {
@@ -52,9 +53,14 @@ pub async fn lock(
 }
 
 /// `elect`.
-pub async fn elect(ctx: &Ctx, path: &str, command: &[OsString]) -> Result<u8, Failure> {
+pub async fn elect(
+    ctx: &Ctx,
+    path: &str,
+    layout: Layout,
+    command: &[OsString],
+) -> Result<u8, Failure> {
     aiozk::path::validate_path(path).map_err(|e| Failure::zk("", &e))?;
-    let election = LeaderElection::new(&ctx.client, path);
+    let election = LeaderElection::new(&ctx.client, path).with_layout(layout);
     let what = format!("elect {path}");
     ctx.req(&what, election.volunteer()).await?;
     let won = async {

@@ -4,7 +4,8 @@
 # against a server of `zk-testkit serve`, and this package's pytest suite (tests/) against
 # one of `zk-testkit serve --ttl --sasl bob:bobsecret --tls` (see tests/conftest.py), on this
 # machine's Python and on CPython 3.9 and 3.13 from Debian's archive (scripts/pythons.sh). It
-# prints how many of aiozk's tests apply and pass.
+# prints how many of aiozk's tests apply and pass. The interoperability tests (kazoo from PyPI,
+# installed into the venv, and Curator) run on this machine's Python only.
 #
 # Environment: AIOZK_PY_VENV (default target/aiozk-pyo3-venv), CARGO_TARGET_DIR.
 set -euo pipefail
@@ -41,6 +42,8 @@ cp -r "$suite/aiozk-0.32.0/aiozk/test" "$site/test"
 cp "$suite/aiozk-0.32.0/LICENSE" "$site/test/LICENSE"
 
 cargo build -q -p aiozk-testkit --bin zk-testkit
+# `zk`: the Rust contender of tests/test_interop.py.
+cargo build -q -p aiozk-cli --bin zk
 bin=$target/debug
 
 # One server for aiozk's suite; it stops when its stdin closes (when this script exits).
@@ -93,9 +96,10 @@ done
 # same abi3 wheel.
 run_suite() {
     local python=$1
+    shift
     echo "aiozk-rs test suite on $("$python" -c 'import platform; print("CPython", platform.python_version())'):"
-    (cd "$crate" && ZK_TESTKIT="$bin/zk-testkit" AIOZK_RUSTDOC_JSON="$target/rustdoc-json/doc" \
-        AIOZK_REFERENCE="$suite/aiozk-0.32.0/aiozk" "$python" -m pytest -q -p no:cacheprovider --timeout 120 tests)
+    (cd "$crate" && ZK_TESTKIT="$bin/zk-testkit" ZK_CLI="$bin/zk" AIOZK_RUSTDOC_JSON="$target/rustdoc-json/doc" \
+        AIOZK_REFERENCE="$suite/aiozk-0.32.0/aiozk" "$python" -m pytest -q -p no:cacheprovider --timeout 120 "$@" tests)
 }
 run_suite "$py"
 mapfile -t pythons < <("$crate/scripts/pythons.sh")
@@ -114,5 +118,5 @@ for interpreter in "${pythons[@]}"; do
     fi
     "$other/bin/python" -m pip install -q pytest pytest-asyncio pytest-timeout
     "$other/bin/python" -m pip install -q --force-reinstall --no-deps "$target"/aiozk-py-wheels/aiozk_rs-*.whl
-    run_suite "$other/bin/python"
+    run_suite "$other/bin/python" --ignore tests/test_interop.py
 done

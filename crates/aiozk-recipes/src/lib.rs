@@ -3,7 +3,11 @@
 //! Each recipe documents its znode layout, its guarantees, and what it does on connection
 //! loss and session expiry. The layouts of [`Lock`], [`SharedLock`] and [`LeaderElection`]
 //! match the Python library aiozk (`<label>-<guid>-<sequence>` ephemeral sequential nodes),
-//! so processes using either library contend correctly on the same path.
+//! so processes using either library contend correctly on the same path. With a
+//! [`Layout`], the locks use the layout of Apache Curator or kazoo instead.
+
+// Whose znode layout a recipe uses.
+mod layout;
 
 // Ownership recipes: locks, leases, semaphores, elections.
 mod ownership;
@@ -14,6 +18,7 @@ mod observe;
 // What the recipes share: naming, retries, task helpers.
 mod support;
 
+pub use layout::Layout;
 pub use observe::*;
 pub use ownership::*;
 

@@ -287,7 +287,7 @@ fn not_found(msg: String) -> io::Error {
 }
 
 /// The test kit's own cache directory (generated poms and class path files).
-fn cache_dir() -> io::Result<PathBuf> {
+pub(crate) fn cache_dir() -> io::Result<PathBuf> {
     let var = |name: &str| {
         env::var_os(name)
             .filter(|v| !v.is_empty())
@@ -362,9 +362,29 @@ fn read_classpath(path: &Path) -> Option<Vec<PathBuf>> {
 
 fn resolve_release(version: &str) -> io::Result<Vec<PathBuf>> {
     let dir = cache_dir()?.join(format!("zookeeper-{version}"));
+    let pom = dir.join("pom.xml");
+    resolve_pom(&dir, &release_pom(version)).map_err(|(e, failure)| match failure {
+        None => e,
+        Some(failure) => not_found(format!(
+            "ZooKeeper {version} could not be fetched from Maven Central \
+             (org.apache.zookeeper:zookeeper:{version} and its runtime dependencies, with the pom \
+             {}); check that {version} is a released version whose parent pom Maven serves and \
+             that Maven Central can be reached, or use ZK_VERSION=debian. Maven said:\n{failure}",
+            pom.display()
+        )),
+    })
+}
+
+/// Resolves the runtime class path of the pom `wanted`, kept as `dir/pom.xml`, with `mvn`
+/// (offline first), and remembers it in `dir/classpath.txt`. The error comes with Maven's
+/// own error lines when Maven ran but failed.
+pub(crate) fn resolve_pom(
+    dir: &Path,
+    wanted: &str,
+) -> Result<Vec<PathBuf>, (io::Error, Option<String>)> {
+    let plain = |e: io::Error| (e, None);
     let classpath = dir.join("classpath.txt");
     let pom = dir.join("pom.xml");
-    let wanted = release_pom(version);
     // The class path file belongs to the pom beside it; a pom of another test kit version
     // means resolving again.
     let same_pom = fs::read_to_string(&pom).is_ok_and(|p| p == wanted);
@@ -373,9 +393,9 @@ fn resolve_release(version: &str) -> io::Result<Vec<PathBuf>> {
             return Ok(jars);
         }
     }
-    fs::create_dir_all(&dir)?;
+    fs::create_dir_all(dir).map_err(plain)?;
     let _ = fs::remove_file(&classpath);
-    fs::write(&pom, wanted)?;
+    fs::write(&pom, wanted).map_err(plain)?;
     // Another process may resolve the same release at the same time: each writes its own
     // file and renames it into place.
     let partial = dir.join(format!("classpath.{}.tmp", std::process::id()));
@@ -396,28 +416,25 @@ fn resolve_release(version: &str) -> io::Result<Vec<PathBuf>> {
             .stdin(Stdio::null())
             .output()
             .map_err(|e| {
-                not_found(format!(
-                    "ZooKeeper {version} needs Maven to be fetched from Maven Central, but `mvn` \
-                     could not be run ({e}); install it (apt-get install -y maven) or use \
-                     ZK_VERSION=debian"
-                ))
+                plain(not_found(format!(
+                    "the jars of {} are fetched from Maven Central by Maven, but `mvn` could \
+                     not be run ({e}); install it (apt-get install -y maven)",
+                    pom.display()
+                )))
             })?;
         if out.status.success() {
             if let Some(jars) = read_classpath(&partial) {
-                fs::rename(&partial, &classpath)?;
+                fs::rename(&partial, &classpath).map_err(plain)?;
                 return Ok(jars);
             }
         }
         failure = maven_errors(&out.stdout, &out.stderr);
     }
     let _ = fs::remove_file(&partial);
-    Err(not_found(format!(
-        "ZooKeeper {version} could not be fetched from Maven Central \
-         (org.apache.zookeeper:zookeeper:{version} and its runtime dependencies, with the pom \
-         {}); check that {version} is a released version whose parent pom Maven serves and \
-         that Maven Central can be reached, or use ZK_VERSION=debian. Maven said:\n{failure}",
-        pom.display()
-    )))
+    Err((
+        not_found(format!("Maven could not resolve {}", pom.display())),
+        Some(failure),
+    ))
 }
 
 /// Maven's `[ERROR]` lines (at most 15), or the end of its output when it printed none.

@@ -23,6 +23,8 @@
 //!   request frame.
 //! * [`ScriptedServer`] is a TCP server whose connections run a script: for what a real
 //!   server never sends (garbage frames, broken handshakes, absurd negotiated timeouts).
+//! * [`Peer`] runs Apache Curator or kazoo in a process of its own (fetched with Maven or pip
+//!   on first use), driven one command per line, for interoperability tests.
 //! * [`free_port`] and [`free_ports`] hand out loopback ports that no other caller in this
 //!   process has received.
 //!
@@ -46,6 +48,7 @@
 
 mod config;
 mod ensemble;
+mod foreign;
 mod fourlw;
 mod install;
 mod ports;
@@ -55,6 +58,7 @@ mod security;
 
 pub use config::ServerConfig;
 pub use ensemble::Ensemble;
+pub use foreign::{python_venv, Peer, CURATOR_VERSION, KAZOO_VERSION};
 pub use fourlw::{four_letter_word, four_letter_word_async, Mode};
 pub use install::{ServerVersion, ZooKeeperInstall, DEFAULT_VERSION};
 pub use ports::{free_port, free_ports, port_is_free, port_is_free_on};

@@ -50,14 +50,25 @@ pub(crate) struct PyDoubleBarrier {
 #[pymethods]
 impl PyDoubleBarrier {
     #[new]
-    fn new(client: PyRef<'_, PyClient>, path: &str, min_participants: usize) -> Self {
-        Self {
-            barrier: Arc::new(DoubleBarrier::new(
-                &client.client,
-                &client.path(path),
-                min_participants,
-            )),
+    #[pyo3(signature = (client, path, min_participants, layout="aiozk", data=None))]
+    fn new(
+        client: PyRef<'_, PyClient>,
+        path: &str,
+        min_participants: usize,
+        layout: &str,
+        data: Option<Vec<u8>>,
+    ) -> PyResult<Self> {
+        let layout: aiozk_recipes::Layout = layout
+            .parse()
+            .map_err(|e: aiozk::Error| pyo3::exceptions::PyValueError::new_err(e.to_string()))?;
+        let mut barrier = DoubleBarrier::new(&client.client, &client.path(path), min_participants)
+            .with_layout(layout);
+        if let Some(data) = data {
+            barrier = barrier.with_data(data);
         }
+        Ok(Self {
+            barrier: Arc::new(barrier),
+        })
     }
 
     /// The server path of this participant's node while entered.

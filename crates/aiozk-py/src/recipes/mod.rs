@@ -27,6 +27,7 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<barrier::PyBarrier>()?;
     m.add_class::<barrier::PyDoubleBarrier>()?;
     m.add_class::<counter::PyCounter>()?;
+    m.add_class::<counter::PyBinaryCounter>()?;
     m.add_class::<party::PyParty>()?;
     m.add_class::<tree_cache::PyTreeCache>()?;
     m.add_class::<watchers::PyDataWatcher>()?;

@@ -3,7 +3,7 @@
 use std::sync::{Arc, Mutex as StdMutex};
 
 use aiozk_recipes::{
-    Fence, LeaderElection, Leadership, Lease, Lock, LossReason, LostSignal, OwnershipGuard,
+    Fence, Layout, LeaderElection, Leadership, Lease, Lock, LossReason, LostSignal, OwnershipGuard,
     Semaphore,
 };
 use pyo3::prelude::*;
@@ -23,6 +23,12 @@ pub(crate) fn reason_name(r: LossReason) -> &'static str {
         LossReason::ClientClosed => "client_closed",
         _ => "lost",
     }
+}
+
+/// A layout named `aiozk`, `curator` or `kazoo` (`ValueError` otherwise).
+fn layout(name: &str) -> PyResult<Layout> {
+    name.parse()
+        .map_err(|e: aiozk::Error| pyo3::exceptions::PyValueError::new_err(e.to_string()))
 }
 
 fn wait_lost<'py>(py: Python<'py>, lost: LostSignal) -> PyResult<Bound<'py, PyAny>> {
@@ -137,18 +143,27 @@ pub(crate) struct PyLock {
 #[pymethods]
 impl PyLock {
     #[new]
-    #[pyo3(signature = (client, path, label="lock", blocked_by=None))]
+    #[pyo3(signature = (client, path, label=None, blocked_by=None, layout="aiozk", data=None))]
     fn new(
         client: PyRef<'_, PyClient>,
         path: &str,
-        label: &str,
+        label: Option<&str>,
         blocked_by: Option<Vec<String>>,
-    ) -> Self {
-        let mut lock = Lock::new(&client.client, &client.path(path)).with_label(label);
+        layout: &str,
+        data: Option<Vec<u8>>,
+    ) -> PyResult<Self> {
+        let mut lock =
+            Lock::new(&client.client, &client.path(path)).with_layout(self::layout(layout)?);
+        if let Some(label) = label {
+            lock = lock.with_label(label);
+        }
         if let Some(labels) = blocked_by {
             lock = lock.blocked_by(labels);
         }
-        Self { lock }
+        if let Some(data) = data {
+            lock = lock.with_data(data);
+        }
+        Ok(Self { lock })
     }
 
     #[pyo3(signature = (timeout=None))]
@@ -185,10 +200,20 @@ pub(crate) struct PySemaphore {
 #[pymethods]
 impl PySemaphore {
     #[new]
-    fn new(client: PyRef<'_, PyClient>, path: &str, permits: u32) -> Self {
-        Self {
-            semaphore: Semaphore::new(&client.client, &client.path(path), permits),
+    #[pyo3(signature = (client, path, permits, layout="aiozk", data=None))]
+    fn new(
+        client: PyRef<'_, PyClient>,
+        path: &str,
+        permits: u32,
+        layout: &str,
+        data: Option<Vec<u8>>,
+    ) -> PyResult<Self> {
+        let mut semaphore = Semaphore::new(&client.client, &client.path(path), permits)
+            .with_layout(self::layout(layout)?);
+        if let Some(data) = data {
+            semaphore = semaphore.with_data(data);
         }
+        Ok(Self { semaphore })
     }
 
     #[pyo3(signature = (timeout=None))]
@@ -279,10 +304,19 @@ impl PyLeadership {
 #[pymethods]
 impl PyLeaderElection {
     #[new]
-    fn new(client: PyRef<'_, PyClient>, path: &str) -> Self {
-        Self {
-            election: Arc::new(LeaderElection::new(&client.client, &client.path(path))),
-        }
+    #[pyo3(signature = (client, path, layout="aiozk", data=None))]
+    fn new(
+        client: PyRef<'_, PyClient>,
+        path: &str,
+        layout: &str,
+        data: Option<Vec<u8>>,
+    ) -> PyResult<Self> {
+        let election = LeaderElection::new(&client.client, &client.path(path))
+            .with_layout(self::layout(layout)?)
+            .with_data(data.unwrap_or_default());
+        Ok(Self {
+            election: Arc::new(election),
+        })
     }
 
     fn volunteer<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {

@@ -7,12 +7,14 @@ use aiozk::path::join;
 use aiozk::{Client, Error, EventType, Result, SessionState};
 use tokio::time::Instant;
 
+use crate::layout::canonical_uuid;
 use crate::support::across_expiry::{
-    create_unique, delete_quietly, is_transient, persist, reclaim, wait_usable, OrphanGuard,
-    SessionWatch,
+    create_plain, create_unique, delete_quietly, is_transient, persist, reclaim, wait_usable,
+    OrphanGuard, SessionWatch,
 };
 use crate::support::naming::{new_guid, sorted_sequential};
 use crate::support::task::{deadline_after, sleep_until, until};
+use crate::Layout;
 
 /// A barrier: processes [`wait`](Barrier::wait) while the barrier node exists, and go on
 /// once it is deleted ([`lift`](Barrier::lift)).
@@ -123,6 +125,8 @@ impl Barrier {
 
 /// The name of a double barrier's sentinel node.
 const SENTINEL: &str = "sentinel";
+/// The sentinel of Curator's and kazoo's double barriers.
+const READY: &str = "ready";
 /// The label of a double barrier's participant nodes.
 const WORKER: &str = "worker";
 
@@ -135,6 +139,14 @@ const WORKER: &str = "worker";
 ///   participant (`guid`: 32 hex digits, one per `DoubleBarrier` value).
 /// * `<base>/sentinel`: a persistent node created by the participant that completes the
 ///   quorum; its existence means "entered". The last participant to leave deletes it.
+///
+/// # Curator's and kazoo's layout
+/// With [`DoubleBarrier::with_layout`] the barrier is Curator's `DistributedDoubleBarrier`
+/// or kazoo's `DoubleBarrier`: each participant owns the ephemeral node `<base>/<uuid>`
+/// (Curator: the 36-character form, data the local address; kazoo: 32 hex digits, data
+/// `<host name>-<pid>` or [`DoubleBarrier::with_data`]), and `<base>/ready` takes the
+/// sentinel's part. Participants are ordered by node name. A participant deletes `ready`
+/// when it starts leaving (kazoo) or once it has left (Curator), as those libraries do.
 ///
 /// # Guarantees
 /// `enter` returns once `<base>/sentinel` exists; it is created only when at least
@@ -172,6 +184,8 @@ pub struct DoubleBarrier {
     base: String,
     min_participants: usize,
     guid: String,
+    layout: Layout,
+    data: Option<Vec<u8>>,
     own: Arc<Mutex<Option<String>>>,
 }
 
@@ -183,8 +197,82 @@ impl DoubleBarrier {
             base: base_path.to_owned(),
             min_participants,
             guid: new_guid(),
+            layout: Layout::Aiozk,
+            data: None,
             own: Arc::new(Mutex::new(None)),
         }
+    }
+
+    /// Uses `layout`'s nodes (see [Curator's and kazoo's layout](#curators-and-kazoos-layout));
+    /// by default aiozk's.
+    pub fn with_layout(mut self, layout: Layout) -> Self {
+        self.layout = layout;
+        self
+    }
+
+    /// Writes `data` into this participant's node (kazoo's identifier) in a foreign layout.
+    pub fn with_data(mut self, data: impl Into<Vec<u8>>) -> Self {
+        self.data = Some(data.into());
+        self
+    }
+
+    /// The start of this participant's node name (its whole name in a foreign layout).
+    fn own_prefix(&self) -> String {
+        match self.layout {
+            Layout::Curator => canonical_uuid(&self.guid),
+            Layout::Kazoo => self.guid.clone(),
+            _ => format!("{WORKER}-{}-", self.guid),
+        }
+    }
+
+    async fn create_own(&self) -> Result<String> {
+        if self.layout == Layout::Aiozk {
+            return create_unique(&self.client, &self.base, WORKER, &self.guid, b"").await;
+        }
+        let data = match (&self.data, self.layout) {
+            (Some(d), _) => d.clone(),
+            (None, Layout::Kazoo) => {
+                let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+                format!("{}-{}", host.trim(), std::process::id()).into_bytes()
+            }
+            (None, layout) => layout.default_data(),
+        };
+        // Curator creates missing parents as containers, kazoo as persistent nodes.
+        let parents = if self.layout == Layout::Curator {
+            aiozk::CreateOptions::new().container()
+        } else {
+            aiozk::CreateOptions::new()
+        };
+        create_plain(
+            &self.client,
+            &self.base,
+            &self.own_prefix(),
+            &data,
+            &parents,
+        )
+        .await
+    }
+
+    /// After a new session: our node, created again if it went with the old session.
+    async fn reclaim_own(&self, node: &str) -> Result<String> {
+        if self.layout == Layout::Aiozk {
+            return reclaim(&self.client, &self.base, WORKER, &self.guid, node).await;
+        }
+        let stat = persist(&self.client, || self.client.exists(node)).await?;
+        if stat.is_some_and(|s| s.ephemeral_owner == self.client.session_id()) {
+            return Ok(node.to_owned());
+        }
+        self.create_own().await
+    }
+
+    /// The participants among `children`, in leaving order.
+    fn participants(&self, children: Vec<String>) -> Vec<String> {
+        if self.layout == Layout::Aiozk {
+            return sorted_sequential(children);
+        }
+        let mut p: Vec<String> = children.into_iter().filter(|c| c != READY).collect();
+        p.sort();
+        p
     }
 
     /// The base path.
@@ -202,7 +290,14 @@ impl DoubleBarrier {
     }
 
     fn sentinel(&self) -> String {
-        join(&self.base, SENTINEL)
+        join(
+            &self.base,
+            if self.layout == Layout::Aiozk {
+                SENTINEL
+            } else {
+                READY
+            },
+        )
     }
 
     /// Enters the barrier: registers this participant and waits until at least
@@ -220,8 +315,7 @@ impl DoubleBarrier {
             return Err(Error::NodeExists);
         }
         let deadline = deadline_after(timeout);
-        let mut guard =
-            OrphanGuard::new(&self.client, &self.base, format!("{WORKER}-{}-", self.guid));
+        let mut guard = OrphanGuard::new(&self.client, &self.base, self.own_prefix());
         match self.enter_inner(deadline).await {
             Ok(()) => {
                 guard.disarm();
@@ -250,11 +344,7 @@ impl DoubleBarrier {
             persist(client, || client.exists_watched(&sentinel)),
         )
         .await?;
-        let node = until(
-            deadline,
-            create_unique(client, &self.base, WORKER, &self.guid, b""),
-        )
-        .await?;
+        let node = until(deadline, self.create_own()).await?;
         self.set_own(Some(node));
         if exists.is_some() {
             return Ok(());
@@ -267,7 +357,13 @@ impl DoubleBarrier {
                     persist(client, || client.get_children(&self.base)),
                 )
                 .await?;
-                if sorted_sequential(children).len() >= self.min_participants {
+                // Curator and kazoo count every child.
+                let count = if self.layout == Layout::Aiozk {
+                    sorted_sequential(children).len()
+                } else {
+                    children.len()
+                };
+                if count >= self.min_participants {
                     match until(deadline, client.create(&sentinel, b"")).await {
                         Ok(_) | Err(Error::NodeExists) => return Ok(()),
                         // Nobody else may be left to create it: count and try again.
@@ -299,11 +395,7 @@ impl DoubleBarrier {
             if client.session_id() != session_id {
                 session_id = client.session_id();
                 if let Some(node) = self.own_node() {
-                    let now = until(
-                        deadline,
-                        reclaim(client, &self.base, WORKER, &self.guid, &node),
-                    )
-                    .await?;
+                    let now = until(deadline, self.reclaim_own(&node)).await?;
                     if now != node {
                         self.set_own(Some(now));
                         check_count = true;
@@ -329,9 +421,17 @@ impl DoubleBarrier {
             return Ok(());
         }
         let deadline = deadline_after(timeout);
-        let mut guard =
-            OrphanGuard::new(&self.client, &self.base, format!("{WORKER}-{}-", self.guid));
-        let result = self.leave_inner(deadline).await;
+        let mut guard = OrphanGuard::new(&self.client, &self.base, self.own_prefix());
+        let result = async {
+            if self.layout == Layout::Kazoo {
+                until(deadline, delete_quietly(&self.client, &self.sentinel())).await?;
+            }
+            self.leave_inner(deadline).await
+        }
+        .await;
+        if self.layout == Layout::Curator && result.is_ok() {
+            delete_quietly(&self.client, &self.sentinel()).await?;
+        }
         if let Some(node) = self.own_node() {
             self.set_own(None);
             let _ = delete_quietly(&self.client, &node).await;
@@ -349,7 +449,7 @@ impl DoubleBarrier {
                 persist(client, || client.get_children(&self.base)),
             )
             .await?;
-            let participants = sorted_sequential(children);
+            let participants = self.participants(children);
             let own = self
                 .own_node()
                 .and_then(|p| p.rsplit('/').next().map(str::to_owned));

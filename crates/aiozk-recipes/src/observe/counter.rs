@@ -7,10 +7,15 @@ use aiozk::{Client, Error, Result, RetryPolicy};
 
 use crate::support::across_expiry::{is_transient, persist, wait_usable};
 
-/// A number a [`Counter`] can hold, stored as decimal text.
+/// A number a [`Counter`] can hold: decimal text for `i64` and `f64` (aiozk's and kazoo's
+/// `Counter`), big-endian bytes for [`Int32Be`] and [`Int64Be`] (Curator's counters).
 pub trait CounterValue: Copy + PartialEq + Debug + Send + Sync + 'static {
-    /// The text stored in the node (aiozk writes Python's `str(value)`).
+    /// The value as decimal text (aiozk writes Python's `str(value)`).
     fn encode(self) -> String;
+    /// The node's data: by default the text of [`CounterValue::encode`].
+    fn to_bytes(self) -> Vec<u8> {
+        self.encode().into_bytes()
+    }
     /// Parses a node's data; `None` when it is not a number of this type.
     fn decode(data: &[u8]) -> Option<Self>;
     /// `self + by`.
@@ -65,12 +70,76 @@ impl CounterValue for f64 {
     }
 }
 
+/// A 32-bit integer stored as 4 big-endian bytes: the node data of Curator's `SharedCount`
+/// and of kazoo's `Counter(support_curator=True)`. Empty data reads as 0 (as kazoo).
+/// Arithmetic wraps around.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, PartialOrd, Ord)]
+pub struct Int32Be(pub i32);
+
+/// A 64-bit integer stored as 8 big-endian bytes: the node data of Curator's
+/// `DistributedAtomicLong`. Empty data reads as 0. Arithmetic wraps around.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, PartialOrd, Ord)]
+pub struct Int64Be(pub i64);
+
+impl CounterValue for Int32Be {
+    fn encode(self) -> String {
+        self.0.to_string()
+    }
+
+    fn to_bytes(self) -> Vec<u8> {
+        self.0.to_be_bytes().to_vec()
+    }
+
+    fn decode(data: &[u8]) -> Option<Self> {
+        if data.is_empty() {
+            return Some(Self(0));
+        }
+        Some(Self(i32::from_be_bytes(data.try_into().ok()?)))
+    }
+
+    fn plus(self, by: Self) -> Self {
+        Self(self.0.wrapping_add(by.0))
+    }
+
+    fn minus(self, by: Self) -> Self {
+        Self(self.0.wrapping_sub(by.0))
+    }
+}
+
+impl CounterValue for Int64Be {
+    fn encode(self) -> String {
+        self.0.to_string()
+    }
+
+    fn to_bytes(self) -> Vec<u8> {
+        self.0.to_be_bytes().to_vec()
+    }
+
+    fn decode(data: &[u8]) -> Option<Self> {
+        if data.is_empty() {
+            return Some(Self(0));
+        }
+        Some(Self(i64::from_be_bytes(data.try_into().ok()?)))
+    }
+
+    fn plus(self, by: Self) -> Self {
+        Self(self.0.wrapping_add(by.0))
+    }
+
+    fn minus(self, by: Self) -> Self {
+        Self(self.0.wrapping_sub(by.0))
+    }
+}
+
 /// A shared counter (aiozk's `Counter`): an integer (`Counter<i64>`) or a float
 /// (`Counter<f64>`) stored in one node as decimal text.
 ///
 /// # Znode layout
 /// One persistent node at `path` whose data is the value as text (`"5"`, `"1.5"`, `"2.0"`),
-/// readable and writable by aiozk. Missing parents are created by
+/// readable and writable by aiozk and by kazoo's `Counter`. With [`Int32Be`] values the
+/// data is Curator's `SharedCount` (and kazoo's `Counter(support_curator=True)`), with
+/// [`Int64Be`] Curator's `DistributedAtomicLong`: every update is a versioned write, as
+/// theirs are, so they all count on the same node without losing an update. Missing parents are created by
 /// [`start`](Counter::start).
 ///
 /// # Guarantees
@@ -149,8 +218,8 @@ impl<T: CounterValue> Counter<T> {
         if let Some(parent) = aiozk::path::parent(&self.path) {
             persist(&self.client, || self.client.ensure_path(parent)).await?;
         }
-        let text = self.default.encode();
-        match self.client.create(&self.path, text.as_bytes()).await {
+        let data = self.default.to_bytes();
+        match self.client.create(&self.path, &data).await {
             Ok((_, stat)) => {
                 self.remember(self.default, stat.version);
                 Ok(self.default)
@@ -186,7 +255,7 @@ impl<T: CounterValue> Counter<T> {
     pub async fn set(&self, value: T) -> Result<()> {
         let stat = self
             .client
-            .set_data(&self.path, value.encode().as_bytes(), None)
+            .set_data(&self.path, &value.to_bytes(), None)
             .await?;
         self.remember(value, stat.version);
         Ok(())
@@ -224,10 +293,7 @@ impl<T: CounterValue> Counter<T> {
         loop {
             let new = op(value);
             let expected = (!crate::mutant("counter-no-version")).then_some(version);
-            match once
-                .set_data(&self.path, new.encode().as_bytes(), expected)
-                .await
-            {
+            match once.set_data(&self.path, &new.to_bytes(), expected).await {
                 Ok(stat) => {
                     self.remember(new, stat.version);
                     return Ok(new);
@@ -256,6 +322,23 @@ impl<T: CounterValue> Counter<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn big_endian_like_curator() {
+        assert_eq!(Int32Be(258).to_bytes(), [0, 0, 1, 2]);
+        assert_eq!(Int32Be(-1).to_bytes(), [0xff; 4]);
+        assert_eq!(Int64Be(258).to_bytes(), [0, 0, 0, 0, 0, 0, 1, 2]);
+        assert_eq!(Int32Be::decode(&[0, 0, 1, 2]), Some(Int32Be(258)));
+        assert_eq!(Int32Be::decode(b""), Some(Int32Be(0)));
+        assert_eq!(Int32Be::decode(b"12"), None);
+        assert_eq!(
+            Int64Be::decode(&[0, 0, 0, 0, 0, 0, 1, 2]),
+            Some(Int64Be(258))
+        );
+        assert_eq!(Int64Be::decode(&[1, 2, 3, 4]), None);
+        assert_eq!(Int32Be(i32::MAX).plus(Int32Be(1)), Int32Be(i32::MIN));
+        assert_eq!(5i64.to_bytes(), b"5");
+    }
 
     #[test]
     fn text_like_python() {

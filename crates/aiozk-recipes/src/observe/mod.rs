@@ -26,7 +26,7 @@ mod watchers;
 
 pub use allocator::{Allocation, AllocationStrategy, Allocator, RendezvousHash, RoundRobin};
 pub use barrier::{Barrier, DoubleBarrier};
-pub use counter::{Counter, CounterValue};
+pub use counter::{Counter, CounterValue, Int32Be, Int64Be};
 pub use party::Party;
 pub use queue::{Queue, QueueItem};
 pub use tree_cache::{

@@ -7,10 +7,11 @@ use aiozk::{Client, Error, EventType, Result, SessionState};
 use tokio::sync::watch;
 
 use crate::support::across_expiry::{
-    create_unique, delete_quietly, persist, reclaim, OrphanGuard, SessionWatch,
+    create_plain, create_unique, delete_quietly, persist, reclaim, OrphanGuard, SessionWatch,
 };
 use crate::support::naming::{label_of, new_guid, sorted_sequential};
 use crate::support::task::TaskGuard;
+use crate::Layout;
 
 /// A party (group membership): members [`join`](Party::join) under a common base path,
 /// and each sees the current [`members`](Party::members) and can
@@ -21,6 +22,12 @@ use crate::support::task::TaskGuard;
 /// member (`guid`: 32 hex digits, one per `Party` value). Members are reported by name, in
 /// the order they joined (sequence number). Names must not contain `/`. Two members may
 /// use the same name; the name is then listed twice.
+///
+/// # kazoo's layout
+/// With [`Party::with_layout`]`(`[`Layout::Kazoo`]`)` the party is kazoo's `Party`:
+/// `<base>/<uuid hex>__party__`, an ephemeral node (not sequential) whose data is the
+/// member's name (kazoo's identifier). The members are the data of the children whose
+/// names hold `__party__`, in the order of the node names.
 ///
 /// # Guarantees
 /// [`members`](Party::members) is the latest list read from the server; every change of
@@ -57,6 +64,7 @@ pub struct Party {
     base: String,
     name: String,
     guid: String,
+    layout: Layout,
     shared: Arc<Shared>,
     task: Mutex<Option<TaskGuard>>,
 }
@@ -95,12 +103,21 @@ impl Party {
             base: base_path.to_owned(),
             name: name.to_owned(),
             guid: new_guid(),
+            layout: Layout::Aiozk,
             shared: Arc::new(Shared {
                 members: watch::channel(Vec::new()).0,
                 own: Mutex::new(None),
             }),
             task: Mutex::new(None),
         })
+    }
+
+    /// Uses `layout`'s nodes: aiozk's (the default) or kazoo's (see
+    /// [kazoo's layout](#kazoos-layout)); Curator has no party, so [`Layout::Curator`]
+    /// keeps aiozk's.
+    pub fn with_layout(mut self, layout: Layout) -> Self {
+        self.layout = layout;
+        self
     }
 
     /// The base path.
@@ -130,22 +147,19 @@ impl Party {
         if self.shared.own().is_some() {
             return Ok(());
         }
-        let mut guard = OrphanGuard::new(
-            &self.client,
-            &self.base,
-            format!("{}-{}-", self.name, self.guid),
-        );
-        let node = create_unique(&self.client, &self.base, &self.name, &self.guid, b"").await?;
+        let me = Member {
+            client: self.client.clone(),
+            base: self.base.clone(),
+            name: self.name.clone(),
+            guid: self.guid.clone(),
+            kazoo: self.layout == Layout::Kazoo,
+        };
+        let mut guard = OrphanGuard::new(&self.client, &self.base, me.prefix());
+        let node = me.create().await?;
         self.shared.set_own(Some(node));
         let children = persist(&self.client, || self.client.get_children(&self.base)).await?;
-        publish(&self.shared, children);
-        let task = tokio::spawn(follow(
-            self.client.clone(),
-            self.base.clone(),
-            self.name.clone(),
-            self.guid.clone(),
-            self.shared.clone(),
-        ));
+        publish(&self.shared, me.names(children).await?);
+        let task = tokio::spawn(follow(me, self.shared.clone()));
         *self.task.lock().unwrap_or_else(|e| e.into_inner()) = Some(TaskGuard(task));
         guard.disarm();
         Ok(())
@@ -162,7 +176,11 @@ impl Party {
         }
         self.shared.set_own(None);
         // Sweep by prefix: the follower task may have been re-joining when it was stopped.
-        let prefix = format!("{}-{}-", self.name, self.guid);
+        let prefix = if self.layout == Layout::Kazoo {
+            format!("{}{KAZOO_PARTY}", self.guid)
+        } else {
+            format!("{}-{}-", self.name, self.guid)
+        };
         let children = match persist(&self.client, || self.client.get_children(&self.base)).await {
             Ok(c) => c,
             Err(Error::NoNode) => return Ok(()),
@@ -207,12 +225,84 @@ impl Party {
     }
 }
 
-/// Publishes the member names of `children` if they changed.
-fn publish(shared: &Shared, children: Vec<String>) {
-    let names: Vec<String> = sorted_sequential(children)
-        .iter()
-        .map(|c| label_of(c).to_owned())
-        .collect();
+/// kazoo's name part of a party member's node.
+const KAZOO_PARTY: &str = "__party__";
+
+/// What the follower task needs to know about this member.
+struct Member {
+    client: Client,
+    base: String,
+    name: String,
+    guid: String,
+    kazoo: bool,
+}
+
+impl Member {
+    /// The start of this member's node names.
+    fn prefix(&self) -> String {
+        if self.kazoo {
+            format!("{}{KAZOO_PARTY}", self.guid)
+        } else {
+            format!("{}-{}-", self.name, self.guid)
+        }
+    }
+
+    async fn create(&self) -> Result<String> {
+        if self.kazoo {
+            create_plain(
+                &self.client,
+                &self.base,
+                &self.prefix(),
+                self.name.as_bytes(),
+                &aiozk::CreateOptions::new(),
+            )
+            .await
+        } else {
+            create_unique(&self.client, &self.base, &self.name, &self.guid, b"").await
+        }
+    }
+
+    /// After a new session: this member's node, created again if it went with the old one.
+    async fn reclaim(&self, node: &str) -> Result<String> {
+        if !self.kazoo {
+            return reclaim(&self.client, &self.base, &self.name, &self.guid, node).await;
+        }
+        let stat = persist(&self.client, || self.client.exists(node)).await?;
+        if stat.is_some_and(|s| s.ephemeral_owner == self.client.session_id()) {
+            return Ok(node.to_owned());
+        }
+        self.create().await
+    }
+
+    /// The member names of `children`: their labels (aiozk), or the data of kazoo's
+    /// member nodes (read now; a node gone meanwhile is left out).
+    async fn names(&self, children: Vec<String>) -> Result<Vec<String>> {
+        if !self.kazoo {
+            return Ok(sorted_sequential(children)
+                .iter()
+                .map(|c| label_of(c).to_owned())
+                .collect());
+        }
+        let mut members: Vec<String> = children
+            .into_iter()
+            .filter(|c| c.contains(KAZOO_PARTY))
+            .collect();
+        members.sort();
+        let mut names = Vec::with_capacity(members.len());
+        for m in members {
+            let path = join(&self.base, &m);
+            match persist(&self.client, || self.client.get_data(&path)).await {
+                Ok((data, _)) => names.push(String::from_utf8_lossy(&data).into_owned()),
+                Err(Error::NoNode) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(names)
+    }
+}
+
+/// Publishes the member names if they changed.
+fn publish(shared: &Shared, names: Vec<String>) {
     shared.members.send_if_modified(|m| {
         if *m == names {
             false
@@ -224,14 +314,18 @@ fn publish(shared: &Shared, children: Vec<String>) {
 }
 
 /// Follows the member list, and joins again after a session expiry.
-async fn follow(client: Client, base: String, name: String, guid: String, shared: Arc<Shared>) {
+async fn follow(me: Member, shared: Arc<Shared>) {
+    let (client, base) = (me.client.clone(), me.base.clone());
     let mut session = SessionWatch::new(&client);
     let mut session_id = client.session_id();
     loop {
         let read = persist(&client, || client.get_children_watched(&base)).await;
         let watcher = match read {
             Ok((children, _, w)) => {
-                publish(&shared, children);
+                match me.names(children).await {
+                    Ok(names) => publish(&shared, names),
+                    Err(_) => return,
+                }
                 Some(w)
             }
             Err(Error::NoNode) => {
@@ -243,7 +337,7 @@ async fn follow(client: Client, base: String, name: String, guid: String, shared
         if client.session_id() != session_id && client.state().is_connected() {
             session_id = client.session_id();
             if let Some(node) = shared.own() {
-                match reclaim(&client, &base, &name, &guid, &node).await {
+                match me.reclaim(&node).await {
                     Ok(new) if new == node => {}
                     Ok(new) => {
                         shared.set_own(Some(new));

@@ -12,6 +12,7 @@ use super::lock::normalize;
 use super::loss::{LossReason, LostSignal};
 use super::node::{Core, ReleaseOnDrop};
 use super::waiting::{line, Turn};
+use crate::Layout;
 
 /// A leader election (aiozk's `LeaderElection`).
 ///
@@ -21,6 +22,15 @@ use super::waiting::{line, Turn};
 /// number among all children ending in ten digits is the leader; every other candidate
 /// waits for the deletion of the node just before its own. This is aiozk's layout, so
 /// Python aiozk candidates and these take part in the same election.
+///
+/// With [`LeaderElection::with_layout`], the candidates take part in a foreign library's
+/// election on the same path instead:
+///
+/// | layout | node | data | waits for the earlier |
+/// |---|---|---|---|
+/// | [`Layout::Aiozk`] | `candidate-<guid>-<seq>` | empty | node |
+/// | [`Layout::Curator`] (`LeaderLatch`) | `_c_<uuid>-latch-<seq>` | the id ([`LeaderElection::with_data`]) | node |
+/// | [`Layout::Kazoo`] (`Election`, a `Lock`) | `<uuid hex>__lock__<seq>` | the identifier | `__lock__` node |
 ///
 /// # Losing leadership
 /// Leadership ends when the leader resigns, when its session expires or its connection
@@ -50,6 +60,8 @@ use super::waiting::{line, Turn};
 pub struct LeaderElection {
     client: Client,
     base: String,
+    layout: Layout,
+    data: Vec<u8>,
     shared: Arc<Shared>,
 }
 
@@ -78,11 +90,31 @@ impl LeaderElection {
         Self {
             client: client.clone(),
             base: normalize(path),
+            layout: Layout::Aiozk,
+            data: Vec::new(),
             shared: Arc::new(Shared {
                 status: watch::channel(Status::Idle).0,
                 candidacy: Mutex::new(None),
             }),
         }
+    }
+
+    /// Uses `layout`'s node names and rules (see the table above); by default aiozk's.
+    pub fn with_layout(mut self, layout: Layout) -> Self {
+        self.layout = layout;
+        self
+    }
+
+    /// Writes `data` into our candidate node (Curator's participant id, kazoo's
+    /// identifier); by default nothing.
+    pub fn with_data(mut self, data: impl Into<Vec<u8>>) -> Self {
+        self.data = data.into();
+        self
+    }
+
+    /// The election's layout.
+    pub fn layout(&self) -> Layout {
+        self.layout
     }
 
     /// The election's path.
@@ -112,9 +144,13 @@ impl LeaderElection {
             old.task.abort();
             old.core.release_in_background();
         }
-        let core = Core::new(&self.client, &self.base, "candidate");
+        let core = self.layout.core(
+            &self.client,
+            &self.base,
+            self.layout.prefix(candidate_name(self.layout)),
+        );
         let armed = ReleaseOnDrop(Some(Arc::clone(&core)));
-        core.create(&[]).await?;
+        core.create(&self.data).await?;
         let core = armed.disarm();
         self.shared
             .status
@@ -122,6 +158,7 @@ impl LeaderElection {
         let task = tokio::spawn(campaign(
             Arc::clone(&core),
             self.base.clone(),
+            self.layout,
             Arc::downgrade(&self.shared),
         ));
         *candidacy = Some(Candidacy { core, task });
@@ -219,15 +256,19 @@ impl Drop for LeaderElection {
 }
 
 /// Follows the line until our node is first, then holds until the leadership ends.
-async fn campaign(core: Arc<Core>, base: String, shared: Weak<Shared>) {
+async fn campaign(core: Arc<Core>, base: String, layout: Layout, shared: Weak<Shared>) {
     let won = line(
         &core,
         &base,
-        &|siblings: &[crate::support::naming::Sibling], position: usize| match position
-            .checked_sub(1)
-        {
-            None => Turn::Granted,
-            Some(before) => Turn::WaitFor(siblings[before].name.clone()),
+        &|siblings: &[crate::support::naming::Sibling], position: usize| {
+            let before = siblings[..position].iter().rev().find(|s| {
+                // kazoo's Election is its Lock: only `__lock__` nodes count.
+                layout != Layout::Kazoo || layout.is_named(&s.name, candidate_name(layout))
+            });
+            match before {
+                None => Turn::Granted,
+                Some(s) => Turn::WaitFor(s.name.clone()),
+            }
         },
     )
     .await;
@@ -249,6 +290,15 @@ async fn campaign(core: Arc<Core>, base: String, shared: Weak<Shared>) {
     }
     if let Some(shared) = shared.upgrade() {
         set_idle_if(&shared, &core);
+    }
+}
+
+/// The recipe's part of a candidate node's name in `layout`.
+fn candidate_name(layout: Layout) -> &'static str {
+    match layout {
+        Layout::Curator => "latch-",
+        Layout::Kazoo => "__lock__",
+        Layout::Aiozk => "candidate",
     }
 }
 

@@ -9,6 +9,7 @@ use tokio::time::Instant;
 use super::guard::OwnershipGuard;
 use super::node::Core;
 use super::waiting::{wait_in_line, Turn};
+use crate::Layout;
 
 /// Proof that a [`Lock`] is held; releases it when dropped. See [`OwnershipGuard`].
 pub type LockGuard = OwnershipGuard;
@@ -24,6 +25,15 @@ pub type LockGuard = OwnershipGuard;
 /// It waits for the deletion of the closest earlier blocking node only (no herd effect).
 /// This is aiozk's layout and rule, so Python aiozk processes and this crate exclude each
 /// other on the same path.
+///
+/// With [`Lock::with_layout`] the lock uses a foreign library's layout instead, and
+/// excludes that library's lock on the same path:
+///
+/// | layout | node | data | blocked by earlier |
+/// |---|---|---|---|
+/// | [`Layout::Aiozk`] | `<label>-<guid>-<seq>` | empty | any node |
+/// | [`Layout::Curator`] (`InterProcessMutex`) | `_c_<uuid>-lock-<seq>` | the local address | any node |
+/// | [`Layout::Kazoo`] (`Lock`) | `<uuid hex>__lock__<seq>` | the identifier ([`Lock::with_data`]) | `__lock__` node |
 ///
 /// # Connection loss and session expiry
 /// Reads are retried after a connection loss. The sequential create is not repeated
@@ -52,7 +62,9 @@ pub type LockGuard = OwnershipGuard;
 pub struct Lock {
     client: Client,
     base: String,
-    label: String,
+    layout: Layout,
+    label: Option<String>,
+    data: Option<Vec<u8>>,
     blocked_by: Option<Vec<String>>,
     held: Arc<Mutex<Vec<Weak<Core>>>>,
 }
@@ -63,20 +75,42 @@ impl Lock {
         Self {
             client: client.clone(),
             base: normalize(path),
-            label: "lock".to_owned(),
+            layout: Layout::Aiozk,
+            label: None,
+            data: None,
             blocked_by: None,
             held: Arc::default(),
         }
     }
 
-    /// Uses `label` for this lock's nodes instead of `lock` (aiozk's `znode_label`).
-    pub fn with_label(mut self, label: &str) -> Self {
-        label.clone_into(&mut self.label);
+    /// Uses `layout`'s node names and rules (see the table above); by default aiozk's.
+    pub fn with_layout(mut self, layout: Layout) -> Self {
+        self.layout = layout;
         self
     }
 
+    /// Uses `label` for this lock's nodes instead of the layout's: `lock` (aiozk's
+    /// `znode_label`), Curator's lock name `lock-`, kazoo's node name `__lock__`.
+    pub fn with_label(mut self, label: &str) -> Self {
+        self.label = Some(label.to_owned());
+        self
+    }
+
+    /// Writes `data` into each contender's node (kazoo's `identifier`); by default the
+    /// layout's: nothing, or for Curator the local address.
+    pub fn with_data(mut self, data: impl Into<Vec<u8>>) -> Self {
+        self.data = Some(data.into());
+        self
+    }
+
+    /// The lock's layout.
+    pub fn layout(&self) -> Layout {
+        self.layout
+    }
+
     /// Waits only for earlier nodes with one of these labels (aiozk's `blocked_by`);
-    /// by default every earlier node blocks.
+    /// by default every earlier node blocks, or in kazoo's layout every earlier node
+    /// with this lock's label.
     pub fn blocked_by<I, S>(mut self, labels: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -93,7 +127,12 @@ impl Lock {
 
     /// The label of this lock's nodes.
     pub fn label(&self) -> &str {
-        &self.label
+        match (&self.label, self.layout) {
+            (Some(label), _) => label,
+            (None, Layout::Curator) => "lock-",
+            (None, Layout::Kazoo) => "__lock__",
+            (None, _) => "lock",
+        }
     }
 
     /// Waits until the lock is held, at most `timeout` (`None`: no limit).
@@ -113,19 +152,26 @@ impl Lock {
     /// Dropping the future before it completes withdraws from the line: our node is
     /// deleted (found by its guid if its create had not been answered yet).
     pub async fn acquire(&self, timeout: Option<Duration>) -> Result<LockGuard> {
-        check_label(&self.label)?;
+        let label = self.label();
+        check_label(label)?;
         let deadline = timeout.map(|t| Instant::now() + t);
-        let blocked_by = self.blocked_by.clone();
+        let layout = self.layout;
+        let blocked_by = match (&self.blocked_by, layout) {
+            (Some(labels), _) => Some(labels.clone()),
+            (None, Layout::Kazoo) => Some(vec![label.to_owned()]),
+            (None, _) => None,
+        };
+        let data = self.data.clone().unwrap_or_else(|| layout.default_data());
         let queued = wait_in_line(
-            || Core::new(&self.client, &self.base, &self.label),
-            &[],
+            || layout.core(&self.client, &self.base, layout.prefix(label)),
+            &data,
             &self.base,
             move |siblings, position| {
                 let blocker = siblings[..position]
                     .iter()
                     .rev()
                     .find(|s| match &blocked_by {
-                        Some(labels) => labels.contains(&s.label),
+                        Some(labels) => labels.iter().any(|l| layout.is_named(&s.name, l)),
                         None => true,
                     });
                 match blocker {
@@ -214,11 +260,33 @@ pub struct SharedLock {
 impl SharedLock {
     /// A read/write lock on `path`.
     pub fn new(client: &Client, path: &str) -> Self {
+        Self::with_layout(client, path, Layout::Aiozk)
+    }
+
+    /// A read/write lock on `path` in `layout`:
+    ///
+    /// | layout | readers | writers |
+    /// |---|---|---|
+    /// | [`Layout::Aiozk`] | `read-<guid>-<seq>` | `write-<guid>-<seq>` |
+    /// | [`Layout::Curator`] (`InterProcessReadWriteLock`) | `_c_<uuid>-__READ__<seq>` | `_c_<uuid>-__WRIT__<seq>` |
+    /// | [`Layout::Kazoo`] (`ReadLock`, `WriteLock`) | `<uuid hex>__rlock__<seq>` | `<uuid hex>__lock__<seq>` |
+    ///
+    /// In each, readers are blocked by earlier writers, and writers by every earlier node
+    /// (in kazoo's, every earlier reader or writer).
+    pub fn with_layout(client: &Client, path: &str, layout: Layout) -> Self {
+        let (read, write) = match layout {
+            Layout::Curator => ("__READ__", "__WRIT__"),
+            Layout::Kazoo => ("__rlock__", "__lock__"),
+            Layout::Aiozk => ("read", "write"),
+        };
+        let lock = Lock::new(client, path).with_layout(layout);
+        let mut writer = lock.clone().with_label(write);
+        if layout == Layout::Kazoo {
+            writer = writer.blocked_by([write, read]);
+        }
         Self {
-            reader: Lock::new(client, path)
-                .with_label("read")
-                .blocked_by(["write"]),
-            writer: Lock::new(client, path).with_label("write"),
+            reader: lock.with_label(read).blocked_by([write]),
+            writer,
         }
     }
 

@@ -55,6 +55,8 @@ mod lease;
 mod lock;
 mod loss;
 mod node;
+
+pub(crate) use self::node::Core;
 mod semaphore;
 mod waiting;
 

@@ -13,7 +13,7 @@ use tokio::time::Instant;
 use super::fence::Fence;
 use super::loss::{LossReason, LostSignal};
 use crate::support::in_session::{
-    create_unique, delete_by_prefix, finish_delete, transient, wait_connected,
+    create_named, create_unique, delete_by_prefix, finish_delete, transient, wait_connected,
 };
 use crate::support::task::sleep_until;
 
@@ -63,7 +63,7 @@ pub(crate) enum Phase {
 pub(crate) struct Core {
     client: Client,
     base: String,
-    /// `<label>-<guid>-`: the node's name without the sequence number.
+    /// The node's name without the sequence number (it holds a unique id).
     prefix: String,
     node: OnceLock<String>,
     /// The session id in the node's Stat (`ephemeralOwner`).
@@ -73,21 +73,46 @@ pub(crate) struct Core {
     lost_tx: watch::Sender<Option<LossReason>>,
     phase_tx: watch::Sender<Phase>,
     ended: AtomicBool,
+    /// Missing parents are created as container nodes (as Curator does).
+    containers: AtomicBool,
 }
 
 impl Core {
     pub(crate) fn new(client: &Client, base: &str, label: &str) -> Arc<Self> {
+        Self::with_prefix(client, base, crate::Layout::Aiozk.prefix(label))
+    }
+
+    /// A node named `<prefix><sequence>`: `prefix` holds a fresh unique id, by which the
+    /// node is found again after a create whose reply was lost.
+    pub(crate) fn with_prefix(client: &Client, base: &str, prefix: String) -> Arc<Self> {
         Arc::new(Self {
             client: client.clone(),
             base: base.to_owned(),
-            prefix: format!("{label}-{}-", crate::support::naming::new_guid()),
+            prefix,
             node: OnceLock::new(),
             owner: AtomicI64::new(0),
             czxid: AtomicI64::new(0),
             lost_tx: watch::channel(None).0,
             phase_tx: watch::channel(Phase::Waiting).0,
             ended: AtomicBool::new(false),
+            containers: AtomicBool::new(false),
         })
+    }
+
+    /// Creates missing parents as container nodes, as Curator does
+    /// (`creatingParentContainersIfNeeded`).
+    pub(crate) fn container_parents(self: Arc<Self>) -> Arc<Self> {
+        self.containers.store(true, Ordering::Release);
+        self
+    }
+
+    fn parents(&self) -> aiozk::CreateOptions {
+        let options = aiozk::CreateOptions::new();
+        if self.containers.load(Ordering::Acquire) {
+            options.container()
+        } else {
+            options
+        }
     }
 
     pub(crate) fn client(&self) -> &Client {
@@ -114,7 +139,27 @@ impl Core {
     /// # Errors
     /// As for [`create_unique`].
     pub(crate) async fn create(self: &Arc<Self>, data: &[u8]) -> Result<()> {
-        let (path, stat) = create_unique(&self.client, &self.base, &self.prefix, data).await?;
+        let parents = self.parents();
+        let (path, stat) =
+            create_unique(&self.client, &self.base, &self.prefix, data, &parents).await?;
+        self.created(path, &stat);
+        Ok(())
+    }
+
+    /// Creates the node named exactly by the prefix (ephemeral, not sequential), then as
+    /// [`Core::create`].
+    ///
+    /// # Errors
+    /// As for [`create_named`].
+    pub(crate) async fn create_plain(self: &Arc<Self>, data: &[u8]) -> Result<()> {
+        let parents = self.parents();
+        let (path, stat) =
+            create_named(&self.client, &self.base, &self.prefix, data, &parents).await?;
+        self.created(path, &stat);
+        Ok(())
+    }
+
+    fn created(self: &Arc<Self>, path: String, stat: &aiozk::Stat) {
         self.owner.store(stat.ephemeral_owner, Ordering::Release);
         self.czxid.store(stat.czxid, Ordering::Release);
         // Set once: a Core is created once.
@@ -124,7 +169,6 @@ impl Core {
         let events = self.client.state_changes();
         let suspended = !self.client.state().is_connected();
         tokio::spawn(monitor(Arc::clone(self), events, suspended));
-        Ok(())
     }
 
     /// Starts owning: from now on disconnections count, and the ownership ends at `until`.

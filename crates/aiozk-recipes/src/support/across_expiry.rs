@@ -181,6 +181,42 @@ pub(crate) async fn reclaim(
     create_unique(client, base, label, guid, b"").await
 }
 
+/// Creates the ephemeral (not sequential) node `<base>/<name>` holding `data` for the
+/// current session, waiting through connection loss: a node of that name left by an
+/// expired session is deleted first; one found owned by the current session after a lost
+/// reply is ours. Missing parents are created as `parents` says (persistent or container
+/// nodes). Returns the node's path.
+pub(crate) async fn create_plain(
+    client: &Client,
+    base: &str,
+    name: &str,
+    data: &[u8],
+    parents: &CreateOptions,
+) -> Result<String> {
+    let path = aiozk::path::join(base, name);
+    let options = CreateOptions::new().ephemeral();
+    let mut made_parents = false;
+    loop {
+        match client.create_with(&path, data, &options).await {
+            Ok((created, _)) => return Ok(created),
+            Err(Error::NoNode) if !made_parents => {
+                made_parents = true;
+                persist(client, || client.ensure_path_with(base, parents)).await?;
+            }
+            Err(e) if is_transient(&e) || e == Error::NodeExists => {
+                wait_usable(client).await?;
+                let stat = persist(client, || client.exists(&path)).await?;
+                match stat {
+                    Some(s) if s.ephemeral_owner == client.session_id() => return Ok(path),
+                    Some(_) => delete_quietly(client, &path).await?,
+                    None => {}
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 /// Deletes `path`, waiting through connection loss; a missing node is success.
 pub(crate) async fn delete_quietly(client: &Client, path: &str) -> Result<()> {
     match persist(client, || client.delete(path, None)).await {

@@ -159,6 +159,7 @@ pub(crate) async fn create_unique(
     base: &str,
     prefix: &str,
     data: &[u8],
+    parents: &CreateOptions,
 ) -> Result<(String, Stat)> {
     let path = aiozk::path::join(base, prefix);
     let options = CreateOptions::new().ephemeral().sequential();
@@ -166,7 +167,7 @@ pub(crate) async fn create_unique(
         match client.create_with(&path, data, &options).await {
             Ok(created) => return Ok(created),
             Err(Error::NoNode) => {
-                retrying(client, || client.ensure_path(base)).await?;
+                retrying(client, || client.ensure_path_with(base, parents)).await?;
             }
             Err(e) if transient(&e) => {
                 wait_connected(client).await?;
@@ -178,6 +179,48 @@ pub(crate) async fn create_unique(
                 // Whatever was created died with the session; try on the next one.
                 wait_connected(client).await?;
             }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Creates the ephemeral (not sequential) node `<base>/<name>` holding `data`; `name` must
+/// be unique to this caller (it holds a fresh id). Missing parents are created. After a
+/// lost reply the node is looked for: found with our session as its owner, it is ours.
+///
+/// # Errors
+/// [`Error::NodeExists`] when another session owns the node; otherwise as for
+/// [`create_unique`].
+pub(crate) async fn create_named(
+    client: &Client,
+    base: &str,
+    name: &str,
+    data: &[u8],
+    parents: &CreateOptions,
+) -> Result<(String, Stat)> {
+    let path = aiozk::path::join(base, name);
+    let options = CreateOptions::new().ephemeral();
+    let ours = |stat: &Stat| stat.ephemeral_owner == client.session_id();
+    loop {
+        match client.create_with(&path, data, &options).await {
+            Ok(created) => return Ok(created),
+            Err(Error::NoNode) => {
+                retrying(client, || client.ensure_path_with(base, parents)).await?;
+            }
+            Err(Error::NodeExists) => match retrying(client, || client.exists(&path)).await? {
+                Some(stat) if ours(&stat) => return Ok((path, stat)),
+                Some(_) => return Err(Error::NodeExists),
+                None => {}
+            },
+            Err(e) if transient(&e) => {
+                wait_connected(client).await?;
+                if let Some(stat) = retrying(client, || client.exists(&path)).await? {
+                    if ours(&stat) {
+                        return Ok((path, stat));
+                    }
+                }
+            }
+            Err(Error::SessionExpired) => wait_connected(client).await?,
             Err(e) => return Err(e),
         }
     }

@@ -7,6 +7,7 @@ mod common;
 mod allocator;
 mod barrier;
 mod counter;
+mod foreign;
 mod party;
 mod queue;
 mod tree_cache;

@@ -5,6 +5,7 @@ mod common;
 
 mod election_lease;
 mod expiry;
+mod foreign;
 mod lock;
 mod pause;
 mod python_compat;

@@ -1,6 +1,10 @@
 //! `zk-testkit serve [--version V] [--port P] [--members N] [--ttl] [--sasl U:P] [--tls]
 //! [--json]`: runs a throw-away ZooKeeper for manual testing and for the Python tests.
 //!
+//! `zk-testkit peer curator|kazoo CONNECT SESSION_SECONDS`: runs the test kit's Curator or
+//! kazoo peer (`aiozk_testkit::Peer`, fetched and built on first use) on this process's
+//! standard input and output, and exits with its status.
+//!
 //! Starts a standalone server (or an `N`-member ensemble) of release `V` (`3.9.5`, `3.8.6`,
 //! ..., or `debian`; default `ZK_VERSION`, else 3.9.5) on 127.0.0.1 in a temporary
 //! directory, prints the connect string as one line on stdout, and keeps it running until
@@ -18,10 +22,14 @@
 use std::io::{self, Write};
 use std::process::ExitCode;
 
-use aiozk_testkit::{Ensemble, ServerConfig, TestPki};
+use std::time::Duration;
+
+use aiozk_testkit::{Ensemble, Peer, ServerConfig, TestPki};
 
 const USAGE: &str = "usage: zk-testkit serve [--version V] [--port P] [--members N] [--ttl]
                          [--sasl USER:PASSWORD] [--tls] [--json]
+
+       zk-testkit peer curator|kazoo CONNECT SESSION_SECONDS
 
 Starts a standalone ZooKeeper server (or an N-member ensemble) on 127.0.0.1, prints the
 connect string as the first line on stdout and runs until stdin reaches end of file or
@@ -218,7 +226,43 @@ impl Extra {
     }
 }
 
+/// `zk-testkit peer LIBRARY CONNECT SESSION_SECONDS`.
+fn peer(args: &[String]) -> ExitCode {
+    let [library, connect, session] = args else {
+        eprintln!("zk-testkit: usage: zk-testkit peer curator|kazoo CONNECT SESSION_SECONDS");
+        return ExitCode::from(2);
+    };
+    let Some(session) = session
+        .parse::<f64>()
+        .ok()
+        .filter(|s| s.is_finite() && *s > 0.0)
+        .map(Duration::from_secs_f64)
+    else {
+        eprintln!("zk-testkit: bad session timeout {session:?}");
+        return ExitCode::from(2);
+    };
+    let command = match library.as_str() {
+        "curator" => Peer::curator_command(connect, session),
+        "kazoo" => Peer::kazoo_command(connect, session),
+        other => {
+            eprintln!("zk-testkit: unknown peer {other:?} (curator or kazoo)");
+            return ExitCode::from(2);
+        }
+    };
+    match command.and_then(|mut c| c.status()) {
+        Ok(status) => ExitCode::from(u8::try_from(status.code().unwrap_or(1)).unwrap_or(1)),
+        Err(e) => {
+            eprintln!("zk-testkit: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 fn main() -> ExitCode {
+    let all: Vec<String> = std::env::args().skip(1).collect();
+    if all.first().map(String::as_str) == Some("peer") {
+        return peer(&all[1..]);
+    }
     let args = match parse(std::env::args().skip(1)) {
         Ok(a) => a,
         Err(msg) => {

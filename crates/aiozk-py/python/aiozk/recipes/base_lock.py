@@ -31,7 +31,14 @@ class LockLostError(exc.ZKError):
 
 
 class BaseLock(RustRecipe):
-    """Contends for ownership of ``base_path`` with labelled nodes."""
+    """Contends for ownership of ``base_path`` with labelled nodes.
+
+    ``layout`` (``'aiozk'``, ``'curator'`` or ``'kazoo'``) chooses whose node names and
+    rules the lock uses, so that it excludes Curator's or kazoo's lock on the same path;
+    ``identifier`` is the nodes' data (kazoo's identifier)."""
+
+    layout: str = 'aiozk'
+    identifier: Optional[str] = None
 
     def __init__(self, base_path: str) -> None:
         super().__init__(base_path)
@@ -44,7 +51,13 @@ class BaseLock(RustRecipe):
         key = (label, tuple(blocked_by) if blocked_by is not None else None)
         entry = self._locks.get(key)
         if entry is None or entry[0] is not core:
-            entry = (core, _aiozk.Lock(core, self.base_path, label, list(blocked_by) if blocked_by is not None else None))
+            # The default label stands for the layout's own lock name (Curator's `lock-`,
+            # kazoo's `__lock__`).
+            rust_label = None if (label == 'lock' and self.layout != 'aiozk') else label
+            data = self.identifier.encode() if self.identifier is not None else None
+            entry = (core, _aiozk.Lock(core, self.base_path, rust_label,
+                                       list(blocked_by) if blocked_by is not None else None,
+                                       layout=self.layout, data=data))
             self._locks[key] = entry
         return entry[1]
 

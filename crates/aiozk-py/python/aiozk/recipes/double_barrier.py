@@ -10,19 +10,27 @@ from .recipe import RustRecipe
 
 
 class DoubleBarrier(RustRecipe):
-    """A double barrier on ``base_path``."""
+    """A double barrier on ``base_path``. ``layout='curator'`` is Curator's
+    ``DistributedDoubleBarrier``, ``layout='kazoo'`` kazoo's ``DoubleBarrier`` (whose
+    ``identifier`` is the member node's data)."""
 
-    def __init__(self, base_path: str, min_participants: int) -> None:
+    def __init__(self, base_path: str, min_participants: int, layout: str = 'aiozk',
+                 identifier: Optional[str] = None) -> None:
+        if layout not in ('aiozk', 'curator', 'kazoo'):
+            raise ValueError(f'unknown layout {layout!r}: expected aiozk, curator or kazoo')
         super().__init__(base_path)
         self.min_participants = min_participants
+        self.layout = layout
+        self.identifier = identifier
 
     @property
     def sentinel_path(self) -> str:
-        """The sentinel node's path."""
-        return f'{self.base_path}/sentinel'
+        """The sentinel node's path (``ready`` in Curator's and kazoo's layout)."""
+        return f'{self.base_path}/{"sentinel" if self.layout == "aiozk" else "ready"}'
 
     def _build(self, core: Any) -> Any:
-        return _aiozk.DoubleBarrier(core, self.base_path, self.min_participants)
+        data = self.identifier.encode() if self.identifier is not None else None
+        return _aiozk.DoubleBarrier(core, self.base_path, self.min_participants, layout=self.layout, data=data)
 
     @property
     def own_node(self) -> Optional[str]:

@@ -21,10 +21,20 @@ if TYPE_CHECKING:
 
 
 class LeaderElection(RustRecipe):
-    """An election on ``base_path``."""
+    """An election on ``base_path``. ``layout='curator'`` takes part in Curator's
+    ``LeaderLatch`` on the path, ``layout='kazoo'`` in kazoo's ``Election``;
+    ``identifier`` is the candidate node's data."""
+
+    def __init__(self, base_path: str = '/', layout: str = 'aiozk', identifier: Optional[str] = None) -> None:
+        if layout not in ('aiozk', 'curator', 'kazoo'):
+            raise ValueError(f'unknown layout {layout!r}: expected aiozk, curator or kazoo')
+        super().__init__(base_path)
+        self.layout = layout
+        self.identifier = identifier
 
     def _build(self, core: Any) -> Any:
-        return _aiozk.LeaderElection(core, self.base_path)
+        data = self.identifier.encode() if self.identifier is not None else None
+        return _aiozk.LeaderElection(core, self.base_path, layout=self.layout, data=data)
 
     async def volunteer(self) -> None:
         """Joins the election (``exc.NodeExists`` when already a candidate)."""

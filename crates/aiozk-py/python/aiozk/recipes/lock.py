@@ -57,9 +57,16 @@ class Acquisition:
 
 class Lock(BaseLock):
     """A lock on ``base_path``; ``znode_label`` names our nodes; with ``blocked_by``, only
-    earlier nodes with one of those labels block us."""
+    earlier nodes with one of those labels block us. ``layout='curator'`` contends with
+    Curator's ``InterProcessMutex``, ``layout='kazoo'`` with kazoo's ``Lock`` (whose
+    ``identifier`` is the node data); see ``BaseLock``."""
 
-    def __init__(self, base_path: str, znode_label: str = 'lock', blocked_by: Optional[Iterable[str]] = None) -> None:
+    def __init__(self, base_path: str, znode_label: str = 'lock', blocked_by: Optional[Iterable[str]] = None,
+                 layout: str = 'aiozk', identifier: Optional[str] = None) -> None:
+        if layout not in ('aiozk', 'curator', 'kazoo'):
+            raise ValueError(f'unknown layout {layout!r}: expected aiozk, curator or kazoo')
+        self.layout = layout
+        self.identifier = identifier
         super().__init__(base_path)
         self.znode_label = znode_label
         self.blocked_by = blocked_by

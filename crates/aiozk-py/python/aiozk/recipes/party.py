@@ -12,12 +12,16 @@ class Party(RustRecipe):
     """Membership of ``name`` in the party at ``base_path``; ``members`` lists the names
     of all members (sorted by arrival)."""
 
-    def __init__(self, base_path: str, name: str) -> None:
+    def __init__(self, base_path: str, name: str, layout: str = 'aiozk') -> None:
+        if layout not in ('aiozk', 'kazoo'):
+            raise ValueError(f'unknown party layout {layout!r}: expected aiozk or kazoo')
         super().__init__(base_path)
         self.name = name
+        self.layout = layout
 
     def _build(self, core: Any) -> Any:
-        return _aiozk.Party(core, self.base_path, self.name)
+        # layout='kazoo': kazoo's Party (`<uuid hex>__party__` nodes holding the name).
+        return _aiozk.Party(core, self.base_path, self.name, layout=self.layout)
 
     @property
     def members(self) -> List[str]:

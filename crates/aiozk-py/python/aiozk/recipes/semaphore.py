@@ -12,14 +12,22 @@ from .recipe import RustRecipe
 
 class Semaphore(RustRecipe):
     """A semaphore on ``base_path`` with ``permits`` permits (every user of the path must
-    use the same number)."""
+    use the same number). ``layout='curator'`` shares the permits with Curator's
+    ``InterProcessSemaphoreV2``, ``layout='kazoo'`` with kazoo's ``Semaphore`` (whose
+    ``identifier`` is the lease nodes' data)."""
 
-    def __init__(self, base_path: str, permits: int = 1) -> None:
+    def __init__(self, base_path: str, permits: int = 1, layout: str = 'aiozk',
+                 identifier: Optional[str] = None) -> None:
+        if layout not in ('aiozk', 'curator', 'kazoo'):
+            raise ValueError(f'unknown layout {layout!r}: expected aiozk, curator or kazoo')
         super().__init__(base_path)
         self.permits = permits
+        self.layout = layout
+        self.identifier = identifier
 
     def _build(self, core: Any) -> Any:
-        return _aiozk.Semaphore(core, self.base_path, self.permits)
+        data = self.identifier.encode() if self.identifier is not None else None
+        return _aiozk.Semaphore(core, self.base_path, self.permits, layout=self.layout, data=data)
 
     async def acquire(self, timeout: Optional[float] = None) -> 'Permit':
         """Waits for a permit (``exc.TimeoutError`` after ``timeout`` seconds); returns it.
