@@ -10,7 +10,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use aiozk_proto::{AddWatchMode, OpCode, Response};
-use rand::seq::SliceRandom;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tracing::{debug, info_span, Instrument};
@@ -18,6 +17,7 @@ use tracing::{debug, info_span, Instrument};
 use crate::error::Error;
 use crate::hosts::HostPort;
 use crate::path::Chroot;
+use crate::provider::HostProvider;
 use crate::session::{
     watch_set_by, Event, Outgoing, Session, SessionConfig, SessionState, SessionStats, StateCause,
     Tokens, WatchKind,
@@ -99,6 +99,11 @@ pub(crate) enum Command {
         done: oneshot::Sender<()>,
     },
     Reconnect,
+    /// Replace the server list; the reply tells whether the client moves.
+    UpdateServers {
+        hosts: Vec<HostPort>,
+        reply: oneshot::Sender<bool>,
+    },
 }
 
 /// A state change as published to [`crate::Client::state_changes`].
@@ -181,8 +186,9 @@ pub(crate) fn tcp_connector(tls: Option<Arc<tokio_rustls::rustls::ClientConfig>>
 
 pub(crate) struct Driver {
     session: Session<Channels>,
-    hosts: Vec<HostPort>,
-    next_host: usize,
+    hosts: HostProvider,
+    /// The server of the current connection.
+    connected_host: Option<HostPort>,
     connector: Connector,
     rx: mpsc::UnboundedReceiver<Command>,
     shared: Arc<Mutex<Shared>>,
@@ -282,7 +288,7 @@ impl Driver {
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         config: SessionConfig,
-        mut hosts: Vec<HostPort>,
+        hosts: Vec<HostPort>,
         connector: Connector,
         rx: mpsc::UnboundedReceiver<Command>,
         shared: Arc<Mutex<Shared>>,
@@ -293,11 +299,11 @@ impl Driver {
         streams: Arc<StreamSlots>,
     ) -> Self {
         // Shuffled once, then used round-robin, so clients spread over the ensemble.
-        hosts.shuffle(&mut rand::thread_rng());
+        let hosts = HostProvider::new(hosts, config.seed.rotate_left(17));
         Self {
             session: Session::new(config, now()),
             hosts,
-            next_host: 0,
+            connected_host: None,
             connector,
             rx,
             shared,
@@ -354,6 +360,8 @@ impl Driver {
                         self.connecting = None;
                         debug!(server = %addr, "connected");
                         self.conn = Some(stream);
+                        self.hosts.on_connected();
+                        self.connected_host = self.hosts.current().cloned();
                         self.session.set_peer(addr.clone());
                         self.server = Some(addr);
                         // Do not re-register watches nobody waits for any more.
@@ -389,8 +397,10 @@ impl Driver {
                         self.probe.running = None;
                         match found {
                             Some(index) if self.session.is_read_only() => {
-                                tracing::info!(host = %self.hosts[index], "read-write server found; leaving the read-only one");
-                                self.next_host = index;
+                                if let Some(host) = self.hosts.hosts().get(index) {
+                                    tracing::info!(%host, "read-write server found; leaving the read-only one");
+                                }
+                                self.hosts.prefer(index);
                                 self.session.reconnect(now);
                             }
                             _ => {
@@ -408,12 +418,13 @@ impl Driver {
 
     fn start_probe(&mut self) {
         self.probe.next_at = None;
-        let current = self.next_host.wrapping_sub(1) % self.hosts.len().max(1);
+        let current = self.hosts.current_index();
         let candidates: Vec<(usize, HostPort)> = self
             .hosts
+            .hosts()
             .iter()
             .enumerate()
-            .filter(|(i, _)| *i != current)
+            .filter(|(i, _)| Some(*i) != current)
             .map(|(i, h)| (i, h.clone()))
             .collect();
         let connector = self.connector.clone();
@@ -454,6 +465,31 @@ impl Driver {
     fn drop_conn(&mut self) {
         self.conn = None;
         self.server = None;
+        self.connected_host = None;
+    }
+
+    /// Replaces the server list; drops the connection (or the attempt under way) when the
+    /// host provider decides to move. Returns whether it does.
+    fn update_servers(&mut self, now: Instant, hosts: Vec<HostPort>) -> bool {
+        let connected = self.connected_host.clone();
+        let moving = self.hosts.update(hosts, connected.as_ref());
+        self.session.set_host_count(self.hosts.len());
+        if !moving {
+            return false;
+        }
+        tracing::info!(
+            servers = self.hosts.len(),
+            "moving to rebalance over the new server list"
+        );
+        if self.session.state().is_connected() {
+            self.session.reconnect(now);
+        } else if self.conn.is_some() || self.connecting.is_some() {
+            // An attempt under way: abandon it, the next goes where the provider says.
+            self.drop_conn();
+            self.connecting = None;
+            self.session.on_transport_closed(now, Error::ConnectionLoss);
+        }
+        true
     }
 
     fn command(&mut self, now: Instant, cmd: Command) {
@@ -478,6 +514,9 @@ impl Driver {
                 self.session.close(now);
             }
             Command::Reconnect => self.session.reconnect(now),
+            Command::UpdateServers { hosts, reply } => {
+                let _ = reply.send(self.update_servers(now, hosts));
+            }
         }
     }
 
@@ -490,8 +529,7 @@ impl Driver {
                 self.connecting = None;
             }
             if self.session.poll_connect(now) {
-                let host = self.hosts[self.next_host % self.hosts.len()].clone();
-                self.next_host = self.next_host.wrapping_add(1);
+                let host = self.hosts.next();
                 debug!(%host, "connecting");
                 self.session.set_peer(host.to_string());
                 self.connecting = Some((self.connector)(host));

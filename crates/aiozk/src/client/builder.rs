@@ -311,11 +311,11 @@ impl ClientBuilder {
                 Err(Error::NoHosts(match last {
                     Some(why) => format!(
                         "no server of {} answered within {timeout:?}; last error: {why}",
-                        client.inner.servers
+                        client.inner.servers()
                     ),
                     None => format!(
                         "no server of {} answered within {timeout:?}",
-                        client.inner.servers
+                        client.inner.servers()
                     ),
                 }))
             }
@@ -340,6 +340,12 @@ impl ClientBuilder {
             None
         };
         let chroot = Chroot::new(parsed.chroot.as_deref())?;
+        let tls_ready = tls_config.is_some();
+        let servers = ConnectString {
+            hosts: parsed.hosts.clone(),
+            chroot: None,
+        }
+        .to_string();
         if self.default_acl.is_empty() {
             return Err(Error::InvalidArgument("the default ACL is empty".into()));
         }
@@ -412,7 +418,9 @@ impl ClientBuilder {
             state_rx,
             events_tx,
             streams,
-            servers: self.servers.clone(),
+            servers: Mutex::new(servers),
+            tls_all: self.tls.is_some(),
+            tls_ready,
             request_timeout: self.request_timeout,
             slots,
         };

@@ -262,6 +262,12 @@ impl<T: Tokens> Session<T> {
         self.health.last_failure.as_ref()
     }
 
+    /// The server list now has `count` servers (it was replaced): the connect timeout and
+    /// the pauses between rounds of attempts follow.
+    pub fn set_host_count(&mut self, count: usize) {
+        self.config.host_count = count.max(1);
+    }
+
     /// Names the server of the connection being opened (`host:port`), for errors; call it
     /// before [`Session::on_transport_connected`] or [`Session::on_transport_closed`].
     pub fn set_peer(&mut self, peer: impl Into<String>) {
