@@ -46,6 +46,7 @@ pub struct ServerConfig {
     pub(crate) files: Vec<(String, Vec<u8>)>,
     pub(crate) startup_timeout: Duration,
     pub(crate) version: Option<String>,
+    pub(crate) reconfig_initial: Option<usize>,
 }
 
 impl Default for ServerConfig {
@@ -63,6 +64,7 @@ impl Default for ServerConfig {
             files: Vec::new(),
             startup_timeout: Duration::from_secs(30),
             version: None,
+            reconfig_initial: None,
         }
     }
 }
@@ -165,6 +167,20 @@ impl ServerConfig {
     /// directory that `{dir}` names). `name` is a path relative to that directory.
     pub fn file(mut self, name: impl Into<String>, contents: impl Into<Vec<u8>>) -> Self {
         self.files.push((name.into(), contents.into()));
+        self
+    }
+
+    /// Makes the ensemble reconfigurable and starts only its first `initial` members:
+    /// `reconfigEnabled=true`, `standaloneEnabled=false` and `skipACL=yes` (so any client
+    /// may call reconfig). The first `initial` members list only each other; every later
+    /// member lists them and itself, so that once started (with
+    /// [`crate::Ensemble::restart_async`]) it syncs with the running ensemble as a
+    /// non-voting follower until a reconfig adds it (with
+    /// [`crate::Ensemble::server_spec`]). [`crate::Ensemble::start`] waits for the first
+    /// `initial` members only. The servers rewrite their membership in `zoo.cfg.dynamic.*`
+    /// files as reconfigs commit.
+    pub fn dynamic_reconfig(mut self, initial: usize) -> Self {
+        self.reconfig_initial = Some(initial);
         self
     }
 

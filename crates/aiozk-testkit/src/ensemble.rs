@@ -83,6 +83,15 @@ impl Member {
         SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, self.client_port))
     }
 
+    /// `server.N=127.0.0.1:quorum:election:participant;127.0.0.1:client` (ensembles only).
+    fn server_spec(&self) -> Option<String> {
+        let (q, e) = (self.quorum_port?, self.election_port?);
+        Some(format!(
+            "server.{}=127.0.0.1:{q}:{e}:participant;127.0.0.1:{}",
+            self.myid, self.client_port
+        ))
+    }
+
     fn ports(&self) -> impl Iterator<Item = u16> + '_ {
         std::iter::once(self.client_port)
             .chain(self.quorum_port)
@@ -285,9 +294,10 @@ impl Ensemble {
         loop {
             attempt += 1;
             let ensemble = Self::prepare(install.clone(), n, config.clone())?;
+            let initial: Vec<usize> = (0..ensemble.initial_members()).collect();
             match ensemble
                 .launch_all()
-                .and_then(|()| ensemble.wait_ready_all())
+                .and_then(|()| ensemble.wait_ready_set(&initial))
             {
                 Ok(()) => return Ok(ensemble),
                 Err(e) if attempt < START_ATTEMPTS && ensemble.port_conflict(&e) => continue,
@@ -308,8 +318,9 @@ impl Ensemble {
         loop {
             attempt += 1;
             let ensemble = Self::prepare(install.clone(), n, config.clone())?;
+            let initial: Vec<usize> = (0..ensemble.initial_members()).collect();
             let result = match ensemble.launch_all() {
-                Ok(()) => ensemble.wait_ready_all_async().await,
+                Ok(()) => ensemble.wait_ready_set_async(&initial).await,
                 Err(e) => Err(e),
             };
             match result {
@@ -411,12 +422,20 @@ impl Ensemble {
         if self.members.len() > 1 {
             line("initLimit=10".into());
             line("syncLimit=5".into());
+            let initial = c.reconfig_initial;
+            if initial.is_some() {
+                line("reconfigEnabled=true".into());
+                line("standaloneEnabled=false".into());
+                line("skipACL=yes".into());
+            }
             for other in &self.members {
-                if let (Some(q), Some(e)) = (other.quorum_port, other.election_port) {
-                    line(format!(
-                        "server.{}=127.0.0.1:{q}:{e};127.0.0.1:{}",
-                        other.myid, other.client_port
-                    ));
+                // A reconfigurable ensemble starts with its first members only; a later
+                // member knows them and itself.
+                let listed = initial.is_none_or(|n| other.index < n || other.index == m.index);
+                if listed {
+                    if let Some(spec) = other.server_spec() {
+                        line(spec);
+                    }
                 }
             }
         }
@@ -542,8 +561,18 @@ impl Ensemble {
         Ok(())
     }
 
+    /// The members started with the ensemble: all, or the first ones of a reconfigurable
+    /// ensemble (see [`ServerConfig::dynamic_reconfig`]).
+    fn initial_members(&self) -> usize {
+        self.config
+            .reconfig_initial
+            .map_or(self.members.len(), |n| n.clamp(1, self.members.len()))
+    }
+
     fn launch_all(&self) -> io::Result<()> {
-        self.members.iter().try_for_each(|m| self.launch(m))
+        self.members[..self.initial_members()]
+            .iter()
+            .try_for_each(|m| self.launch(m))
     }
 
     fn ready_modes(&self) -> &'static [Mode] {
@@ -682,6 +711,13 @@ impl Ensemble {
     /// Every member's client address, in member order.
     pub fn addrs(&self) -> Vec<SocketAddr> {
         self.members.iter().map(Member::addr).collect()
+    }
+
+    /// Member `i`'s line of a dynamic configuration,
+    /// `server.N=127.0.0.1:quorum:election:participant;127.0.0.1:client`, as `reconfig`
+    /// takes it to add the member. `None` for a standalone server.
+    pub fn server_spec(&self, i: usize) -> Option<String> {
+        self.member(i).server_spec()
     }
 
     /// The client port of member `i`.

@@ -17,7 +17,7 @@ use tracing::{debug, info_span, Instrument};
 use crate::error::Error;
 use crate::hosts::HostPort;
 use crate::path::Chroot;
-use crate::provider::HostProvider;
+use crate::provider::{Draws, HostProvider};
 use crate::session::{
     watch_set_by, Event, Outgoing, Session, SessionConfig, SessionState, SessionStats, StateCause,
     Tokens, WatchKind,
@@ -199,6 +199,8 @@ pub(crate) struct Driver {
     server: Option<String>,
     last_error: Option<String>,
     close_waiters: Vec<oneshot::Sender<()>>,
+    /// Answers to server list updates, sent once the state they caused is published.
+    update_replies: Vec<(oneshot::Sender<bool>, bool)>,
     handles_gone: bool,
     probe: Probe,
     timer: Timer,
@@ -280,6 +282,18 @@ enum Wake {
     ProbeDue,
 }
 
+/// The host provider's randomness: one seed for the process, one ordinal per client, so that
+/// the clients of a process spread evenly (see `provider`).
+fn process_draws() -> Draws {
+    static SEED: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    static ORDINAL: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let seed = *SEED.get_or_init(rand::random);
+    Draws::new(
+        seed,
+        ORDINAL.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+    )
+}
+
 fn now() -> Instant {
     tokio::time::Instant::now().into_std()
 }
@@ -299,7 +313,7 @@ impl Driver {
         streams: Arc<StreamSlots>,
     ) -> Self {
         // Shuffled once, then used round-robin, so clients spread over the ensemble.
-        let hosts = HostProvider::new(hosts, config.seed.rotate_left(17));
+        let hosts = HostProvider::new(hosts, process_draws());
         Self {
             session: Session::new(config, now()),
             hosts,
@@ -314,6 +328,7 @@ impl Driver {
             server: None,
             last_error: None,
             close_waiters: Vec::new(),
+            update_replies: Vec::new(),
             handles_gone: false,
             probe: Probe::new(),
             timer: Timer {
@@ -515,7 +530,8 @@ impl Driver {
             }
             Command::Reconnect => self.session.reconnect(now),
             Command::UpdateServers { hosts, reply } => {
-                let _ = reply.send(self.update_servers(now, hosts));
+                let moved = self.update_servers(now, hosts);
+                self.update_replies.push((reply, moved));
             }
         }
     }
@@ -566,6 +582,9 @@ impl Driver {
             }
         }
         self.publish();
+        for (reply, moved) in self.update_replies.drain(..) {
+            let _ = reply.send(moved);
+        }
         self.update_probe();
         let state = self.session.state();
         if state.is_terminal() || (self.handles_gone && state == SessionState::Expired) {

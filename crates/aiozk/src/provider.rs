@@ -18,6 +18,14 @@
 //! After a decision to move, attempts go first to the chosen group, then to the other, then
 //! round-robin over the whole list as usual; the first successful connection ends the
 //! rebalancing.
+//!
+//! # Randomness
+//! Each draw is uniform on its own, so every client is fair in expectation. The clients of
+//! one process also share a seed and take ordinals 0, 1, 2, ...: draw number `j` of client
+//! `k` is `frac(base_j + k * φ)` with `base_j` random per seed and draw number, a
+//! low-discrepancy sequence over the clients. A hundred clients of one process then split
+//! over the servers almost exactly as the probabilities say, instead of with the spread of
+//! independent coin flips, as long as they make the same decisions in the same order.
 
 use crate::hosts::HostPort;
 
@@ -29,18 +37,77 @@ pub(crate) struct HostProvider {
     index: Option<usize>,
     /// Set by an update that decided to move, until a connection succeeds.
     rebalance: Option<Rebalance>,
-    rng: u64,
+    draws: Draws,
+}
+
+/// Where the provider's randomness comes from (see the module documentation).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Draws {
+    /// Shared by the clients of a process.
+    pub(crate) seed: u64,
+    /// This client's position among them.
+    pub(crate) ordinal: u64,
+    /// Draws taken so far.
+    taken: u64,
+}
+
+impl Draws {
+    /// Draws for client `ordinal` of the clients sharing `seed`.
+    pub(crate) fn new(seed: u64, ordinal: u64) -> Self {
+        Self {
+            seed,
+            ordinal,
+            taken: 0,
+        }
+    }
+
+    /// The next draw, uniform on [0, 1).
+    fn next(&mut self) -> f64 {
+        let j = self.taken;
+        self.taken += 1;
+        let base = splitmix64(self.seed ^ splitmix64(j));
+        let x = base.wrapping_add(self.ordinal.wrapping_mul(weyl_step(self.seed, j)));
+        (x >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// The Weyl step of draw number `j`, as a fraction of 2^64: the fractional part of the
+/// square root of the `j`-th prime for the first draws (steps that are rationally
+/// independent, so that the draws of a client are spread independently over the clients),
+/// an odd random step after them.
+fn weyl_step(seed: u64, j: u64) -> u64 {
+    const PRIMES: [u32; 24] = [
+        2, 3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37, 41, 43, 47, 53, 59, 61, 67, 71, 73, 79, 83, 89,
+    ];
+    match PRIMES.get(j as usize) {
+        Some(&p) => {
+            let root = f64::from(p).sqrt();
+            ((root - root.floor()) * 18_446_744_073_709_551_616.0) as u64 | 1
+        }
+        None => splitmix64(seed.rotate_left(32) ^ j) | 1,
+    }
+}
+
+/// One step of splitmix64: a well-mixed function of `x`.
+fn splitmix64(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
 }
 
 /// A move decided by [`HostProvider::update`].
 #[derive(Debug)]
 struct Rebalance {
-    /// Servers of the new list that were not in the old one, shuffled.
+    /// Servers of the new list that were not in the old one.
     fresh: Vec<HostPort>,
-    /// Servers of the new list that were in the old one, shuffled.
+    /// Servers of the new list that were in the old one.
     kept: Vec<HostPort>,
     /// The probability that an attempt picks a fresh server.
     p_fresh: f64,
+    /// The draws of the first attempt (taken by the update, so that every client takes
+    /// the same number of draws whatever it decides): the group, the server in it.
+    first: Option<(f64, f64)>,
     tried_fresh: usize,
     tried_kept: usize,
 }
@@ -52,14 +119,13 @@ fn same_server(a: &HostPort, b: &HostPort) -> bool {
 }
 
 impl HostProvider {
-    /// A provider over `hosts` (not empty), shuffled with randomness from `seed`.
-    pub(crate) fn new(hosts: Vec<HostPort>, seed: u64) -> Self {
+    /// A provider over `hosts` (not empty), shuffled with randomness from `draws`.
+    pub(crate) fn new(hosts: Vec<HostPort>, draws: Draws) -> Self {
         let mut provider = Self {
             hosts,
             index: None,
             rebalance: None,
-            // splitmix64 steps from any seed, zero included.
-            rng: seed,
+            draws,
         };
         let mut hosts = std::mem::take(&mut provider.hosts);
         provider.shuffle(&mut hosts);
@@ -106,17 +172,27 @@ impl HostProvider {
     }
 
     fn next_rebalancing(&mut self) -> Option<HostPort> {
-        let draw = self.unit();
+        let first = self.rebalance.as_mut()?.first.take();
+        let (group, pick) = match first {
+            Some(draws) => draws,
+            None => (self.unit(), self.unit()),
+        };
         let r = self.rebalance.as_mut()?;
         let fresh_left = r.tried_fresh < r.fresh.len();
         let kept_left = r.tried_kept < r.kept.len();
-        if fresh_left && (draw < r.p_fresh || !kept_left) {
-            r.tried_fresh += 1;
-            return Some(r.fresh[r.tried_fresh - 1].clone());
+        // Untried servers of a group are those from `tried` on; the pick is swapped there.
+        let take = |list: &mut Vec<HostPort>, tried: &mut usize| {
+            let left = list.len() - *tried;
+            let i = *tried + ((pick * left as f64) as usize).min(left - 1);
+            list.swap(*tried, i);
+            *tried += 1;
+            list[*tried - 1].clone()
+        };
+        if fresh_left && (group < r.p_fresh || !kept_left) {
+            return Some(take(&mut r.fresh, &mut r.tried_fresh));
         }
         if kept_left {
-            r.tried_kept += 1;
-            return Some(r.kept[r.tried_kept - 1].clone());
+            return Some(take(&mut r.kept, &mut r.tried_kept));
         }
         // Every server of the new list was tried: back to round-robin.
         self.rebalance = None;
@@ -155,16 +231,23 @@ impl HostProvider {
         let mine_stays = mine
             .as_ref()
             .is_some_and(|m| hosts.iter().any(|h| same_server(h, m)));
-        let (kept, fresh): (Vec<HostPort>, Vec<HostPort>) = hosts
+        let (mut kept, mut fresh): (Vec<HostPort>, Vec<HostPort>) = hosts
             .iter()
             .cloned()
             .partition(|h| self.hosts.iter().any(|o| same_server(o, h)));
+        // In a fixed order: the pick alone chooses, so that it spreads over the clients.
+        let order = |a: &HostPort, b: &HostPort| (&a.host, a.port).cmp(&(&b.host, b.port));
+        kept.sort_by(order);
+        fresh.sort_by(order);
         let old_len = self.hosts.len() as f64;
         let new_len = hosts.len() as f64;
+        // Always three draws: whether to move, and the first attempt's group and server.
+        let decide = self.unit();
+        let first = (self.unit(), self.unit());
         let p_fresh = if new_len > old_len {
             if mine_stays {
                 let p_move = 1.0 - old_len / new_len;
-                if self.unit() < p_move {
+                if decide < p_move {
                     Some(1.0)
                 } else {
                     None
@@ -192,6 +275,7 @@ impl HostProvider {
             fresh,
             kept,
             p_fresh,
+            first: Some(first),
             tried_fresh: 0,
             tried_kept: 0,
         });
@@ -201,25 +285,19 @@ impl HostProvider {
         self.rebalance.is_some()
     }
 
-    /// splitmix64.
-    fn next_u64(&mut self) -> u64 {
-        self.rng = self.rng.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.rng;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
     /// A uniform draw from [0, 1).
     fn unit(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+        self.draws.next()
     }
 
-    /// Fisher–Yates.
+    /// Fisher–Yates, from the front: the first position is drawn first, so that it is the
+    /// best spread over the clients of a process.
     fn shuffle(&mut self, hosts: &mut [HostPort]) {
-        for i in (1..hosts.len()).rev() {
-            let j = (self.next_u64() % (i as u64 + 1)) as usize;
-            hosts.swap(i, j);
+        let len = hosts.len();
+        for i in 0..len.saturating_sub(1) {
+            let left = len - i;
+            let pick = ((self.unit() * left as f64) as usize).min(left - 1);
+            hosts.swap(i, i + pick);
         }
     }
 }
@@ -227,6 +305,19 @@ impl HostProvider {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Client `k` of a process, or, with `INDEPENDENT`, a client of a process of its own.
+    fn draws(k: u64) -> Draws {
+        if INDEPENDENT.with(|i| i.get()) {
+            Draws::new(k.wrapping_mul(7919) + 1, 0)
+        } else {
+            Draws::new(0xfeed, k)
+        }
+    }
+
+    thread_local! {
+        static INDEPENDENT: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    }
 
     fn servers(ports: std::ops::Range<u16>) -> Vec<HostPort> {
         ports.map(|p| HostPort::new("10.0.0.1", p)).collect()
@@ -242,7 +333,7 @@ mod tests {
         let mut load = std::collections::BTreeMap::new();
         let mut moved = 0;
         for seed in 0..clients {
-            let mut p = HostProvider::new(servers(old.clone()), seed * 7919 + 1);
+            let mut p = HostProvider::new(servers(old.clone()), draws(seed));
             let first = p.next();
             p.on_connected();
             let mut on = first.clone();
@@ -258,20 +349,69 @@ mod tests {
     }
 
     fn assert_even(load: &std::collections::BTreeMap<u16, u64>, clients: u64, servers: u64) {
+        assert_within(load, clients, servers, 0.1);
+    }
+
+    fn assert_within(
+        load: &std::collections::BTreeMap<u16, u64>,
+        clients: u64,
+        servers: u64,
+        tolerance: f64,
+    ) {
         let share = clients as f64 / servers as f64;
         assert_eq!(load.len() as u64, servers, "{load:?}");
         for (port, n) in load {
             let off = (*n as f64 - share).abs() / share;
             assert!(
-                off < 0.1,
+                off <= tolerance,
                 "server {port} has {n}, even share {share}: {load:?}"
             );
         }
     }
 
     #[test]
+    fn independent_clients_are_fair_in_expectation() {
+        INDEPENDENT.with(|i| i.set(true));
+        let (load, moved) = simulate(20_000, 1..4, 1..6);
+        assert!((7_400..8_600).contains(&moved), "moved {moved}");
+        assert_even(&load, 20_000, 5);
+        let (load, _) = simulate(20_000, 1..7, 4..8);
+        assert_even(&load, 20_000, 4);
+        INDEPENDENT.with(|i| i.set(false));
+    }
+
+    #[test]
+    fn the_clients_of_a_process_split_almost_exactly() {
+        // 100 clients of one process: 3 -> 5 -> 3 servers.
+        for seed in 0..50 {
+            let mut start = std::collections::BTreeMap::new();
+            let mut grown = std::collections::BTreeMap::new();
+            let mut load = std::collections::BTreeMap::new();
+            for k in 0..100 {
+                let mut p = HostProvider::new(servers(1..4), Draws::new(seed, k));
+                let mut on = p.next();
+                p.on_connected();
+                *start.entry(on.port).or_insert(0) += 1;
+                if p.update(servers(1..6), Some(&on)) {
+                    on = p.next();
+                    p.on_connected();
+                }
+                *grown.entry(on.port).or_insert(0) += 1;
+                if p.update(servers(1..4), Some(&on)) {
+                    on = p.next();
+                    p.on_connected();
+                }
+                *load.entry(on.port).or_insert(0) += 1;
+            }
+            assert_within(&start, 100, 3, 0.07);
+            assert_within(&grown, 100, 5, 0.2);
+            assert_within(&load, 100, 3, 0.15);
+        }
+    }
+
+    #[test]
     fn round_robin_from_a_shuffled_list() {
-        let mut p = HostProvider::new(servers(1..4), 42);
+        let mut p = HostProvider::new(servers(1..4), Draws::new(42, 0));
         let round: Vec<u16> = (0..3).map(|_| p.next().port).collect();
         let again: Vec<u16> = (0..3).map(|_| p.next().port).collect();
         assert_eq!(round, again);
@@ -281,7 +421,7 @@ mod tests {
         // Different seeds give different orders for some seed.
         let orders: std::collections::HashSet<Vec<u16>> = (0..20)
             .map(|s| {
-                let mut p = HostProvider::new(servers(1..4), s);
+                let mut p = HostProvider::new(servers(1..4), Draws::new(s, 0));
                 (0..3).map(|_| p.next().port).collect()
             })
             .collect();
@@ -290,7 +430,7 @@ mod tests {
 
     #[test]
     fn same_list_keeps_the_connection() {
-        let mut p = HostProvider::new(servers(1..4), 5);
+        let mut p = HostProvider::new(servers(1..4), Draws::new(5, 0));
         let on = p.next();
         p.on_connected();
         let mut reordered = servers(1..4);
@@ -328,7 +468,7 @@ mod tests {
     #[test]
     fn a_failed_move_tries_the_other_group_then_round_robin() {
         // Current server 1 of {1,2} is removed; the new list is {2,3}.
-        let mut p = HostProvider::new(servers(1..3), 3);
+        let mut p = HostProvider::new(servers(1..3), Draws::new(3, 0));
         let on = HostPort::new("10.0.0.1", 1);
         assert!(p.update(servers(2..4), Some(&on)));
         assert!(p.rebalancing());
@@ -347,7 +487,7 @@ mod tests {
 
     #[test]
     fn update_while_disconnected_uses_the_latest_attempt() {
-        let mut p = HostProvider::new(servers(1..4), 9);
+        let mut p = HostProvider::new(servers(1..4), Draws::new(9, 0));
         let tried = p.next();
         let without: Vec<HostPort> = servers(1..4)
             .into_iter()
@@ -362,7 +502,7 @@ mod tests {
 
     #[test]
     fn the_scheme_and_case_do_not_make_another_server() {
-        let mut p = HostProvider::new(vec![HostPort::new("ZK1", 2181)], 1);
+        let mut p = HostProvider::new(vec![HostPort::new("ZK1", 2181)], Draws::new(1, 0));
         let on = p.next();
         let mut tls = HostPort::new("zk1", 2181);
         tls.tls = true;
@@ -372,7 +512,7 @@ mod tests {
 
     #[test]
     fn prefer_sends_the_next_attempt_there() {
-        let mut p = HostProvider::new(servers(1..6), 11);
+        let mut p = HostProvider::new(servers(1..6), Draws::new(11, 0));
         let wanted = p.hosts()[3].clone();
         p.prefer(3);
         assert_eq!(p.next(), wanted);
