@@ -40,7 +40,8 @@ impl Ctx {
             .session_timeout(g.session_timeout)
             .max_frame(g.max_frame)
             // A port where nothing listens fails at once, not after --timeout.
-            .fail_eagerly(true);
+            .fail_eagerly(true)
+            .track_ensemble(g.track_ensemble);
         for (scheme, creds) in &g.auth {
             builder = builder.auth(scheme, creds.as_bytes());
         }

@@ -352,7 +352,8 @@ impl PyClient {
     #[new]
     #[pyo3(signature = (servers, *, chroot=None, session_timeout=10.0, allow_read_only=false,
         default_acl=None, retry=None, call_timeout=None, connect_timeout=None, auth=Vec::new(),
-        sasl=None, tls=None, reconnect_after_expiry=true, resume=None, max_frame=None))]
+        sasl=None, tls=None, reconnect_after_expiry=true, resume=None, max_frame=None,
+        track_ensemble=false))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         servers: &str,
@@ -369,10 +370,12 @@ impl PyClient {
         reconnect_after_expiry: bool,
         resume: Option<(i64, Vec<u8>)>,
         max_frame: Option<usize>,
+        track_ensemble: bool,
     ) -> PyResult<Self> {
         let mut builder = Client::builder(servers)
             .session_timeout(secs(session_timeout, "session_timeout")?)
             .allow_read_only(allow_read_only)
+            .track_ensemble(track_ensemble)
             .reconnect_after_expiry(reconnect_after_expiry);
         if let Some(acl) = default_acl {
             builder = builder.default_acl(acl_from(acl));
@@ -475,6 +478,22 @@ impl PyClient {
 
     /// The session state (`connecting`, `connected`, `connected_read_only`, `disconnected`,
     /// `expired`, `auth_failed`, `closed`).
+    /// Replaces the server list, keeping the session; resolves to whether the client moves
+    /// to another server to even out the load (see `Client::update_servers`).
+    fn update_servers<'py>(&self, py: Python<'py>, servers: String) -> PyResult<Bound<'py, PyAny>> {
+        let client = self.client.clone();
+        spawn(
+            py,
+            async move { client.update_servers(&servers).await },
+            |py, moved: bool| {
+                Ok(pyo3::types::PyBool::new(py, moved)
+                    .to_owned()
+                    .into_any()
+                    .unbind())
+            },
+        )
+    }
+
     /// Drops the current connection and reconnects with the same session, as after a
     /// network failure (calls in flight fail with ConnectionLoss; watches are
     /// re-registered). Does nothing unless connected.

@@ -188,7 +188,10 @@ class ZKClient:
     ``session.password``), ``max_frame`` (the largest reply accepted and request sent, in
     bytes; default 1 MiB - 1, the server's default ``jute.maxbuffer``: raise it to read a
     node whose data or list of children is bigger; a reply over it fails with
-    ``exc.ProtocolError``, whose ``size`` and ``limit`` say by how much).
+    ``exc.ProtocolError``, whose ``size`` and ``limit`` say by how much),
+    ``track_ensemble`` (default False: follow the membership that ``/zookeeper/config``
+    lists, moving sessions to added servers and off removed ones; see
+    ``update_servers``).
     """
 
     def __init__(
@@ -209,6 +212,7 @@ class ZKClient:
         connect_timeout: Optional[float] = None,
         resume_session: Optional[Tuple[int, bytes]] = None,
         max_frame: Optional[int] = None,
+        track_ensemble: bool = False,
     ) -> None:
         self.servers = servers
         self.chroot: Optional[str] = None
@@ -234,6 +238,7 @@ class ZKClient:
         self._reconnect_after_expiry = reconnect_after_expiry
         self._resume = resume_session
         self._max_frame = max_frame
+        self._track_ensemble = track_ensemble
         self._core: Optional[_aiozk.Client] = None
         self._starting: Optional[asyncio.Lock] = None
 
@@ -279,6 +284,7 @@ class ZKClient:
                 reconnect_after_expiry=self._reconnect_after_expiry,
                 resume=self._resume,
                 max_frame=self._max_frame,
+                track_ensemble=self._track_ensemble,
             )
             self._resume = None
             self.session.state._set('lost')
@@ -318,6 +324,19 @@ class ZKClient:
 
     async def __aexit__(self, *exc_info: Any) -> None:
         await self.close()
+
+    async def update_servers(self, servers: str) -> bool:
+        """Replaces the server list (``host:port,...``) while the session lives on.
+
+        The client moves to another server only when that evens out the load across the
+        new list (ZOOKEEPER-1355): when its server is gone, or, as the list grows, with the
+        probability that gives every server its share. Returns whether it moved; calls in
+        flight during a move fail with a connection loss and are retried by the retry
+        policy. Also used by the next ``start()`` after a close.
+        """
+        moved = await self._c().update_servers(servers)
+        self.servers = servers
+        return bool(moved)
 
     def _c(self) -> '_aiozk.Client':
         core = self._core
