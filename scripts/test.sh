@@ -43,5 +43,10 @@ for v in "$ZK_38" debian; do
   leg "ZooKeeper $v, protocol/session/watch/fault/recipe tests" "$t"
 done
 
+# Seeded runs under faults on a partitioned ensemble, and the mutant sweep.
+t=$SECONDS
+scripts/proof-sweep.sh
+leg "proof under faults" "$t"
+
 echo "=== CI legs ===" >&2
 printf '  %s\n' "${legs[@]}" >&2

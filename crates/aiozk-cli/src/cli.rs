@@ -357,10 +357,14 @@ pub enum Command {
         on the node and its children list; -r a persistent recursive watch on the whole \
         subtree (ZooKeeper 3.6+); these miss nothing.\n\
         Connection changes are printed too: `disconnected: REASON`, `reconnected (session \
-        0x..)`, `session expired; new session 0x..`; the watches carry on.\n\
-        JSON, one object per line: {\"type\": \"event\", \"event\": \"NodeDataChanged\", \
-        \"path\", \"zxid\"} or {\"type\": \"state\", \"state\": \"disconnected\"|\"reconnected\"|\
-        \"new_session\", \"session\", \"reason\"}."
+        0x..)`, `session expired; new session 0x..`; the watches carry on. Changes made \
+        while disconnected are printed once back, marked `(catch-up)`, one per kind of \
+        change; a recursive watch prints `Resync PATH` instead when something changed \
+        (changes below PATH may have been missed).\n\
+        JSON, one object per line: {\"type\": \"event\", \"event\": \"NodeDataChanged\"|..|\
+        \"Resync\", \"path\", \"zxid\" (null before ZooKeeper 3.9 and for catch-up events), \
+        \"catch_up\": bool, \"resync\": bool} or {\"type\": \"state\", \"state\": \
+        \"disconnected\"|\"reconnected\"|\"new_session\", \"session\", \"reason\"}."
     )]
     Watch {
         /// Watch the whole subtree (persistent recursive watch).

@@ -5,8 +5,8 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use aiozk::{
-    Error, EventType, OneshotWatcher, PersistentWatcher, SessionEvent, SessionState, StateCause,
-    WatchedEvent,
+    Error, EventKind, EventType, OneshotWatcher, PersistentWatcher, SessionEvent, SessionState,
+    StateCause, WatchedEvent,
 };
 use serde_json::json;
 use tokio::sync::broadcast;
@@ -92,7 +92,8 @@ async fn persistent(
     let mut watcher: Option<PersistentWatcher> = None;
     loop {
         if watcher.is_none() {
-            // Set (again) after a session expiry; keep trying while the servers are away.
+            // Keep trying while the servers are away. The watch then lives across
+            // reconnects and session expiries; the client reports what it missed.
             watcher = arm(ctx, path, || ctx.client.add_watch(path, recursive)).await?;
         }
         let wake = tokio::select! {
@@ -101,10 +102,12 @@ async fn persistent(
             () = &mut interrupted => Wake::Interrupted,
         };
         match wake {
-            Wake::Event(ev) if ev.event_type == EventType::None => {
+            Wake::Event(ev) if ev.is_end() => {
                 watcher = None;
                 check_session_end(ev.state)?;
             }
+            // The state line says it; the catch-up follows.
+            Wake::Event(ev) if ev.kind == EventKind::NewSession => {}
             Wake::Event(ev) => {
                 printer.event(&ev)?;
                 if printer.done() {
@@ -157,7 +160,7 @@ async fn oneshot(
             () = &mut interrupted => Wake::Interrupted,
         };
         match wake {
-            Wake::Event(ev) if ev.event_type == EventType::None => {
+            Wake::Event(ev) if ev.is_end() => {
                 check_session_end(ev.state)?;
                 tokio::time::sleep(RETRY).await;
             }
@@ -241,14 +244,24 @@ impl Printer {
         if let Some(n) = &mut self.left {
             *n = n.saturating_sub(1);
         }
-        let name = format!("{:?}", ev.event_type);
+        let resync = ev.kind == EventKind::Resync;
+        let catch_up = ev.kind == EventKind::CatchUp;
+        let name = if resync {
+            "Resync".to_owned()
+        } else {
+            format!("{:?}", ev.event_type)
+        };
         if self.json {
             output::json(&json!({
                 "type": "event",
                 "event": name,
                 "path": ev.path,
                 "zxid": ev.zxid,
+                "catch_up": catch_up,
+                "resync": resync,
             }))
+        } else if catch_up {
+            output::line(&format!("{name} {} (catch-up)", ev.path))
         } else {
             output::line(&format!("{name} {}", ev.path))
         }

@@ -861,6 +861,63 @@ fn watch_persistent_and_recursive() {
     );
 }
 
+/// The test server's (major, minor) version, from `zk 4lw ADDR srvr`.
+fn server_version() -> (u32, u32) {
+    let v = ok_json(&["4lw", &server().member_addr(0).to_string(), "srvr"]);
+    let answer = v["answer"].as_str().unwrap().to_owned();
+    let line = answer
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Zookeeper version:"))
+        .unwrap_or_else(|| panic!("no version in {answer:?}"));
+    let mut parts = line.trim().split(['.', '-']).map(|p| p.parse::<u32>());
+    match (parts.next(), parts.next()) {
+        (Some(Ok(major)), Some(Ok(minor))) => (major, minor),
+        _ => panic!("bad version {line:?}"),
+    }
+}
+
+/// ZOOKEEPER-4655: every event of `zk --json watch` has a `zxid` field; from 3.9 it is the
+/// zxid of the change, the node's mzxid (or pzxid, for a children change) that another
+/// client reads afterwards; older servers do not send it and the field is null.
+#[test]
+fn watch_events_carry_the_zxid_of_the_change_from_3_9() {
+    let with_zxid = server_version() >= (3, 9);
+    for persistent in [true, false] {
+        let b = base(if persistent {
+            "watch-zxid-p"
+        } else {
+            "watch-zxid"
+        });
+        let mut args = vec!["--json", "watch"];
+        if persistent {
+            args.push("--persistent");
+        }
+        args.push(&b);
+        let w = Lines::spawn(cmd(&args));
+        std::thread::sleep(Duration::from_millis(1500));
+        ok(&["set", &b, "x"]);
+        let changed = w.next_json();
+        let mzxid = ok_json(&["stat", &b])["mzxid"].clone();
+        std::thread::sleep(Duration::from_millis(500));
+        ok(&["create", &format!("{b}/c")]);
+        let children = w.next_json();
+        let pzxid = ok_json(&["stat", &b])["pzxid"].clone();
+        assert_eq!(changed["event"], "NodeDataChanged", "{changed}");
+        assert_eq!(children["event"], "NodeChildrenChanged", "{children}");
+        for (ev, zxid) in [(&changed, &mzxid), (&children, &pzxid)] {
+            let field = ev
+                .get("zxid")
+                .unwrap_or_else(|| panic!("no zxid field: {ev}"));
+            if with_zxid {
+                assert!(zxid.as_i64().is_some_and(|z| z > 0), "{zxid}");
+                assert_eq!(field, zxid, "{ev}");
+            } else {
+                assert!(field.is_null(), "{ev}");
+            }
+        }
+    }
+}
+
 #[test]
 fn watch_survives_a_reconnect_and_says_so() {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -903,6 +960,87 @@ fn watch_survives_a_reconnect_and_says_so() {
         line = w.next();
     }
     assert!(line.starts_with("reconnected (session 0x"), "{line}");
+}
+
+/// Changes made while `zk watch --persistent` and `zk watch -r` are disconnected are printed
+/// once they are back: the persistent watch prints each kind of change, marked as catch-up;
+/// the recursive one (which cannot tell which nodes changed) prints one `Resync`.
+#[test]
+fn watch_prints_catch_up_and_resync_events_marked_as_such() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let proxy = runtime
+        .block_on(aiozk_testkit::FaultProxy::start(server().member_addr(0)))
+        .unwrap();
+    let b = base("watch-catch-up");
+    let spawn = |args: &[&str]| {
+        let mut watch = cmd(args);
+        watch.env("ZK_SERVERS", proxy.addr().to_string());
+        Lines::spawn(watch)
+    };
+    let p = spawn(&["--json", "watch", "--persistent", &b]);
+    let r = spawn(&["--json", "watch", "-r", &b]);
+    let text = spawn(&["watch", "--persistent", &b]);
+    std::thread::sleep(Duration::from_millis(1500));
+    // Unseen by the watchers: their connections are stalled, then cut.
+    proxy.stall();
+    ok(&["set", &b, "x"]);
+    ok(&["create", &format!("{b}/c")]);
+    ok(&["set", &b, "y"]);
+    runtime.block_on(proxy.cut_rst());
+    proxy.resume();
+    // State lines come and go around the events; the events alone are checked.
+    let events = |w: &Lines, n: usize| -> Vec<Value> {
+        let mut got = Vec::new();
+        while got.len() < n {
+            let line = w.next_json();
+            if line["type"] == "event" {
+                got.push(line);
+            }
+        }
+        got
+    };
+    let got = events(&p, 2);
+    for (ev, name) in got.iter().zip(["NodeDataChanged", "NodeChildrenChanged"]) {
+        assert_eq!(ev["event"], name, "{got:?}");
+        assert_eq!(ev["path"], b.as_str());
+        assert_eq!(ev["catch_up"], true, "{ev}");
+        assert_eq!(ev["resync"], false, "{ev}");
+        assert!(ev["zxid"].is_null(), "{ev}");
+    }
+    let got = events(&r, 1);
+    assert_eq!(got[0]["event"], "Resync", "{got:?}");
+    assert_eq!(got[0]["path"], b.as_str());
+    assert_eq!(
+        (&got[0]["resync"], &got[0]["catch_up"]),
+        (&Value::Bool(true), &Value::Bool(false))
+    );
+    let mut lines = Vec::new();
+    while lines.len() < 2 {
+        let line = text.next();
+        if !line.starts_with("disconnected") && !line.starts_with("reconnected") {
+            lines.push(line);
+        }
+    }
+    assert_eq!(
+        lines,
+        [
+            format!("NodeDataChanged {b} (catch-up)"),
+            format!("NodeChildrenChanged {b} (catch-up)")
+        ]
+    );
+    // Nothing twice; a later change is live.
+    std::thread::sleep(Duration::from_millis(500));
+    ok(&["set", &b, "z"]);
+    let ev = events(&p, 1).remove(0);
+    assert_eq!(
+        (&ev["event"], &ev["catch_up"]),
+        (&Value::from("NodeDataChanged"), &Value::Bool(false))
+    );
+    assert_eq!(text.next(), format!("NodeDataChanged {b}"));
 }
 
 #[test]

@@ -2,7 +2,9 @@
 # Builds the Python package (a wheel) into a venv, then runs aiozk 0.32.0's own test suite
 # (from PyPI's sdist, MIT; the tests listed in tests/aiozk_suite_excluded.txt are left out)
 # against a server of `zk-testkit serve`, and this package's pytest suite (tests/) against
-# one of `zk-testkit serve --ttl --sasl bob:bobsecret --tls` (see tests/conftest.py).
+# one of `zk-testkit serve --ttl --sasl bob:bobsecret --tls` (see tests/conftest.py), on this
+# machine's Python and on CPython 3.9 and 3.13 from Debian's archive (scripts/pythons.sh). It
+# prints how many of aiozk's tests apply and pass.
 #
 # Environment: AIOZK_PY_VENV (default target/aiozk-pyo3-venv), CARGO_TARGET_DIR.
 set -euo pipefail
@@ -27,10 +29,12 @@ site=$(cd /tmp && "$py" -c 'import aiozk, os; print(os.path.dirname(aiozk.__file
 
 # aiozk's test suite, copied into the installed package (its tests use relative imports).
 suite=$target/aiozk-suite
-if [ ! -d "$suite/aiozk-0.32.0/aiozk/test" ]; then
+if [ ! -d "$suite/aiozk-0.32.0/aiozk/protocol" ]; then
     mkdir -p "$suite"
-    "$py" -m pip download -q --no-binary :all: --no-deps aiozk==0.32.0 -d "$suite"
-    tar -xzf "$suite/aiozk-0.32.0.tar.gz" -C "$suite" aiozk-0.32.0/aiozk/test aiozk-0.32.0/LICENSE
+    [ -f "$suite/aiozk-0.32.0.tar.gz" ] ||
+        "$py" -m pip download -q --no-binary :all: --no-deps aiozk==0.32.0 -d "$suite"
+    # Its tests, and its sources: the package's own tests read them (tests/test_send.py).
+    tar -xzf "$suite/aiozk-0.32.0.tar.gz" -C "$suite" aiozk-0.32.0/aiozk aiozk-0.32.0/LICENSE
 fi
 rm -rf "$site/test"
 cp -r "$suite/aiozk-0.32.0/aiozk/test" "$site/test"
@@ -44,13 +48,71 @@ coproc ZK { exec "$bin/zk-testkit" serve; }
 read -r connect <&"${ZK[0]}"
 trap 'exec {ZK[1]}>&-; wait' EXIT
 deselect=()
-while read -r id _; do
-    [ -n "$id" ] && deselect+=(--deselect "$id")
+not_applicable=()
+not_run=()
+while IFS= read -r line; do
+    id=${line%%[[:space:]]*}
+    [ -n "$id" ] || continue
+    deselect+=(--deselect "$id")
+    case $line in
+        *"# not applicable:"*) not_applicable+=("$id") ;;
+        *) not_run+=("$id") ;;
+    esac
 done < <(grep -v '^#' "$crate/tests/aiozk_suite_excluded.txt")
-echo "aiozk 0.32.0 test suite against aiozk-rs ($((${#deselect[@]} / 2)) exclusions, see tests/aiozk_suite_excluded.txt):"
-(cd "$site" && ZK_HOST=${connect%:*} ZK_PORT=${connect##*:} "$py" -m pytest -q -p no:cacheprovider \
-    -o addopts='' -o asyncio_mode=auto -o asyncio_default_fixture_loop_scope=function \
-    --rootdir "$site" --timeout 120 "${deselect[@]}" test)
+suite_pytest=("$py" -m pytest -p no:cacheprovider -o addopts='' -o asyncio_mode=auto
+    -o asyncio_default_fixture_loop_scope=function --rootdir "$site")
+# Test counts from pytest's collection: "N tests collected" (or "N/M tests collected").
+collected() {
+    (cd "$site" && ZK_HOST=${connect%:*} ZK_PORT=${connect##*:} "${suite_pytest[@]}" --collect-only -q "$@" |
+        tail -n 1 | grep -oE '^[0-9]+')
+}
+total=$(collected test)
+na=$(collected "${not_applicable[@]}")
+excluded=$(collected "${not_run[@]}")
+echo "aiozk 0.32.0 test suite against aiozk-rs (exclusions with reasons: tests/aiozk_suite_excluded.txt):"
+log=$(mktemp)
+status=0
+(cd "$site" && ZK_HOST=${connect%:*} ZK_PORT=${connect##*:} "${suite_pytest[@]}" -q --timeout 120 \
+    "${deselect[@]}" test) | tee "$log" || status=$?
+count() { grep -E '^=*[[:space:]]*[0-9]+ (passed|failed)' "$log" | tail -n 1 | grep -oE "[0-9]+ $1" | grep -oE '^[0-9]+' || echo 0; }
+passed=$(count passed)
+echo "aiozk 0.32.0 suite: $passed of $((total - na)) applicable tests passed ($total tests:" \
+    "$na not applicable, $excluded not run, $((total - na - excluded - passed)) failed)"
+rm -f "$log"
+[ "$status" -eq 0 ] || exit "$status"
 
-echo "aiozk-rs test suite:"
-(cd "$crate" && ZK_TESTKIT="$bin/zk-testkit" "$py" -m pytest -q -p no:cacheprovider --timeout 120 tests)
+# The Rust API that tests/test_parity.py compares with the Python one: rustdoc's JSON output
+# (an unstable option, which RUSTC_BOOTSTRAP allows on the stable toolchain).
+for c in aiozk aiozk-recipes; do
+    RUSTC_BOOTSTRAP=1 cargo rustdoc -q -p "$c" --lib --target-dir "$target/rustdoc-json" -- \
+        -Zunstable-options --output-format json
+done
+
+# The package's own suite, on this machine's Python and on the CPython versions that
+# scripts/pythons.sh takes from Debian's archive (3.9 and 3.13): each gets a venv with the
+# same abi3 wheel.
+run_suite() {
+    local python=$1
+    echo "aiozk-rs test suite on $("$python" -c 'import platform; print("CPython", platform.python_version())'):"
+    (cd "$crate" && ZK_TESTKIT="$bin/zk-testkit" AIOZK_RUSTDOC_JSON="$target/rustdoc-json/doc" \
+        AIOZK_REFERENCE="$suite/aiozk-0.32.0/aiozk" "$python" -m pytest -q -p no:cacheprovider --timeout 120 tests)
+}
+run_suite "$py"
+mapfile -t pythons < <("$crate/scripts/pythons.sh")
+for interpreter in "${pythons[@]}"; do
+    version=$("$interpreter" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+    other=$target/aiozk-py$version-venv
+    if [ ! -x "$other/bin/pip" ]; then
+        rm -rf "$other"
+        "$interpreter" -m venv --without-pip "$other"
+        # Debian's interpreters come without ensurepip's wheels: pip from PyPI, run from
+        # its wheel, installs itself.
+        wheels=$target/pip-wheel/$version
+        mkdir -p "$wheels"
+        "$py" -m pip download -q --only-binary :all: --no-deps --python-version "$version" pip -d "$wheels"
+        "$other/bin/python" "$(ls "$wheels"/pip-*.whl | head -n 1)/pip" install -q --no-index "$wheels"/pip-*.whl
+    fi
+    "$other/bin/python" -m pip install -q pytest pytest-asyncio pytest-timeout
+    "$other/bin/python" -m pip install -q --force-reinstall --no-deps "$target"/aiozk-py-wheels/aiozk_rs-*.whl
+    run_suite "$other/bin/python"
+done

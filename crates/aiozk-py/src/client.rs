@@ -10,8 +10,7 @@ use std::time::Duration;
 
 use aiozk::path::Chroot;
 use aiozk::{
-    Client, CreateOptions, EventType, OneshotWatcher, OpResult, RetryPolicy, SessionState,
-    TlsOptions,
+    Client, CreateOptions, EventType, OneshotWatcher, RetryPolicy, SessionState, TlsOptions,
 };
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -28,7 +27,7 @@ use crate::watch::{state_name, PersistentWatchInner, PyPersistentWatch, PyStateC
 #[pyclass(module = "aiozk._aiozk", name = "Client", frozen)]
 pub(crate) struct PyClient {
     pub(crate) client: Client,
-    chroot: Chroot,
+    pub(crate) chroot: Chroot,
     /// The one-shot watches being forwarded, by (child watch?, server path).
     armed: Armed,
 }
@@ -114,7 +113,7 @@ fn secs(value: f64, what: &str) -> PyResult<Duration> {
 }
 
 /// A retry policy from `aiozk.RetryPolicy._spec`: `(kind, arg, maximum)`.
-fn retry_policy(spec: (String, Option<f64>, Option<f64>)) -> PyResult<RetryPolicy> {
+pub(crate) fn retry_policy(spec: (String, Option<f64>, Option<f64>)) -> PyResult<RetryPolicy> {
     let (kind, arg, maximum) = spec;
     let policy = match kind.as_str() {
         "once" => RetryPolicy::once(),
@@ -140,7 +139,7 @@ fn retry_policy(spec: (String, Option<f64>, Option<f64>)) -> PyResult<RetryPolic
     })
 }
 
-fn create_options(
+pub(crate) fn create_options(
     acl: Option<Vec<AclTuple>>,
     ephemeral: bool,
     sequential: bool,
@@ -176,7 +175,7 @@ fn create_options(
 
 /// The kind of one-shot watch a read set, to re-check it after a session expiry.
 #[derive(Clone, Copy)]
-enum WatchKind {
+pub(crate) enum WatchKind {
     /// `exists` on a missing node: fires on creation.
     Exist,
     /// `exists` on an existing node, or `get`: fires on data change or deletion.
@@ -288,7 +287,7 @@ impl PyClient {
 
     /// A server path as seen by the caller: aiozk's `denormalize_path`, which gives the
     /// chroot node itself as `''`.
-    fn strip(chroot: &Chroot, path: String) -> String {
+    pub(crate) fn strip(chroot: &Chroot, path: String) -> String {
         if chroot.as_str() == Some(path.as_str()) {
             String::new()
         } else {
@@ -298,7 +297,7 @@ impl PyClient {
 
     /// The awaitable of a watched read that returns a pair and a watcher: the pair is the
     /// result, the watcher is forwarded to `target`'s callback (see [`forward_watch`]).
-    fn spawn_forwarded<'py, A, B, F>(
+    pub(crate) fn spawn_forwarded<'py, A, B, F>(
         &self,
         py: Python<'py>,
         fut: F,
@@ -334,7 +333,7 @@ impl PyClient {
         )
     }
 
-    fn watch_target(
+    pub(crate) fn watch_target(
         &self,
         py: Python<'_>,
         on_event: Option<Py<PyAny>>,
@@ -353,6 +352,7 @@ impl PyClient {
     #[pyo3(signature = (servers, *, chroot=None, session_timeout=10.0, allow_read_only=false,
         default_acl=None, retry=None, call_timeout=None, connect_timeout=None, auth=Vec::new(),
         sasl=None, tls=None, reconnect_after_expiry=true, resume=None, max_frame=None,
+        max_write_delay=None, coalesce_reads=true, fail_eagerly=false,
         track_ensemble=false))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -370,6 +370,9 @@ impl PyClient {
         reconnect_after_expiry: bool,
         resume: Option<(i64, Vec<u8>)>,
         max_frame: Option<usize>,
+        max_write_delay: Option<f64>,
+        coalesce_reads: bool,
+        fail_eagerly: bool,
         track_ensemble: bool,
     ) -> PyResult<Self> {
         let mut builder = Client::builder(servers)
@@ -404,6 +407,12 @@ impl PyClient {
         if let Some(bytes) = max_frame {
             builder = builder.max_frame(bytes);
         }
+        if let Some(d) = max_write_delay {
+            builder = builder.max_write_delay(secs(d, "max_write_delay")?);
+        }
+        builder = builder
+            .coalesce_reads(coalesce_reads)
+            .fail_eagerly(fail_eagerly);
         let chroot = Chroot::new(Some(&normalize(chroot.as_deref().unwrap_or(""))))
             .map_err(|e| Python::attach(|py| crate::errors::to_py(py, e)))?;
         let _guard = runtime().enter();
@@ -504,6 +513,50 @@ impl PyClient {
     #[getter]
     fn state(&self) -> &'static str {
         state_name(self.client.state())
+    }
+
+    /// The highest zxid seen in a reply of this session.
+    #[getter]
+    fn last_zxid(&self) -> i64 {
+        self.client.last_zxid()
+    }
+
+    /// Seconds since the server last answered something this client sent (None before
+    /// the first answer).
+    #[getter]
+    fn last_heard(&self) -> Option<f64> {
+        self.client.last_heard().map(|t| t.elapsed().as_secs_f64())
+    }
+
+    /// Why the latest connection attempt failed, as an exception (None after a handshake
+    /// succeeded).
+    #[getter]
+    fn connect_failure(&self, py: Python<'_>) -> Option<Py<PyAny>> {
+        self.client
+            .connect_failure()
+            .map(|e| crate::errors::to_py(py, e).into_value(py).into_any())
+    }
+
+    /// A handle to the same session whose calls are bounded by `timeout` seconds each,
+    /// retries included.
+    fn with_call_timeout(&self, timeout: f64) -> PyResult<Self> {
+        Ok(Self {
+            client: self
+                .client
+                .with_call_timeout(secs(timeout, "call_timeout")?),
+            chroot: self.chroot.clone(),
+            armed: Arc::clone(&self.armed),
+        })
+    }
+
+    /// A handle to the same session whose calls use the retry policy `retry` (see
+    /// `aiozk.RetryPolicy._spec`).
+    fn with_retry(&self, retry: (String, Option<f64>, Option<f64>)) -> PyResult<Self> {
+        Ok(Self {
+            client: self.client.with_retry(retry_policy(retry)?),
+            chroot: self.chroot.clone(),
+            armed: Arc::clone(&self.armed),
+        })
     }
 
     #[getter]
@@ -723,7 +776,9 @@ impl PyClient {
     }
 
     /// `data` None creates the node without data (null data), `b''` with empty data.
-    #[pyo3(signature = (path, data, acl=None, ephemeral=false, sequential=false, container=false, ttl=None))]
+    /// `protected`: a sequential create whose reply is lost finds its node instead of
+    /// creating a second one (see `CreateOptions::protected`).
+    #[pyo3(signature = (path, data, acl=None, ephemeral=false, sequential=false, container=false, ttl=None, protected=false))]
     #[allow(clippy::too_many_arguments)]
     fn create<'py>(
         &self,
@@ -735,10 +790,14 @@ impl PyClient {
         sequential: bool,
         container: bool,
         ttl: Option<f64>,
+        protected: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
         // Outside a running loop nothing must be sent: check before queuing.
         bridge::running_loop(py)?;
-        let options = create_options(acl, ephemeral, sequential, container, ttl)?;
+        let mut options = create_options(acl, ephemeral, sequential, container, ttl)?;
+        if protected {
+            options = options.protected();
+        }
         let fut = self.client.create_opt(&self.path(path), data, &options);
         let chroot = self.chroot.clone();
         spawn(
@@ -856,6 +915,53 @@ impl PyClient {
         })
     }
 
+    /// Several reads in one round trip (not atomic); see [`crate::admin`].
+    fn multi_read<'py>(
+        &self,
+        py: Python<'py>,
+        ops: Vec<(String, String)>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        self.multi_read_impl(py, ops)
+    }
+
+    #[pyo3(signature = (prefix="/"))]
+    fn get_ephemerals<'py>(&self, py: Python<'py>, prefix: &str) -> PyResult<Bound<'py, PyAny>> {
+        self.get_ephemerals_impl(py, prefix)
+    }
+
+    fn get_all_children_number<'py>(
+        &self,
+        py: Python<'py>,
+        path: &str,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        self.get_all_children_number_impl(py, path)
+    }
+
+    fn whoami<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        self.whoami_impl(py)
+    }
+
+    #[pyo3(signature = (watch=None))]
+    fn get_config<'py>(
+        &self,
+        py: Python<'py>,
+        watch: Option<Py<PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        self.get_config_impl(py, watch)
+    }
+
+    #[pyo3(signature = (joining="", leaving="", new_members="", from_config=-1))]
+    fn reconfig<'py>(
+        &self,
+        py: Python<'py>,
+        joining: &str,
+        leaving: &str,
+        new_members: &str,
+        from_config: i64,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        self.reconfig_impl(py, joining, leaving, new_members, from_config)
+    }
+
     fn add_auth<'py>(
         &self,
         py: Python<'py>,
@@ -869,81 +975,14 @@ impl PyClient {
         })
     }
 
-    /// Commits a transaction. `ops`: tuples `("create", path, data, acl, ephemeral,
-    /// sequential, container, ttl)`, `("delete", path, version)`, `("set_data", path, data,
-    /// version)`, `("check", path, version)`; `data` None is null data. Returns one tuple per
-    /// operation: `("created", path, stat_or_None)`, `("deleted",)`, `("updated", stat)`,
-    /// `("checked",)`.
+    /// Commits a transaction of the operation tuples `ops` (see
+    /// [`crate::transaction::add_ops`]), paths joined to the chroot; resolves to one tuple
+    /// per operation (see [`crate::transaction::commit`]).
     fn commit<'py>(&self, py: Python<'py>, ops: Bound<'py, PyList>) -> PyResult<Bound<'py, PyAny>> {
         // Outside a running loop nothing must be sent: check before queuing.
         bridge::running_loop(py)?;
-        let mut txn = self.client.transaction();
-        for op in ops.iter() {
-            let kind: String = op.get_item(0)?.extract()?;
-            let path: String = op.get_item(1)?.extract()?;
-            let path = self.path(&path);
-            txn = match kind.as_str() {
-                "create" => {
-                    let data: Option<Vec<u8>> = op.get_item(2)?.extract()?;
-                    let options = create_options(
-                        op.get_item(3)?.extract()?,
-                        op.get_item(4)?.extract()?,
-                        op.get_item(5)?.extract()?,
-                        op.get_item(6)?.extract()?,
-                        op.get_item(7)?.extract()?,
-                    )?;
-                    txn.create_opt(&path, data.as_deref(), &options)
-                }
-                "delete" => txn.delete(&path, op.get_item(2)?.extract()?),
-                "set_data" => {
-                    let data: Option<Vec<u8>> = op.get_item(2)?.extract()?;
-                    txn.set_data_opt(&path, data.as_deref(), op.get_item(3)?.extract()?)
-                }
-                "check" => txn.check_version(&path, op.get_item(2)?.extract()?),
-                other => {
-                    return Err(PyValueError::new_err(format!(
-                        "unknown transaction operation {other:?}"
-                    )))
-                }
-            };
-        }
-        let fut = txn.commit();
-        let chroot = self.chroot.clone();
-        spawn(
-            py,
-            async move {
-                let results = fut.await?;
-                Ok((chroot, results))
-            },
-            |py, (chroot, results)| {
-                let items: Vec<Py<PyAny>> = results
-                    .into_iter()
-                    .map(|r| -> PyResult<Py<PyAny>> {
-                        Ok(match r {
-                            OpResult::Created { path, stat } => (
-                                "created",
-                                Self::strip(&chroot, path),
-                                types::opt_stat(py, stat)?,
-                            )
-                                .into_pyobject(py)?
-                                .into_any()
-                                .unbind(),
-                            OpResult::Deleted => {
-                                ("deleted",).into_pyobject(py)?.into_any().unbind()
-                            }
-                            OpResult::Updated(stat) => ("updated", types::stat(py, stat)?)
-                                .into_pyobject(py)?
-                                .into_any()
-                                .unbind(),
-                            OpResult::Checked => {
-                                ("checked",).into_pyobject(py)?.into_any().unbind()
-                            }
-                        })
-                    })
-                    .collect::<PyResult<_>>()?;
-                Ok(PyList::new(py, items)?.into_any().unbind())
-            },
-        )
+        let txn = crate::transaction::add_ops(self.client.transaction(), &ops, |p| self.path(p))?;
+        crate::transaction::commit(py, txn, self.chroot.clone())
     }
 
     /// Adds a persistent (or persistent recursive) watch; resolves to an async iterator of

@@ -17,10 +17,14 @@
 //! One tokio runtime for the process (pyo3-async-runtimes' shared runtime): the sessions'
 //! drivers run there, so pings and reconnects go on while the event loop is busy.
 
+mod admin;
 mod bridge;
 mod client;
 mod errors;
+mod fence;
 mod recipes;
+mod transaction;
+mod tree_events;
 mod types;
 mod watch;
 
@@ -38,6 +42,8 @@ fn aiozk_ext(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<watch::PyStateChanges>()?;
     m.add_class::<bridge::Canceller>()?;
     recipes::register(m)?;
+    m.add_class::<fence::PyFence>()?;
+    m.add_class::<tree_events::PyTreeEvents>()?;
     m.add_class::<bridge::Drain>()?;
     m.add_function(wrap_pyfunction!(bridge::forget_loop, m)?)?;
     m.add_function(wrap_pyfunction!(bridge::delivery_stats, m)?)?;

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use aiozk::{PersistentWatcher, SessionEvent, SessionState, StateCause};
+use aiozk::{EventKind, PersistentWatcher, SessionEvent, SessionState, StateCause};
 use pyo3::exceptions::PyStopAsyncIteration;
 use pyo3::prelude::*;
 use tokio::sync::{broadcast, watch, Mutex};
@@ -20,6 +20,17 @@ pub(crate) fn state_name(s: SessionState) -> &'static str {
         SessionState::Expired => "expired",
         SessionState::AuthFailed => "auth_failed",
         SessionState::Closed => "closed",
+    }
+}
+
+/// The name of an event kind, as seen from Python.
+fn kind_name(k: EventKind) -> &'static str {
+    match k {
+        EventKind::CatchUp => "catch_up",
+        EventKind::Resync => "resync",
+        EventKind::NewSession => "new_session",
+        EventKind::Ended => "ended",
+        _ => "change",
     }
 }
 
@@ -50,9 +61,11 @@ impl PersistentWatchInner {
     }
 }
 
-/// A persistent (or recursive) watch: an async iterator of `(type, state, path)` events
-/// with server paths. Iteration ends when the watch ends (session expired, client closed)
-/// or after `close()`, which also removes the watch from the server.
+/// A persistent (or recursive) watch: an async iterator of `(type, state, path, zxid, kind)`
+/// events with server paths (`zxid` is None when the server does not send it: before 3.9,
+/// and for catch-up events; `kind` is `change`, `catch_up`, `resync` or `new_session`, see
+/// [`EventKind`]). Iteration ends when the watch ends (client closed, session expired
+/// without a new one) or after `close()`, which also removes the watch from the server.
 #[pyclass(module = "aiozk._aiozk", name = "PersistentWatch", frozen)]
 pub(crate) struct PyPersistentWatch {
     inner: Arc<PersistentWatchInner>,
@@ -84,15 +97,51 @@ impl PyPersistentWatch {
                     event = watcher.next() => event,
                     _ = stop.wait_for(|s| *s) => None,
                 };
+                let event = event.filter(|e| !e.is_end());
                 if event.is_none() {
                     *guard = None;
                 }
-                Ok(event.map(|e| (watch_event_code(e.event_type), state_name(e.state), e.path)))
+                Ok(event.map(|e| {
+                    (
+                        watch_event_code(e.event_type),
+                        state_name(e.state),
+                        e.path,
+                        e.zxid,
+                        kind_name(e.kind),
+                    )
+                }))
             },
             |py, event| match event {
                 Some(e) => Ok(e.into_pyobject(py)?.into_any().unbind()),
                 None => Err(PyStopAsyncIteration::new_err(())),
             },
+        )
+    }
+
+    /// Ends the iteration and removes the watch, as `close()`, then waits until the server
+    /// has processed the removal: a sync on `client`'s session is queued behind it (the
+    /// session writes the removal when the watcher is dropped, and the server answers in
+    /// order). On servers before 3.9, while a one-shot watch of the same session waits on
+    /// the path, the server watch is removed once that one has fired (their removeWatches
+    /// would remove both).
+    fn remove<'py>(
+        &self,
+        py: Python<'py>,
+        client: PyRef<'py, crate::client::PyClient>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let inner = Arc::clone(&self.inner);
+        let client = client.client.clone();
+        inner.stop.send_replace(true);
+        spawn_py(
+            py,
+            async move {
+                // Waits for an `__anext__` in progress, which gives the lock up at the stop.
+                let watcher = inner.watcher.lock().await.take();
+                drop(watcher);
+                client.sync("/").await?;
+                Ok::<_, Failure>(())
+            },
+            |py, ()| Ok(py.None()),
         )
     }
 

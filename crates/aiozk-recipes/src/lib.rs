@@ -16,3 +16,18 @@ mod support;
 
 pub use observe::*;
 pub use ownership::*;
+
+/// True when the deliberate bug `name` is switched on (only in a build with the `mutants`
+/// feature, for the fault-injection harness; always false otherwise).
+#[inline]
+pub(crate) fn mutant(name: &str) -> bool {
+    #[cfg(feature = "mutants")]
+    {
+        aiozk_mutants::on(name)
+    }
+    #[cfg(not(feature = "mutants"))]
+    {
+        let _ = name;
+        false
+    }
+}

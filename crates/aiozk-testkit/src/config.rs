@@ -1,5 +1,6 @@
 //! Server configuration for [`crate::Ensemble`].
 
+use std::net::Ipv4Addr;
 use std::time::Duration;
 
 /// How the servers of an [`crate::Ensemble`] are configured. Build it with the chained methods,
@@ -45,6 +46,8 @@ pub struct ServerConfig {
     pub(crate) client_ports: Option<Vec<u16>>,
     pub(crate) files: Vec<(String, Vec<u8>)>,
     pub(crate) startup_timeout: Duration,
+    pub(crate) member_ips: Option<Vec<Ipv4Addr>>,
+    pub(crate) uid_base: Option<u32>,
     pub(crate) version: Option<String>,
     pub(crate) reconfig_initial: Option<usize>,
 }
@@ -63,6 +66,8 @@ impl Default for ServerConfig {
             client_ports: None,
             files: Vec::new(),
             startup_timeout: Duration::from_secs(30),
+            member_ips: None,
+            uid_base: None,
             version: None,
             reconfig_initial: None,
         }
@@ -195,6 +200,28 @@ impl ServerConfig {
     /// How long starting or restarting waits for a server to become ready (default 30 s).
     pub fn startup_timeout(mut self, timeout: Duration) -> Self {
         self.startup_timeout = timeout;
+        self
+    }
+
+    /// Gives each member its own IPv4 address, one per member in member order (for
+    /// example `127.0.0.2` to `127.0.0.4`): the client port, the quorum and election ports
+    /// (and the TLS port) are bound on it instead of `127.0.0.1`, and
+    /// [`crate::Ensemble::connect_string`] names it. The number of addresses must equal the
+    /// ensemble size. Any `127.x.y.z` works on Linux once the loopback interface is up,
+    /// which makes per-member network faults possible inside a private network namespace.
+    pub fn member_ips(mut self, ips: Vec<Ipv4Addr>) -> Self {
+        self.member_ips = Some(ips);
+        self
+    }
+
+    /// Runs member `i` as user and group id `base + myid` (through `setpriv`, which must be
+    /// on `PATH`; the caller must be root), with its directory owned by that id and the
+    /// server's jars copied into the ensemble's directory (so a Maven cache under a private
+    /// home directory does not matter). Firewall
+    /// rules and routing policy can then tell the members' traffic apart by owner (`nft`'s
+    /// `meta skuid`, `ip rule ... uidrange`).
+    pub fn run_as_uid(mut self, base: u32) -> Self {
+        self.uid_base = Some(base);
         self
     }
 }

@@ -3,6 +3,7 @@
 use std::fs::{self, OpenOptions};
 use std::io::{self, Write};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Mutex, MutexGuard};
@@ -13,7 +14,7 @@ use tempfile::TempDir;
 use crate::config::ServerConfig;
 use crate::fourlw::{four_letter_word, four_letter_word_async, Mode};
 use crate::install::{ServerVersion, ZooKeeperInstall};
-use crate::ports::{free_ports, port_is_free};
+use crate::ports::{free_ports, port_is_free_on};
 
 /// Timeout of one readiness probe (`srvr`). A server that accepted the connection while still
 /// starting may never answer it, so keep this short and probe again.
@@ -62,6 +63,7 @@ pub struct Ensemble {
 struct Member {
     index: usize,
     myid: u32,
+    ip: Ipv4Addr,
     client_port: u16,
     quorum_port: Option<u16>,
     election_port: Option<u16>,
@@ -80,14 +82,15 @@ struct Running {
 
 impl Member {
     fn addr(&self) -> SocketAddr {
-        SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, self.client_port))
+        SocketAddr::V4(SocketAddrV4::new(self.ip, self.client_port))
     }
 
-    /// `server.N=127.0.0.1:quorum:election:participant;127.0.0.1:client` (ensembles only).
+    /// `server.N=ip:quorum:election:participant;ip:client` (ensembles only).
     fn server_spec(&self) -> Option<String> {
         let (q, e) = (self.quorum_port?, self.election_port?);
+        let ip = self.ip;
         Some(format!(
-            "server.{}=127.0.0.1:{q}:{e}:participant;127.0.0.1:{}",
+            "server.{}={ip}:{q}:{e}:participant;{ip}:{}",
             self.myid, self.client_port
         ))
     }
@@ -193,6 +196,20 @@ fn spawn_watchdog(pid: u32, member_dir: &Path, root: &Path, cleanup: bool) -> io
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
+}
+
+/// Gives `dir` and everything below it to user and group `uid`.
+fn chown_tree(dir: &Path, uid: u32) -> io::Result<()> {
+    std::os::unix::fs::chown(dir, Some(uid), Some(uid))?;
+    for entry in fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.is_dir() {
+            chown_tree(&path, uid)?;
+        } else {
+            std::os::unix::fs::chown(&path, Some(uid), Some(uid))?;
+        }
+    }
+    Ok(())
 }
 
 fn kill_watchdog(running: &mut Running) {
@@ -353,6 +370,16 @@ impl Ensemble {
             Some(ports) => ports.clone(),
             None => free_ports(n)?,
         };
+        let ips = match &config.member_ips {
+            Some(ips) if ips.len() != n => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("{} member addresses given for {n} members", ips.len()),
+                ))
+            }
+            Some(ips) => ips.clone(),
+            None => vec![Ipv4Addr::LOCALHOST; n],
+        };
         let quorum_ports = if n > 1 {
             free_ports(2 * n)?
         } else {
@@ -373,6 +400,7 @@ impl Ensemble {
                 Member {
                     index: i,
                     myid,
+                    ip: ips[i],
                     client_port: client_ports[i],
                     quorum_port: quorum_ports.get(2 * i).copied(),
                     election_port: quorum_ports.get(2 * i + 1).copied(),
@@ -392,6 +420,15 @@ impl Ensemble {
         for member in &ensemble.members {
             ensemble.write_member_files(member)?;
         }
+        if ensemble.config.uid_base.is_some() {
+            // Members running as other users must be able to enter the root directory.
+            fs::set_permissions(&ensemble.root, fs::Permissions::from_mode(0o755))?;
+            for member in &ensemble.members {
+                if let Some(uid) = ensemble.member_uid(member) {
+                    chown_tree(&member.dir, uid)?;
+                }
+            }
+        }
         Ok(ensemble)
     }
 
@@ -405,7 +442,7 @@ impl Ensemble {
         line(format!("tickTime={}", c.tick_time_ms));
         line(format!("dataDir={}", m.dir.join("data").display()));
         line(format!("clientPort={}", m.client_port));
-        line("clientPortAddress=127.0.0.1".into());
+        line(format!("clientPortAddress={}", m.ip));
         line("admin.enableServer=false".into());
         line("4lw.commands.whitelist=*".into());
         line("maxClientCnxns=0".into());
@@ -442,7 +479,7 @@ impl Ensemble {
         if let Some(port) = m.secure_port {
             line("serverCnxnFactory=org.apache.zookeeper.server.NettyServerCnxnFactory".into());
             line(format!("secureClientPort={port}"));
-            line("secureClientPortAddress=127.0.0.1".into());
+            line(format!("secureClientPortAddress={}", m.ip));
         }
         for extra in &c.cfg_lines {
             line(substitute(extra, &m.dir, m.myid));
@@ -492,9 +529,48 @@ impl Ensemble {
         Ok(())
     }
 
+    /// The server's class path. Members that run as other users may not be able to read
+    /// the installation (a Maven cache under root's home), so then its jars are copied into
+    /// the ensemble's directory first (once).
+    fn classpath_for_members(&self) -> std::ffi::OsString {
+        if self.config.uid_base.is_none() {
+            return self.install.classpath();
+        }
+        let lib = self.root.join("lib");
+        let mut cp = std::ffi::OsString::new();
+        for (i, jar) in self.install.jars().iter().enumerate() {
+            let copy = match jar.file_name() {
+                Some(name) => lib.join(name),
+                None => jar.clone(),
+            };
+            let usable =
+                copy.exists() || (fs::create_dir_all(&lib).is_ok() && fs::copy(jar, &copy).is_ok());
+            if i > 0 {
+                cp.push(":");
+            }
+            cp.push(if usable { &copy } else { jar });
+        }
+        cp
+    }
+
+    fn member_uid(&self, m: &Member) -> Option<u32> {
+        self.config.uid_base.map(|base| base + m.myid)
+    }
+
     fn java_command(&self, m: &Member) -> io::Result<Command> {
         let dir = m.dir.display().to_string();
-        let mut cmd = Command::new(self.install.java());
+        let mut cmd = match self.member_uid(m) {
+            Some(uid) => {
+                // setpriv executes java in its own process, so the pid stays java's.
+                let mut c = Command::new("setpriv");
+                c.arg(format!("--reuid={uid}"))
+                    .arg(format!("--regid={uid}"))
+                    .arg("--clear-groups")
+                    .arg(self.install.java());
+                c
+            }
+            None => Command::new(self.install.java()),
+        };
         cmd.args([
             "-Xms32m",
             "-Xmx256m",
@@ -512,7 +588,7 @@ impl Ensemble {
             cmd.arg(substitute(flag, &m.dir, m.myid));
         }
         cmd.arg("-cp")
-            .arg(self.install.classpath())
+            .arg(self.classpath_for_members())
             .arg(MAIN_CLASS)
             .arg(m.dir.join("zoo.cfg"));
         let mut console = OpenOptions::new()
@@ -546,7 +622,7 @@ impl Ensemble {
             }
         }
         for port in m.ports() {
-            if !port_is_free(port) {
+            if !port_is_free_on(m.ip, port) {
                 return Err(io::Error::new(
                     io::ErrorKind::AddrInUse,
                     format!("port {port} of member {} is in use", m.index),
@@ -694,7 +770,8 @@ impl Ensemble {
         &self.root
     }
 
-    /// The connect string for clients: `127.0.0.1:p1,127.0.0.1:p2,...` in member order.
+    /// The connect string for clients: `127.0.0.1:p1,127.0.0.1:p2,...` in member order
+    /// (with the members' own addresses when [`ServerConfig::member_ips`] is set).
     pub fn connect_string(&self) -> String {
         self.members
             .iter()
@@ -703,7 +780,13 @@ impl Ensemble {
             .join(",")
     }
 
-    /// The client address (`127.0.0.1:port`) of member `i`.
+    /// The address of member `i` ([`ServerConfig::member_ips`], `127.0.0.1` by default).
+    pub fn member_ip(&self, i: usize) -> Ipv4Addr {
+        self.member(i).ip
+    }
+
+    /// The client address (`127.0.0.1:port` unless [`ServerConfig::member_ips`] says
+    /// otherwise) of member `i`.
     pub fn member_addr(&self, i: usize) -> SocketAddr {
         self.member(i).addr()
     }
@@ -714,7 +797,7 @@ impl Ensemble {
     }
 
     /// Member `i`'s line of a dynamic configuration,
-    /// `server.N=127.0.0.1:quorum:election:participant;127.0.0.1:client`, as `reconfig`
+    /// `server.N=ip:quorum:election:participant;ip:client`, as `reconfig`
     /// takes it to add the member. `None` for a standalone server.
     pub fn server_spec(&self, i: usize) -> Option<String> {
         self.member(i).server_spec()

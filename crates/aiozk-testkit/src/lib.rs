@@ -57,7 +57,7 @@ pub use config::ServerConfig;
 pub use ensemble::Ensemble;
 pub use fourlw::{four_letter_word, four_letter_word_async, Mode};
 pub use install::{ServerVersion, ZooKeeperInstall, DEFAULT_VERSION};
-pub use ports::{free_port, free_ports, port_is_free};
+pub use ports::{free_port, free_ports, port_is_free, port_is_free_on};
 pub use proxy::FaultProxy;
 pub use scripted::{connect_response, ScriptedConn, ScriptedServer};
 pub use security::TestPki;

@@ -57,5 +57,10 @@ pub fn free_ports(n: usize) -> io::Result<Vec<u16>> {
 
 /// Whether a listening socket can be bound on `127.0.0.1:port` right now.
 pub fn port_is_free(port: u16) -> bool {
-    TcpListener::bind((Ipv4Addr::LOCALHOST, port)).is_ok()
+    port_is_free_on(Ipv4Addr::LOCALHOST, port)
+}
+
+/// Whether a listening socket can be bound on `ip:port` right now.
+pub fn port_is_free_on(ip: Ipv4Addr, port: u16) -> bool {
+    TcpListener::bind((ip, port)).is_ok()
 }

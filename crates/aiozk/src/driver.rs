@@ -91,6 +91,8 @@ pub(crate) enum Command {
         /// The watcher's slot in the client's stream slots.
         stream: SlotId,
         reply: oneshot::Sender<Result<Response, Error>>,
+        /// The nodes a recursive watcher's cache knows (server paths).
+        known: Option<Arc<dyn crate::session::KnownNodes>>,
     },
     RemoveWatch {
         stream: SlotId,
@@ -520,9 +522,10 @@ impl Driver {
                 mode,
                 stream,
                 reply,
+                known,
             } => self
                 .session
-                .add_persistent(now, path, mode, stream, reply.into()),
+                .add_persistent(now, path, mode, stream, reply.into(), known),
             Command::RemoveWatch { stream } => self.session.remove_persistent(now, stream),
             Command::Close { done } => {
                 self.close_waiters.push(done);

@@ -71,6 +71,21 @@ pub use client::{
 pub use driver::SessionEvent;
 pub use error::{Error, Result};
 pub use retry::RetryPolicy;
-pub use session::{SaslCredentials, SessionState, StateCause};
+pub use session::{EventKind, KnownNodes, SaslCredentials, SessionState, StateCause};
 pub use tls::TlsOptions;
 pub use watcher::{OneshotWatcher, PersistentWatcher, WatchedEvent};
+
+/// True when the deliberate bug `name` is switched on (only in a build with the `mutants`
+/// feature, for the fault-injection harness; always false otherwise).
+#[inline]
+pub(crate) fn mutant(name: &str) -> bool {
+    #[cfg(feature = "mutants")]
+    {
+        aiozk_mutants::on(name)
+    }
+    #[cfg(not(feature = "mutants"))]
+    {
+        let _ = name;
+        false
+    }
+}

@@ -12,8 +12,8 @@ use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use aiozk::{
-    Client, ClientBuilder, CreateOptions, Error, EventType, OneshotWatcher, PersistentWatcher,
-    RetryPolicy, SessionEvent, SessionState, StateCause, WatchedEvent,
+    Client, ClientBuilder, CreateOptions, Error, EventKind, EventType, OneshotWatcher,
+    PersistentWatcher, RetryPolicy, SessionEvent, SessionState, StateCause, WatchedEvent,
 };
 use aiozk_testkit::{Ensemble, FaultProxy, ServerConfig};
 use tokio::sync::broadcast;
@@ -391,7 +391,8 @@ async fn failover_under_write_load_keeps_the_session_and_every_acknowledged_writ
 
 /// Watches set before a stalled-then-cut connection: after the reconnect (same server, same
 /// session) each one-shot watch gets exactly the event it missed, an unchanged node's watch
-/// stays armed, and persistent watches are re-armed without catch-up events.
+/// stays armed, the persistent watch gets the change it missed once, and the recursive one
+/// (without a cache) that change and a `Resync`.
 #[tokio::test]
 async fn watches_catch_up_after_a_cut() {
     let zk = start(1, ServerConfig::new().min_session_timeout_ms(1000)).await;
@@ -451,6 +452,10 @@ async fn watches_catch_up_after_a_cut() {
     assert_event(&ec, EventType::NodeCreated, "/c");
     assert_event(&ed, EventType::NodeChildrenChanged, "/d");
 
+    for ev in [&ea, &eb, &ec, &ed] {
+        assert_eq!(ev.kind, EventKind::CatchUp, "{ev:?}");
+    }
+
     // Catch-up notifications precede the SetWatches reply, which precedes any later reply:
     // after a round trip nothing more can be on its way for /e or /p.
     round_trip(&client).await;
@@ -460,16 +465,21 @@ async fn watches_catch_up_after_a_cut() {
             .is_err(),
         "the /e watch fired although /e did not change"
     );
+    // The persistent watch gets the change it missed, once; so does the recursive one,
+    // which then hears that changes below /p may have been missed too (it has no cache).
+    let ep = next_now(&mut persistent).await.flatten().expect("catch-up");
+    assert_event(&ep, EventType::NodeDataChanged, "/p");
+    assert_eq!((ep.kind, ep.zxid), (EventKind::CatchUp, None));
+    assert_eq!(next_now(&mut persistent).await, None, "a duplicate");
+    let er = next_now(&mut recursive).await.flatten().expect("catch-up");
+    assert_event(&er, EventType::NodeDataChanged, "/p");
+    assert_eq!(er.kind, EventKind::CatchUp);
+    let resync = next_now(&mut recursive).await.flatten().expect("resync");
     assert_eq!(
-        next_now(&mut persistent).await,
-        None,
-        "persistent watch: no catch-up"
+        (resync.event_type, resync.kind, resync.path.as_str()),
+        (EventType::None, EventKind::Resync, "/p")
     );
-    assert_eq!(
-        next_now(&mut recursive).await,
-        None,
-        "recursive watch: no catch-up"
-    );
+    assert_eq!(next_now(&mut recursive).await, None);
 
     // The re-armed watches fire for new changes, once each.
     direct.set_data("/e", b"1", None).await.unwrap();
@@ -484,6 +494,7 @@ async fn watches_catch_up_after_a_cut() {
         .unwrap();
     assert_event(&ep, EventType::NodeDataChanged, "/p");
     assert_event(&er, EventType::NodeDataChanged, "/p");
+    assert_eq!((ep.kind, er.kind), (EventKind::Change, EventKind::Change));
     round_trip(&client).await;
     assert_eq!(next_now(&mut persistent).await, None, "a duplicate event");
     assert_eq!(next_now(&mut recursive).await, None, "a duplicate event");
@@ -492,6 +503,189 @@ async fn watches_catch_up_after_a_cut() {
     assert_eq!(log.rx.len(), 0, "{:?}", log.events());
     client.close().await;
     direct.close().await;
+}
+
+/// Retries a write until it is known to be applied: `done` reads whether it is (a write
+/// whose reply was lost to a failover may or may not have been).
+async fn write_surely<W, D>(what: &str, mut write: impl FnMut() -> W, mut done: impl FnMut() -> D)
+where
+    W: Future<Output = aiozk::Result<()>>,
+    D: Future<Output = bool>,
+{
+    within(60, what, async {
+        loop {
+            match write().await {
+                Ok(()) => return,
+                Err(e) if e.is_retryable() => {
+                    if done().await {
+                        return;
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(e) => panic!("{what}: {e}"),
+            }
+        }
+    })
+    .await;
+}
+
+/// A persistent watcher on a 3-member ensemble; its server is killed, and while it
+/// reconnects another client writes three times (data, a child, data again). Once back,
+/// the watcher gets exactly those changes, each kind once (the two data changes come as
+/// one event, as a one-shot watch reports them), marked as catch-up and not repeating the
+/// live event it had before; then the final data is readable and the next change is live.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_persistent_watcher_whose_server_is_killed_gets_exactly_the_changes_it_missed() {
+    let config = ServerConfig::new()
+        .tick_time_ms(500)
+        .max_session_timeout_ms(30_000)
+        .cfg_line("initLimit=4");
+    let zk = start(3, config).await;
+    // The watcher reaches every member through a proxy, which holds its reconnection back
+    // until the writes are done.
+    let mut proxies = Vec::new();
+    for i in 0..3 {
+        proxies.push(FaultProxy::start(zk.member_addr(i)).await.unwrap());
+    }
+    let through: Vec<String> = proxies.iter().map(|p| p.addr().to_string()).collect();
+    let watcher = connect(&through.join(","), Duration::from_secs(20)).await;
+    let server = watcher.connected_server().expect("connected");
+    let victim = through.iter().position(|a| *a == server).expect("a proxy");
+    let survivors: Vec<usize> = (0..3).filter(|&i| i != victim).collect();
+    let writer = connect(&members(&zk, &survivors), Duration::from_secs(20)).await;
+    writer.create("/w", b"0").await.unwrap();
+    let mut w = watcher.add_watch("/w", false).await.unwrap();
+    writer.set_data("/w", b"live", None).await.unwrap();
+    let live = within(10, "the live event", w.next())
+        .await
+        .expect("stream");
+    assert_event(&live, EventType::NodeDataChanged, "/w");
+    assert_eq!(live.kind, EventKind::Change);
+
+    for p in &proxies {
+        p.refuse(true);
+    }
+    let mut log = EventLog::new(&watcher);
+    let mode = zk.mode_async(victim).await;
+    zk.kill(victim).unwrap();
+    log.state(30, SessionState::Disconnected).await;
+    let read = |want: &'static [u8]| {
+        let writer = writer.clone();
+        move || {
+            let writer = writer.clone();
+            async move { matches!(writer.get_data("/w").await, Ok((d, _)) if d[..] == *want) }
+        }
+    };
+    write_surely(
+        "the first write",
+        || {
+            let f = writer.set_data("/w", b"1", None);
+            async { f.await.map(drop) }
+        },
+        read(b"1"),
+    )
+    .await;
+    write_surely(
+        "the second write",
+        || {
+            let f = writer.create("/w/kid", b"");
+            async {
+                match f.await {
+                    Ok(_) | Err(Error::NodeExists) => Ok(()),
+                    Err(e) => Err(e),
+                }
+            }
+        },
+        || async { true },
+    )
+    .await;
+    write_surely(
+        "the third write",
+        || {
+            let f = writer.set_data("/w", b"3", None);
+            async { f.await.map(drop) }
+        },
+        read(b"3"),
+    )
+    .await;
+    for &i in &survivors {
+        proxies[i].refuse(false);
+    }
+    log.state(60, SessionState::Connected).await;
+    // Catch-up events precede the SetWatches reply, which precedes any later reply.
+    round_trip(&watcher).await;
+    // Same session; a member that had not yet settled may have accepted the watcher once
+    // and dropped it again.
+    while let Ok(ev) = log.rx.try_recv() {
+        log.seen.push((Instant::now(), ev));
+    }
+    let states = log.states();
+    assert!(
+        states.chunks(2).all(|c| c[0] == SessionState::Disconnected
+            && c.get(1).is_none_or(|s| *s == SessionState::Connected)),
+        "{:?}",
+        log.events()
+    );
+    assert!(
+        !log.events()
+            .iter()
+            .any(|e| matches!(e, SessionEvent::NewSession { .. })),
+        "{:?}",
+        log.events()
+    );
+    assert_ne!(member_of_proxies(&through, &watcher), victim);
+    let mut got = Vec::new();
+    while let Some(Some(ev)) = next_now(&mut w).await {
+        got.push(ev);
+    }
+    println!("killed member {victim} ({mode:?}); after the reconnect the watcher got {got:?}");
+    let seen: Vec<_> = got
+        .iter()
+        .map(|e| (e.event_type, e.path.as_str(), e.kind, e.state))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (
+                EventType::NodeDataChanged,
+                "/w",
+                EventKind::CatchUp,
+                SessionState::Connected
+            ),
+            (
+                EventType::NodeChildrenChanged,
+                "/w",
+                EventKind::CatchUp,
+                SessionState::Connected
+            ),
+        ]
+    );
+    let (data, stat) = watcher.get_data("/w").await.unwrap();
+    assert_eq!(&data[..], b"3");
+    assert_eq!(watcher.get_children("/w").await.unwrap(), ["kid"]);
+
+    writer.set_data("/w", b"after", None).await.unwrap();
+    let next = within(10, "a live event", w.next()).await.expect("stream");
+    assert_event(&next, EventType::NodeDataChanged, "/w");
+    assert_eq!(next.kind, EventKind::Change);
+    // From 3.9 a live event carries the zxid of its change (ZOOKEEPER-4655).
+    let (_, after) = writer.get_data("/w").await.unwrap();
+    let srvr = zk.four_letter_async(survivors[0], "srvr").await.unwrap();
+    let version = aiozk::fourlw::parse_srvr_version(&srvr).expect("a version");
+    let zxid = (version >= (3, 9, 0)).then_some(after.mzxid);
+    assert_eq!(next.zxid, zxid, "{version:?}");
+    assert!(after.mzxid > stat.mzxid);
+    watcher.close().await;
+    writer.close().await;
+}
+
+/// The index of the proxy (in `through`) that `client` is connected through.
+fn member_of_proxies(through: &[String], client: &Client) -> usize {
+    let server = client.connected_server().expect("connected");
+    through
+        .iter()
+        .position(|a| *a == server)
+        .unwrap_or_else(|| panic!("{server} is not one of {through:?}"))
 }
 
 // ---------------------------------------------------------------------------- 3. black hole
@@ -807,8 +1001,9 @@ where
 
 /// `n` watches of every kind through a proxy; 1,000 watched nodes change while the proxy is
 /// stalled; after a cut the client reconnects and re-registers everything in several
-/// SetWatches batches: exactly the changed one-shot watches fire, no other watch does
-/// (persistent ones get no catch-up events); then the watches survive a server restart.
+/// SetWatches batches: exactly the changed one-shot and persistent watches fire, once, no
+/// other watch does, and each recursive watch (without a cache) is told to resync; then
+/// the watches survive a server restart.
 async fn many_watches(n: usize) {
     let mix = Mix::of(n);
     let zk = start(1, ServerConfig::new().jvm_flag("-Xmx512m")).await;
@@ -914,6 +1109,19 @@ async fn many_watches(n: usize) {
             fired += 1;
         }
     }
+    for &i in &changed_pers {
+        let ev = within(60, "a catch-up event", streams[i].next())
+            .await
+            .expect("stream");
+        assert_event(&ev, EventType::NodeCreated, &format!("{p}/{i}"));
+        assert_eq!(ev.kind, EventKind::CatchUp);
+        fired += 1;
+    }
+    for (i, s) in streams.iter_mut().enumerate().skip(mix.persistent) {
+        let ev = within(60, "a resync", s.next()).await.expect("stream");
+        let path = format!("{r}/{}", i - mix.persistent);
+        assert_eq!((ev.kind, ev.path), (EventKind::Resync, path));
+    }
     let caught_up = up.elapsed();
     round_trip(&client).await;
     let reregistered = up.elapsed();
@@ -939,14 +1147,10 @@ async fn many_watches(n: usize) {
         pending += 1;
     }
     for s in &mut streams {
-        assert_eq!(
-            next_now(s).await,
-            None,
-            "a persistent watch got a catch-up event"
-        );
+        assert_eq!(next_now(s).await, None, "a second catch-up event");
     }
-    assert_eq!(pending + fired + streams.len(), n);
-    assert_eq!(client.stats().live_watches, n - fired);
+    assert_eq!(pending + fired + streams.len() - changed_pers.len(), n);
+    assert_eq!(client.stats().live_watches, n - fired + changed_pers.len());
 
     // The watches survive a server restart within the session timeout.
     let mut log = EventLog::new(&client);
@@ -961,9 +1165,17 @@ async fn many_watches(n: usize) {
         "server restarted: reconnected {:?} after the restart began, {} watches re-registered \
          {:?} after the reconnect",
         up - restarting,
-        n - fired,
+        n - fired + changed_pers.len(),
         up.elapsed()
     );
+    // Nothing changed for the watches; the recursive ones are told to resync when the
+    // server's zxid moved meanwhile (other sessions came and went).
+    for (i, s) in streams.iter_mut().enumerate() {
+        if let Some(ev) = next_now(s).await.flatten() {
+            assert!(i >= mix.persistent, "{ev:?}");
+            assert_eq!(ev.kind, EventKind::Resync, "{ev:?}");
+        }
+    }
     wait_state(&direct, 60, |s| *s == SessionState::Connected).await;
     // One unchanged watch of each kind fires for a new change; the persistent ones too.
     let (di, xi, ci) = (
@@ -1217,4 +1429,48 @@ async fn versioned_writes_whose_reply_was_lost_never_claim_a_definite_failure() 
         client.set_data("/cas", b"x", Some(7)).await,
         Err(Error::BadVersion)
     );
+}
+
+/// A protected sequential create of a persistent node whose reply is lost, while the
+/// session expires before the client can look for it, is looked for on the next session
+/// and found: before, the expiry was returned, and a caller that created again (the queue
+/// recipe) made a second node.
+#[tokio::test]
+async fn a_protected_create_is_found_again_after_its_session_expired() {
+    let zk = start(
+        1,
+        ServerConfig::new()
+            .tick_time_ms(500)
+            .min_session_timeout_ms(1000),
+    )
+    .await;
+    let proxy = FaultProxy::start(zk.member_addr(0)).await.unwrap();
+    let client = connect(&proxy.addr().to_string(), Duration::from_secs(3)).await;
+    client.create("/q", b"").await.unwrap();
+    let session = client.session_id();
+    let mut events = client.state_changes();
+
+    // Just after a reply no ping is due for a second: the next frame is the create. It
+    // reaches the server, its reply does not come back, and no reconnect is let through
+    // until the session has expired.
+    proxy.refuse(true);
+    proxy.cut_after_requests(1);
+    let options = CreateOptions::new().sequential().protected();
+    let create = tokio::spawn(client.create_with("/q/item-", b"x", &options));
+    within(30, "the expiry", async {
+        loop {
+            if let Ok(SessionEvent::State(SessionState::Expired, _)) = events.recv().await {
+                break;
+            }
+        }
+    })
+    .await;
+    proxy.refuse(false);
+
+    let created = within(30, "the create", create).await.unwrap();
+    let (path, _) = created.expect("the node is found on the next session");
+    assert_ne!(client.session_id(), session);
+    let children = client.get_children("/q").await.unwrap();
+    assert_eq!(children.len(), 1, "{children:?}");
+    assert_eq!(path, format!("/q/{}", children[0]));
 }

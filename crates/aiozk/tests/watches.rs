@@ -47,6 +47,18 @@ async fn server_watches(session: i64) -> BTreeSet<String> {
     paths
 }
 
+/// The shared server's version, from `srvr`.
+async fn server_version() -> (u32, u32, u32) {
+    let text = four_letter_word(
+        &server().member_addr(0).to_string(),
+        FourLetterWord::Srvr,
+        Duration::from_secs(5),
+    )
+    .await
+    .unwrap();
+    aiozk::fourlw::parse_srvr_version(&text).expect("a version in the srvr answer")
+}
+
 /// Polls `wchc` every 100 ms until `pred` holds for the session's watched paths (10 s).
 async fn wait_server_watches(session: i64, pred: impl Fn(&BTreeSet<String>) -> bool) {
     let start = Instant::now();
@@ -213,6 +225,65 @@ async fn persistent_watch_keeps_delivering() {
     // Still there after the node is gone.
     writer.create(&p, b"").await.unwrap();
     assert_eq!(pair(&next(&mut w).await), ev(EventType::NodeCreated, &p));
+    writer.close().await;
+    zk.close().await;
+}
+
+/// ZOOKEEPER-4655: from 3.9 every notification carries the zxid of the change that fired it
+/// (the zxid a read of the node shows afterwards), for persistent and one-shot watches alike;
+/// older servers send none and the event says so with `None`.
+#[tokio::test]
+async fn notifications_carry_the_zxid_of_the_change_from_3_9() {
+    let zk = connect("").await;
+    let writer = connect("").await;
+    let b = base(&zk, "w-zxid").await;
+    let p = format!("{b}/n");
+    let with_zxid = server_version().await >= (3, 9, 0);
+    let mut w = zk.add_watch(&p, false).await.unwrap();
+    // A one-shot watch from another session (on 3.6-3.8 one from the same session would
+    // take the place of the persistent mode on the server).
+    let (_, created_once) = writer.exists_watched(&p).await.unwrap();
+
+    writer.create(&p, b"0").await.unwrap();
+    let created = next(&mut w).await;
+    let once = within(10, created_once).await;
+    let (_, after_create) = writer.get_data(&p).await.unwrap();
+    writer.set_data(&p, b"1", None).await.unwrap();
+    let changed = next(&mut w).await;
+    writer.create(&format!("{p}/c"), b"").await.unwrap();
+    let children = next(&mut w).await;
+    let (_, after) = writer.get_data(&p).await.unwrap();
+    writer.delete(&format!("{p}/c"), None).await.unwrap();
+    let _ = next(&mut w).await;
+    writer.delete(&p, None).await.unwrap();
+    // A write's reply carries the zxid of its own transaction.
+    let deleted_at = writer.last_zxid();
+    let deleted = next(&mut w).await;
+
+    assert_eq!(pair(&created), ev(EventType::NodeCreated, &p));
+    assert_eq!(pair(&once), ev(EventType::NodeCreated, &p));
+    assert_eq!(pair(&changed), ev(EventType::NodeDataChanged, &p));
+    assert_eq!(pair(&children), ev(EventType::NodeChildrenChanged, &p));
+    assert_eq!(pair(&deleted), ev(EventType::NodeDeleted, &p));
+    let zxids = [
+        created.zxid,
+        once.zxid,
+        changed.zxid,
+        children.zxid,
+        deleted.zxid,
+    ];
+    if with_zxid {
+        let expected = [
+            after_create.czxid,
+            after_create.czxid,
+            after.mzxid,
+            after.pzxid,
+            deleted_at,
+        ];
+        assert_eq!(zxids, expected.map(Some));
+    } else {
+        assert_eq!(zxids, [None; 5]);
+    }
     writer.close().await;
     zk.close().await;
 }

@@ -21,7 +21,7 @@ Quick start::
 
 from . import exc, protocol, recipes, states
 from ._aiozk import TlsOptions
-from .client import PersistentWatch, StateChange, StateChanges, ZKClient
+from .client import ClientStats, PersistentWatch, StateChange, StateChanges, ZKClient
 from .deadline import Deadline
 from .protocol import ACL, WatchEvent
 from .protocol.stat import Stat
@@ -34,6 +34,7 @@ version_info = __version__.split('.')
 
 __all__ = [
     'ACL',
+    'ClientStats',
     'Deadline',
     'PersistentWatch',
     'Result',

@@ -10,8 +10,9 @@ keeps pinging the server even while the loop is blocked.
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
-from typing import Any, Awaitable, Callable, Dict, Iterable, List, Optional, Tuple, TypeVar, Union
+from typing import Any, Awaitable, Callable, Dict, Iterable, List, Optional, Tuple, TypedDict, TypeVar, Union
 
 from . import _aiozk, exc, protocol
 from .data import AclArg, Data, encode_data
@@ -92,6 +93,38 @@ async def _deleted(cache: Dict[str, Stat], key: str, fut: Awaitable[None]) -> No
         cache.pop(key, None)
 
 
+#: The request records that ``ZKClient.send`` refuses, with what to use instead.
+_UNSENDABLE = {
+    'ConnectRequest': 'the session connects by itself; use ZKClient.start() '
+    '(and resume_session=(session_id, password) to take over a session)',
+    'SASLRequest': 'the session authenticates at every connect; use ZKClient(sasl=(user, password))',
+    'SetWatchesRequest': 'the session re-registers every watch after each reconnect; '
+    'set watches with a read (watch=True) or with add_watch()',
+    'CheckWatchesRequest': "the client keeps its own watches; see stats()['live_watches'] "
+    'and session.watch_callbacks',
+    'RemoveWatchesRequest': 'remove a persistent watch with PersistentWatch.remove(); a one-shot '
+    'watch ends when it fires (stop listening with session.remove_watch_callback)',
+    'CheckVersionRequest': 'a check is a transaction operation: add it to a TransactionRequest, '
+    'or use begin_transaction().check_version()',
+}
+
+
+class ClientStats(TypedDict):
+    """``ZKClient.stats()``: counters of the client since it started."""
+
+    requests: int
+    errors: int
+    reconnects: int
+    disconnects: int
+    sessions: int
+    notifications: int
+    set_watches_batches: int
+    writes: int
+    coalesced_reads: int
+    multi_read_batches: int
+    live_watches: int
+
+
 class StateChange:
     """A session state change from ``ZKClient.state_changes()``.
 
@@ -129,9 +162,14 @@ class StateChanges:
 class PersistentWatch:
     """A persistent (or recursive) watch: an async iterator of ``WatchEvent``.
 
-    Events carry paths relative to the chroot. Iteration ends when the watch ends (the
-    session expired or the client closed) or after ``close()``, which removes the watch.
-    Also an async context manager that closes it on exit.
+    Events carry paths relative to the chroot. The watch lives across reconnects and session
+    expiries: changes missed meanwhile come as events with ``catch_up`` set, one per kind
+    of change; a recursive watch gets one event with ``resync`` set instead (type ``NONE``:
+    changes below its path may have been missed), and after a session expiry an event with
+    ``new_session`` set (type ``NONE``) announces that the watch was added again. Iteration
+    ends when the client closes (or the session expires without ``reconnect_after_expiry``)
+    or after ``close()``, which removes the watch. Also an async context manager that closes
+    it on exit.
     """
 
     def __init__(self, inner: Any, client: 'ZKClient') -> None:
@@ -142,15 +180,28 @@ class PersistentWatch:
         return self
 
     async def __anext__(self) -> WatchEvent:
-        while True:
-            type_, state, path = await self._inner.__anext__()
-            if type_ == WatchEvent.NONE:
-                raise StopAsyncIteration
-            return WatchEvent(type=type_, state=state, path=self._client.denormalize_path(path))
+        type_, state, path, zxid, kind = await self._inner.__anext__()
+        return WatchEvent(
+            type=type_,
+            state=state,
+            path=self._client.denormalize_path(path),
+            zxid=zxid,
+            catch_up=kind == 'catch_up',
+            resync=kind == 'resync',
+            new_session=kind == 'new_session',
+        )
 
     def close(self) -> None:
-        """Stops the iteration and removes the watch."""
+        """Stops the iteration and removes the watch (the removal is sent at once, without
+        waiting for the server)."""
         self._inner.close()
+
+    async def remove(self) -> None:
+        """Stops the iteration, removes the watch and waits until the server has dropped
+        it: no event of this watch arrives afterwards. Does nothing more when already
+        removed. (On servers before 3.9, while a one-shot watch of the same client waits on
+        the same path, the server watch goes once that one has fired.)"""
+        await self._inner.remove(self._client._c())
 
     async def __aenter__(self) -> 'PersistentWatch':
         return self
@@ -188,7 +239,13 @@ class ZKClient:
     ``session.password``), ``max_frame`` (the largest reply accepted and request sent, in
     bytes; default 1 MiB - 1, the server's default ``jute.maxbuffer``: raise it to read a
     node whose data or list of children is bigger; a reply over it fails with
-    ``exc.ProtocolError``, whose ``size`` and ``limit`` say by how much),
+    ``exc.ProtocolError``, whose ``size`` and ``limit`` say by how much), ``max_write_delay``
+    (seconds a request may wait to be written together with others while 32 or more are in
+    flight; default 0.001, 0 writes each at once), ``coalesce_reads`` (default True: reads
+    that would go out one after the other are sent as one MultiRead on ZooKeeper 3.6+, each
+    call keeping its own result), ``fail_eagerly`` (default False: once every server refused
+    the connection in two whole rounds, waiting calls and ``start()`` fail with
+    ``exc.NoServersError`` naming the last refusal, until a handshake succeeds),
     ``track_ensemble`` (default False: follow the membership that ``/zookeeper/config``
     lists, moving sessions to added servers and off removed ones; see
     ``update_servers``).
@@ -212,6 +269,9 @@ class ZKClient:
         connect_timeout: Optional[float] = None,
         resume_session: Optional[Tuple[int, bytes]] = None,
         max_frame: Optional[int] = None,
+        max_write_delay: Optional[float] = None,
+        coalesce_reads: bool = True,
+        fail_eagerly: bool = False,
         track_ensemble: bool = False,
     ) -> None:
         self.servers = servers
@@ -238,6 +298,9 @@ class ZKClient:
         self._reconnect_after_expiry = reconnect_after_expiry
         self._resume = resume_session
         self._max_frame = max_frame
+        self._max_write_delay = max_write_delay
+        self._coalesce_reads = coalesce_reads
+        self._fail_eagerly = fail_eagerly
         self._track_ensemble = track_ensemble
         self._core: Optional[_aiozk.Client] = None
         self._starting: Optional[asyncio.Lock] = None
@@ -284,6 +347,9 @@ class ZKClient:
                 reconnect_after_expiry=self._reconnect_after_expiry,
                 resume=self._resume,
                 max_frame=self._max_frame,
+                max_write_delay=self._max_write_delay,
+                coalesce_reads=self._coalesce_reads,
+                fail_eagerly=self._fail_eagerly,
                 track_ensemble=self._track_ensemble,
             )
             self._resume = None
@@ -303,7 +369,13 @@ class ZKClient:
 
     async def close(self) -> None:
         """Closes the session (its ephemeral nodes go at once). Returns promptly also when
-        no server is reachable. Does nothing when not started."""
+        no server is reachable. Does nothing when not started.
+
+        Calls still in flight end with their result (the server answers the requests sent
+        before the close first) or with ``exc.ClientClosed`` (``exc.ConnectionLoss`` when
+        the connection dropped first); calls made afterwards raise ``exc.ClientClosed``.
+        When the server has stopped answering, the close waits until the connection is
+        declared dead (two thirds of the session timeout at most)."""
         await self._close_session()
 
     async def _close_session(self) -> None:
@@ -391,9 +463,55 @@ class ZKClient:
         """The session id (None before connecting)."""
         return self.session.session_id
 
-    def stats(self) -> Dict[str, int]:
-        """Counters of the client (requests, errors, reconnects, sessions, ...)."""
-        return self._c().stats()
+    def stats(self) -> ClientStats:
+        """Counters of the client since it started: ``requests`` sent, ``errors`` (failed
+        requests), ``reconnects`` (to the same session), ``disconnects``, ``sessions``
+        established, watch ``notifications`` received, ``set_watches_batches`` (watch
+        re-registrations after reconnects), ``writes`` to the connection,
+        ``coalesced_reads`` (reads sent inside a MultiRead) and ``multi_read_batches``, and
+        ``live_watches`` (watchers currently set). Raises ``exc.ClientClosed`` before
+        ``start()``."""
+        return self._c().stats()  # type: ignore[return-value]
+
+    @property
+    def last_zxid(self) -> Optional[int]:
+        """The highest zxid seen in a reply: every change up to it is visible to this
+        client (None before ``start()``)."""
+        return self._core.last_zxid if self._core is not None else None
+
+    def reconnect(self) -> None:
+        """Drops the connection and reconnects with the same session, as after a network
+        failure: calls in flight fail with ``exc.ConnectionLoss`` (reads are retried by
+        the retry policy), watches are re-registered. Does nothing unless connected."""
+        self._c().reconnect()
+
+    @property
+    def last_heard(self) -> Optional[float]:
+        """Seconds since the server last answered something this client sent (None before
+        the first answer, or before ``start()``)."""
+        return self._core.last_heard if self._core is not None else None
+
+    @property
+    def connect_failure(self) -> Optional[BaseException]:
+        """Why the latest connection attempt failed, as an exception (None once a
+        handshake succeeded, and before ``start()``)."""
+        return self._core.connect_failure if self._core is not None else None
+
+    def with_call_timeout(self, timeout: float) -> 'ZKClient':
+        """A view of this client (as ``with_retry``) whose calls each end within
+        ``timeout`` seconds, retries included (``exc.RequestTimeout``)."""
+        view = copy.copy(self)
+        view._core = self._c().with_call_timeout(timeout)
+        return view
+
+    def with_retry(self, retry_policy: RetryPolicy) -> 'ZKClient':
+        """A view of this client whose calls use ``retry_policy``: same session, stat
+        cache, watches and recipes. Valid while this session lasts (after ``close()`` and
+        ``start()`` take a new view); closing the view closes the session."""
+        view = copy.copy(self)
+        view.retry_policy = retry_policy
+        view._core = self._c().with_retry(retry_policy._spec)
+        return view
 
     def state_changes(self) -> StateChanges:
         """An async iterator of every ``StateChange`` from now on; ends when the client
@@ -470,6 +588,67 @@ class ZKClient:
         """Waits until the server has caught up with the leader for ``path``."""
         return self._c().sync(path)
 
+    def multi_read(self, ops: Iterable[Tuple[str, str]]) -> Awaitable[List[Any]]:
+        """Several reads in one round trip (ZooKeeper 3.6+; not atomic). ``ops``:
+        ``('get_data', path)`` or ``('get_children', path)`` pairs. Returns one entry per
+        read, in order: ``(data, stat)``, the list of child names, or the exception of a
+        read that failed (returned, not raised: ``exc.NoNode`` for a missing node). Null
+        data reads as ``b''`` here. Connection errors are raised."""
+        ops = [(kind, path) for kind, path in ops]
+
+        def done(results: List[Any]) -> List[Any]:
+            for (kind, path), result in zip(ops, results):
+                if kind == 'get_data' and isinstance(result, tuple):
+                    self._cache(path, result[1])
+            return results
+
+        return _then(self._c().multi_read(ops), done)
+
+    def get_ephemerals(self, prefix: str = '/') -> Awaitable[List[str]]:
+        """This session's ephemeral nodes whose paths start with ``prefix`` (a string
+        prefix: ``'/jobs/lock-'`` matches ``/jobs/lock-0000000001``), relative to the
+        chroot. ZooKeeper 3.6+."""
+        return self._c().get_ephemerals(prefix)
+
+    def get_all_children_number(self, path: str) -> Awaitable[int]:
+        """The number of all descendants of ``path`` (itself not counted). ZooKeeper 3.6+;
+        ``exc.NoNode`` when missing."""
+        return self._c().get_all_children_number(path)
+
+    def whoami(self) -> Awaitable[List[Tuple[str, str]]]:
+        """The identities the server gives this connection: ``(scheme, id)`` pairs such
+        as ``('ip', '127.0.0.1')`` or ``('digest', 'alice')``. ZooKeeper 3.7+."""
+        return self._c().whoami()
+
+    def get_config(self, watch: bool = False) -> Awaitable[Tuple[bytes, Stat]]:
+        """The ensemble's dynamic configuration, ``(data, stat)`` of
+        ``/zookeeper/config`` (never under the chroot). ``watch=True`` sets a data watch
+        on it, reported to the callbacks of ``session.add_watch_callback(type,
+        '/zookeeper/config', callback)`` (and to ``wait_for_events`` without a chroot)."""
+        return self._c().get_config(self._watch_cb(watch))
+
+    def reconfig(
+        self,
+        joining: Union[str, Iterable[str], None] = None,
+        leaving: Union[str, Iterable[str], None] = None,
+        new_members: Union[str, Iterable[str], None] = None,
+        from_config: int = -1,
+    ) -> Awaitable[Tuple[bytes, Stat]]:
+        """Changes the ensemble's membership: incrementally (``joining`` server specs such
+        as ``'server.4=host:2888:3888;2181'``, ``leaving`` server ids) or as a whole
+        (``new_members``); each a string or a list joined with commas. ``from_config``:
+        the expected config version (-1: any). Returns the new ``(config, stat)``.
+        ``exc.ReconfigDisabled`` unless the servers run with ``reconfigEnabled=true``; a
+        standalone server refuses it (``ReconfigDisabled`` or ``Unimplemented``). Never
+        retried."""
+
+        def spec(value: Union[str, Iterable[str], None]) -> str:
+            if value is None:
+                return ''
+            return value if isinstance(value, str) else ','.join(value)
+
+        return self._c().reconfig(spec(joining), spec(leaving), spec(new_members), from_config)
+
     # ------------------------------------------------------------------ writes
 
     def create(
@@ -482,14 +661,18 @@ class ZKClient:
         container: bool = False,
         *,
         ttl: Optional[float] = None,
+        protected: bool = False,
     ) -> Awaitable[str]:
         """Creates a node; returns its path (with the sequence number when sequential).
 
         ``ttl`` (seconds) makes a TTL node (needs ``extendedTypesEnabled`` on the server).
+        ``protected`` (for sequential nodes) puts a unique id in the node's name
+        (``_c_<id>-<name><sequence>``), so that after a lost reply the client finds the node
+        it made instead of failing with ``exc.ConnectionLoss``; the create is then retried.
         """
         acl_tuples = to_tuples(acl) if acl else None
 
-        fut = self._c().create(path, encode_data(data), acl_tuples, ephemeral, sequential, container, ttl)
+        fut = self._c().create(path, encode_data(data), acl_tuples, ephemeral, sequential, container, ttl, protected)
         return _created(self.stat_cache, fut)
 
     def ensure_path(self, path: str, acl: AclArg = None, *, container: bool = False) -> Awaitable[None]:
@@ -579,10 +762,18 @@ class ZKClient:
 
     async def send(self, request: protocol.Request) -> Optional[protocol.Response]:
         """Sends one of the request records of ``aiozk.protocol`` and returns its response
-        record (exists, getData, setData, create, create2, delete, getChildren(2), getACL,
-        setACL, sync, auth, ping, close). Updates the stat cache as aiozk does."""
+        record: exists, getData, setData, create, create2, delete, getChildren(2), getACL,
+        setACL, sync, auth, ping, close, reconfig, and multi (``TransactionRequest`` of
+        create, delete, setData and check records; its ``responses`` are the exceptions of
+        every operation when it failed, as in aiozk). Updates the stat cache as aiozk
+        does. The records that the session sends by itself (connect, SASL, setWatches)
+        and checkWatches, removeWatches and a check outside a multi raise
+        ``NotImplementedError`` naming what to use instead."""
         core = self._c()
         p = protocol
+        unsupported = _UNSENDABLE.get(type(request).__name__)
+        if unsupported is not None and isinstance(request, getattr(p, type(request).__name__)):
+            raise NotImplementedError(f'{type(request).__name__} cannot be sent with ZKClient.send: {unsupported}')
         req: Any = request  # the records declare their fields dynamically
         path: str = getattr(req, 'path', None) or '/'
         watch = self._watch_cb(bool(getattr(req, 'watch', False)))
@@ -647,7 +838,59 @@ class ZKClient:
         if isinstance(request, p.CloseRequest):
             await self.close()
             return p.CloseResponse()
-        raise TypeError(f'{type(request).__name__} cannot be sent on its own')
+        if isinstance(request, p.ReconfigRequest):
+            config_id = req.current_config_id
+            data, stat = await core.reconfig(
+                req.joining_servers or '',
+                req.leaving_servers or '',
+                req.new_members or '',
+                -1 if config_id is None else config_id,
+            )
+            return p.ReconfigResponse(stat=stat, data=data)
+        if isinstance(request, p.TransactionRequest):
+            return await self._send_multi(req.requests)
+        raise TypeError(f'{type(request).__name__} is not a request record of aiozk.protocol')
+
+    async def _send_multi(self, requests: List[protocol.Request]) -> protocol.TransactionResponse:
+        p = protocol
+        ops: List[tuple] = []
+        for r in requests:
+            rec: Any = r
+            version = -1 if getattr(rec, 'version', None) is None else rec.version
+            if isinstance(r, p.CreateRequest):
+                flags = rec.flags or 0
+                acl = to_tuples(rec.acl) if rec.acl else None
+                ops.append(('create', rec.path, encode_data(rec.data), acl, bool(flags & 1), bool(flags & 2), bool(flags & 4), None))
+            elif isinstance(r, p.DeleteRequest):
+                ops.append(('delete', rec.path, version))
+            elif isinstance(r, p.SetDataRequest):
+                ops.append(('set_data', rec.path, encode_data(rec.data), version))
+            elif isinstance(r, p.CheckVersionRequest):
+                ops.append(('check', rec.path, version))
+            else:
+                raise TypeError(f'{type(r).__name__} cannot be part of a transaction (create, create2, delete, setData, check)')
+        response = p.TransactionResponse()
+        if not ops:
+            return response
+        try:
+            outcomes = await self._c().commit(ops)
+        except exc.TransactionFailed as e:
+            response.responses = list(e.results or [])
+            return response
+        for r, outcome in zip(requests, outcomes):
+            kind = outcome[0]
+            if kind == 'created':
+                if isinstance(r, p.Create2Request):
+                    response.responses.append(p.Create2Response(path=outcome[1], stat=outcome[2]))
+                else:
+                    response.responses.append(p.CreateResponse(path=outcome[1]))
+            elif kind == 'deleted':
+                response.responses.append(p.DeleteResponse())
+            elif kind == 'updated':
+                response.responses.append(p.SetDataResponse(stat=outcome[1]))
+            else:
+                response.responses.append(p.CheckVersionResponse())
+        return response
 
     def __repr__(self) -> str:
         return f'<ZKClient {self.servers!r} chroot={self.chroot!r} {self.state}>'

@@ -96,15 +96,16 @@ class Transaction:
             raise ValueError('No operations to commit.')
         result = Result()
         try:
-            outcomes = await self.client._c().commit(self.operations)
+            outcomes = await self._send()
         except TransactionFailed as e:
             result.error = e
             result.results = list(e.results or [])
             return result
-        for op, outcome in zip(self.operations, outcomes):
+        for op, outcome in zip(self._sent_operations(), outcomes):
             path = self.client.denormalize_path(self.client.normalize_path(op[1]))
             kind = outcome[0]
             if kind == 'created':
+                outcome = (kind, self._created_path(outcome[1]), *outcome[2:])
                 result.created.add(path)
                 result.created_paths.append(outcome[1])
             elif kind == 'deleted':
@@ -115,6 +116,18 @@ class Transaction:
                 result.checked.add(path)
             result.results.append(outcome)
         return result
+
+    def _send(self) -> Any:
+        """Queues the commit; resolves to one outcome tuple per sent operation."""
+        return self.client._c().commit(self.operations)
+
+    def _sent_operations(self) -> List[tuple]:
+        """The operations as sent, in order (one per outcome)."""
+        return self.operations
+
+    def _created_path(self, path: str) -> str:
+        """A created path from an outcome, as the caller sees it."""
+        return path
 
     async def __aenter__(self) -> 'Transaction':
         return self

@@ -60,6 +60,11 @@ impl PyDoubleBarrier {
         }
     }
 
+    /// The server path of this participant's node while entered.
+    fn own_node(&self) -> Option<String> {
+        self.barrier.own_node()
+    }
+
     #[pyo3(signature = (timeout=None))]
     fn enter<'py>(&self, py: Python<'py>, timeout: Option<f64>) -> PyResult<Bound<'py, PyAny>> {
         let b = Arc::clone(&self.barrier);

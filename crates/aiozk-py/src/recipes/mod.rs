@@ -9,7 +9,7 @@ mod allocator;
 mod args;
 mod barrier;
 mod counter;
-mod ownership;
+pub(crate) mod ownership;
 mod party;
 mod queue;
 mod tree_cache;

@@ -3,15 +3,17 @@
 use std::sync::{Arc, Mutex as StdMutex};
 
 use aiozk_recipes::{
-    LeaderElection, Leadership, Lease, Lock, LossReason, LostSignal, OwnershipGuard, Semaphore,
+    Fence, LeaderElection, Leadership, Lease, Lock, LossReason, LostSignal, OwnershipGuard,
+    Semaphore,
 };
 use pyo3::prelude::*;
 
 use super::args::{limit, none};
 use crate::bridge::spawn;
 use crate::client::PyClient;
+use crate::fence::PyFence;
 
-fn reason_name(r: LossReason) -> &'static str {
+pub(crate) fn reason_name(r: LossReason) -> &'static str {
     match r {
         LossReason::Released => "released",
         LossReason::SessionExpired => "session_expired",
@@ -37,6 +39,9 @@ pub(crate) struct PyOwnership {
     guard: Arc<StdMutex<Option<OwnershipGuard>>>,
     lost: LostSignal,
     node: String,
+    /// Taken at once, so that it outlives a release (its writes then fail).
+    fence: Fence,
+    czxid: i64,
 }
 
 impl PyOwnership {
@@ -44,6 +49,8 @@ impl PyOwnership {
         Self {
             lost: guard.lost(),
             node: guard.node().to_owned(),
+            fence: guard.fence(),
+            czxid: guard.czxid(),
             guard: Arc::new(StdMutex::new(Some(guard))),
         }
     }
@@ -95,6 +102,29 @@ impl PyOwnership {
     #[getter]
     fn node(&self) -> &str {
         &self.node
+    }
+
+    /// Writes that succeed only while this ownership lasts.
+    fn fence(&self) -> PyFence {
+        PyFence::new(self.fence.clone())
+    }
+
+    /// The creation zxid of the ownership node (what a fence check names).
+    #[getter]
+    fn czxid(&self) -> i64 {
+        self.czxid
+    }
+
+    /// Seconds until a lease ends (0 once passed); None for locks and permits, and once
+    /// released.
+    fn expires_in(&self) -> Option<f64> {
+        let guard = self.guard.lock().unwrap_or_else(|e| e.into_inner());
+        let until = guard.as_ref()?.expires_at()?;
+        Some(
+            until
+                .saturating_duration_since(std::time::Instant::now())
+                .as_secs_f64(),
+        )
     }
 }
 
@@ -232,6 +262,17 @@ impl PyLeadership {
     #[getter]
     fn node(&self) -> &str {
         self.leadership.node()
+    }
+
+    /// Writes that succeed only while this leadership lasts.
+    fn fence(&self) -> PyFence {
+        PyFence::new(self.leadership.fence())
+    }
+
+    /// The creation zxid of the candidate node.
+    #[getter]
+    fn czxid(&self) -> i64 {
+        self.leadership.czxid()
     }
 }
 

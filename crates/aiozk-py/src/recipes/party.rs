@@ -41,6 +41,11 @@ impl PyParty {
         self.party.members()
     }
 
+    /// The server path of this member's node while joined.
+    fn own_node(&self) -> Option<String> {
+        self.party.own_node()
+    }
+
     fn wait_for_change<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let p = Arc::clone(&self.party);
         spawn(py, async move { p.wait_for_change().await }, |py, m| {

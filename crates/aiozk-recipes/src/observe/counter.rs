@@ -223,8 +223,9 @@ impl<T: CounterValue> Counter<T> {
         };
         loop {
             let new = op(value);
+            let expected = (!crate::mutant("counter-no-version")).then_some(version);
             match once
-                .set_data(&self.path, new.encode().as_bytes(), Some(version))
+                .set_data(&self.path, new.encode().as_bytes(), expected)
                 .await
             {
                 Ok(stat) => {
@@ -240,10 +241,11 @@ impl<T: CounterValue> Counter<T> {
                     persist(&self.client, || self.client.sync(&self.path)).await?;
                     let current = self.get().await?;
                     let now = self.cached().map_or(version, |(_, v)| v);
-                    if now != version {
+                    if now != version && !crate::mutant("counter-blind-retry") {
                         return Err(Error::ConnectionLoss);
                     }
                     value = current;
+                    version = now;
                 }
                 Err(e) => return Err(e),
             }

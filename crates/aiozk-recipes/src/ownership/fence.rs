@@ -74,6 +74,9 @@ impl Fence {
         } else {
             -1
         };
+        if crate::mutant("fence-no-check") {
+            return self.client.transaction();
+        }
         self.client.transaction().check_version(&self.node, version)
     }
 
@@ -142,12 +145,12 @@ impl Fence {
         txn: Transaction,
     ) -> impl Future<Output = Result<Vec<OpResult>>> + Send + 'static {
         let commit = match self.lost_reason() {
-            Some(_) => Err(Error::TransactionFailed {
+            Some(_) if !crate::mutant("fence-no-check") => Err(Error::TransactionFailed {
                 index: 0,
                 error: Box::new(Error::NoNode),
                 results: vec![Error::NoNode, Error::RuntimeInconsistency],
             }),
-            None => Ok(txn.commit()),
+            _ => Ok(txn.commit()),
         };
         async move { commit?.await.map_err(unfence) }
     }

@@ -315,7 +315,9 @@ async fn monitor(core: Arc<Core>, mut events: broadcast::Receiver<SessionEvent>,
             Phase::Waiting => (false, None),
             Phase::Holding { until } => (true, until),
         };
-        let suspend_deadline = suspended_since.filter(|_| holding).map(|t| t + grace);
+        let suspend_deadline = suspended_since
+            .filter(|_| holding && !crate::mutant("lock-no-suspend-loss"))
+            .map(|t| t + grace);
         // Also when the connection looks up: after a pause of this process, this fires
         // before the client has read a byte.
         let silence_deadline = client
@@ -331,6 +333,7 @@ async fn monitor(core: Arc<Core>, mut events: broadcast::Receiver<SessionEvent>,
             }
             event = events.recv() => match event {
                 Ok(SessionEvent::State(state, _)) => match state {
+                    SessionState::Expired if crate::mutant("lock-no-suspend-loss") => {}
                     SessionState::Expired => break LossReason::SessionExpired,
                     SessionState::Closed | SessionState::AuthFailed => {
                         break LossReason::ClientClosed
@@ -404,7 +407,9 @@ async fn watch_node(client: Client, node: String, owner: i64) -> LossReason {
         let event = watcher.await;
         match (event.event_type, event.state) {
             (EventType::NodeDeleted, _) => return LossReason::NodeDeleted,
-            (EventType::None, SessionState::Expired) => return LossReason::SessionExpired,
+            (EventType::None, SessionState::Expired) if !crate::mutant("lock-no-suspend-loss") => {
+                return LossReason::SessionExpired
+            }
             (EventType::None, SessionState::Closed | SessionState::AuthFailed) => {
                 return LossReason::ClientClosed
             }

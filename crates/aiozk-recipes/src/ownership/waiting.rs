@@ -105,7 +105,11 @@ pub(crate) async fn line(
                     Err(e) => return Err(e),
                 };
                 tokio::select! {
-                    _ = watcher => {}
+                    _ = watcher => {
+                        if crate::mutant("lock-no-recheck") {
+                            return Ok(true);
+                        }
+                    }
                     _ = lost.changed() => {}
                 }
             }

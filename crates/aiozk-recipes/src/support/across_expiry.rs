@@ -86,8 +86,8 @@ pub(crate) enum Reconnect {
 }
 
 /// Tells a recipe when its client has (re)connected, so that it can re-read what it
-/// mirrors: persistent watches are re-armed without catch-up events, and after a new
-/// session every watch and ephemeral node of the old one is gone.
+/// mirrors (after a new session the one-shot watches and ephemeral nodes of the old one are
+/// gone), or know when the catch-up of its persistent watches is complete.
 pub(crate) struct SessionWatch {
     client: Client,
     rx: broadcast::Receiver<SessionEvent>,

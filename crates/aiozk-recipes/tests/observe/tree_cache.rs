@@ -226,13 +226,69 @@ async fn thousand_nodes_little_changed_during_a_cut_costs_few_reads() {
         5 + 3 + 2 + 2,
         "5 data, 3 new, 2 gone, 2 parents' Stats"
     );
+    // A data read per changed or new node, a listing per parent whose children changed.
     assert!(
-        data_and_children <= 20,
+        data_and_children <= 10,
         "{data_and_children} data/children reads for 10 changes"
     );
     assert!(data_and_children * 50 < load.data_reads + load.children_reads);
-    // The Stat pass is one small exists per known node, no data.
-    assert_eq!(after.stat_reads - before.stat_reads, 1011);
+    // No Stat read per node (the server reports what changed): one read of the root, after
+    // which the report is known to be complete.
+    assert_eq!(after.stat_reads - before.stat_reads, 1);
+    drop(cache);
+    zk.deleteall(&b).await.unwrap();
+}
+
+/// A 10,000-node cache resynchronised after three cuts, with 0, 10 and 1,000 nodes changed
+/// while its connection was stalled: each resync makes at most (changed nodes + 1) reads and
+/// no Stat read per unchanged node (the server reports which nodes changed). Prints the reads
+/// and the time of each resync.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_nodes_resync_with_reads_only_for_what_changed() {
+    let zk = connect().await;
+    let b = base(&zk, "tc-10k").await;
+    let root = format!("{b}/root");
+    zk.create(&root, b"").await.unwrap();
+    build_tree(&zk, &root, 99, 100).await;
+    let proxy = proxy().await;
+    let client = connect_via(&proxy, Duration::from_secs(20)).await;
+    let cache = TreeCache::start(&client, &root).await.unwrap();
+    assert_eq!(cache.len(), 10_000);
+    let mut events = cache.events();
+    for (round, changed) in [0usize, 10, 1000].into_iter().enumerate() {
+        proxy.stall();
+        let writes: Vec<_> = (0..changed)
+            .map(|i| {
+                let node = format!("{root}/d{}/n{}", i % 99, (i / 99 + round * 13) % 100);
+                zk.set_data(&node, format!("round {round}").as_bytes(), None)
+            })
+            .collect();
+        for w in writes {
+            w.await.unwrap();
+        }
+        let before = cache.stats();
+        let batches = client.stats().set_watches_batches;
+        proxy.cut_rst().await;
+        proxy.resume();
+        let report = resynced(&mut events).await;
+        converged(&cache, &zk, &root).await;
+        let after = cache.stats();
+        let reads = after.reads() - before.reads();
+        println!(
+            "10,000 nodes, {changed} changed during the cut: {reads} reads in the resync \
+             ({} data, {} children, {} stat), {:?}; the re-registration asking the server \
+             took {} SetWatches requests",
+            report.data_reads,
+            report.children_reads,
+            report.stat_reads,
+            report.took,
+            client.stats().set_watches_batches - batches
+        );
+        assert_eq!(report.known, 10_000);
+        assert_eq!(report.changed, changed as u64, "{report:?}");
+        assert!(reads <= changed as u64 + 1, "{reads} reads: {report:?}");
+        assert!(report.stat_reads <= 1, "{report:?}");
+    }
     drop(cache);
     zk.deleteall(&b).await.unwrap();
 }
@@ -347,6 +403,10 @@ async fn survives_a_new_session() {
     let report = resynced(&mut events).await;
     println!("resync after a new session: {report:?}");
     converged(&cache, &zk, &root).await;
+    // The watch carried over to the new session and was caught up like after a reconnect:
+    // no Stat read per node.
+    assert!(report.stat_reads <= 1, "{report:?}");
+    assert_eq!(report.changed, 5, "{report:?}");
     // And the new watch works: a later change arrives as an event.
     zk.set_data(&format!("{root}/d4/n4"), b"later", None)
         .await

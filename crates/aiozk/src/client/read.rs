@@ -2,6 +2,7 @@
 //! persistent watches.
 
 use std::future::Future;
+use std::sync::Arc;
 
 use aiozk_proto::{AddWatchMode, ClientInfo, MultiResult, Request, Response, Stat};
 use bytes::Bytes;
@@ -12,8 +13,8 @@ use super::handle::{bounded, recv, Client};
 use crate::acl::Acl;
 use crate::driver::Command;
 use crate::error::{Error, Result};
-use crate::path::Chroot;
-use crate::session::WatchKind;
+use crate::path::{validate_path, Chroot};
+use crate::session::{KnownNodes, WatchKind};
 use crate::watcher::{OneshotWatcher, PersistentWatcher};
 
 /// One read of [`Client::multi_read`].
@@ -505,13 +506,34 @@ impl Client {
     ///
     /// Local watchers of the same path and mode share one server watch.
     ///
+    /// # Watches
+    /// The events of a watch are each delivered once, in the server's order, across
+    /// reconnects and session expiries ([`EventKind`](crate::EventKind) says how each came
+    /// about):
+    /// * after a reconnect, a plain persistent watch gets a catch-up event for each kind of
+    ///   change it missed (data changed, children changed, created, deleted), several of
+    ///   one kind coming as one, and nothing when nothing changed;
+    /// * a recursive watch cannot be caught up node by node (the client does not know the
+    ///   subtree): after a reconnect it gets one [`Resync`](crate::EventKind::Resync) event,
+    ///   unless nothing changed on the server at all. A watch with a cache of the subtree
+    ///   gets an event per changed node instead: see [`Client::add_watch_with_known_nodes`];
+    /// * when the session expires and a new one is opened (the default), the watch is added
+    ///   again on it and announced by a [`NewSession`](crate::EventKind::NewSession) event,
+    ///   then caught up from the last zxid seen as above;
+    /// * the stream ends, after an [`Ended`](crate::EventKind::Ended) event, when the
+    ///   client closes, authentication fails, or the session expires without a new one.
+    ///
     /// # Errors
     /// Connection errors; [`Error::Unimplemented`] before 3.6.
     ///
     /// # Notable behaviour
     /// On 3.6–3.8 servers a one-shot watch set on the same path by the same session
     /// replaces the server's persistent watch mode for that path (fixed in 3.9,
-    /// ZOOKEEPER-4466); avoid mixing both on one path.
+    /// ZOOKEEPER-4466); avoid mixing both on one path. The client's own catch-up watches
+    /// never do (they are sent before the persistent registration they belong to).
+    ///
+    /// A plain persistent watch is followed by an `exists` of its node (what its catch-up
+    /// asks the server depends on whether the node exists).
     ///
     /// # Examples
     /// ```no_run
@@ -534,6 +556,41 @@ impl Client {
         } else {
             AddWatchMode::Persistent
         };
+        self.add_persistent(path, mode, None)
+    }
+
+    /// Adds a persistent recursive watch for a cache of the subtree at `path`: after a
+    /// reconnect (or a new session) the client asks the server which of the nodes `known`
+    /// lists changed since the last zxid seen, and the watch gets a
+    /// [`CatchUp`](crate::EventKind::CatchUp) event for each (`NodeDataChanged`,
+    /// `NodeDeleted`, `NodeChildrenChanged` for a known node whose children were created or
+    /// deleted, `NodeCreated` for the root when the cache did not hold it), instead of a
+    /// `Resync`. A cache that applies these events and the live ones stays complete.
+    ///
+    /// `known` is asked for its nodes at each reconnect; it must list the nodes it holds
+    /// that exist as far as the events delivered so far tell (events still waiting in the
+    /// stream count as applied: they are kept across the reconnect).
+    ///
+    /// # Errors
+    /// As for [`Client::add_watch`].
+    pub fn add_watch_with_known_nodes(
+        &self,
+        path: &str,
+        known: Arc<dyn KnownNodes>,
+    ) -> impl Future<Output = Result<PersistentWatcher>> + Send + 'static {
+        let known: Arc<dyn KnownNodes> = Arc::new(ServerPaths {
+            chroot: self.inner.chroot.clone(),
+            known,
+        });
+        self.add_persistent(path, AddWatchMode::PersistentRecursive, Some(known))
+    }
+
+    fn add_persistent(
+        &self,
+        path: &str,
+        mode: AddWatchMode,
+        known: Option<Arc<dyn KnownNodes>>,
+    ) -> impl Future<Output = Result<PersistentWatcher>> + Send + 'static {
         let streams = &self.inner.streams;
         let slot = streams.slots.allocate();
         let watcher = PersistentWatcher::new(streams.clone(), slot);
@@ -546,6 +603,7 @@ impl Client {
                     mode,
                     stream: slot,
                     reply,
+                    known,
                 })
                 .map_err(|_| Error::Closed)
         });
@@ -559,6 +617,23 @@ impl Client {
             recv(rx, limit).await?;
             Ok(watcher)
         })
+    }
+}
+
+/// The known nodes of a cache as server paths (with the chroot).
+struct ServerPaths {
+    chroot: Chroot,
+    known: Arc<dyn KnownNodes>,
+}
+
+impl KnownNodes for ServerPaths {
+    fn for_each(&self, visit: &mut dyn FnMut(&str)) {
+        self.known.for_each(&mut |path| {
+            // A path the server would not accept cannot be a node the cache holds.
+            if validate_path(path).is_ok() {
+                visit(&self.chroot.prefix(path));
+            }
+        });
     }
 }
 

@@ -209,8 +209,16 @@ impl Client {
         let this = self.clone();
         async move {
             match (fut.await, guid, prepared) {
-                (Err(e), Some(guid), Ok((server_path, _, _))) if e.is_retryable() => {
-                    this.recover_protected(&server_path, &guid, e).await
+                (Err(e), Some(_), Ok(_))
+                    if e.is_retryable() && crate::mutant("create-loss-is-failure") =>
+                {
+                    Err(Error::NodeExists)
+                }
+                (Err(e), Some(guid), Ok((server_path, _, _)))
+                    if e.is_retryable() || (e == Error::SessionExpired && !mode.is_ephemeral()) =>
+                {
+                    this.recover_protected(&server_path, &guid, !mode.is_ephemeral(), e)
+                        .await
                 }
                 (r, _, _) => r,
             }
@@ -219,16 +227,32 @@ impl Client {
 
     /// After a connection loss during a protected create: find the node by its id, or give
     /// up with the original error (the caller may retry; no node with this id exists).
+    ///
+    /// A persistent node outlives its session, so when the session expired meanwhile the
+    /// node is looked for on the next session (the lookup is sent again a few times):
+    /// before, the expiry was returned and a caller that created again made a second
+    /// node.
     async fn recover_protected(
         &self,
         server_path: &str,
         guid: &str,
+        persistent: bool,
         err: Error,
     ) -> Result<(String, Stat)> {
+        const EXPIRED_LOOKUPS: u32 = 3;
         let chroot = &self.inner.chroot;
         let client_path = chroot.strip(server_path).to_owned();
         let parent = crate::path::parent(&client_path).unwrap_or("/").to_owned();
-        let children = self.get_children(&parent).await?;
+        let mut expired = 0;
+        let children = loop {
+            match self.get_children(&parent).await {
+                Ok(children) => break children,
+                Err(Error::SessionExpired) if persistent && expired < EXPIRED_LOOKUPS => {
+                    expired += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        };
         match children.iter().find(|c| c.contains(guid)) {
             Some(name) => {
                 let path = crate::path::join(&parent, name);

@@ -9,7 +9,7 @@ use tracing::warn;
 
 use super::health::Attempt;
 use super::pending::PendingKind;
-use super::types::{Event, SessionState, StateCause, Tokens, WatchedEvent};
+use super::types::{Event, EventKind, SessionState, StateCause, Tokens, WatchedEvent};
 use super::watches::{Hit, Removal};
 use super::{Phase, Session};
 use crate::error::Error;
@@ -19,6 +19,8 @@ impl<T: Tokens> Session<T> {
     pub(super) fn lose_connection(&mut self, now: Instant, reason: Error, pending: &Error) {
         self.stats.disconnects += 1;
         self.deferred_removals.clear();
+        self.ping_outstanding = false;
+        self.zxid_held = 0;
         self.auth.sasl = None;
         self.probe = None;
         self.alive_at = Some(self.last_recv);
@@ -104,8 +106,28 @@ impl<T: Tokens> Session<T> {
             self.events
                 .push_back(Event::Reply(req.token, Err(err.clone())));
         }
+        let mut dropped_one = false;
         for p in self.requests.take_sent() {
             match p.kind {
+                PendingKind::User { token, .. }
+                    if crate::mutant("drop-pending") && !dropped_one =>
+                {
+                    // Neither answered nor dropped: its caller waits forever.
+                    dropped_one = true;
+                    std::mem::forget(token);
+                }
+                PendingKind::User { token, .. } if crate::mutant("complete-with-success") => {
+                    let fake = match p.op {
+                        aiozk_proto::OpCode::SetData => {
+                            Some(aiozk_proto::Response::Stat(aiozk_proto::Stat::default()))
+                        }
+                        aiozk_proto::OpCode::Delete => Some(aiozk_proto::Response::Empty),
+                        _ => None,
+                    };
+                    self.stats.errors += 1;
+                    let reply = fake.ok_or_else(|| err.clone());
+                    self.events.push_back(Event::Reply(token, reply));
+                }
                 PendingKind::User { token, .. } => {
                     self.stats.errors += 1;
                     self.events.push_back(Event::Reply(token, Err(err.clone())));
@@ -124,7 +146,8 @@ impl<T: Tokens> Session<T> {
                     self.stats.errors += 1;
                     self.events.push_back(Event::Reply(token, Err(err.clone())));
                 }
-                PendingKind::SetWatches
+                PendingKind::SetWatches(_)
+                | PendingKind::Existence { .. }
                 | PendingKind::RemoveWatches { .. }
                 | PendingKind::Close
                 | PendingKind::Sasl
@@ -145,7 +168,7 @@ impl<T: Tokens> Session<T> {
         for token in self.auth.take_waiting() {
             self.events.push_back(Event::Reply(token, Err(err.clone())));
         }
-        for (id, _, token) in self.requests.take_queued_add_watches() {
+        for (id, _, token, _) in self.requests.take_queued_add_watches() {
             self.drop_persistent(id);
             self.events.push_back(Event::Reply(token, Err(err.clone())));
         }
@@ -183,11 +206,16 @@ impl<T: Tokens> Session<T> {
         // Everything in flight, and everything queued while disconnected, was meant for the
         // dead session. Watches end first, so that persistent watchers whose addWatch was
         // still queued see their stream end before their registration fails. Calls made
-        // after the Expired event go to the new session, if one is opened.
-        self.fail_pending(&Error::SessionExpired);
-        self.end_watches(SessionState::Expired);
-        self.fail_queued(&Error::SessionExpired);
+        // after the Expired event go to the new session, if one is opened. Persistent
+        // watches carry over to it: they are added again and caught up from the last zxid.
         let keep_going = self.config.reconnect_after_expiry;
+        self.fail_pending(&Error::SessionExpired);
+        if keep_going {
+            self.end_oneshot_watches(SessionState::Expired);
+        } else {
+            self.end_watches(SessionState::Expired);
+        }
+        self.fail_queued(&Error::SessionExpired);
         self.alive_at = None;
         self.health.expired();
         self.session_id = 0;
@@ -211,12 +239,7 @@ impl<T: Tokens> Session<T> {
     pub(super) fn end_watches(&mut self, state: SessionState) {
         let events = &mut self.events;
         self.watches.drain_all(|hit, path| {
-            let event = WatchedEvent {
-                event_type: EventType::None,
-                state,
-                path: path.to_owned(),
-                zxid: None,
-            };
+            let event = ended(state, path);
             match hit {
                 Hit::Oneshot(token) => events.push_back(Event::Oneshot(token, event)),
                 Hit::Stream(stream) => events.push_back(Event::Stream(*stream, event)),
@@ -226,5 +249,24 @@ impl<T: Tokens> Session<T> {
                 }
             }
         });
+    }
+
+    /// Ends every one-shot watch with a session event; persistent watches stay.
+    fn end_oneshot_watches(&mut self, state: SessionState) {
+        let events = &mut self.events;
+        self.watches.drain_oneshot(|token, path| {
+            events.push_back(Event::Oneshot(token, ended(state, path)))
+        });
+    }
+}
+
+/// The event that ends a watch on `path` with the session.
+fn ended(state: SessionState, path: &str) -> WatchedEvent {
+    WatchedEvent {
+        event_type: EventType::None,
+        state,
+        path: path.to_owned(),
+        zxid: None,
+        kind: EventKind::Ended,
     }
 }

@@ -430,7 +430,8 @@ impl Harness {
                 AddWatchMode::PersistentRecursive
             };
             let path = PATHS[usize::from(which / 4) % PATHS.len()].to_owned();
-            self.s.add_persistent(self.now, path, mode, stream, reply);
+            self.s
+                .add_persistent(self.now, path, mode, stream, reply, None);
         }
         self.drain();
     }

@@ -4,16 +4,18 @@
 use std::time::{Duration, Instant};
 
 use aiozk_proto::consts::PASSWORD_LEN;
-use aiozk_proto::{ConnectResponse, Decode, Encode, OpCode, ReplyHeader, Request, Response};
+use aiozk_proto::{
+    ConnectResponse, Decode, Encode, EventType, OpCode, ReplyHeader, Request, Response,
+};
 use bytes::{Bytes, BytesMut};
 use tracing::{info, warn};
 
 use super::auth::SaslExchange;
+use super::catch_up::{self, SET_WATCHES_BATCH_BYTES};
 use super::health::Attempt;
 use super::pending::PendingKind;
 use super::sasl;
-use super::types::{Event, SessionState, StateCause, Tokens};
-use super::watches::SET_WATCHES_BATCH_BYTES;
+use super::types::{Event, EventKind, SessionState, StateCause, Tokens, WatchedEvent};
 use super::{Phase, Session};
 use crate::error::Error;
 
@@ -60,7 +62,9 @@ impl<T: Tokens> Session<T> {
         let new_session = resp.session_id != self.session_id;
         self.session_id = resp.session_id;
         self.password = resp.password.to_vec();
-        self.negotiated = Duration::from_millis(resp.timeout_ms as u64);
+        if !crate::mutant("ignore-session-timeout") {
+            self.negotiated = Duration::from_millis(resp.timeout_ms as u64);
+        }
         self.seen_rw_server |= !resp.read_only;
         // `attempts` is reset by the first reply on this connection: one that dies right
         // after its handshake keeps the back-off growing.
@@ -69,6 +73,8 @@ impl<T: Tokens> Session<T> {
         self.phase = Phase::Connected {
             read_only: resp.read_only,
         };
+        // The persistent watches of an expired session carry over to this one.
+        self.announce_new_session = new_session;
         if new_session {
             self.stats.sessions += 1;
             self.events.push_back(Event::NewSession {
@@ -158,16 +164,22 @@ impl<T: Tokens> Session<T> {
             let token = self.auth.take_waiting_for(i);
             self.write_auth(now, i, token);
         }
-        // After an expiry the registry is empty; after a switch from a read-only session to
-        // a new read-write one, the watches must be set again on the new session.
+        // After an expiry only persistent watches are left; after a switch from a read-only
+        // session to a new read-write one, every watch must be set again on the new session.
+        if std::mem::take(&mut self.announce_new_session) {
+            self.announce_watches_on_new_session(state);
+        }
         self.resend_watches(now);
-        for (id, body, token) in self.requests.take_queued_add_watches() {
+        for (id, body, token, probe) in self.requests.take_queued_add_watches() {
             self.write_request(
                 now,
                 OpCode::AddWatch,
                 &body,
                 PendingKind::AddWatch { token, id },
             );
+            if let Some(path) = probe {
+                self.write_probe(now, path);
+            }
         }
         while let Some(req) = self.requests.pop_queued() {
             self.send_outgoing(now, req);
@@ -175,14 +187,41 @@ impl<T: Tokens> Session<T> {
         self.set_state(state, StateCause::Handshake);
     }
 
+    /// Tells every persistent watcher that its watch is being added again on a new session.
+    fn announce_watches_on_new_session(&mut self, state: SessionState) {
+        let mut told = Vec::new();
+        for (path, _, watchers) in self.watches.persistent_watches() {
+            told.extend(watchers.map(|s| (s, path.to_owned())));
+        }
+        for (path, watchers) in self.watches.recursive_watches() {
+            told.extend(watchers.map(|s| (s, path.to_owned())));
+        }
+        for (stream, path) in told {
+            let event = WatchedEvent {
+                event_type: EventType::None,
+                state,
+                path,
+                zxid: None,
+                kind: EventKind::NewSession,
+            };
+            self.events.push_back(Event::Stream(stream, event));
+        }
+    }
+
     fn resend_watches(&mut self, now: Instant) {
-        let batches = self
-            .watches
-            .set_watches_batches(self.last_zxid, SET_WATCHES_BATCH_BYTES);
-        for body in batches {
-            let (op, body) = body;
+        if crate::mutant("no-set-watches") {
+            return;
+        }
+        let relative = if crate::mutant("set-watches-zero-zxid") {
+            0
+        } else {
+            self.last_zxid
+        };
+        let batches = catch_up::batches(&self.watches, relative, SET_WATCHES_BATCH_BYTES);
+        for batch in batches {
             self.stats.set_watches_batches += 1;
-            self.write_request(now, op, &body, PendingKind::SetWatches);
+            let kind = PendingKind::SetWatches(Box::new(batch.record));
+            self.write_request(now, batch.op, &batch.body, kind);
         }
     }
 }

@@ -41,6 +41,7 @@
 //! values that cross the boundary.
 
 mod auth;
+mod catch_up;
 mod coalesce;
 mod coalescer;
 mod failure;
@@ -66,6 +67,7 @@ use tracing::{debug, info, warn};
 
 use crate::error::Error;
 use auth::Auth;
+pub use catch_up::SET_WATCHES_BATCH_BYTES;
 pub use coalesce::MAX_BATCH_READS;
 use coalescer::Coalescer;
 use health::{Attempt, Health};
@@ -75,12 +77,11 @@ use pending::{Pending, PendingKind, Requests};
 pub use sasl::SaslCredentials;
 use timer::{Timer, TimerTable};
 pub use types::{
-    Event, Outgoing, SessionConfig, SessionState, SessionStats, StateCause, Tokens, WatchKind,
-    WatchRequest, WatchedEvent, DEFAULT_MAX_WRITE_DELAY,
+    Event, EventKind, KnownNodes, Outgoing, SessionConfig, SessionState, SessionStats, StateCause,
+    Tokens, WatchKind, WatchRequest, WatchedEvent, DEFAULT_MAX_WRITE_DELAY,
 };
 pub(crate) use watches::watch_set_by;
-pub use watches::SET_WATCHES_BATCH_BYTES;
-use watches::{WatchRegistry, WatchRemoval};
+use watches::{Existence, WatchRegistry, WatchRemoval};
 
 enum Phase {
     /// Waiting before the next connection attempt.
@@ -131,6 +132,13 @@ pub struct Session<T: Tokens> {
     watches: WatchRegistry<T>,
     /// Paths whose server watch is to be removed once their one-shot watches have fired.
     deferred_removals: std::collections::HashSet<String>,
+    /// A ping was written on this connection and its reply has not come yet.
+    ping_outstanding: bool,
+    /// The highest zxid seen while a watch re-registration was unanswered, kept out of
+    /// `last_zxid` until the last one is answered (see [`Session::see_zxid`]).
+    zxid_held: i64,
+    /// The handshake under way opened a new session: its persistent watchers are told.
+    announce_new_session: bool,
     /// How the server of this connection removes persistent watches.
     watch_removal: WatchRemoval,
     events: VecDeque<Event<T>>,
@@ -184,6 +192,9 @@ impl<T: Tokens> Session<T> {
             probe: None,
             watches: WatchRegistry::default(),
             deferred_removals: std::collections::HashSet::new(),
+            ping_outstanding: false,
+            announce_new_session: false,
+            zxid_held: 0,
             watch_removal: WatchRemoval::Unknown,
             events: VecDeque::new(),
             close_transport: false,
@@ -214,7 +225,8 @@ impl<T: Tokens> Session<T> {
         self.negotiated
     }
 
-    /// The highest zxid seen in a reply.
+    /// The highest zxid seen from the server: in replies (pings included) and, from 3.9, in
+    /// watch notifications. Watches are re-registered relative to it.
     pub fn last_zxid(&self) -> i64 {
         self.last_zxid
     }
@@ -337,10 +349,15 @@ impl<T: Tokens> Session<T> {
 
     /// Registers a persistent watch (`mode`) on `path` for the local watcher `stream` (pass
     /// it to [`Session::remove_persistent`]). The stream ends ([`Event::StreamEnded`]) when
-    /// the watcher is removed, its registration fails, or the session ends; only then may
+    /// the watcher is removed, its registration fails, or the session ends for good (closed,
+    /// authentication failed, or expired without `reconnect_after_expiry`); only then may
     /// the handle be reused. When the server already holds this watch for
     /// another local watcher, `reply` completes at once; otherwise an addWatch is sent and
-    /// the watcher is registered when it succeeds.
+    /// the watcher is registered when it succeeds. A recursive watcher with `known` nodes
+    /// (a cache) is caught up node by node after a reconnect (see [`KnownNodes`]).
+    ///
+    /// A plain persistent watch is followed by an `exists` of its node (not counted as a
+    /// request): whether the node exists decides what its catch-up asks the server.
     pub fn add_persistent(
         &mut self,
         now: Instant,
@@ -348,6 +365,7 @@ impl<T: Tokens> Session<T> {
         mode: AddWatchMode,
         stream: T::Stream,
         reply: T::Reply,
+        known: Option<std::sync::Arc<dyn KnownNodes>>,
     ) {
         if let Some(err) = self.refusal() {
             self.events.push_back(Event::StreamEnded(stream));
@@ -355,10 +373,16 @@ impl<T: Tokens> Session<T> {
             return;
         }
         let id = stream;
-        let active = self.watches.add_persistent(path.clone(), mode, stream);
+        let probe = mode == AddWatchMode::Persistent;
+        let active = self
+            .watches
+            .add_persistent(path.clone(), mode, stream, known);
         if active {
             self.events
                 .push_back(Event::Reply(reply, Ok(Response::Empty)));
+            if probe && self.can_send() && self.watches.existence(&path) == Existence::Unknown {
+                self.write_probe(now, path);
+            }
             return;
         }
         let mut body = BytesMut::new();
@@ -367,11 +391,26 @@ impl<T: Tokens> Session<T> {
         let op = OpCode::AddWatch;
         if self.can_send() {
             self.write_request(now, op, &body, PendingKind::AddWatch { token: reply, id });
+            if probe {
+                self.write_probe(now, path);
+            }
         } else {
-            // Queue it like a user request; re-registration after the handshake re-arms it
-            // too, which is harmless.
-            self.requests.queue_add_watch(id, body.freeze(), reply);
+            // Queue it like a user request, sent once the watches are re-registered.
+            let probe = probe.then_some(path);
+            self.requests
+                .queue_add_watch((id, body.freeze(), reply, probe));
         }
+    }
+
+    /// Reads whether the node of the persistent watch on `path` exists.
+    fn write_probe(&mut self, now: Instant, path: String) {
+        let mut body = BytesMut::new();
+        Request::Exists {
+            path: &path,
+            watch: false,
+        }
+        .encode(&mut body);
+        self.write_request(now, OpCode::Exists, &body, PendingKind::Existence { path });
     }
 
     /// Drops a one-shot watcher whose receiver is gone (no server call: the server watch
@@ -422,6 +461,8 @@ impl<T: Tokens> Session<T> {
         };
         self.inbuf.clear();
         self.out.clear();
+        self.ping_outstanding = false;
+        self.zxid_held = 0;
         // Another server, maybe of another release.
         self.watch_removal = WatchRemoval::Unknown;
         self.reads.confirmed = false;
@@ -549,9 +590,7 @@ impl<T: Tokens> Session<T> {
                     self.lose_connection(now, Error::ConnectionLoss, &Error::ConnectionLoss);
                 } else if timers.is_expired(Timer::Ping, now) {
                     self.flush_staged(now);
-                    self.out.ping();
-                    self.last_send = now;
-                    self.health.ping_sent(now);
+                    self.write_ping(now);
                 }
             }
             Phase::Closing { .. } => {
@@ -693,6 +732,25 @@ impl<T: Tokens> Session<T> {
                 watch: req.watch,
             },
         )
+    }
+
+    /// Notes a zxid the server showed. While a watch re-registration is not answered yet it
+    /// is held back: were the connection lost before the last record's reply, the next
+    /// catch-up would start after changes that record had still to report.
+    fn see_zxid(&mut self, zxid: i64) {
+        if self.requests.has_unanswered_records() {
+            self.zxid_held = self.zxid_held.max(zxid);
+        } else {
+            let held = std::mem::take(&mut self.zxid_held);
+            self.last_zxid = self.last_zxid.max(zxid).max(held);
+        }
+    }
+
+    fn write_ping(&mut self, now: Instant) {
+        self.out.ping();
+        self.ping_outstanding = true;
+        self.last_send = now;
+        self.health.ping_sent(now);
     }
 
     fn write_auth(&mut self, now: Instant, index: usize, token: Option<T::Reply>) {

@@ -7,6 +7,7 @@ use std::time::Instant;
 use aiozk_proto::OpCode;
 use bytes::Bytes;
 
+use super::catch_up::Record;
 use super::types::{Outgoing, Tokens, WatchRequest};
 
 /// What a sent request is, and whom its reply goes to.
@@ -18,8 +19,11 @@ pub(super) enum PendingKind<T: Tokens> {
     },
     /// The addWatch of a persistent watcher.
     AddWatch { token: T::Reply, id: T::Stream },
-    /// Watch re-registration after a reconnect.
-    SetWatches,
+    /// Watch re-registration after a reconnect, with what its catch-up events are.
+    SetWatches(Box<Record<T::Stream>>),
+    /// The read after the addWatch of a plain persistent watch on `path`: whether its
+    /// node exists, for the catch-up after a reconnect.
+    Existence { path: String },
     /// The removal (or downgrade) of a server watch no local watcher needs. `typed` is set
     /// for a removal by type Persistent or PersistentRecursive; it holds the path to remove
     /// the 3.6–3.8 way should the server not know those types.
@@ -53,6 +57,15 @@ impl<T: Tokens> PendingKind<T> {
     }
 }
 
+/// An addWatch waiting for a connection: the watcher, the request, its reply, and the path
+/// whose node to read after it.
+pub(super) type QueuedAddWatch<T> = (
+    <T as Tokens>::Stream,
+    Bytes,
+    <T as Tokens>::Reply,
+    Option<String>,
+);
+
 /// A request sent and waiting for its reply.
 pub(super) struct Pending<T: Tokens> {
     pub(super) xid: i32,
@@ -73,8 +86,9 @@ pub(super) struct Requests<T: Tokens> {
     batched: usize,
     /// Requests submitted while not connected.
     queued: VecDeque<Outgoing<T>>,
-    /// addWatch requests submitted while not connected.
-    queued_add_watches: Vec<(T::Stream, Bytes, T::Reply)>,
+    /// addWatch requests submitted while not connected, with the path to read after each
+    /// (see [`PendingKind::Existence`]).
+    queued_add_watches: Vec<QueuedAddWatch<T>>,
 }
 
 impl<T: Tokens> Default for Requests<T> {
@@ -166,6 +180,26 @@ impl<T: Tokens> Requests<T> {
         self.sent.push_front(pending);
     }
 
+    /// The records of the watch re-registrations not answered yet. They are the oldest
+    /// requests of a connection (written first after the handshake, after the MultiRead
+    /// probe), so this looks no further than the first other request.
+    pub(super) fn unanswered_records(
+        &mut self,
+    ) -> impl Iterator<Item = &mut Record<T::Stream>> + '_ {
+        self.sent
+            .iter_mut()
+            .take_while(|p| matches!(p.kind, PendingKind::SetWatches(_) | PendingKind::Probe))
+            .filter_map(|p| match &mut p.kind {
+                PendingKind::SetWatches(record) => Some(&mut **record),
+                _ => None,
+            })
+    }
+
+    /// True while a watch re-registration is not answered.
+    pub(super) fn has_unanswered_records(&mut self) -> bool {
+        self.unanswered_records().next().is_some()
+    }
+
     /// Takes the oldest request sent when it is the application's (a request or a batch of
     /// reads), for its tokens.
     pub(super) fn pop_oldest_user(&mut self) -> Vec<T::Reply> {
@@ -213,13 +247,14 @@ impl<T: Tokens> Requests<T> {
         std::mem::take(&mut self.queued)
     }
 
-    /// Keeps the addWatch of persistent watcher `id` until the next handshake.
-    pub(super) fn queue_add_watch(&mut self, id: T::Stream, body: Bytes, reply: T::Reply) {
-        self.queued_add_watches.push((id, body, reply));
+    /// Keeps the addWatch of persistent watcher `id` (and the path to read after it) until
+    /// the next handshake.
+    pub(super) fn queue_add_watch(&mut self, add: QueuedAddWatch<T>) {
+        self.queued_add_watches.push(add);
     }
 
     /// Takes every addWatch waiting for a connection.
-    pub(super) fn take_queued_add_watches(&mut self) -> Vec<(T::Stream, Bytes, T::Reply)> {
+    pub(super) fn take_queued_add_watches(&mut self) -> Vec<QueuedAddWatch<T>> {
         std::mem::take(&mut self.queued_add_watches)
     }
 }

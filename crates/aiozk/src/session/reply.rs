@@ -9,8 +9,8 @@ use bytes::Bytes;
 use tracing::warn;
 
 use super::pending::{Pending, PendingKind};
-use super::types::{Event, SessionState, StateCause, Tokens, WatchedEvent};
-use super::watches::{watch_set_by, Hit};
+use super::types::{Event, EventKind, SessionState, StateCause, Tokens, WatchedEvent};
+use super::watches::{watch_set_by, Existence, Hit};
 use super::Session;
 use crate::error::Error;
 
@@ -34,19 +34,41 @@ impl<T: Tokens> Session<T> {
                     })
                     .ok_or_else(|| format!("bad notification type {}", ev.event_type))?;
                 self.stats.notifications += 1;
+                let zxid = (header.zxid > 0).then_some(header.zxid);
+                // From 3.9 a live event carries the zxid of its change: the watches are now
+                // up to date to it (catch-up events carry none).
+                self.see_zxid(header.zxid);
+                let h = self.watches.path_hash(&ev.path);
+                let mut kind = EventKind::Change;
+                if let Some(record) = self.requests.unanswered_records().find(|r| r.covers(h)) {
+                    if !record.first_of(h, event_type) {
+                        // Reported twice by one re-registration (a deleted node's data and
+                        // child watches).
+                        return Ok(());
+                    }
+                    kind = EventKind::CatchUp;
+                }
                 let event = WatchedEvent {
                     event_type,
                     state: self.state,
                     path: ev.path,
-                    zxid: (header.zxid > 0).then_some(header.zxid),
+                    zxid,
+                    kind,
                 };
-                self.dispatch(now, event);
+                let streams = self.dispatch(now, event);
+                if streams > 0 && kind == EventKind::Change && zxid.is_none() {
+                    self.fence(now);
+                }
                 Ok(())
             }
             xid::PING => {
                 if let Some(sent) = self.health.ping_answered() {
                     self.heard(sent);
                 }
+                // The server's last zxid as it answered: every notification it had sent for
+                // changes up to it came before.
+                self.ping_outstanding = false;
+                self.see_zxid(header.zxid);
                 Ok(())
             }
             xid::AUTH => {
@@ -79,11 +101,11 @@ impl<T: Tokens> Session<T> {
                 // Not the probe's: it goes before the watches are set again, which ask for
                 // the changes after the last zxid seen, and its reply carries the server's
                 // latest.
-                if header.zxid > self.last_zxid && !matches!(pending.kind, PendingKind::Probe) {
-                    self.last_zxid = header.zxid;
+                if !matches!(pending.kind, PendingKind::Probe) {
+                    self.see_zxid(header.zxid);
                 }
                 self.heard(pending.sent_at);
-                self.complete(now, pending, header.err, frame)
+                self.complete(now, pending, &header, frame)
             }
         }
     }
@@ -92,9 +114,10 @@ impl<T: Tokens> Session<T> {
         &mut self,
         now: Instant,
         p: Pending<T>,
-        err: i32,
+        header: &ReplyHeader,
         mut body: Bytes,
     ) -> Result<(), String> {
+        let err = header.err;
         if let PendingKind::Batch(_) = p.kind {
             return self.complete_batch(now, p, err, body);
         }
@@ -135,11 +158,16 @@ impl<T: Tokens> Session<T> {
                 }
                 self.events.push_back(Event::Reply(token, result));
             }
-            PendingKind::SetWatches => {
-                if let Err(e) = result {
-                    warn!(error = %e, "watch re-registration failed");
-                }
-            }
+            PendingKind::SetWatches(record) => match result {
+                Ok(_) => self.resync(record.into_resync(header.zxid)),
+                Err(e) => warn!(error = %e, "watch re-registration failed"),
+            },
+            PendingKind::Existence { path } => match result {
+                Ok(_) => self.watches.set_existence(&path, Existence::Present),
+                Err(Error::NoNode) => self.watches.set_existence(&path, Existence::Absent),
+                // Not known: its catch-up will be a Resync.
+                Err(_) => {}
+            },
             PendingKind::RemoveWatches { typed: None } => {}
             PendingKind::RemoveWatches {
                 typed: Some(fallback),
@@ -157,11 +185,17 @@ impl<T: Tokens> Session<T> {
         Ok(())
     }
 
-    fn dispatch(&mut self, now: Instant, event: WatchedEvent) {
+    /// Delivers a notification; returns how many persistent watchers it reached.
+    fn dispatch(&mut self, now: Instant, event: WatchedEvent) -> usize {
         let events = &mut self.events;
-        self.watches.fire(&event, |hit, event| match hit {
+        let mut streams = 0;
+        let catch_up = event.kind == EventKind::CatchUp;
+        self.watches.fire(&event, catch_up, |hit, event| match hit {
             Hit::Oneshot(token) => events.push_back(Event::Oneshot(token, event.clone())),
-            Hit::Stream(stream) => events.push_back(Event::Stream(*stream, event.clone())),
+            Hit::Stream(stream) => {
+                streams += 1;
+                events.push_back(Event::Stream(*stream, event.clone()));
+            }
             Hit::StreamEnded(stream) => events.push_back(Event::StreamEnded(stream)),
         });
         if self.deferred_removals.contains(&event.path)
@@ -170,6 +204,36 @@ impl<T: Tokens> Session<T> {
         {
             self.deferred_removals.remove(&event.path);
             self.send_remove_watches(now, &event.path);
+        }
+        streams
+    }
+
+    /// After a live event without a zxid (servers before 3.9) reached a persistent watcher:
+    /// makes sure a reply follows it, whose zxid covers the change, so that a catch-up
+    /// after a reconnect does not report the change again. Any reply that comes after a
+    /// notification has a zxid at least that of its change; a ping is sent when nothing is
+    /// on its way.
+    fn fence(&mut self, now: Instant) {
+        if self.requests.sent() == 0 && !self.ping_outstanding && self.can_send() {
+            self.write_ping(now);
+        }
+    }
+
+    /// Tells each watcher of `told` that it may have missed changes at or below its path.
+    fn resync(&mut self, told: Vec<(T::Stream, String)>) {
+        for (stream, path) in told {
+            // A watcher removed meanwhile has had its stream ended.
+            if !self.watches.holds_stream(stream) {
+                continue;
+            }
+            let event = WatchedEvent {
+                event_type: EventType::None,
+                state: self.state,
+                path,
+                zxid: None,
+                kind: EventKind::Resync,
+            };
+            self.events.push_back(Event::Stream(stream, event));
         }
     }
 }

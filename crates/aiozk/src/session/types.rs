@@ -82,15 +82,55 @@ pub enum StateCause {
 /// A watch notification, with the server path.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WatchedEvent {
-    /// What happened (`EventType::None` for a session event such as expiry).
+    /// What happened (`EventType::None` for the events of [`EventKind::Resync`],
+    /// [`EventKind::NewSession`] and [`EventKind::Ended`]).
     pub event_type: EventType,
     /// The session state when the event was produced: `Connected` for node events,
     /// `Expired` or `Closed` when the watch ends because the session did.
     pub state: SessionState,
     /// The path of the node (server path: with the chroot).
     pub path: String,
-    /// The zxid of the change when the server reports it (3.9+), else `None`.
+    /// The zxid of the change when the server reports it (3.9+, not for catch-up events),
+    /// else `None`.
     pub zxid: Option<i64>,
+    /// How the event came about.
+    pub kind: EventKind,
+}
+
+/// How a watch event came about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum EventKind {
+    /// A change the server reported as it happened.
+    #[default]
+    Change,
+    /// A change made while the client was disconnected (or before a new session was
+    /// established), reported by the server when the watch was registered again. Several
+    /// changes of one kind to a node in that time come as one event, the way a one-shot
+    /// watch reports them; the server sends no zxid with it.
+    CatchUp,
+    /// Changes at or below `path` may have been missed while the client was disconnected,
+    /// and the client cannot tell which: read again what depends on them. `event_type` is
+    /// `None`.
+    Resync,
+    /// The watch was added again on a new session after the old one expired; the catch-up
+    /// events (or a `Resync`) follow. `event_type` is `None`.
+    NewSession,
+    /// The watch ended with the session; `state` says why. `event_type` is `None`.
+    Ended,
+}
+
+/// The nodes a recursive watcher already knows to exist (a cache of the subtree), so that
+/// after a reconnect the client can ask the server which of them changed.
+///
+/// With it, a recursive watch gets a catch-up event per changed node (data changed,
+/// deleted, and `NodeChildrenChanged` for a known node whose children were created or
+/// deleted) instead of a single `Resync`.
+pub trait KnownNodes: Send + Sync {
+    /// Calls `visit` with the path of every node at or below the watched path that the
+    /// watcher knows to exist (the watched path itself when it exists). Paths are the ones
+    /// the watcher was added with (chroot-relative for a client with a chroot).
+    fn for_each(&self, visit: &mut dyn FnMut(&str));
 }
 
 /// Output of the session for the driver.

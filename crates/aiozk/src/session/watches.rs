@@ -2,22 +2,19 @@
 //!
 //! The server keeps at most one watch per (connection, path, table); many local watchers can
 //! share it. This registry fans each notification out to the right local watchers and lists
-//! the watches to re-register after a reconnect.
+//! the watches to re-register after a reconnect (`catch_up` turns them into SetWatches
+//! records).
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
+use std::sync::Arc;
 
 use hashbrown::HashTable;
 
-use aiozk_proto::{AddWatchMode, Encode, EventType, OpCode, Response, SetWatches};
-use bytes::{Bytes, BytesMut};
+use aiozk_proto::{AddWatchMode, EventType, OpCode, Response};
 
-use super::types::{Tokens, WatchKind, WatchedEvent};
+use super::types::{KnownNodes, Tokens, WatchKind, WatchedEvent};
 use crate::error::Error;
-
-/// Batches of watch re-registrations start a new batch once their paths reach this many
-/// bytes, far below the server's frame limit.
-pub const SET_WATCHES_BATCH_BYTES: usize = 128 * 1024;
 
 /// The table the one-shot watch of a watch-setting read (`op`, asking for `requested`) lands
 /// in, judging by its reply; `None` when the read set no watch (its token is then dropped).
@@ -70,6 +67,29 @@ pub(crate) enum Hit<'a, T: Tokens> {
     StreamEnded(T::Stream),
 }
 
+/// Whether the node of a persistent watch exists, as last heard (from the read that
+/// follows its addWatch, then from its events): what its catch-up after a reconnect asks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Existence {
+    /// Not heard yet (the read did not complete before the connection was lost).
+    Unknown,
+    Present,
+    Absent,
+}
+
+impl Existence {
+    /// What an event on the node itself says.
+    fn after(self, event: EventType) -> Self {
+        match event {
+            EventType::NodeDeleted => Self::Absent,
+            EventType::NodeCreated
+            | EventType::NodeDataChanged
+            | EventType::NodeChildrenChanged => Self::Present,
+            _ => self,
+        }
+    }
+}
+
 /// The persistent watchers of one path in one mode: 24 bytes with a 4-byte stream handle.
 /// The first watcher is kept inline; the others (rare: a path watched twice) wait in
 /// [`PersistentTable::more`].
@@ -81,6 +101,8 @@ struct PathWatch<S> {
     first_active: bool,
     /// More watchers of this path wait in [`PersistentTable::more`].
     shared: bool,
+    /// Whether the node exists (kept in the plain persistent table only).
+    exists: Existence,
 }
 
 impl<S: Copy + Eq> PathWatch<S> {
@@ -178,6 +200,7 @@ impl<S: Copy + Eq> PersistentTable<S> {
             first: stream,
             first_active: served,
             shared: false,
+            exists: Existence::Unknown,
         };
         self.paths
             .insert_unique(spread(h), w, |w| spread(self.hasher.hash(&w.path)));
@@ -232,10 +255,28 @@ impl<S: Copy + Eq> PersistentTable<S> {
 
     /// Paths with an active watcher.
     fn active_paths(&self) -> impl Iterator<Item = &str> {
+        self.active().map(|w| &*w.path)
+    }
+
+    /// The entries of the paths with an active watcher.
+    fn active(&self) -> impl Iterator<Item = &PathWatch<S>> {
         self.paths
             .iter()
             .filter(|w| self.watchers(w).any(|(_, active)| active))
-            .map(|w| &*w.path)
+    }
+
+    /// The active watchers of `w`.
+    fn active_watchers<'a>(&'a self, w: &'a PathWatch<S>) -> impl Iterator<Item = S> + 'a {
+        self.watchers(w)
+            .filter(|(_, active)| *active)
+            .map(|(s, _)| *s)
+    }
+
+    /// Records whether the node of `path` exists.
+    fn set_exists(&mut self, h: u32, path: &str, exists: Existence) {
+        if let Some(w) = self.paths.find_mut(spread(h), |w| &*w.path == path) {
+            w.exists = exists;
+        }
     }
 
     /// Empties the table, reporting each watcher with its path.
@@ -371,6 +412,8 @@ pub(crate) struct WatchRegistry<T: Tokens> {
     /// The path hash of each persistent watcher, by the index of its stream: how a watcher
     /// is found again in its table.
     hashes: Vec<u32>,
+    /// The nodes known to the recursive watchers that have a cache, by stream index.
+    known: HashMap<usize, Arc<dyn KnownNodes>>,
     /// Persistent watchers registered.
     persistent_len: usize,
     /// One-shot watchers in the three tables. Kept as a count: the driver reads `len` after
@@ -389,6 +432,7 @@ impl<T: Tokens> Default for WatchRegistry<T> {
             recursive: PersistentTable::new(hasher.clone()),
             hasher,
             hashes: Vec::new(),
+            known: HashMap::new(),
             persistent_len: 0,
             oneshot_len: 0,
         }
@@ -435,13 +479,14 @@ impl<T: Tokens> WatchRegistry<T> {
     }
 
     /// Adds a persistent watcher, named by its stream (unique among the registered
-    /// watchers); returns whether the server already holds the watch for another active
-    /// local watcher.
+    /// watchers), with the nodes it knows (a recursive watcher with a cache); returns
+    /// whether the server already holds the watch for another active local watcher.
     pub(crate) fn add_persistent(
         &mut self,
         path: String,
         mode: AddWatchMode,
         stream: T::Stream,
+        known: Option<Arc<dyn KnownNodes>>,
     ) -> bool {
         let h = self.hasher.hash(&path);
         let at = T::stream_index(&stream);
@@ -449,6 +494,14 @@ impl<T: Tokens> WatchRegistry<T> {
             self.hashes.resize(at + 1, 0);
         }
         self.hashes[at] = h;
+        match known {
+            Some(known) if mode == AddWatchMode::PersistentRecursive => {
+                self.known.insert(at, known);
+            }
+            _ => {
+                self.known.remove(&at);
+            }
+        }
         self.persistent_len += 1;
         // A 3.6–3.8 server keeps one watch mode per path and connection, so a recursive
         // watch also serves the persistent watchers of its path: their child events are
@@ -492,6 +545,7 @@ impl<T: Tokens> WatchRegistry<T> {
             }
         };
         self.persistent_len -= 1;
+        self.known.remove(&T::stream_index(&stream));
         if self.persistent_len == 0 {
             // Give the memory of a burst of watches back.
             self.hashes = Vec::new();
@@ -530,10 +584,13 @@ impl<T: Tokens> WatchRegistry<T> {
         self.oneshot_len = left;
     }
 
-    /// Delivers a server notification to every local watcher it concerns.
+    /// Delivers a server notification to every local watcher it concerns. A catch-up
+    /// event (`catch_up`: reported by the re-registration after a reconnect) also reaches
+    /// the recursive watchers with a cache when it is a child event of a node they know.
     pub(crate) fn fire(
         &mut self,
         event: &WatchedEvent,
+        catch_up: bool,
         mut hit: impl FnMut(Hit<'_, T>, &WatchedEvent),
     ) {
         let path = event.path.as_str();
@@ -555,17 +612,22 @@ impl<T: Tokens> WatchRegistry<T> {
         }
         let h = self.hasher.hash(path);
         if let Some(w) = self.persistent.get(h, path) {
+            let exists = w.exists.after(event.event_type);
             self.persistent
                 .watchers(w)
                 .filter(|(_, active)| *active)
                 .for_each(|(s, _)| hit(Hit::Stream(s), event));
+            self.persistent.set_exists(h, path, exists);
         }
         // Persistent watchers served by a recursive watch on the same path (see
-        // `add_persistent`) learn of child changes from creations and deletions below.
-        if matches!(
-            event.event_type,
-            EventType::NodeCreated | EventType::NodeDeleted
-        ) {
+        // `add_persistent`) learn of child changes from creations and deletions below. Not
+        // from catch-up events: those watchers get their own catch-up child event.
+        if !catch_up
+            && matches!(
+                event.event_type,
+                EventType::NodeCreated | EventType::NodeDeleted
+            )
+        {
             if let Some(parent) = crate::path::parent(path) {
                 let hp = self.hasher.hash(parent);
                 if self.recursive.any_active(hp, parent) {
@@ -583,20 +645,61 @@ impl<T: Tokens> WatchRegistry<T> {
                 }
             }
         }
-        // Recursive watches never receive child events: the server does not send them for
-        // recursive watches, and one arriving for a standard child watch is not theirs.
-        if event.event_type != EventType::NodeChildrenChanged && !self.recursive.is_empty() {
+        // Recursive watches never receive live child events: the server does not send them
+        // for recursive watches, and one arriving for a standard child watch is not theirs.
+        // A catch-up child event of a known node goes to the watchers that know it.
+        let child_event = event.event_type == EventType::NodeChildrenChanged;
+        if (!child_event || (catch_up && !self.known.is_empty())) && !self.recursive.is_empty() {
+            let known = &self.known;
             let mut at = Some(path);
             while let Some(p) = at {
                 if let Some(w) = self.recursive.get(self.hasher.hash(p), p) {
                     self.recursive
                         .watchers(w)
-                        .filter(|(_, active)| *active)
+                        .filter(|(s, active)| {
+                            *active && (!child_event || known.contains_key(&T::stream_index(s)))
+                        })
                         .for_each(|(s, _)| hit(Hit::Stream(s), event));
                 }
                 at = crate::path::parent(p);
             }
         }
+    }
+
+    /// Whether the node of the persistent watch on `path` exists, as last heard.
+    pub(crate) fn existence(&self, path: &str) -> Existence {
+        let h = self.hasher.hash(path);
+        self.persistent
+            .get(h, path)
+            .map_or(Existence::Unknown, |w| w.exists)
+    }
+
+    /// True while persistent watcher `stream` is registered.
+    pub(crate) fn holds_stream(&self, stream: T::Stream) -> bool {
+        let Some(h) = self.hash_of(&stream) else {
+            return false;
+        };
+        let holds = |t: &PersistentTable<T::Stream>| {
+            t.paths
+                .find(spread(h), |w| w.holds(stream, &t.more))
+                .is_some()
+        };
+        holds(&self.persistent) || holds(&self.recursive)
+    }
+
+    /// Records whether the node of the persistent watch on `path` exists.
+    pub(crate) fn set_existence(&mut self, path: &str, exists: Existence) {
+        let h = self.hasher.hash(path);
+        self.persistent.set_exists(h, path, exists);
+    }
+
+    /// Removes every one-shot watcher, reporting each to the callback (used when the session
+    /// expires and the persistent watches carry over to the next one).
+    pub(crate) fn drain_oneshot(&mut self, mut hit: impl FnMut(T::Oneshot, &str)) {
+        for table in [&mut self.data, &mut self.exist, &mut self.child] {
+            table.drain(&mut hit);
+        }
+        self.oneshot_len = 0;
     }
 
     /// Removes every watcher, reporting each to the callbacks (used when the session ends).
@@ -610,62 +713,61 @@ impl<T: Tokens> WatchRegistry<T> {
         }
         self.persistent_len = 0;
         self.hashes = Vec::new();
+        self.known.clear();
     }
 
-    /// The SetWatches/SetWatches2 bodies that re-register every watch, in batches whose
-    /// paths add up to about `limit` bytes.
-    pub(crate) fn set_watches_batches(&self, zxid: i64, limit: usize) -> Vec<(OpCode, Bytes)> {
-        let persistent: Vec<&str> = self
-            .persistent
+    // ------------------------------------------------------------ re-registration
+
+    /// The hash of `path` that the registry uses.
+    pub(crate) fn path_hash(&self, path: &str) -> u32 {
+        self.hasher.hash(path)
+    }
+
+    /// The paths of one table of one-shot watches.
+    pub(crate) fn oneshot_paths(&self, kind: WatchKind) -> impl Iterator<Item = &str> {
+        match kind {
+            WatchKind::Data => self.data.paths(),
+            WatchKind::Exist => self.exist.paths(),
+            WatchKind::Child => self.child.paths(),
+        }
+    }
+
+    /// The paths whose plain persistent watch the server must hold (those not served by a
+    /// recursive watch on the same path).
+    pub(crate) fn persistent_paths(&self) -> impl Iterator<Item = &str> {
+        self.persistent
             .active_paths()
             .filter(|p| !self.recursive_active(p))
-            .collect();
-        let recursive = self.recursive.active_paths().collect();
-        let lists: [Vec<&str>; 5] = [
-            self.data.paths().collect(),
-            self.exist.paths().collect(),
-            self.child.paths().collect(),
-            persistent,
-            recursive,
-        ];
-        let mut out = Vec::new();
-        let mut batch = SetWatches {
-            relative_zxid: zxid,
-            ..Default::default()
-        };
-        let mut size = 0;
-        for (i, list) in lists.iter().enumerate() {
-            for &path in list {
-                let target = match i {
-                    0 => &mut batch.data,
-                    1 => &mut batch.exist,
-                    2 => &mut batch.child,
-                    3 => &mut batch.persistent,
-                    _ => &mut batch.persistent_recursive,
-                };
-                target.push(path);
-                size += path.len();
-                if size >= limit {
-                    out.push(encode_batch(&batch));
-                    batch = SetWatches {
-                        relative_zxid: zxid,
-                        ..Default::default()
-                    };
-                    size = 0;
-                }
-            }
-        }
-        if !batch.is_empty() {
-            out.push(encode_batch(&batch));
-        }
-        out
     }
-}
 
-fn encode_batch(batch: &SetWatches<'_>) -> (OpCode, Bytes) {
-    let mut body = BytesMut::new();
-    batch.encode(&mut body);
-    (batch.opcode(), body.freeze())
+    /// The paths whose recursive watch the server must hold.
+    pub(crate) fn recursive_paths(&self) -> impl Iterator<Item = &str> {
+        self.recursive.active_paths()
+    }
+
+    /// Every path with active plain persistent watchers (served by a recursive watch or
+    /// not), whether its node exists, and those watchers.
+    pub(crate) fn persistent_watches(
+        &self,
+    ) -> impl Iterator<Item = (&str, Existence, impl Iterator<Item = T::Stream> + '_)> {
+        self.persistent
+            .active()
+            .map(|w| (&*w.path, w.exists, self.persistent.active_watchers(w)))
+    }
+
+    /// Every path with active recursive watchers, with those watchers.
+    pub(crate) fn recursive_watches(
+        &self,
+    ) -> impl Iterator<Item = (&str, impl Iterator<Item = T::Stream> + '_)> {
+        self.recursive
+            .active()
+            .map(|w| (&*w.path, self.recursive.active_watchers(w)))
+    }
+
+    /// The nodes that recursive watcher `stream` knows, if it has a cache.
+    pub(crate) fn known_nodes(&self, stream: &T::Stream) -> Option<&Arc<dyn KnownNodes>> {
+        self.known.get(&T::stream_index(stream))
+    }
 }
 
 #[cfg(test)]

@@ -15,16 +15,17 @@ use std::task::{Context, Poll};
 
 use aiozk_proto::EventType;
 
-use crate::session::SessionState;
+use crate::session::{EventKind, SessionState};
 pub(crate) use event::strip_event;
 pub use event::WatchedEvent;
 use slots::{SlotId, WatchSlots};
 
 /// A one-shot watch: resolves once, with the first event on the watched node.
 ///
-/// If the session expires or the client closes first, it resolves with an event of type
-/// [`EventType::None`] whose `state` says why. The watch survives reconnects: it is
-/// re-registered with the server, which reports any change missed meanwhile.
+/// If the session expires or the client closes first, it resolves with an event of kind
+/// [`EventKind::Ended`] whose `state` says why. The watch survives reconnects: it is
+/// re-registered with the server, which reports any change missed meanwhile (an event of
+/// kind [`EventKind::CatchUp`]).
 #[must_use = "a watcher does nothing unless awaited"]
 pub struct OneshotWatcher {
     slots: Arc<WatchSlots>,
@@ -70,6 +71,7 @@ impl Future for OneshotWatcher {
                 state: SessionState::Closed,
                 path: String::new(),
                 zxid: None,
+                kind: EventKind::Ended,
             }),
             Poll::Pending => Poll::Pending,
         }
@@ -109,8 +111,11 @@ impl std::fmt::Debug for StreamSlots {
 /// A persistent or persistent-recursive watch as a stream of events.
 ///
 /// Dropping it unregisters it; when it was the last local watcher of its path and mode, the
-/// server watch is removed too. The stream ends after an event of type [`EventType::None`]
-/// when the session expires or the client closes.
+/// server watch is removed too. It lives across reconnects and, by default, session
+/// expiries: changes missed meanwhile are reported by catch-up events (or a `Resync`), see
+/// [`Client::add_watch`](crate::Client::add_watch). The stream ends after an event of kind
+/// [`EventKind::Ended`] when the client closes, authentication fails, or the session
+/// expires without a new one.
 pub struct PersistentWatcher {
     streams: Arc<StreamSlots>,
     slot: SlotId,

@@ -311,6 +311,7 @@ mod tests {
             state: crate::SessionState::Connected,
             path: path.to_owned(),
             zxid: None,
+            kind: crate::EventKind::Change,
         }
     }
 

@@ -86,3 +86,16 @@ def from_tuples(entries: List[Tuple[int, str, str]]) -> List[ACL]:
 WORLD_READABLE = ACL.make(scheme='world', id='anyone', read=True)
 AUTHED_UNRESTRICTED = ACL.make(scheme='auth', id='', read=True, write=True, create=True, delete=True, admin=True)
 UNRESTRICTED_ACCESS = ACL.make(scheme='world', id='anyone', read=True, write=True, create=True, delete=True, admin=True)
+
+
+# aiozk defines these records in this module; here they live in ``aiozk.protocol``, which
+# imports this module first, so they are looked up when asked for.
+_RECORDS = ('GetACLRequest', 'GetACLResponse', 'SetACLRequest', 'SetACLResponse',)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _RECORDS:
+        from .. import protocol
+
+        return getattr(protocol, name)
+    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')

@@ -12,13 +12,14 @@ from .counter import Counter
 from .data_watcher import DataWatcher
 from .double_barrier import DoubleBarrier
 from .election import LeaderElection
+from .fence import Fence, FencedTransaction
 from .lease import Lease
 from .lock import Lock
 from .party import Party
 from .proxy import RecipeProxy
 from .queue import Queue
 from .recipe import Recipe
-from .semaphore import Semaphore
+from .semaphore import Permit, Semaphore
 from .shared_lock import SharedLock
 from .tree_cache import TreeCache
 
@@ -47,10 +48,13 @@ __all__ = [
     'Counter',
     'DataWatcher',
     'DoubleBarrier',
+    'Fence',
+    'FencedTransaction',
     'LeaderElection',
     'Lease',
     'Lock',
     'Party',
+    'Permit',
     'Queue',
     'Recipe',
     'RecipeProxy',

@@ -89,6 +89,11 @@ class Allocator(RustRecipe):
         """The shared item set."""
         return self._rust.items() if self._rust is not None else set()
 
+    @property
+    def members(self) -> List[str]:
+        """The members' names, as last seen."""
+        return self._rust.members() if self._rust is not None else []
+
     async def wait_for_change(self) -> Set[str]:
         """Waits until this member's allocation changes; returns it."""
         return await self._r().wait_for_change()

@@ -83,6 +83,8 @@ class BaseWatcher(Recipe):
                         log.exception('watcher callback %r failed', callback)
                 if not self.callbacks.get(path):
                     break
+        except exc.ClientClosed:
+            log.debug('watching %s stopped: the client closed', path)
         except exc.ZKError as e:
             log.warning('watching %s stopped: %r', path, e)
         finally:

@@ -24,6 +24,12 @@ class DoubleBarrier(RustRecipe):
     def _build(self, core: Any) -> Any:
         return _aiozk.DoubleBarrier(core, self.base_path, self.min_participants)
 
+    @property
+    def own_node(self) -> Optional[str]:
+        """This participant's node (chroot-relative) while entered, else None."""
+        node = self._rust.own_node() if self._rust is not None else None
+        return self.client.denormalize_path(node) if node is not None else None
+
     async def enter(self, timeout: Optional[float] = None) -> None:
         """Waits until ``min_participants`` have entered (``exc.TimeoutError`` after
         ``timeout``; our node is then removed)."""

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Optional
 
 from .. import _aiozk
 from .base_lock import LockLostError
+from .fence import Fence
 from .recipe import RustRecipe
 
 if TYPE_CHECKING:
@@ -47,6 +48,14 @@ class LeaderElection(RustRecipe):
     def is_candidate(self) -> bool:
         """True while this instance has a live candidate node."""
         return self._rust is not None and self._rust.is_candidate()
+
+    def fence(self) -> Fence:
+        """Writes that succeed only while this candidate leads (see
+        ``aiozk.recipes.fence``); ``RuntimeError`` when it does not lead."""
+        leadership = self._rust.leadership() if self._rust is not None else None
+        if leadership is None:
+            raise RuntimeError('not the leader')
+        return Fence(self.client, leadership.fence())
 
     def fenced_transaction(self) -> 'Transaction':
         """A transaction whose first operation checks that our candidate node exists: its

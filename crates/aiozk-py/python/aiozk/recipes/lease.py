@@ -10,6 +10,7 @@ import datetime
 from typing import Any, List, Optional, Union
 
 from .. import _aiozk
+from .fence import Fence
 from .recipe import RustRecipe
 
 
@@ -39,6 +40,19 @@ class Lease(RustRecipe):
         obtained, self.obtained = self.obtained, []
         for ownership in obtained:
             await ownership.release()
+
+    @property
+    def expires_in(self) -> Optional[float]:
+        """Seconds until the last lease obtained ends (0 once it has), or None when none
+        was obtained or it was released."""
+        return self.obtained[-1].expires_in() if self.obtained else None
+
+    def fence(self) -> Fence:
+        """Writes that succeed only while the last lease obtained lasts (see
+        ``aiozk.recipes.fence``); ``RuntimeError`` when none was obtained."""
+        if not self.obtained:
+            raise RuntimeError('no lease obtained')
+        return Fence(self.client, self.obtained[-1].fence())
 
     @property
     def lost_reason(self) -> Optional[str]:

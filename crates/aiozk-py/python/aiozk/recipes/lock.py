@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any, Generator, Iterable, Optional
 
 from .base_lock import BaseLock
+from .fence import Fence
 
 
 class LockHandle:
@@ -30,6 +31,10 @@ class LockHandle:
     async def release(self) -> None:
         """Releases the lock."""
         await self.lock.release()
+
+    def fence(self) -> Fence:
+        """Writes that succeed only while the lock is held (see ``Lock.fence``)."""
+        return self.lock.fence()
 
 
 class Acquisition:
@@ -91,6 +96,15 @@ class Lock(BaseLock):
         finally:
             self.is_locked = False
             self.in_use = False
+
+    def fence(self) -> Fence:
+        """Writes (``create``, ``set_data``, ``delete``, ``transaction()``) that succeed
+        only while this lock is held at the server; see ``aiozk.recipes.fence``. Raises
+        ``RuntimeError`` when the lock was not acquired (or was released)."""
+        ownership = self.owned.get(self.znode_label)
+        if ownership is None:
+            raise RuntimeError('the lock is not held')
+        return Fence(self.client, ownership.fence())
 
     def locked(self) -> bool:
         """True while held (False once lost, see ``lost_reason``)."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, List
+from typing import Any, List, Optional
 
 from .. import _aiozk
 from .recipe import RustRecipe
@@ -23,6 +23,12 @@ class Party(RustRecipe):
     def members(self) -> List[str]:
         """The members' names as last seen."""
         return self._rust.members() if self._rust is not None else []
+
+    @property
+    def own_node(self) -> Optional[str]:
+        """This member's node (chroot-relative) while joined, else None."""
+        node = self._rust.own_node() if self._rust is not None else None
+        return self.client.denormalize_path(node) if node is not None else None
 
     async def join(self) -> None:
         """Joins the party (again in a new session after an expiry)."""

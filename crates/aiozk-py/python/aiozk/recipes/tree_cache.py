@@ -7,7 +7,7 @@ leaf to its data, None for null data); ``root`` (and attribute access on the cac
 
 from __future__ import annotations
 
-from typing import Any, Dict, Optional
+from typing import Any, AsyncIterator, Dict, Optional, Tuple
 
 from .. import _aiozk
 from .recipe import Recipe
@@ -49,15 +49,55 @@ class ZNodeCache:
 class TreeCache(Recipe):
     """A cache of the subtree at ``base_path`` (created when missing by ``start()``)."""
 
-    def __init__(self, base_path: str, defaults: Optional[dict] = None) -> None:
+    def __init__(self, base_path: str, defaults: Optional[dict] = None, *, force_oneshot_watches: bool = False) -> None:
         super().__init__(base_path)
         self.defaults = defaults or {}
+        self.force_oneshot_watches = force_oneshot_watches
         self._cache: Any = None
 
     async def start(self) -> None:
-        """Creates ``base_path`` when missing and loads the subtree."""
+        """Creates ``base_path`` when missing and loads the subtree: with one persistent
+        recursive watch (ZooKeeper 3.6+), or with one-shot watches per node on older
+        servers or when ``force_oneshot_watches``."""
         await self.ensure_path()
-        self._cache = await _aiozk.TreeCache.start(self._core(), self.base_path)
+        self._cache = await _aiozk.TreeCache.start(self._core(), self.base_path, self.force_oneshot_watches)
+
+    @property
+    def mode(self) -> Optional[str]:
+        """How the cache follows the server: ``persistent_recursive`` or ``oneshot``
+        (None before ``start()`` or after ``stop()``)."""
+        return self._cache.mode if self._cache is not None else None
+
+    def snapshot(self) -> Dict[str, Tuple[Optional[bytes], Any]]:
+        """Every cached node: ``{path: (data, stat)}`` (chroot-relative paths; data None
+        for null data)."""
+        if self._cache is None:
+            return {}
+        denormalize = self.client.denormalize_path
+        return {denormalize(p): entry for p, entry in self._cache.snapshot().items()}
+
+    def stats(self) -> Optional[Dict[str, Any]]:
+        """What following the server cost: ``data_reads``, ``children_reads``,
+        ``stat_reads``, ``reads`` (their sum), watch ``events`` and ``resyncs`` (after
+        reconnects and new sessions), and ``last_resync`` (``known``, ``stat_reads``,
+        ``data_reads``, ``children_reads``, ``changed``, ``took`` in seconds) or None."""
+        return self._cache.stats() if self._cache is not None else None
+
+    def events(self) -> AsyncIterator[Tuple[str, Any]]:
+        """The changes from now on, as ``(kind, value)``: ``('added' | 'updated' |
+        'removed', path)`` (chroot-relative), ``('resynced', report)`` after a reconnect,
+        ``('lagged', n)`` when this reader missed ``n`` changes (read the cache again),
+        ``('stopped', exception)`` when the cache stopped following the server. Ends when
+        the cache is stopped. Subscribed when called."""
+        return self._follow(self._cache.events() if self._cache is not None else None)
+
+    async def _follow(self, inner: Any) -> AsyncIterator[Tuple[str, Any]]:
+        if inner is None:
+            return
+        async for kind, value in inner:
+            if kind in ('added', 'updated', 'removed'):
+                value = self.client.denormalize_path(value)
+            yield kind, value
 
     async def stop(self) -> None:
         """Stops following the server."""

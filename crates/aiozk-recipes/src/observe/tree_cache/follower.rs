@@ -38,8 +38,6 @@ pub(super) struct Follower {
     pub(super) session: SessionWatch,
     /// The persistent recursive watch (persistent mode), `None` when it must be added again.
     pub(super) watch: Option<PersistentWatcher>,
-    /// The session the watch was added in.
-    pub(super) watch_session: i64,
     /// Persistent mode: for each node, the child zxid (pzxid) as of which its cached
     /// children are known to be complete. A Stat read alone does not prove that: the
     /// events of children created while the connection was down are never sent.

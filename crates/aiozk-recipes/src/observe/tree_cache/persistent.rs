@@ -1,6 +1,6 @@
-//! Persistent mode: one persistent recursive watch on the root, events applied as they
-//! come, and a resynchronisation after every reconnect (the server re-arms the watch
-//! without reporting what was missed).
+//! Persistent mode: one persistent recursive watch on the root that knows the cached nodes,
+//! events applied as they come, and after every reconnect the catch-up its re-registration
+//! brings (the server reports which cached nodes changed).
 
 use std::collections::BTreeSet;
 use std::pin::Pin;
@@ -10,19 +10,25 @@ use std::task::Poll;
 use std::time::Instant;
 
 use aiozk::path::join;
-use aiozk::{Error, EventType, PersistentWatcher, Result, SessionState, Stat, WatchedEvent};
+use aiozk::{
+    Error, EventKind, EventType, KnownNodes, PersistentWatcher, Result, SessionState, Stat,
+    WatchedEvent,
+};
 
 use super::follower::{stopped, Follower};
 use super::state::{ResyncReport, TreeEvent};
-use crate::support::across_expiry::{persist, wait_usable};
+use crate::support::across_expiry::{persist, wait_usable, Reconnect};
 
 impl Follower {
     pub(super) async fn add_watch(&mut self) -> Result<()> {
         let client = self.client.clone();
         let root = self.root.clone();
-        let watch = persist(&client, || client.add_watch(&root, true)).await?;
+        let known: Arc<dyn KnownNodes> = self.shared.clone();
+        let watch = persist(&client, || {
+            client.add_watch_with_known_nodes(&root, known.clone())
+        })
+        .await?;
         self.watch = Some(watch);
-        self.watch_session = self.client.session_id();
         Ok(())
     }
 
@@ -121,49 +127,86 @@ impl Follower {
             let Some(watch) = self.watch.as_mut() else {
                 continue;
             };
+            // A reconnection first: its catch-up events are already in the stream once the
+            // session reports it, and they belong to the catch-up pass.
             tokio::select! {
+                biased;
+                r = self.session.next() => match r {
+                    Some(Reconnect::Connected { .. }) => self.catch_up().await?,
+                    Some(Reconnect::Unknown) => self.resync().await?,
+                    None => return Err(stopped(&self.client)),
+                },
                 ev = watch.next() => match ev {
                     Some(ev) => {
                         let mut batch = vec![ev];
                         drain(watch, &mut batch);
-                        self.apply_events(batch).await?;
+                        if self.apply_events(batch).await?.resync {
+                            self.resync().await?;
+                        }
                     }
                     None => self.watch = None,
-                },
-                r = self.session.next() => match r {
-                    Some(_) if self.client.session_id() != self.watch_session => {
-                        // A new session: the old watch is gone (or about to end).
-                        self.watch = None;
-                    }
-                    Some(_) => self.resync().await?,
-                    None => return Err(stopped(&self.client)),
                 },
             }
         }
     }
 
+    /// After a reconnect (or a new session): applies what the client's re-registration
+    /// reported. Its catch-up events are all in the stream once a request sent after it is
+    /// answered: a read of the root.
+    pub(super) async fn catch_up(&mut self) -> Result<()> {
+        let started = Instant::now();
+        let before = self.counters();
+        let known = self.shared.read().len() as u64;
+        self.stat(&self.root).await?;
+        let mut batch = Vec::new();
+        if let Some(watch) = self.watch.as_mut() {
+            drain(watch, &mut batch);
+        }
+        let applied = self.apply_events(batch).await?;
+        if applied.resync {
+            return self.resync().await;
+        }
+        self.report(started, before, known, applied.changed);
+        Ok(())
+    }
+
     /// Applies a batch of events from the recursive watch.
-    pub(super) async fn apply_events(&mut self, batch: Vec<WatchedEvent>) -> Result<()> {
+    pub(super) async fn apply_events(&mut self, batch: Vec<WatchedEvent>) -> Result<Applied> {
         self.shared
             .events
             .fetch_add(batch.len() as u64, Ordering::Relaxed);
+        let mut applied = Applied::default();
         let mut refresh = BTreeSet::new();
+        let mut list = BTreeSet::new();
+        let mut roots = Vec::new();
         for ev in batch {
-            match ev.event_type {
-                EventType::None => match ev.state {
+            let catch_up = ev.kind == EventKind::CatchUp;
+            match (ev.kind, ev.event_type) {
+                (EventKind::Ended, _) => match ev.state {
                     SessionState::Closed => return Err(Error::Closed),
                     SessionState::AuthFailed => return Err(Error::AuthFailed),
-                    // Expired: the stream ends next and the watch is added again.
+                    // Expired for good: the stream ends next.
                     _ => {}
                 },
-                EventType::NodeDeleted => {
-                    self.remove_subtree(&ev.path);
+                (EventKind::Resync, _) => applied.resync = true,
+                (_, EventType::None) => {}
+                (_, EventType::NodeDeleted) => {
+                    applied.changed += self.remove_subtree(&ev.path);
                     refresh.remove(&ev.path);
-                    refresh.extend(self.parent_inside(&ev.path));
+                    list.remove(&ev.path);
+                    // A catch-up reports the parent's children change on its own.
+                    if !catch_up {
+                        refresh.extend(self.parent_inside(&ev.path));
+                    }
                 }
-                EventType::NodeCreated => {
+                (_, EventType::NodeCreated) if catch_up => roots.push(ev.path),
+                (_, EventType::NodeCreated) => {
                     refresh.extend(self.parent_inside(&ev.path));
                     refresh.insert(ev.path);
+                }
+                // Children of a known node were created or deleted while disconnected.
+                (_, EventType::NodeChildrenChanged) => {
+                    list.insert(ev.path);
                 }
                 _ => {
                     refresh.insert(ev.path);
@@ -172,28 +215,30 @@ impl Follower {
         }
         let paths: Vec<String> = refresh.into_iter().collect();
         let reads = self.pipelined(&paths, Self::data).await?;
-        let mut list = Vec::new();
         for (path, read) in paths.iter().zip(reads) {
             match read {
                 Some((data, stat)) => {
-                    self.upsert(path, data, stat);
+                    applied.changed += u64::from(self.upsert(path, data, stat));
                     // Children normally arrive through their own events; a count that
-                    // disagrees means some were created or deleted unseen (while the
-                    // connection was down): list them.
+                    // disagrees means some were created or deleted unseen: list them.
                     if !self.children_known(path, &stat)
                         && self.cached_children(path).len() != stat.num_children as usize
                     {
-                        list.push(path.clone());
+                        list.insert(path.clone());
                     }
                 }
                 None => {
-                    self.remove_subtree(path);
+                    applied.changed += self.remove_subtree(path);
+                    list.remove(path);
                 }
             }
         }
-        let (_, new) = self.list_children(&list).await?;
-        self.load(new).await?;
-        Ok(())
+        let list: Vec<String> = list.into_iter().collect();
+        let (more, new) = self.list_children(&list).await?;
+        applied.changed += more;
+        roots.extend(new);
+        applied.changed += self.load(roots).await?;
+        Ok(applied)
     }
 
     /// Brings the cache in line with the server after events may have been missed.
@@ -248,9 +293,16 @@ impl Follower {
         changed += more;
         new_roots.extend(new);
         changed += self.load(new_roots).await?;
+        self.report(started, before, report_known, changed);
+        Ok(())
+    }
+
+    /// Records and announces a resynchronisation pass that started at `started` with the
+    /// read counters `before` and `known` nodes, and changed `changed` of them.
+    fn report(&self, started: Instant, before: (u64, u64, u64), known: u64, changed: u64) {
         let after = self.counters();
         let report = ResyncReport {
-            known: report_known,
+            known,
             stat_reads: after.0 - before.0,
             data_reads: after.1 - before.1,
             children_reads: after.2 - before.2,
@@ -265,7 +317,6 @@ impl Follower {
             .unwrap_or_else(|e| e.into_inner()) = Some(report);
         tracing::debug!(root = %self.root, ?report, "tree cache resynchronised");
         self.emit(TreeEvent::Resynced(report));
-        Ok(())
     }
 
     pub(super) fn counters(&self) -> (u64, u64, u64) {
@@ -276,6 +327,15 @@ impl Follower {
             s.children_reads.load(Ordering::Relaxed),
         )
     }
+}
+
+/// What a batch of events did.
+#[derive(Debug, Default)]
+pub(super) struct Applied {
+    /// Nodes added, updated and removed.
+    changed: u64,
+    /// A `Resync` came: changes may have been missed that no event tells.
+    resync: bool,
 }
 
 /// Moves the events already waiting in the stream into `batch`.

@@ -115,6 +115,13 @@ pub(super) struct Shared {
     pub(super) last_resync: Mutex<Option<ResyncReport>>,
 }
 
+/// The cached paths are the nodes the recursive watch knows, for its catch-up.
+impl aiozk::KnownNodes for Shared {
+    fn for_each(&self, visit: &mut dyn FnMut(&str)) {
+        self.read().keys().for_each(|p| visit(p));
+    }
+}
+
 impl Shared {
     pub(super) fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<String, NodeEntry>> {
         self.nodes.read().unwrap_or_else(|e| e.into_inner())

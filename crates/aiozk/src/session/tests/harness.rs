@@ -23,8 +23,9 @@ pub(super) use bytes::{BufMut, Bytes, BytesMut};
 
 pub(super) use super::super::fuzzing::Numbers as TestTokens;
 pub(super) use super::super::{
-    Event, Outgoing, Session, SessionConfig, SessionState, StateCause, WatchKind, WatchRequest,
-    WatchedEvent, DEFAULT_MAX_WRITE_DELAY, SET_WATCHES_BATCH_BYTES, WRITE_BATCH_MIN_IN_FLIGHT,
+    Event, EventKind, Outgoing, Session, SessionConfig, SessionState, StateCause, WatchKind,
+    WatchRequest, WatchedEvent, DEFAULT_MAX_WRITE_DELAY, SET_WATCHES_BATCH_BYTES,
+    WRITE_BATCH_MIN_IN_FLIGHT,
 };
 pub(super) use crate::error::Error;
 
@@ -346,7 +347,7 @@ impl Pair {
     ) {
         let now = self.now();
         self.s
-            .add_persistent(now, path.to_owned(), mode, stream, reply);
+            .add_persistent(now, path.to_owned(), mode, stream, reply, None);
         self.drive();
     }
 
@@ -622,6 +623,14 @@ pub(super) fn parse_auth(req: &Req) -> (i32, String, Vec<u8>) {
     (kind, scheme, auth)
 }
 
+/// (path, watch) of an exists body.
+pub(super) fn parse_exists(req: &Req) -> (String, bool) {
+    let mut b = req.body.clone();
+    let path = read_ustring(&mut b, "path").unwrap();
+    let watch = b.first().copied().unwrap() != 0;
+    (path, watch)
+}
+
 /// (path, int) of an addWatch or removeWatches body.
 pub(super) fn parse_path_and_int(req: &Req) -> (String, i32) {
     let mut b = req.body.clone();
@@ -637,6 +646,26 @@ pub(super) fn node_event(event_type: EventType, path: &str) -> WatchedEvent {
         state: SessionState::Connected,
         path: path.to_owned(),
         zxid: None,
+        kind: EventKind::Change,
+    }
+}
+
+/// A catch-up event: reported by the re-registration after a reconnect.
+pub(super) fn catch_up_event(event_type: EventType, path: &str) -> WatchedEvent {
+    WatchedEvent {
+        kind: EventKind::CatchUp,
+        ..node_event(event_type, path)
+    }
+}
+
+/// An event without a node change (`Resync`, `NewSession`) on the watched `path`.
+pub(super) fn watch_event(kind: EventKind, path: &str) -> WatchedEvent {
+    WatchedEvent {
+        event_type: EventType::None,
+        state: SessionState::Connected,
+        path: path.to_owned(),
+        zxid: None,
+        kind,
     }
 }
 
@@ -646,6 +675,7 @@ pub(super) fn session_event(state: SessionState, path: &str) -> WatchedEvent {
         state,
         path: path.to_owned(),
         zxid: None,
+        kind: EventKind::Ended,
     }
 }
 
@@ -689,11 +719,24 @@ impl Pair {
         );
     }
 
-    /// A persistent watch the server accepted.
+    /// A persistent watch the server accepted, on a node that exists (for a plain
+    /// persistent watch, the read that follows the addWatch says so).
     pub(super) fn watch_persistent(&mut self, path: &str, mode: AddWatchMode, stream: u32) {
+        self.watch_persistent_on(path, mode, stream, true);
+    }
+
+    /// [`Pair::watch_persistent`] on a node that exists or not (`exists`).
+    pub(super) fn watch_persistent_on(
+        &mut self,
+        path: &str,
+        mode: AddWatchMode,
+        stream: u32,
+        exists: bool,
+    ) {
         let reply = 50_000 + stream;
         self.add_persistent(path, mode, stream, reply);
-        let r = self.one_request();
+        let mut reqs = self.requests();
+        let r = reqs.remove(0);
         assert_eq!(r.op, OpCode::AddWatch.as_i32());
         assert_eq!(parse_path_and_int(&r), (path.to_owned(), mode.as_i32()));
         self.reply(r.xid, 0x10, 0, &[]);
@@ -701,6 +744,25 @@ impl Pair {
             self.take_events(),
             vec![Ev::Reply(reply, Ok(Response::Empty))]
         );
+        if mode == AddWatchMode::Persistent {
+            assert_eq!(reqs.len(), 1, "the read after the addWatch: {reqs:?}");
+            self.answer_existence(&reqs[0], path, exists);
+        } else {
+            assert!(reqs.is_empty(), "{reqs:?}");
+        }
+    }
+
+    /// Answers the exists (without a watch) that follows the addWatch of a plain persistent
+    /// watch on `path`; no event comes of it.
+    pub(super) fn answer_existence(&mut self, r: &Req, path: &str, exists: bool) {
+        assert_eq!(r.op, OpCode::Exists.as_i32());
+        assert_eq!(parse_exists(r), (path.to_owned(), false));
+        if exists {
+            self.reply(r.xid, 0x11, 0, &encode(&stat(0x10)));
+        } else {
+            self.reply(r.xid, 0x11, -101, &[]);
+        }
+        assert_eq!(self.take_events(), vec![]);
     }
 
     /// Loses the connection and reconnects to the same session; returns the ConnectRequest.

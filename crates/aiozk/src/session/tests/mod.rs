@@ -5,6 +5,7 @@ mod harness;
 
 mod auth;
 mod call_order;
+mod catch_up;
 mod close;
 mod coalesce;
 mod connect;

@@ -16,17 +16,7 @@ fn session_with_watches(cfg: SessionConfig) -> Pair {
 }
 
 fn assert_watches_ended(evs: &[Ev], state: SessionState) {
-    for (token, path) in [(100, "/w"), (101, "/c"), (102, "/e")] {
-        let fired: Vec<_> = evs
-            .iter()
-            .filter(|e| matches!(e, Ev::Oneshot(t, _) if *t == token))
-            .collect();
-        assert_eq!(
-            fired,
-            vec![&Ev::Oneshot(token, session_event(state, path))],
-            "events: {evs:?}"
-        );
-    }
+    assert_oneshot_watches_ended(evs, state);
     for (stream, path) in [(200, "/p"), (201, "/r")] {
         let got: Vec<_> = evs
             .iter()
@@ -43,8 +33,22 @@ fn assert_watches_ended(evs: &[Ev], state: SessionState) {
     }
 }
 
+fn assert_oneshot_watches_ended(evs: &[Ev], state: SessionState) {
+    for (token, path) in [(100, "/w"), (101, "/c"), (102, "/e")] {
+        let fired: Vec<_> = evs
+            .iter()
+            .filter(|e| matches!(e, Ev::Oneshot(t, _) if *t == token))
+            .collect();
+        assert_eq!(
+            fired,
+            vec![&Ev::Oneshot(token, session_event(state, path))],
+            "events: {evs:?}"
+        );
+    }
+}
+
 #[test]
-fn server_expiry_ends_watches_and_opens_a_new_session() {
+fn server_expiry_ends_oneshot_watches_and_carries_persistent_ones_to_a_new_session() {
     let mut h = session_with_watches(config());
     h.submit(get_data(9, "/in-flight", None));
     h.one_request();
@@ -61,9 +65,15 @@ fn server_expiry_ends_watches_and_opens_a_new_session() {
     let evs = h.take_events();
     assert!(evs.contains(&Ev::Reply(10, Err(Error::SessionExpired))));
     assert!(evs.contains(&Ev::State(SessionState::Expired, StateCause::ServerExpired)));
-    assert_watches_ended(&evs, SessionState::Expired);
-    assert_eq!(h.s.watch_count(), 0);
+    assert_oneshot_watches_ended(&evs, SessionState::Expired);
+    assert!(
+        !evs.iter()
+            .any(|e| matches!(e, Ev::Stream(..) | Ev::StreamEnded(_))),
+        "the persistent watches carry over: {evs:?}"
+    );
+    assert_eq!(h.s.watch_count(), 2);
     assert_eq!(h.s.session_id(), 0);
+    let zxid = h.s.last_zxid();
 
     // A new session: id 0 and a zero password.
     let c = h.next_connect_req();
@@ -79,9 +89,46 @@ fn server_expiry_ends_watches_and_opens_a_new_session() {
     assert_eq!(h.s.session_id(), SID2);
     assert_eq!(h.s.password(), &PW2);
     assert_eq!(h.s.stats().sessions, 2);
-    // No watch survives the expiry, so nothing is re-registered, and the request queued
-    // while disconnected failed with the old session instead of running on the new one.
-    assert!(h.requests().is_empty());
+    // Each persistent watcher is told, before the state change, that its watch is added
+    // again on the new session.
+    let told: Vec<_> = evs
+        .iter()
+        .filter(|e| matches!(e, Ev::Stream(..)))
+        .cloned()
+        .collect();
+    assert_eq!(
+        told,
+        vec![
+            Ev::Stream(200, watch_event(EventKind::NewSession, "/p")),
+            Ev::Stream(201, watch_event(EventKind::NewSession, "/r")),
+        ]
+    );
+    // They are re-registered, caught up from the last zxid of the old session; the request
+    // queued while disconnected failed with the old session instead of running on the new one.
+    let sent = h.requests();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    let sw = parse_set_watches(&sent[0]);
+    assert_eq!(sw.relative_zxid, zxid);
+    assert_eq!(
+        (sw.data.clone(), sw.child.clone()),
+        (vec!["/p".into()], vec!["/p".into()])
+    );
+    assert_eq!(
+        (sw.persistent, sw.recursive),
+        (vec!["/p".into()], vec!["/r".into()])
+    );
+    // /p went with the old session (an ephemeral node): its data and child catch-up watches
+    // both report the deletion, delivered once; the recursive watch resyncs.
+    h.notify(EventType::NodeDeleted, "/p");
+    h.notify(EventType::NodeDeleted, "/p");
+    h.reply(sent[0].xid, zxid + 5, 0, &[]);
+    assert_eq!(
+        h.take_events(),
+        vec![
+            Ev::Stream(200, catch_up_event(EventType::NodeDeleted, "/p")),
+            Ev::Stream(201, watch_event(EventKind::Resync, "/r")),
+        ]
+    );
 }
 
 #[test]

@@ -200,14 +200,18 @@ fn forgotten_oneshot_watchers_do_not_fire() {
 fn persistent_watch_gets_every_event_of_its_path() {
     let mut h = Pair::connected(config(), 30_000);
     h.add_persistent("/p", AddWatchMode::Persistent, 200, 10);
-    let r = h.one_request();
+    let reqs = h.requests();
+    assert_eq!(reqs.len(), 2, "{reqs:?}");
+    let r = &reqs[0];
     assert_eq!(r.op, OpCode::AddWatch.as_i32());
-    assert_eq!(parse_path_and_int(&r), ("/p".to_owned(), 0));
+    assert_eq!(parse_path_and_int(r), ("/p".to_owned(), 0));
     // Not yet acknowledged: events belong to changes before the watch.
     h.notify(EventType::NodeDataChanged, "/p");
     assert!(h.take_events().is_empty());
     h.reply(r.xid, 5, 0, &[]);
     assert_eq!(h.take_events(), vec![Ev::Reply(10, Ok(Response::Empty))]);
+    // Then whether the node exists (for the catch-up after a reconnect).
+    h.answer_existence(&reqs[1], "/p", true);
 
     let types = [
         EventType::NodeDataChanged,
@@ -288,6 +292,9 @@ fn shared_persistent_watch_is_added_once_and_removed_with_the_last_watcher() {
     );
 
     h.notify(EventType::NodeDataChanged, "/p");
+    // A reply must follow the event (see `live_events_without_a_zxid_are_fenced_by_a_ping`).
+    assert_eq!(h.one_request().xid, xid::PING);
+    h.reply(xid::PING, 0x12, 0, &[]);
     let mut streams: Vec<_> = h
         .take_events()
         .into_iter()
@@ -310,6 +317,8 @@ fn shared_persistent_watch_is_added_once_and_removed_with_the_last_watcher() {
             node_event(EventType::NodeDataChanged, "/p")
         )]
     );
+    assert_eq!(h.one_request().xid, xid::PING);
+    h.reply(xid::PING, 0x13, 0, &[]);
 
     h.remove_persistent(201);
     assert_eq!(h.take_events(), vec![Ev::StreamEnded(201)]);
@@ -330,8 +339,8 @@ fn shared_persistent_watch_is_added_once_and_removed_with_the_last_watcher() {
 fn rejected_add_watch_registers_nothing() {
     let mut h = Pair::connected(config(), 30_000);
     h.add_persistent("/p", AddWatchMode::Persistent, 200, 10);
-    let r = h.one_request();
-    h.reply(r.xid, 5, -6, &[]);
+    let reqs = h.requests();
+    h.reply(reqs[0].xid, 5, -6, &[]);
     assert_eq!(
         h.take_events(),
         vec![
@@ -339,6 +348,9 @@ fn rejected_add_watch_registers_nothing() {
             Ev::Reply(10, Err(Error::Unimplemented))
         ]
     );
+    // The read that followed it changes nothing.
+    h.reply(reqs[1].xid, 5, -101, &[]);
+    assert_eq!(h.take_events(), vec![]);
     assert_eq!(h.s.watch_count(), 0);
     h.notify(EventType::NodeDataChanged, "/p");
     assert!(h.take_events().is_empty());
@@ -349,7 +361,7 @@ fn rejected_add_watch_registers_nothing() {
 fn add_watch_lost_with_the_connection_registers_nothing() {
     let mut h = Pair::connected(config(), 30_000);
     h.add_persistent("/p", AddWatchMode::Persistent, 200, 10);
-    h.one_request();
+    assert_eq!(h.requests().len(), 2);
     h.transport_closed();
     let evs = h.take_events();
     assert!(evs.contains(&Ev::Reply(10, Err(Error::ConnectionLoss))));
