@@ -153,7 +153,7 @@ pub(crate) type Connector = Arc<dyn Fn(HostPort) -> ConnectFuture + Send + Sync 
 /// The default connector: TCP, then TLS for hosts marked `tls`. The name is resolved at each
 /// attempt, and its addresses are tried in the resolver's order, staggered (see
 /// [`crate::dial`]), so one unreachable address costs a fraction of a second.
-pub(crate) fn tcp_connector(tls: Option<Arc<tokio_rustls::rustls::ClientConfig>>) -> Connector {
+pub(crate) fn tcp_connector(tls: Option<Arc<crate::tls::TlsSource>>) -> Connector {
     Arc::new(move |host: HostPort| {
         let tls = tls.clone();
         Box::pin(async move {
@@ -173,9 +173,14 @@ pub(crate) fn tcp_connector(tls: Option<Arc<tokio_rustls::rustls::ClientConfig>>
             if !host.tls {
                 return Ok((Box::new(stream) as BoxTransport, addr.to_string()));
             }
-            let config = tls.ok_or_else(|| {
-                Error::InvalidArgument(format!("{host} asks for TLS but no TLS options were given"))
-            })?;
+            let config = tls
+                .ok_or_else(|| {
+                    Error::InvalidArgument(format!(
+                        "{host} asks for TLS but no TLS options were given"
+                    ))
+                })?
+                // Read at each connection: rotated certificates apply from the next one.
+                .config();
             let name = crate::tls::server_name(&host.host)?;
             let stream = tokio_rustls::TlsConnector::from(config)
                 .connect(name, stream)

@@ -350,7 +350,9 @@ impl ClientBuilder {
             }
         }
         let tls_config = if parsed.hosts.iter().any(|h| h.tls) {
-            Some(self.tls.clone().unwrap_or_default().client_config()?)
+            Some(Arc::new(crate::tls::TlsSource::new(
+                self.tls.clone().unwrap_or_default(),
+            )?))
         } else {
             None
         };
