@@ -107,6 +107,11 @@ pub struct Global {
     #[arg(long, value_name = "FILE", requires = "tls_cert", global = true)]
     pub tls_key: Option<PathBuf>,
 
+    /// Refuse server certificates that this certificate revocation list (PEM) revokes; may
+    /// be repeated. Turns TLS on (with the system's authorities unless --tls-ca is given).
+    #[arg(long, value_name = "FILE", global = true)]
+    pub tls_crl: Vec<PathBuf>,
+
     /// Accept a server certificate issued for another name (it must still chain to a
     /// trusted authority). For test setups only.
     #[arg(long, global = true)]

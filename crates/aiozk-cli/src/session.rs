@@ -118,7 +118,7 @@ const SAFETY: Duration = Duration::from_millis(200);
 /// The TLS options from the global flags, or `None` for plain TCP (a `tls://` server in the
 /// list still uses TLS, with the system's authorities).
 fn tls_options(g: &Global) -> Result<Option<TlsOptions>, Failure> {
-    if g.tls_ca.is_none() && g.tls_cert.is_none() {
+    if g.tls_ca.is_none() && g.tls_cert.is_none() && g.tls_crl.is_empty() {
         return Ok(None);
     }
     let mut tls = TlsOptions::new();
@@ -134,6 +134,11 @@ fn tls_options(g: &Global) -> Result<Option<TlsOptions>, Failure> {
     }
     if g.tls_skip_hostname {
         tls = tls.danger_disable_hostname_verification();
+    }
+    for crl in &g.tls_crl {
+        tls = tls
+            .crl_file(crl)
+            .map_err(|e| Failure::zk(&format!("--tls-crl {}", crl.display()), &e))?;
     }
     Ok(Some(tls))
 }

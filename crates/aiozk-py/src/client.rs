@@ -59,7 +59,8 @@ pub(crate) struct PyTlsOptions {
 impl PyTlsOptions {
     #[new]
     #[pyo3(signature = (ca_file=None, ca_pem=None, cert_file=None, key_file=None, cert_pem=None,
-        key_pem=None, verify_hostname=true))]
+        key_pem=None, verify_hostname=true, crl_file=None, crl_pem=None, reload_files=true))]
+    #[allow(clippy::too_many_arguments)]
     fn new(
         ca_file: Option<String>,
         ca_pem: Option<Vec<u8>>,
@@ -68,6 +69,9 @@ impl PyTlsOptions {
         cert_pem: Option<Vec<u8>>,
         key_pem: Option<Vec<u8>>,
         verify_hostname: bool,
+        crl_file: Option<String>,
+        crl_pem: Option<Vec<u8>>,
+        reload_files: bool,
     ) -> PyResult<Self> {
         let py_err = |e: aiozk::Error| Python::attach(|py| crate::errors::to_py(py, e));
         let mut options = TlsOptions::new();
@@ -92,7 +96,15 @@ impl PyTlsOptions {
         if !verify_hostname {
             options = options.danger_disable_hostname_verification();
         }
-        Ok(Self { options })
+        if let Some(path) = crl_file {
+            options = options.crl_file(path).map_err(py_err)?;
+        }
+        if let Some(pem) = crl_pem {
+            options = options.crl_pem(&pem).map_err(py_err)?;
+        }
+        Ok(Self {
+            options: options.reload_files(reload_files),
+        })
     }
 
     fn __repr__(&self) -> String {

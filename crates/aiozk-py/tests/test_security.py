@@ -65,3 +65,12 @@ async def test_untrusted_tls_server_is_refused(zk_server):
     zk = aiozk.ZKClient(zk_server['tls'], tls=aiozk.TlsOptions(), session_timeout=4)
     with pytest.raises(exc.NoServersError):
         await zk.start(timeout=3)
+
+
+def test_tls_options_take_crls_and_reject_bad_ones(tmp_path):
+    with pytest.raises(exc.InvalidArgument):
+        aiozk.TlsOptions(crl_pem=b'not a revocation list')
+    missing = tmp_path / 'missing.crl'
+    with pytest.raises(exc.InvalidArgument):
+        aiozk.TlsOptions(crl_file=str(missing))
+    assert 'reload' in repr(aiozk.TlsOptions(reload_files=False))
