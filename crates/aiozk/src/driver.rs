@@ -496,6 +496,8 @@ impl Driver {
         let connected = self.connected_host.clone();
         let moving = self.hosts.update(hosts, connected.as_ref());
         self.session.set_host_count(self.hosts.len());
+        // A read-only probe under way names servers of the old list.
+        self.probe = Probe::new();
         if !moving {
             return false;
         }

@@ -39,6 +39,8 @@ async fn run(weak: Weak<Inner>, retry: RetryPolicy, connect_timeout: Duration) {
                 watcher
             }
             Err(Error::Closed | Error::AuthFailed) => return,
+            // A client that stopped for good, whatever the call said.
+            Err(_) if client.state().is_terminal() => return,
             Err(err) => {
                 tracing::debug!(%err, "reading the ensemble configuration failed");
                 drop(client);
