@@ -868,6 +868,20 @@ mod tests {
     }
 
     #[test]
+    fn reconfig_sends_empty_parts_as_null() {
+        let req = Request::Reconfig {
+            joining: "server.4=h:1:2;3",
+            leaving: "",
+            new_members: "",
+            from_config: -1,
+        };
+        let mut expect = vec![0, 0, 0, 16];
+        expect.extend(b"server.4=h:1:2;3");
+        expect.extend([0xff; 16]);
+        assert_eq!(encode(&req), expect);
+    }
+
+    #[test]
     fn connect_request_matches_reference_bytes() {
         let req = ConnectRequest {
             last_zxid_seen: 0,

@@ -506,7 +506,8 @@ impl Driver {
             "moving to rebalance over the new server list"
         );
         if self.session.state().is_connected() {
-            self.session.reconnect(now);
+            // Once the replies on this connection are in: a move fails no request.
+            self.session.move_when_idle(now);
         } else if self.conn.is_some() || self.connecting.is_some() {
             // An attempt under way: abandon it, the next goes where the provider says.
             self.drop_conn();

@@ -207,6 +207,8 @@ async fn update_servers_rebalances_without_losing_sessions() {
         tally.ok.load(Ordering::Relaxed),
         tally.connection_losses.load(Ordering::Relaxed)
     );
+    // A move waits for the replies on its connection: no request failed at all.
+    assert_eq!(tally.connection_losses.load(Ordering::Relaxed), 0);
 
     // Bad input is refused without touching the connection.
     let c = &clients[0];
