@@ -402,9 +402,10 @@ class ZKClient:
 
         The client moves to another server only when that evens out the load across the
         new list (ZOOKEEPER-1355): when its server is gone, or, as the list grows, with the
-        probability that gives every server its share. Returns whether it moved; calls in
-        flight during a move fail with a connection loss and are retried by the retry
-        policy. Also used by the next ``start()`` after a close.
+        probability that gives every server its share. Returns whether it moved. A move
+        waits for the replies to the calls already sent and holds new ones until the new
+        connection is up, so it fails no call. Also used by the next ``start()`` after a
+        close.
         """
         moved = await self._c().update_servers(servers)
         self.servers = servers

@@ -195,10 +195,12 @@ impl Client {
     /// The client moves to another server only when that evens out the load: when its
     /// server is no longer listed, or, as the list grows, with the probability
     /// `1 - old_size / new_size` (to one of the added servers). Otherwise it keeps its
-    /// connection. A move is a reconnect with the same session: calls in flight at that
-    /// moment fail with [`Error::ConnectionLoss`] (and are retried by the retry policy where
-    /// that is safe), watches are re-registered. Servers are the same when host (without
-    /// regard to case) and port are; a name and its address are not.
+    /// connection. A move keeps the session and fails no call: the client waits for the
+    /// replies to the calls already sent (at most the read timeout, after which they fail
+    /// with [`Error::ConnectionLoss`] as on any lost connection), holds the calls made
+    /// meanwhile, then reconnects and sends them to the new server; watches are
+    /// re-registered. Servers are the same when host (without regard to case) and port
+    /// are; a name and its address are not.
     ///
     /// Returns whether the client decided to move.
     ///
