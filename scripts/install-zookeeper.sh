@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the tests' ZooKeeper servers need, idempotently:
 # - Debian's packages zookeeper (3.8.0, the `ZK_VERSION=debian` leg; it brings Java) and maven,
-#   when missing;
+#   when missing, and tmux (the pseudo-terminal of the `zk shell` test);
 # - the releases named in ZK_RELEASES (default: 3.9.5 and the newest 3.8.x that Maven Central
 #   serves) from Maven Central into the Maven cache (~/.m2), through the test kit, which
 #   starts and stops one server of each to prove it runs. A warm cache downloads nothing.
@@ -12,6 +12,7 @@ releases=${ZK_RELEASES:-"3.9.5 3.8.6"}
 missing=()
 [ -f /usr/share/java/zookeeper.jar ] || missing+=(zookeeper)
 command -v mvn >/dev/null || missing+=(maven)
+command -v tmux >/dev/null || missing+=(tmux)
 if [ ${#missing[@]} -gt 0 ]; then
   SUDO=""
   if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi

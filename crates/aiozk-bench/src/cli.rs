@@ -26,8 +26,8 @@ enum Cmd {
         /// Rounds of every (workload, client) pair [default: 5, quick: 1].
         #[arg(long)]
         rounds: Option<usize>,
-        /// Comma-separated clients [default: all: ours,ours-eager,ours-plain,zkc,java,kazoo,aiozk-py,
-        /// aiozk-py-uvloop,aiozk-rs,aiozk-rs-uvloop].
+        /// Comma-separated clients [default: all: ours,ours-eager,ours-plain,ours-metrics,zkc,java,
+        /// kazoo,aiozk-py,aiozk-py-uvloop,aiozk-rs,aiozk-rs-uvloop].
         #[arg(long, value_delimiter = ',')]
         clients: Option<Vec<String>>,
         /// Comma-separated workloads [default: all].

@@ -20,6 +20,11 @@ pub const CLIENTS: &[(&str, &str, bool)] = &[
         false,
     ),
     (
+        "ours-metrics",
+        "aiozk (this crate) with a metrics recorder installed (`metrics-exporter-prometheus`)",
+        false,
+    ),
+    (
         "zkc",
         "zookeeper-client (Rust), tokio current-thread runtime",
         false,

@@ -273,6 +273,14 @@ pub fn run(spec: &RunSpec) -> Result<(), String> {
     let result = rt.block_on(async {
         match spec.client.as_str() {
             "ours" | "ours-eager" | "ours-plain" => ours::run(spec).await,
+            "ours-metrics" => {
+                // What recording costs: the same client with a recorder that keeps
+                // everything (the others run with none, where recording is a no-op).
+                metrics_exporter_prometheus::PrometheusBuilder::new()
+                    .install_recorder()
+                    .map_err(|e| e.to_string())?;
+                ours::run(spec).await
+            }
             "zkc" => zkc::run(spec).await,
             other => Err(format!("unknown Rust client {other}")),
         }

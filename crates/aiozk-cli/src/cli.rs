@@ -9,7 +9,7 @@ use aiozk::Acl;
 use clap::{Args, Parser, Subcommand};
 
 /// The client's default frame limit: the server's default `jute.maxbuffer`, 1 MiB - 1.
-const DEFAULT_MAX_FRAME: usize = 1024 * 1024 - 1;
+pub(crate) const DEFAULT_MAX_FRAME: usize = 1024 * 1024 - 1;
 
 const ABOUT: &str = "A command-line tool for Apache ZooKeeper";
 
@@ -117,8 +117,15 @@ pub struct Global {
     #[arg(long, global = true)]
     pub tls_skip_hostname: bool,
 
+    /// Read the Java client's configuration file (`zkCli.sh -client-configuration`):
+    /// `zookeeper.client.secure`, `zookeeper.ssl.*` PEM stores, `zookeeper.request.timeout`,
+    /// `jute.maxbuffer`, ...; keys that are not applied are warned about on standard error.
+    /// The other options override the file's settings.
+    #[arg(long, env = "ZK_CLIENT_CONFIG", value_name = "FILE", global = true)]
+    pub client_config: Option<PathBuf>,
+
     /// Seconds allowed for the whole command: connecting, the requests and the
-    /// closeSession at exit (fractions allowed). Subtree walks, lock, elect and watch: for
+    /// closeSession at exit (fractions allowed). Subtree walks, lock, elect, watch and shell: for
     /// each request.
     #[arg(
         long,
@@ -161,6 +168,11 @@ pub struct Global {
     /// Print JSON instead of text.
     #[arg(long, global = true)]
     pub json: bool,
+
+    /// At exit, print the client's metrics (requests by operation and outcome, latencies,
+    /// reconnects, bytes, ...) on standard error, in the Prometheus text format.
+    #[arg(long, global = true)]
+    pub metrics: bool,
 }
 
 /// The commands.
@@ -249,7 +261,7 @@ pub enum Command {
         #[arg(short = 'c', long, conflicts_with = "ttl")]
         container: bool,
         /// TTL node: deleted once unmodified for MS milliseconds with no children.
-        #[arg(long, value_name = "MS")]
+        #[arg(short = 't', long, value_name = "MS")]
         ttl: Option<u64>,
         /// Create missing parents (as persistent nodes).
         #[arg(short = 'p', long)]
@@ -312,6 +324,7 @@ pub enum Command {
         Nodes created meanwhile by others may make it fail with `not empty` (exit 6).\n\
         JSON: {\"path\", \"deleted\": N}."
     )]
+    #[command(visible_alias = "deleteall")]
     Rmr {
         /// The root of the subtree.
         path: String,
@@ -322,6 +335,7 @@ pub enum Command {
         long_about = "Print a node's ACL, one `scheme:id:perms` entry per line.\n\n\
         JSON: {\"path\", \"acl\": [{\"scheme\", \"id\", \"perms\"}], \"aversion\"}."
     )]
+    #[command(visible_alias = "getAcl")]
     Getacl {
         /// The node.
         path: String,
@@ -332,6 +346,7 @@ pub enum Command {
         `scheme:id:perms` with perms letters from `cdrwa`, e.g. `world:anyone:r`, \
         `digest:bob:<base64 sha1>:cdrwa`, `ip:10.0.0.0/8:rw`, `auth::cdrwa`.\n\n\
         JSON: {\"path\", \"stat\"}.")]
+    #[command(visible_alias = "setAcl")]
     Setacl {
         /// Only if the ACL version (aversion) is VERSION (else exit 5).
         #[arg(short = 'v', long = "acl-version", value_name = "VERSION")]
@@ -497,6 +512,7 @@ pub enum Command {
         long_about = "Print the number of all descendants of a node, not counting \
         itself (ZooKeeper 3.6+).\n\nJSON: {\"path\", \"count\"}."
     )]
+    #[command(visible_alias = "getAllChildrenNumber")]
     Count {
         /// The node.
         path: String,
@@ -512,7 +528,12 @@ pub enum Command {
 
     /// Change the ensemble's membership (dynamic reconfiguration).
     #[command(
-        long_about = "Change the ensemble's membership and print the new configuration: add         servers (`server.N=host:quorum:election[:role];[client_host:]client_port`) and remove         server ids incrementally, or give the whole new membership with --members. The servers         need reconfigEnabled=true, and the session must be allowed to reconfigure (a super user,         or skipACL). Exit 5 when --from-version is not the current version.\n\n        JSON: as `zk config`."
+        long_about = "Change the ensemble's membership and print the new configuration: add \
+        servers (`server.N=host:quorum:election[:role];[client_host:]client_port`) and remove \
+        server ids incrementally, or give the whole new membership with --members. The servers \
+        need reconfigEnabled=true, and the session must be allowed to reconfigure (a super user, \
+        or skipACL). Exit 5 when --from-version is not the current version.\n\n\
+        JSON: as `zk config`."
     )]
     Reconfig {
         /// A server to add; may be repeated.
@@ -529,6 +550,21 @@ pub enum Command {
         #[arg(long, value_name = "VERSION", value_parser = parse_hex_version)]
         from_version: Option<i64>,
     },
+
+    /// An interactive shell: zkCli.sh's commands and these, with completion and history.
+    #[command(
+        long_about = "An interactive shell on one session: every command of zk (and \
+        zkCli.sh's names for them: delete, deleteall, getAcl, setAcl, getAllChildrenNumber), \
+        plus cd, pwd, addauth, history, redo and exit (or quit, or Ctrl-D).\n\n\
+        Paths are relative to the current node (`cd`, shown in the prompt), which stays \
+        inside the chroot of --servers. Tab completes command names, and paths from the \
+        server's children. --json on a line prints that command's result as JSON. History \
+        is kept in $ZK_HISTORY (default ~/.zk_history).\n\n\
+        Without a terminal (`echo 'ls /' | zk shell`) the lines of standard input are run \
+        with no prompt; the exit status is the last command's. Node data and dump files \
+        cannot be read from standard input (`-`) in the shell."
+    )]
+    Shell,
 
     /// Send a four-letter word (ruok, srvr, mntr, ...) to one server.
     #[command(

@@ -12,6 +12,7 @@ mod output;
 mod progress;
 mod run;
 mod session;
+mod shell;
 mod transfer;
 mod watch;
 
@@ -40,7 +41,19 @@ fn main() -> ExitCode {
         Ok(rt) => rt,
         Err(e) => return fail(Failure::new(exit::GENERIC, format!("cannot start: {e}"))),
     };
+    // Installed before the client is built, so its metrics are recorded from the start.
+    let metrics = if cli.global.metrics {
+        match metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder() {
+            Ok(handle) => Some(handle),
+            Err(e) => return fail(Failure::new(exit::GENERIC, format!("--metrics: {e}"))),
+        }
+    } else {
+        None
+    };
     let outcome = runtime.block_on(dispatch(cli, started));
+    if let Some(handle) = metrics {
+        eprint!("{}", handle.render());
+    }
     // Do not wait for anything left behind (e.g. a blocked read of standard input).
     runtime.shutdown_background();
     match outcome {
@@ -104,7 +117,10 @@ async fn dispatch(cli: Cli, started: tokio::time::Instant) -> Result<u8, Failure
         return info::four_lw(server, *word, g.timeout, g.json).await;
     }
     let ctx = Ctx::connect(g, started, runs_long(&cli.command)).await?;
-    let outcome = run_command(&ctx, cli.command, data.unwrap_or_default(), dump).await;
+    let outcome = match cli.command {
+        Command::Shell => shell::run(&ctx).await,
+        command => run_command(&ctx, command, data.unwrap_or_default(), dump).await,
+    };
     ctx.close().await;
     outcome
 }
@@ -124,10 +140,12 @@ fn runs_long(command: &Command) -> bool {
             | Command::Watch { .. }
             | Command::Lock { .. }
             | Command::Elect { .. }
+            | Command::Shell
     )
 }
 
-async fn run_command(
+/// Runs one command on the session (`data` for create and set, `dump` for load).
+pub(crate) async fn run_command(
     ctx: &Ctx,
     command: Command,
     data: Vec<u8>,
@@ -215,6 +233,7 @@ async fn run_command(
         } => info::reconfig(ctx, &add, &remove, &members, from_version).await,
         // Answered without a session in `dispatch`.
         Command::FourLw { .. } => Ok(exit::OK),
+        Command::Shell => Err(Failure::usage("already in the shell")),
     }
 }
 

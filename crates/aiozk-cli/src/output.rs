@@ -1,6 +1,7 @@
 //! Writing results: text and JSON shapes shared by the commands.
 
 use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use aiozk::{Acl, Perms, Stat};
 use base64::Engine as _;
@@ -8,16 +9,32 @@ use serde_json::{json, Value};
 
 use crate::exit::{self, Failure};
 
+/// Whether the last output left a line open (raw data without a final newline).
+static OPEN_LINE: AtomicBool = AtomicBool::new(false);
+
 /// Writes `bytes` to standard output and flushes. A closed pipe ends zk quietly.
 pub fn raw(bytes: &[u8]) -> Result<(), Failure> {
     let mut out = std::io::stdout().lock();
+    if let Some(last) = bytes.last() {
+        OPEN_LINE.store(*last != b'\n', Ordering::Relaxed);
+    }
     out.write_all(bytes)
         .and_then(|()| out.flush())
         .map_err(write_failure)
 }
 
+/// Ends the line that raw output left open, if any (so a prompt starts on a line of its
+/// own).
+pub fn end_open_line() -> Result<(), Failure> {
+    if OPEN_LINE.swap(false, Ordering::Relaxed) {
+        return raw(b"\n");
+    }
+    Ok(())
+}
+
 /// Writes one line to standard output.
 pub fn line(text: &str) -> Result<(), Failure> {
+    OPEN_LINE.store(false, Ordering::Relaxed);
     let mut out = std::io::stdout().lock();
     out.write_all(text.as_bytes())
         .and_then(|()| out.write_all(b"\n"))

@@ -4,10 +4,11 @@ use std::cell::Cell;
 use std::future::Future;
 use std::time::Duration;
 
+use aiozk::config::ClientConfig;
 use aiozk::{Client, Error, TlsOptions};
 use tokio::time::Instant;
 
-use crate::cli::Global;
+use crate::cli::{Global, DEFAULT_MAX_FRAME};
 use crate::exit::Failure;
 
 /// A connected client plus the options every command needs.
@@ -35,10 +36,27 @@ impl Ctx {
     pub async fn connect(g: &Global, started: Instant, per_request: bool) -> Result<Self, Failure> {
         let deadline = started + g.timeout;
         let left = deadline.saturating_duration_since(Instant::now());
-        let mut builder = Client::builder(&g.servers)
+        let mut builder = Client::builder(&g.servers);
+        // The file first, so the command line overrides it.
+        let mut file_max_frame = None;
+        if let Some(path) = &g.client_config {
+            let config = ClientConfig::from_file(path).map_err(|e| Failure::zk("", &e))?;
+            for warning in config.warnings() {
+                eprintln!("zk: warning: {warning}");
+            }
+            builder = config.apply(builder).map_err(|e| Failure::zk("", &e))?;
+            file_max_frame = config.max_frame();
+        }
+        // `--max-frame` always has a value: the file's `jute.maxbuffer` stands unless the
+        // option (or ZK_MAX_FRAME) asks for something other than the default.
+        let max_frame = match file_max_frame {
+            Some(bytes) if g.max_frame == DEFAULT_MAX_FRAME => bytes,
+            _ => g.max_frame,
+        };
+        builder = builder
             .connect_timeout(left)
             .session_timeout(g.session_timeout)
-            .max_frame(g.max_frame)
+            .max_frame(max_frame)
             // A port where nothing listens fails at once, not after --timeout.
             .fail_eagerly(true)
             .track_ensemble(g.track_ensemble);
@@ -73,6 +91,17 @@ impl Ctx {
             deadline: Cell::new(deadline),
             per_request,
         })
+    }
+
+    /// The same session and deadline, with `--json` as `json` (for one line of the shell).
+    pub fn with_json(&self, json: bool) -> Self {
+        Self {
+            client: self.client.clone(),
+            timeout: self.timeout,
+            json,
+            deadline: Cell::new(self.deadline.get()),
+            per_request: self.per_request,
+        }
     }
 
     /// Gives the next requests (and the closeSession after them) a fresh `--timeout`: for

@@ -1478,3 +1478,32 @@ fn reconfig_adds_and_removes_a_member() {
     assert!(v["config"].get("server.3").is_none(), "{why}");
     assert!(v["config"].get("server.1").is_some(), "{why}");
 }
+
+#[test]
+fn metrics_are_printed_at_exit() {
+    let path = base("metrics");
+    let child = format!("{path}/n");
+    let out = run(&["--metrics", "create", &child, "x"]);
+    assert!(out.status.success(), "{}", describe(&["create"], &out));
+    // Standard output is the command's alone.
+    assert_eq!(String::from_utf8_lossy(&out.stdout), format!("{child}\n"));
+    let err = String::from_utf8(out.stderr).unwrap();
+    let sample = |series: &str| {
+        err.lines()
+            .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+            .unwrap_or_else(|| panic!("no {series} in:\n{err}"))
+            .to_owned()
+    };
+    assert_eq!(
+        sample(r#"zookeeper_client_requests_total{op="create2",outcome="ok"}"#),
+        "1"
+    );
+    assert_eq!(
+        sample(r#"zookeeper_client_session_events_total{event="closed"}"#),
+        "1"
+    );
+    assert!(err.contains("# TYPE zookeeper_client_request_duration_seconds summary"));
+    // Without the flag, nothing is printed.
+    let out = run(&["exists", &child]);
+    assert!(out.status.success() && out.stderr.is_empty(), "{out:?}");
+}

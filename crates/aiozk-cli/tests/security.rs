@@ -258,3 +258,79 @@ fn tls_crl_is_checked_and_must_parse() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("--tls-crl"), "{stderr}");
 }
+
+#[test]
+fn the_java_client_configuration_file_sets_up_mutual_tls() {
+    let dir = &setup().dir;
+    let store = dir.join("client-store.pem");
+    let pem = std::fs::read_to_string(file("client.pem")).unwrap()
+        + &std::fs::read_to_string(file("client.key")).unwrap();
+    std::fs::write(&store, pem).unwrap();
+    let properties = dir.join("client.properties");
+    std::fs::write(
+        &properties,
+        format!(
+            "# as for zkCli.sh -client-configuration\n\
+             zookeeper.clientCnxnSocket=org.apache.zookeeper.ClientCnxnSocketNetty\n\
+             zookeeper.client.secure=true\n\
+             zookeeper.ssl.keyStore.location={}\n\
+             zookeeper.ssl.keyStore.type=PEM\n\
+             zookeeper.ssl.trustStore.location={}\n\
+             zookeeper.ssl.trustStore.type=PEM\n\
+             zookeeper.request.timeout=5000\n\
+             zookeeper.no.such.key=1\n",
+            store.display(),
+            file("ca.pem")
+        ),
+    )
+    .unwrap();
+    let config = properties.to_str().unwrap();
+    let out = zk(&[
+        "--servers",
+        &secure(),
+        "--client-config",
+        config,
+        "--json",
+        "whoami",
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let ids: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(has(&ids, "x509", "zkclient"), "{ids}");
+    // Each key that is not applied is one warning line, with the file and line.
+    let err = String::from_utf8(out.stderr).unwrap();
+    let warnings: Vec<&str> = err.lines().collect();
+    assert_eq!(warnings.len(), 2, "{err}");
+    assert!(
+        warnings[0].starts_with(&format!(
+            "zk: warning: {config}:2: zookeeper.clientCnxnSocket: "
+        )),
+        "{err}"
+    );
+    assert_eq!(
+        warnings[1],
+        format!("zk: warning: {config}:9: zookeeper.no.such.key: unknown key; not applied")
+    );
+
+    // A Java keystore cannot be read: a usage error naming the key, before connecting.
+    let jks = dir.join("jks.properties");
+    std::fs::write(
+        &jks,
+        "zookeeper.client.secure=true\nzookeeper.ssl.keyStore.location=/etc/ks.jks\n",
+    )
+    .unwrap();
+    let out = zk(&[
+        "--servers",
+        &secure(),
+        "--client-config",
+        jks.to_str().unwrap(),
+        "exists",
+        "/",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains(":2: zookeeper.ssl.keyStore.location: a JKS store"),
+        "{err}"
+    );
+}

@@ -115,6 +115,46 @@ impl OpCode {
         self as i32
     }
 
+    /// The operation's name as ZooKeeper spells it (`ZooDefs.opNames`, and the names of the
+    /// `OpCode` constants for the operations that list leaves out): `getData`, `create2`,
+    /// `addWatch`, ...
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Create => "create",
+            Self::Delete => "delete",
+            Self::Exists => "exists",
+            Self::GetData => "getData",
+            Self::SetData => "setData",
+            Self::GetAcl => "getACL",
+            Self::SetAcl => "setACL",
+            Self::GetChildren => "getChildren",
+            Self::Sync => "sync",
+            Self::Ping => "ping",
+            Self::GetChildren2 => "getChildren2",
+            Self::Check => "check",
+            Self::Multi => "multi",
+            Self::Create2 => "create2",
+            Self::Reconfig => "reconfig",
+            Self::CheckWatches => "checkWatches",
+            Self::RemoveWatches => "removeWatches",
+            Self::CreateContainer => "createContainer",
+            Self::DeleteContainer => "deleteContainer",
+            Self::CreateTtl => "createTTL",
+            Self::MultiRead => "multiRead",
+            Self::Auth => "auth",
+            Self::SetWatches => "setWatches",
+            Self::Sasl => "sasl",
+            Self::GetEphemerals => "getEphemerals",
+            Self::GetAllChildrenNumber => "getAllChildrenNumber",
+            Self::SetWatches2 => "setWatches2",
+            Self::AddWatch => "addWatch",
+            Self::WhoAmI => "whoAmI",
+            Self::CreateSession => "createSession",
+            Self::CloseSession => "closeSession",
+            Self::Error => "error",
+        }
+    }
+
     /// True for operations that change the tree (a read-only server refuses them).
     pub fn is_write(self) -> bool {
         matches!(

@@ -8,6 +8,7 @@
 
 use std::time::Duration;
 
+use aiozk::config::ClientConfig;
 use aiozk::path::Chroot;
 use aiozk::{
     Client, CreateOptions, EventType, OneshotWatcher, RetryPolicy, SessionState, TlsOptions,
@@ -109,6 +110,49 @@ impl PyTlsOptions {
 
     fn __repr__(&self) -> String {
         format!("{:?}", self.options)
+    }
+}
+
+/// The Java client's configuration file, for `ZKClient(client_config=...)`.
+#[pyclass(module = "aiozk._aiozk", name = "ClientConfig", frozen)]
+pub(crate) struct PyClientConfig {
+    config: ClientConfig,
+}
+
+#[pymethods]
+impl PyClientConfig {
+    /// Reads the file (see `aiozk::config`).
+    #[new]
+    fn new(path: &str) -> PyResult<Self> {
+        let config = ClientConfig::from_file(path)
+            .map_err(|e| Python::attach(|py| crate::errors::to_py(py, e)))?;
+        Ok(Self { config })
+    }
+
+    /// The keys that are not applied, one line each (`FILE:LINE: KEY: why`).
+    #[getter]
+    fn warnings(&self) -> Vec<String> {
+        self.config
+            .warnings()
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    }
+
+    /// `zookeeper.client.secure`.
+    #[getter]
+    fn secure(&self) -> bool {
+        self.config.secure()
+    }
+
+    /// `zookeeper.request.timeout` in seconds, or None.
+    #[getter]
+    fn request_timeout(&self) -> Option<f64> {
+        self.config.request_timeout().map(|d| d.as_secs_f64())
+    }
+
+    fn __repr__(&self) -> String {
+        format!("{:?}", self.config)
     }
 }
 
@@ -364,7 +408,7 @@ impl PyClient {
     #[pyo3(signature = (servers, *, chroot=None, session_timeout=10.0, allow_read_only=false,
         default_acl=None, retry=None, call_timeout=None, connect_timeout=None, auth=Vec::new(),
         sasl=None, tls=None, reconnect_after_expiry=true, resume=None, max_frame=None,
-        max_write_delay=None, coalesce_reads=true, fail_eagerly=false,
+        max_write_delay=None, coalesce_reads=true, fail_eagerly=false, client_config=None,
         track_ensemble=false))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -385,9 +429,18 @@ impl PyClient {
         max_write_delay: Option<f64>,
         coalesce_reads: bool,
         fail_eagerly: bool,
+        client_config: Option<PyRef<'_, PyClientConfig>>,
         track_ensemble: bool,
     ) -> PyResult<Self> {
-        let mut builder = Client::builder(servers)
+        let mut builder = Client::builder(servers);
+        // The file first, so the keyword arguments override it.
+        if let Some(config) = client_config {
+            builder = config
+                .config
+                .apply(builder)
+                .map_err(|e| Python::attach(|py| crate::errors::to_py(py, e)))?;
+        }
+        builder = builder
             .session_timeout(secs(session_timeout, "session_timeout")?)
             .allow_read_only(allow_read_only)
             .track_ensemble(track_ensemble)
@@ -632,6 +685,8 @@ impl PyClient {
         d.set_item("coalesced_reads", s.coalesced_reads)?;
         d.set_item("multi_read_batches", s.multi_read_batches)?;
         d.set_item("live_watches", s.live_watches)?;
+        d.set_item("bytes_sent", s.bytes_sent)?;
+        d.set_item("bytes_received", s.bytes_received)?;
         Ok(d)
     }
 

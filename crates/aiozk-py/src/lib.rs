@@ -22,6 +22,7 @@ mod bridge;
 mod client;
 mod errors;
 mod fence;
+mod metrics;
 mod recipes;
 mod transaction;
 mod tree_events;
@@ -37,6 +38,7 @@ fn aiozk_ext(m: &Bound<'_, PyModule>) -> PyResult<()> {
     bridge::configure_runtime();
     m.add_class::<client::PyClient>()?;
     m.add_class::<client::PyTlsOptions>()?;
+    m.add_class::<client::PyClientConfig>()?;
     m.add_class::<types::PyStat>()?;
     m.add_class::<watch::PyPersistentWatch>()?;
     m.add_class::<watch::PyStateChanges>()?;
@@ -49,5 +51,7 @@ fn aiozk_ext(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(bridge::delivery_stats, m)?)?;
     m.add_function(wrap_pyfunction!(bridge::waiting_requests, m)?)?;
     m.add_function(wrap_pyfunction!(client::digest_id, m)?)?;
+    m.add_function(wrap_pyfunction!(metrics::enable_metrics, m)?)?;
+    m.add_function(wrap_pyfunction!(metrics::metrics_text, m)?)?;
     Ok(())
 }

@@ -74,3 +74,39 @@ def test_tls_options_take_crls_and_reject_bad_ones(tmp_path):
     with pytest.raises(exc.InvalidArgument):
         aiozk.TlsOptions(crl_file=str(missing))
     assert 'reload' in repr(aiozk.TlsOptions(reload_files=False))
+
+
+async def test_java_client_configuration_file(zk_server, tmp_path):
+    (tmp_path / 'ca.pem').write_text(zk_server['ca_pem'])
+    (tmp_path / 'client.pem').write_text(zk_server['client_cert_pem'] + zk_server['client_key_pem'])
+    config = tmp_path / 'client.properties'
+    config.write_text(
+        'zookeeper.client.secure=true\n'
+        f'zookeeper.ssl.trustStore.location={tmp_path / "ca.pem"}\n'
+        f'zookeeper.ssl.keyStore.location={tmp_path / "client.pem"}\n'
+        'zookeeper.ssl.keyStore.type=PEM\n'
+        'zookeeper.request.timeout=7000\n'
+        'zookeeper.sasl.client.username=zookeeper\n'
+        'zookeeper.no.such.key=1\n'
+    )
+    with pytest.warns(exc.ClientConfigWarning) as caught:
+        zk = aiozk.ZKClient(zk_server['tls'], client_config=config)
+    messages = [str(w.message) for w in caught]
+    assert len(messages) == 2, messages
+    assert messages[0].startswith(f'{config}:6: zookeeper.sasl.client.username: ')
+    assert messages[1] == f'{config}:7: zookeeper.no.such.key: unknown key; not applied'
+    # The file alone turns TLS on, with its trust store and client certificate.
+    await zk.start(timeout=20)
+    try:
+        assert await zk.exists('/')
+    finally:
+        await zk.close()
+    # The key store is read when the session starts: one without a key is refused.
+    (tmp_path / 'client.pem').write_text(zk_server['client_cert_pem'])
+    with pytest.warns(exc.ClientConfigWarning):
+        zk = aiozk.ZKClient(zk_server['tls'], client_config=config)
+    with pytest.raises(exc.InvalidArgument, match='zookeeper.ssl.keyStore.location'):
+        await zk.start(timeout=20)
+    (tmp_path / 'bad.properties').write_text('zookeeper.client.secure=yes\n')
+    with pytest.raises(exc.InvalidArgument, match='bad.properties:1: zookeeper.client.secure'):
+        aiozk.ZKClient(zk_server['tls'], client_config=tmp_path / 'bad.properties')

@@ -9,19 +9,21 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use aiozk_proto::{AddWatchMode, OpCode, Response};
+use aiozk_proto::{AddWatchMode, EventType, OpCode, Response};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tracing::{debug, info_span, Instrument};
 
 use crate::error::Error;
 use crate::hosts::HostPort;
+use crate::metrics::ClientMetrics;
 use crate::path::Chroot;
 use crate::provider::{Draws, HostProvider};
 use crate::session::{
     watch_set_by, Event, Outgoing, Session, SessionConfig, SessionState, SessionStats, StateCause,
     Tokens, WatchKind,
 };
+use crate::trace::RequestTrace;
 use crate::watcher::slots::{SlotId, WatchSlots};
 use crate::watcher::{strip_event, StreamSlots};
 
@@ -36,6 +38,12 @@ impl Tokens for Channels {
     fn stream_index(stream: &SlotId) -> usize {
         stream.index()
     }
+
+    fn numbered(reply: &mut ReplyTx, xid: i32) {
+        if let Some(trace) = &reply.trace {
+            trace.numbered(xid);
+        }
+    }
 }
 
 /// Completes one request. A watch-setting read also names its one-shot slot: the session
@@ -45,6 +53,8 @@ impl Tokens for Channels {
 pub(crate) struct ReplyTx {
     tx: oneshot::Sender<Result<Response, Error>>,
     watch: Option<(SlotId, OpCode, WatchKind)>,
+    /// Set by the driver when the request is submitted.
+    trace: Option<RequestTrace>,
 }
 
 impl ReplyTx {
@@ -53,13 +63,22 @@ impl ReplyTx {
         tx: oneshot::Sender<Result<Response, Error>>,
         watch: Option<(SlotId, OpCode, WatchKind)>,
     ) -> Self {
-        Self { tx, watch }
+        Self {
+            tx,
+            watch,
+            trace: None,
+        }
+    }
+
+    fn traced(mut self, trace: RequestTrace) -> Self {
+        self.trace = Some(trace);
+        self
     }
 }
 
 impl From<oneshot::Sender<Result<Response, Error>>> for ReplyTx {
     fn from(tx: oneshot::Sender<Result<Response, Error>>) -> Self {
-        Self { tx, watch: None }
+        Self::watched(tx, None)
     }
 }
 
@@ -134,6 +153,9 @@ pub(crate) struct Shared {
     pub(crate) last_error: Option<String>,
     /// The highest zxid seen in a reply.
     pub(crate) last_zxid: i64,
+    /// Bytes written to and read from servers.
+    pub(crate) bytes_sent: u64,
+    pub(crate) bytes_received: u64,
     /// See [`Session::heard_at`].
     pub(crate) heard_at: Option<Instant>,
     /// See [`Session::connect_failure`].
@@ -217,6 +239,13 @@ pub(crate) struct Driver {
     watch_gc_at: usize,
     /// Where watch events go.
     slots: SlotsGuard,
+    /// The client's metric handles.
+    metrics: ClientMetrics,
+    /// Bytes written to and read from servers.
+    bytes_sent: u64,
+    bytes_received: u64,
+    /// The session's `coalesced_reads` already added to the metric.
+    coalesced_reported: u64,
 }
 
 /// The smallest registry size at which dropped one-shot watchers are collected.
@@ -348,6 +377,10 @@ impl Driver {
                 oneshot: slots,
                 streams,
             },
+            metrics: ClientMetrics::new(),
+            bytes_sent: 0,
+            bytes_received: 0,
+            coalesced_reported: 0,
         }
     }
 
@@ -404,7 +437,11 @@ impl Driver {
                         self.session
                             .on_transport_closed(now, Error::Io("server closed the connection".into()));
                     }
-                    Wake::Read(Ok(_)) => self.session.handle_read(now),
+                    Wake::Read(Ok(n)) => {
+                        self.bytes_received += n as u64;
+                        self.metrics.received(n);
+                        self.session.handle_read(now);
+                    }
                     Wake::Read(Err(e)) => {
                         self.drop_conn();
                         self.last_error = Some(e.to_string());
@@ -519,21 +556,33 @@ impl Driver {
 
     fn command(&mut self, now: Instant, cmd: Command) {
         match cmd {
-            Command::Request(req) => self.session.submit(now, req),
+            Command::Request(mut req) => {
+                req.token.trace = Some(RequestTrace::begin(req.op, &req.body, now));
+                self.session.submit(now, req);
+            }
             Command::Auth {
                 scheme,
                 auth,
                 reply,
-            } => self.session.add_auth(now, &scheme, &auth, reply.into()),
+            } => {
+                // The trace holds no credentials: only the opcode.
+                let reply =
+                    ReplyTx::from(reply).traced(RequestTrace::begin(OpCode::Auth, &[], now));
+                self.session.add_auth(now, &scheme, &auth, reply);
+            }
             Command::AddWatch {
                 path,
                 mode,
                 stream,
                 reply,
                 known,
-            } => self
-                .session
-                .add_persistent(now, path, mode, stream, reply.into(), known),
+            } => {
+                let trace = RequestTrace::begin(OpCode::AddWatch, &[], now);
+                trace.path(&path);
+                let reply = ReplyTx::from(reply).traced(trace);
+                self.session
+                    .add_persistent(now, path, mode, stream, reply, known);
+            }
             Command::RemoveWatch { stream } => self.session.remove_persistent(now, stream),
             Command::Close { done } => {
                 self.close_waiters.push(done);
@@ -561,7 +610,7 @@ impl Driver {
                 self.session.set_peer(host.to_string());
                 self.connecting = Some((self.connector)(host));
             }
-            self.deliver_events();
+            self.deliver_events(now);
             let Some(buf) = self.session.poll_transmit(now) else {
                 break;
             };
@@ -581,7 +630,15 @@ impl Driver {
                 conn.flush().await
             };
             match tokio::time::timeout_at(deadline, write).await {
-                Ok(Ok(())) => {}
+                Ok(Ok(())) => {
+                    self.bytes_sent += buf.len() as u64;
+                    self.metrics.sent(buf.len());
+                    let coalesced = self.session.stats().coalesced_reads;
+                    if coalesced > self.coalesced_reported {
+                        crate::metrics::coalesced_reads(coalesced - self.coalesced_reported);
+                        self.coalesced_reported = coalesced;
+                    }
+                }
                 Ok(Err(e)) => {
                     self.drop_conn();
                     self.session.on_transport_closed(now, Error::io(&e));
@@ -654,10 +711,16 @@ impl Driver {
         }
     }
 
-    fn deliver_events(&mut self) {
+    /// Hands the session's events over; `now` is when their cause (a read, a timeout)
+    /// was handled, the end of a request's latency.
+    fn deliver_events(&mut self, now: Instant) {
         while let Some(event) = self.session.poll_event() {
             match event {
-                Event::Reply(tx, result) => {
+                Event::Reply(mut tx, result) => {
+                    if let Some(trace) = tx.trace.take() {
+                        let session_id = self.session.session_id();
+                        trace.finish(result.as_ref().err(), now, session_id, &mut self.metrics);
+                    }
                     if let Some((slot, op, kind)) = tx.watch {
                         if watch_set_by(op, kind, &result).is_none() {
                             self.slots.oneshot.release(slot);
@@ -666,15 +729,23 @@ impl Driver {
                     let _ = tx.tx.send(result);
                 }
                 Event::Oneshot(slot, ev) => {
+                    if ev.event_type != EventType::None {
+                        self.metrics.watch_event();
+                    }
                     self.slots.oneshot.fire(slot, strip_event(&self.chroot, ev))
                 }
-                Event::Stream(slot, ev) => self
-                    .slots
-                    .streams
-                    .slots
-                    .push(slot, strip_event(&self.chroot, ev)),
+                Event::Stream(slot, ev) => {
+                    if ev.event_type != EventType::None {
+                        self.metrics.watch_event();
+                    }
+                    self.slots
+                        .streams
+                        .slots
+                        .push(slot, strip_event(&self.chroot, ev))
+                }
                 Event::StreamEnded(slot) => self.slots.streams.slots.release(slot),
                 Event::State(state, cause) => {
+                    self.metrics.state(state, &cause);
                     // Whoever wakes on the change reads the session id, server and
                     // counters next: they must already be current.
                     self.publish();
@@ -682,6 +753,7 @@ impl Driver {
                     let _ = self.events_tx.send(SessionEvent::State(state, cause));
                 }
                 Event::NewSession { session_id } => {
+                    self.metrics.new_session();
                     tracing::Span::current().record(
                         "session_id",
                         tracing::field::display(format_args!("{session_id:#x}")),
@@ -693,7 +765,8 @@ impl Driver {
         }
     }
 
-    fn publish(&self) {
+    fn publish(&mut self) {
+        self.metrics.watches(self.session.watch_count());
         // A poisoned lock only means a reader panicked; the data is plain values.
         let mut shared = self.shared.lock().unwrap_or_else(|e| e.into_inner());
         let failure = self.session.connect_failure();
@@ -718,6 +791,8 @@ impl Driver {
             None => shared.last_error.clone_from(&self.last_error),
         }
         shared.last_zxid = self.session.last_zxid();
+        shared.bytes_sent = self.bytes_sent;
+        shared.bytes_received = self.bytes_received;
         drop(shared);
         if failure_changed {
             // Whoever waits for a state (`connect()`) also wants to know this; notified

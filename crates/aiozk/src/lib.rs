@@ -47,11 +47,13 @@
 //!   private key or a session password.
 pub mod acl;
 mod client;
+pub mod config;
 mod dial;
 mod driver;
 mod error;
 pub mod fourlw;
 pub mod hosts;
+pub mod metrics;
 pub mod path;
 mod provider;
 pub mod retry;
@@ -60,6 +62,7 @@ pub mod retry;
 #[doc(hidden)]
 pub mod session;
 mod tls;
+mod trace;
 mod watcher;
 
 pub use acl::{Acl, Id, Perms};

@@ -19,7 +19,7 @@ Quick start::
     asyncio.run(main())
 """
 
-from . import exc, protocol, recipes, states
+from . import exc, metrics, protocol, recipes, states
 from ._aiozk import TlsOptions
 from .client import ClientStats, PersistentWatch, StateChange, StateChanges, ZKClient
 from .deadline import Deadline
@@ -48,6 +48,7 @@ __all__ = [
     'WatchEvent',
     'ZKClient',
     'exc',
+    'metrics',
     'protocol',
     'recipes',
     'states',

@@ -59,6 +59,21 @@ class TlsOptions:
         reload_files: bool = True,
     ) -> None: ...
 
+class ClientConfig:
+    """A Java client configuration file, read at construction (``InvalidArgument`` when it
+    cannot be read or holds a value that cannot be applied)."""
+
+    def __init__(self, path: str) -> None: ...
+    warnings: List[str]
+    secure: bool
+    request_timeout: Optional[float]
+
+def enable_metrics() -> None:
+    """Installs the process's metrics recorder (once)."""
+
+def metrics_text() -> Optional[str]:
+    """The metrics in the Prometheus text format; None before ``enable_metrics()``."""
+
 def digest_id(user: str, password: str) -> str:
     """``user:BASE64(SHA1(user:password))``, the id of a digest ACL entry."""
 
@@ -108,6 +123,7 @@ class Client:
         max_write_delay: Optional[float] = None,
         coalesce_reads: bool = True,
         fail_eagerly: bool = False,
+        client_config: Optional[ClientConfig] = None,
         track_ensemble: bool = False,
     ) -> None: ...
     state: str

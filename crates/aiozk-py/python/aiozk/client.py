@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import copy
 import logging
+import os
+import warnings
 from typing import Any, Awaitable, Callable, Dict, Iterable, List, Optional, Tuple, TypedDict, TypeVar, Union
 
 from . import _aiozk, exc, protocol
@@ -123,6 +125,8 @@ class ClientStats(TypedDict):
     coalesced_reads: int
     multi_read_batches: int
     live_watches: int
+    bytes_sent: int
+    bytes_received: int
 
 
 class StateChange:
@@ -246,6 +250,11 @@ class ZKClient:
     call keeping its own result), ``fail_eagerly`` (default False: once every server refused
     the connection in two whole rounds, waiting calls and ``start()`` fail with
     ``exc.NoServersError`` naming the last refusal, until a handshake succeeds),
+    ``client_config`` (the path of a Java client configuration file, as for
+    ``zkCli.sh -client-configuration``:
+    ``zookeeper.client.secure``, PEM ``zookeeper.ssl.*`` stores, ``zookeeper.request.timeout``,
+    ``jute.maxbuffer``; each key that is not applied gives a ``ClientConfigWarning``; the other
+    arguments override the file),
     ``track_ensemble`` (default False: follow the membership that ``/zookeeper/config``
     lists, moving sessions to added servers and off removed ones; see
     ``update_servers``).
@@ -272,9 +281,15 @@ class ZKClient:
         max_write_delay: Optional[float] = None,
         coalesce_reads: bool = True,
         fail_eagerly: bool = False,
+        client_config: Union[str, 'os.PathLike[str]', None] = None,
         track_ensemble: bool = False,
     ) -> None:
         self.servers = servers
+        self._client_config: Optional[_aiozk.ClientConfig] = None
+        if client_config is not None:
+            self._client_config = _aiozk.ClientConfig(os.fspath(client_config))
+            for warning in self._client_config.warnings:
+                warnings.warn(warning, exc.ClientConfigWarning, stacklevel=2)
         self.chroot: Optional[str] = None
         if chroot:
             normalized = _key(chroot)
@@ -350,6 +365,7 @@ class ZKClient:
                 max_write_delay=self._max_write_delay,
                 coalesce_reads=self._coalesce_reads,
                 fail_eagerly=self._fail_eagerly,
+                client_config=self._client_config,
                 track_ensemble=self._track_ensemble,
             )
             self._resume = None
@@ -470,8 +486,8 @@ class ZKClient:
         established, watch ``notifications`` received, ``set_watches_batches`` (watch
         re-registrations after reconnects), ``writes`` to the connection,
         ``coalesced_reads`` (reads sent inside a MultiRead) and ``multi_read_batches``, and
-        ``live_watches`` (watchers currently set). Raises ``exc.ClientClosed`` before
-        ``start()``."""
+        ``live_watches`` (watchers currently set), ``bytes_sent`` and ``bytes_received``.
+        Raises ``exc.ClientClosed`` before ``start()``."""
         return self._c().stats()  # type: ignore[return-value]
 
     @property

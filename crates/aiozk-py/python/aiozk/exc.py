@@ -33,6 +33,11 @@ class ZKError(Exception):
     """Base class of every error of this package."""
 
 
+class ClientConfigWarning(UserWarning):
+    """A key of a Java client configuration file (``ZKClient(client_config=...)``) that is
+    not applied: unknown, a server setting, or a Java client setting with no equivalent."""
+
+
 class ConnectError(ZKError):
     """A server could not be connected to."""
 

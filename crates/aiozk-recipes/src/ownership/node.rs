@@ -322,7 +322,7 @@ async fn monitor(core: Arc<Core>, mut events: broadcast::Receiver<SessionEvent>,
         // before the client has read a byte.
         let silence_deadline = client
             .last_heard()
-            .filter(|_| holding)
+            .filter(|_| holding && !crate::mutant("lock-no-suspend-loss"))
             .map(|heard| Instant::from_std(heard) + silence);
         tokio::select! {
             biased;

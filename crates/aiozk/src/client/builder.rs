@@ -393,6 +393,8 @@ impl ClientBuilder {
             server: None,
             last_error: None,
             last_zxid: 0,
+            bytes_sent: 0,
+            bytes_received: 0,
             heard_at: None,
             connect_failure: None,
         }));

@@ -277,6 +277,8 @@ impl Client {
             coalesced_reads: s.coalesced_reads,
             multi_read_batches: s.multi_read_batches,
             live_watches: shared.watches,
+            bytes_sent: shared.bytes_sent,
+            bytes_received: shared.bytes_received,
         }
     }
 
@@ -361,6 +363,10 @@ pub struct ClientStats {
     pub multi_read_batches: u64,
     /// Live local watchers.
     pub live_watches: usize,
+    /// Bytes written to servers.
+    pub bytes_sent: u64,
+    /// Bytes read from servers.
+    pub bytes_received: u64,
 }
 
 impl Inner {

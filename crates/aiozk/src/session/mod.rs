@@ -736,11 +736,22 @@ impl<T: Tokens> Session<T> {
         now: Instant,
         op: OpCode,
         body: &[u8],
-        kind: PendingKind<T>,
+        mut kind: PendingKind<T>,
     ) -> usize {
         // Reads waiting for a batch were submitted first: they go first.
         self.flush_staged(now);
         let xid = self.requests.next_xid();
+        match &mut kind {
+            PendingKind::User { token, .. } | PendingKind::AddWatch { token, .. } => {
+                T::numbered(token, xid);
+            }
+            PendingKind::Batch(reads) => {
+                for read in reads {
+                    T::numbered(&mut read.token, xid);
+                }
+            }
+            _ => {}
+        }
         let written = self.out.request(xid, op, body);
         self.last_send = now;
         self.requests.push_sent(Pending {

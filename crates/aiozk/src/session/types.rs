@@ -26,6 +26,10 @@ pub trait Tokens {
     /// A small number for `stream`, the same for equal handles (the session keeps a table
     /// indexed by it: handles should be numbered densely from 0).
     fn stream_index(stream: &Self::Stream) -> usize;
+
+    /// Called when a submitted request is numbered, just before it is written, with its
+    /// xid (for tracing). Does nothing by default.
+    fn numbered(_reply: &mut Self::Reply, _xid: i32) {}
 }
 
 /// The observable state of a session.
