@@ -142,11 +142,23 @@ async fn update_servers_rebalances_without_losing_sessions() {
     // Grow the list to 3: about a third move, all to the added server.
     let placed: Vec<Option<String>> = clients.iter().map(Client::connected_server).collect();
     let mut moved = 0;
+    let mut movers = Vec::new();
     for c in &clients {
         if c.update_servers(&list(&[0, 1, 2])).await.expect("update") {
             moved += 1;
+            movers.push(c.clone());
         }
     }
+    // A move waits for the replies on its connection: wait until the movers are across.
+    within(60, "the movers to reach the new server", async {
+        while !movers
+            .iter()
+            .all(|c| c.state().is_connected() && c.connected_server() == Some(addr(2)))
+        {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
     let grown = distribution(&clients).await;
     println!("after growing to 3 servers ({moved} moved): {grown:?}");
     // Expected 20 of 60; a binomial spread of 3.7, so this bound is 3.8 of them.
@@ -174,6 +186,15 @@ async fn update_servers_rebalances_without_losing_sessions() {
             moved += 1;
         }
     }
+    within(60, "every client to leave the removed server", async {
+        while clients
+            .iter()
+            .any(|c| !c.state().is_connected() || c.connected_server() == Some(addr(0)))
+        {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
     let shrunk = distribution(&clients).await;
     println!("after shrinking to servers 1 and 2 ({moved} moved): {shrunk:?}");
     assert_eq!(moved, on_0);
