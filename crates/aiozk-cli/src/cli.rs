@@ -108,6 +108,11 @@ pub struct Global {
     #[arg(long, value_name = "FILE", requires = "tls_cert", global = true)]
     pub tls_key: Option<PathBuf>,
 
+    /// Refuse server certificates that this certificate revocation list (PEM) revokes; may
+    /// be repeated. Turns TLS on (with the system's authorities unless --tls-ca is given).
+    #[arg(long, value_name = "FILE", global = true)]
+    pub tls_crl: Vec<PathBuf>,
+
     /// Accept a server certificate issued for another name (it must still chain to a
     /// trusted authority). For test setups only.
     #[arg(long, global = true)]
@@ -154,6 +159,12 @@ pub struct Global {
         global = true
     )]
     pub max_frame: usize,
+
+    /// Follow the ensemble's membership (/zookeeper/config) while the command runs: the
+    /// session moves to added servers and off removed ones, with the load evened out (for
+    /// long-running commands such as watch, lock and elect).
+    #[arg(long, env = "ZK_TRACK_ENSEMBLE", global = true)]
+    pub track_ensemble: bool,
 
     /// Print JSON instead of text.
     #[arg(long, global = true)]
@@ -526,6 +537,31 @@ pub enum Command {
     )]
     Config,
 
+    /// Change the ensemble's membership (dynamic reconfiguration).
+    #[command(
+        long_about = "Change the ensemble's membership and print the new configuration: add \
+        servers (`server.N=host:quorum:election[:role];[client_host:]client_port`) and remove \
+        server ids incrementally, or give the whole new membership with --members. The servers \
+        need reconfigEnabled=true, and the session must be allowed to reconfigure (a super user, \
+        or skipACL). Exit 5 when --from-version is not the current version.\n\n\
+        JSON: as `zk config`."
+    )]
+    Reconfig {
+        /// A server to add; may be repeated.
+        #[arg(long, value_name = "SERVER_LINE")]
+        add: Vec<String>,
+        /// A server id to remove; may be repeated.
+        #[arg(long, value_name = "ID")]
+        remove: Vec<String>,
+        /// The whole new membership (not with --add or --remove); may be repeated.
+        #[arg(long, value_name = "SERVER_LINE", conflicts_with_all = ["add", "remove"])]
+        members: Vec<String>,
+        /// Only if the current configuration's version is VERSION (hexadecimal, as in
+        /// `version=` of `zk config`).
+        #[arg(long, value_name = "VERSION", value_parser = parse_hex_version)]
+        from_version: Option<i64>,
+    },
+
     /// An interactive shell: zkCli.sh's commands and these, with completion and history.
     #[command(
         long_about = "An interactive shell on one session: every command of zk (and \
@@ -559,6 +595,11 @@ pub enum Command {
         #[arg(value_name = "WORD", value_parser = parse_word)]
         word: FourLetterWord,
     },
+}
+
+fn parse_hex_version(s: &str) -> Result<i64, String> {
+    let digits = s.trim().trim_start_matches("0x");
+    i64::from_str_radix(digits, 16).map_err(|_| format!("{s:?} is not a hexadecimal version"))
 }
 
 fn parse_seconds(s: &str) -> Result<Duration, String> {

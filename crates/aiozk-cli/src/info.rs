@@ -68,7 +68,38 @@ pub async fn config(ctx: &Ctx) -> Result<u8, Failure> {
     let (data, stat) = ctx
         .req("/zookeeper/config", ctx.client.get_config())
         .await?;
-    let text = String::from_utf8_lossy(&data);
+    print_config(ctx, &data, &stat)
+}
+
+/// `reconfig`: changes the membership, then prints the new configuration as `config` does.
+pub async fn reconfig(
+    ctx: &Ctx,
+    add: &[String],
+    remove: &[String],
+    members: &[String],
+    from_version: Option<i64>,
+) -> Result<u8, Failure> {
+    if add.is_empty() && remove.is_empty() && members.is_empty() {
+        return Err(Failure::usage(
+            "reconfig needs --add, --remove or --members",
+        ));
+    }
+    let (data, stat) = ctx
+        .req(
+            "/zookeeper/config",
+            ctx.client.reconfig(
+                &add.join(","),
+                &remove.join(","),
+                &members.join(","),
+                from_version.unwrap_or(-1),
+            ),
+        )
+        .await?;
+    print_config(ctx, &data, &stat)
+}
+
+fn print_config(ctx: &Ctx, data: &[u8], stat: &aiozk::Stat) -> Result<u8, Failure> {
+    let text = String::from_utf8_lossy(data);
     if ctx.json {
         let mut entries = Map::new();
         for line in text.lines() {
@@ -80,7 +111,7 @@ pub async fn config(ctx: &Ctx) -> Result<u8, Failure> {
         output::json(&json!({
             "config": entries,
             "version": version,
-            "stat": output::stat_json(&stat),
+            "stat": output::stat_json(stat),
         }))?;
     } else if !text.is_empty() {
         output::line(text.trim_end())?;

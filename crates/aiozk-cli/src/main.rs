@@ -230,6 +230,12 @@ pub(crate) async fn run_command(
         Command::Ephemerals { owner, path } => info::ephemerals(ctx, &path, owner).await,
         Command::Count { path } => info::count(ctx, &path).await,
         Command::Config => info::config(ctx).await,
+        Command::Reconfig {
+            add,
+            remove,
+            members,
+            from_version,
+        } => info::reconfig(ctx, &add, &remove, &members, from_version).await,
         // Answered without a session in `dispatch`.
         Command::FourLw { .. } => Ok(exit::OK),
         Command::Shell => Err(Failure::usage("already in the shell")),

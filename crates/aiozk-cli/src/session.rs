@@ -58,7 +58,8 @@ impl Ctx {
             .session_timeout(g.session_timeout)
             .max_frame(max_frame)
             // A port where nothing listens fails at once, not after --timeout.
-            .fail_eagerly(true);
+            .fail_eagerly(true)
+            .track_ensemble(g.track_ensemble);
         for (scheme, creds) in &g.auth {
             builder = builder.auth(scheme, creds.as_bytes());
         }
@@ -146,7 +147,7 @@ const SAFETY: Duration = Duration::from_millis(200);
 /// The TLS options from the global flags, or `None` for plain TCP (a `tls://` server in the
 /// list still uses TLS, with the system's authorities).
 fn tls_options(g: &Global) -> Result<Option<TlsOptions>, Failure> {
-    if g.tls_ca.is_none() && g.tls_cert.is_none() {
+    if g.tls_ca.is_none() && g.tls_cert.is_none() && g.tls_crl.is_empty() {
         return Ok(None);
     }
     let mut tls = TlsOptions::new();
@@ -162,6 +163,11 @@ fn tls_options(g: &Global) -> Result<Option<TlsOptions>, Failure> {
     }
     if g.tls_skip_hostname {
         tls = tls.danger_disable_hostname_verification();
+    }
+    for crl in &g.tls_crl {
+        tls = tls
+            .crl_file(crl)
+            .map_err(|e| Failure::zk(&format!("--tls-crl {}", crl.display()), &e))?;
     }
     Ok(Some(tls))
 }

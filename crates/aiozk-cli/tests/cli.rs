@@ -1429,6 +1429,57 @@ fn startup_time_against_zkcli() {
 }
 
 #[test]
+fn reconfig_adds_and_removes_a_member() {
+    let zk = Ensemble::start(
+        3,
+        ServerConfig::new()
+            .dynamic_reconfig(2)
+            .startup_timeout(Duration::from_secs(90)),
+    )
+    .expect("start ZooKeeper");
+    let first_two = format!("{},{}", zk.member_addr(0), zk.member_addr(1));
+    let zk_at = |args: &[&str]| {
+        let out = Command::new(ZK)
+            .env_remove("ZK_AUTH")
+            .env_remove("ZK_SASL")
+            .args([
+                "--servers",
+                &first_two,
+                "--timeout",
+                "30",
+                "--track-ensemble",
+            ])
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run zk");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            describe(args, &out),
+        )
+    };
+    let (code, text, why) = zk_at(&["config"]);
+    assert_eq!(code, Some(0), "{why}");
+    assert!(!text.contains("server.3="), "{why}");
+    assert_eq!(zk_at(&["reconfig"]).0, Some(USAGE));
+
+    zk.restart(2).expect("start member 3");
+    let spec = zk.server_spec(2).expect("spec");
+    let (code, text, why) = zk_at(&["reconfig", "--add", &spec]);
+    assert_eq!(code, Some(0), "{why}");
+    assert!(text.contains(&spec["server.3=".len()..]), "{why}");
+
+    let (code, _, why) = zk_at(&["reconfig", "--remove", "3", "--from-version", "1"]);
+    assert_eq!(code, Some(BAD_VERSION), "{why}");
+    let (code, json, why) = zk_at(&["--json", "reconfig", "--remove", "3"]);
+    assert_eq!(code, Some(0), "{why}");
+    let v: Value = serde_json::from_str(&json).expect("JSON");
+    assert!(v["config"].get("server.3").is_none(), "{why}");
+    assert!(v["config"].get("server.1").is_some(), "{why}");
+}
+
+#[test]
 fn metrics_are_printed_at_exit() {
     let path = base("metrics");
     let child = format!("{path}/n");

@@ -64,6 +64,18 @@ fn setup() -> &'static Setup {
         std::fs::write(dir.join("ca.pem"), ca.pem()).unwrap();
         std::fs::write(dir.join("client.pem"), client_cert).unwrap();
         std::fs::write(dir.join("client.key"), client_key).unwrap();
+        let empty_crl = rcgen::CertificateRevocationListParams {
+            this_update: rcgen::date_time_ymd(2024, 1, 1),
+            next_update: rcgen::date_time_ymd(2099, 1, 1),
+            crl_number: rcgen::SerialNumber::from(1u64),
+            issuing_distribution_point: None,
+            revoked_certs: Vec::new(),
+            key_identifier_method: rcgen::KeyIdMethod::Sha256,
+        }
+        .signed_by(&ca, &ca_key)
+        .unwrap();
+        std::fs::write(dir.join("empty.crl"), empty_crl.pem().unwrap()).unwrap();
+        std::fs::write(dir.join("not-a.crl"), "no revocation list here\n").unwrap();
         let config = ServerConfig::new()
             .secure_client_port(true)
             .file("server.pem", format!("{server_cert}{server_key}"))
@@ -214,6 +226,37 @@ fn sasl_login() {
     let err = String::from_utf8(out.stderr).unwrap();
     assert!(!err.contains("wrong"), "the password leaked: {err}");
     assert_eq!(err.lines().count(), 1, "{err}");
+}
+
+#[test]
+fn tls_crl_is_checked_and_must_parse() {
+    let (ca, crl) = (file("ca.pem"), file("empty.crl"));
+    let servers = secure();
+    let v = ok_json(&[
+        "--servers",
+        &servers,
+        "--tls-ca",
+        &ca,
+        "--tls-crl",
+        &crl,
+        "exists",
+        "/",
+    ]);
+    assert_eq!(v["exists"], true, "{v}");
+    let bad = file("not-a.crl");
+    let out = zk(&[
+        "--servers",
+        &servers,
+        "--tls-ca",
+        &ca,
+        "--tls-crl",
+        &bad,
+        "exists",
+        "/",
+    ]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--tls-crl"), "{stderr}");
 }
 
 #[test]

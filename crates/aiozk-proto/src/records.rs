@@ -428,7 +428,8 @@ pub enum Request<'a> {
     MultiRead(&'a [Request<'a>]),
     /// reconfig.
     Reconfig {
-        /// Servers to add (comma separated server lines).
+        /// Servers to add (comma separated server lines). Each of the three strings is sent
+        /// as null when empty.
         joining: &'a str,
         /// Server ids to remove (comma separated).
         leaving: &'a str,
@@ -625,9 +626,16 @@ impl Encode for Request<'_> {
                 new_members,
                 from_config,
             } => {
-                write_ustring(b, joining);
-                write_ustring(b, leaving);
-                write_ustring(b, new_members);
+                // An empty part travels as null, as the Java client sends it: the server
+                // takes any non-null `newMembers`, even an empty one, for a non-incremental
+                // reconfig.
+                for part in [joining, leaving, new_members] {
+                    if part.is_empty() {
+                        b.put_i32(-1);
+                    } else {
+                        write_ustring(b, part);
+                    }
+                }
                 b.put_i64(*from_config);
             }
             Self::CheckWatches { path, watcher_type }
@@ -857,6 +865,20 @@ mod tests {
         let mut b = BytesMut::new();
         r.encode(&mut b);
         b.to_vec()
+    }
+
+    #[test]
+    fn reconfig_sends_empty_parts_as_null() {
+        let req = Request::Reconfig {
+            joining: "server.4=h:1:2;3",
+            leaving: "",
+            new_members: "",
+            from_config: -1,
+        };
+        let mut expect = vec![0, 0, 0, 16];
+        expect.extend(b"server.4=h:1:2;3");
+        expect.extend([0xff; 16]);
+        assert_eq!(encode(&req), expect);
     }
 
     #[test]

@@ -60,7 +60,8 @@ pub(crate) struct PyTlsOptions {
 impl PyTlsOptions {
     #[new]
     #[pyo3(signature = (ca_file=None, ca_pem=None, cert_file=None, key_file=None, cert_pem=None,
-        key_pem=None, verify_hostname=true))]
+        key_pem=None, verify_hostname=true, crl_file=None, crl_pem=None, reload_files=true))]
+    #[allow(clippy::too_many_arguments)]
     fn new(
         ca_file: Option<String>,
         ca_pem: Option<Vec<u8>>,
@@ -69,6 +70,9 @@ impl PyTlsOptions {
         cert_pem: Option<Vec<u8>>,
         key_pem: Option<Vec<u8>>,
         verify_hostname: bool,
+        crl_file: Option<String>,
+        crl_pem: Option<Vec<u8>>,
+        reload_files: bool,
     ) -> PyResult<Self> {
         let py_err = |e: aiozk::Error| Python::attach(|py| crate::errors::to_py(py, e));
         let mut options = TlsOptions::new();
@@ -93,7 +97,15 @@ impl PyTlsOptions {
         if !verify_hostname {
             options = options.danger_disable_hostname_verification();
         }
-        Ok(Self { options })
+        if let Some(path) = crl_file {
+            options = options.crl_file(path).map_err(py_err)?;
+        }
+        if let Some(pem) = crl_pem {
+            options = options.crl_pem(&pem).map_err(py_err)?;
+        }
+        Ok(Self {
+            options: options.reload_files(reload_files),
+        })
     }
 
     fn __repr__(&self) -> String {
@@ -396,7 +408,8 @@ impl PyClient {
     #[pyo3(signature = (servers, *, chroot=None, session_timeout=10.0, allow_read_only=false,
         default_acl=None, retry=None, call_timeout=None, connect_timeout=None, auth=Vec::new(),
         sasl=None, tls=None, reconnect_after_expiry=true, resume=None, max_frame=None,
-        max_write_delay=None, coalesce_reads=true, fail_eagerly=false, client_config=None))]
+        max_write_delay=None, coalesce_reads=true, fail_eagerly=false, client_config=None,
+        track_ensemble=false))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         servers: &str,
@@ -417,6 +430,7 @@ impl PyClient {
         coalesce_reads: bool,
         fail_eagerly: bool,
         client_config: Option<PyRef<'_, PyClientConfig>>,
+        track_ensemble: bool,
     ) -> PyResult<Self> {
         let mut builder = Client::builder(servers);
         // The file first, so the keyword arguments override it.
@@ -429,6 +443,7 @@ impl PyClient {
         builder = builder
             .session_timeout(secs(session_timeout, "session_timeout")?)
             .allow_read_only(allow_read_only)
+            .track_ensemble(track_ensemble)
             .reconnect_after_expiry(reconnect_after_expiry);
         if let Some(acl) = default_acl {
             builder = builder.default_acl(acl_from(acl));
@@ -537,6 +552,22 @@ impl PyClient {
 
     /// The session state (`connecting`, `connected`, `connected_read_only`, `disconnected`,
     /// `expired`, `auth_failed`, `closed`).
+    /// Replaces the server list, keeping the session; resolves to whether the client moves
+    /// to another server to even out the load (see `Client::update_servers`).
+    fn update_servers<'py>(&self, py: Python<'py>, servers: String) -> PyResult<Bound<'py, PyAny>> {
+        let client = self.client.clone();
+        spawn(
+            py,
+            async move { client.update_servers(&servers).await },
+            |py, moved: bool| {
+                Ok(pyo3::types::PyBool::new(py, moved)
+                    .to_owned()
+                    .into_any()
+                    .unbind())
+            },
+        )
+    }
+
     /// Drops the current connection and reconnects with the same session, as after a
     /// network failure (calls in flight fail with ConnectionLoss; watches are
     /// re-registered). Does nothing unless connected.

@@ -554,3 +554,20 @@ async def test_closing_session_conn_reconnects_with_the_same_session(zk, zk2):
     await zk2.set_data('/conn', b'b')
     assert await asyncio.wait_for(changed, 10) == full
     assert zk.session.conn is not None
+
+
+async def test_update_servers_keeps_the_session(servers):
+    host, port = servers.split(',')[0].rsplit(':', 1)
+    async with aiozk.ZKClient(servers, session_timeout=6, track_ensemble=True) as zk:
+        node = await zk.create(f'/servers-{uuid.uuid4().hex}', ephemeral=True)
+        session = zk.session_id
+        # The same list: nothing to even out, the connection stays.
+        assert await zk.update_servers(servers) is False
+        # Its server left the list (the same server under another name): the client moves.
+        other = f'localhost:{port}' if host != 'localhost' else f'127.0.0.1:{port}'
+        assert await zk.update_servers(other) is True
+        assert zk.servers == other
+        assert await zk.exists(node)
+        assert zk.session_id == session
+        with pytest.raises(exc.InvalidArgument):
+            await zk.update_servers('')

@@ -67,6 +67,15 @@ async def test_untrusted_tls_server_is_refused(zk_server):
         await zk.start(timeout=3)
 
 
+def test_tls_options_take_crls_and_reject_bad_ones(tmp_path):
+    with pytest.raises(exc.InvalidArgument):
+        aiozk.TlsOptions(crl_pem=b'not a revocation list')
+    missing = tmp_path / 'missing.crl'
+    with pytest.raises(exc.InvalidArgument):
+        aiozk.TlsOptions(crl_file=str(missing))
+    assert 'reload' in repr(aiozk.TlsOptions(reload_files=False))
+
+
 async def test_java_client_configuration_file(zk_server, tmp_path):
     (tmp_path / 'ca.pem').write_text(zk_server['ca_pem'])
     (tmp_path / 'client.pem').write_text(zk_server['client_cert_pem'] + zk_server['client_key_pem'])

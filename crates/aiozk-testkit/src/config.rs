@@ -49,6 +49,7 @@ pub struct ServerConfig {
     pub(crate) member_ips: Option<Vec<Ipv4Addr>>,
     pub(crate) uid_base: Option<u32>,
     pub(crate) version: Option<String>,
+    pub(crate) reconfig_initial: Option<usize>,
 }
 
 impl Default for ServerConfig {
@@ -68,6 +69,7 @@ impl Default for ServerConfig {
             member_ips: None,
             uid_base: None,
             version: None,
+            reconfig_initial: None,
         }
     }
 }
@@ -170,6 +172,20 @@ impl ServerConfig {
     /// directory that `{dir}` names). `name` is a path relative to that directory.
     pub fn file(mut self, name: impl Into<String>, contents: impl Into<Vec<u8>>) -> Self {
         self.files.push((name.into(), contents.into()));
+        self
+    }
+
+    /// Makes the ensemble reconfigurable and starts only its first `initial` members:
+    /// `reconfigEnabled=true`, `standaloneEnabled=false` and `skipACL=yes` (so any client
+    /// may call reconfig). The first `initial` members list only each other; every later
+    /// member lists them and itself, so that once started (with
+    /// [`crate::Ensemble::restart_async`]) it syncs with the running ensemble as a
+    /// non-voting follower until a reconfig adds it (with
+    /// [`crate::Ensemble::server_spec`]). [`crate::Ensemble::start`] waits for the first
+    /// `initial` members only. The servers rewrite their membership in `zoo.cfg.dynamic.*`
+    /// files as reconfigs commit.
+    pub fn dynamic_reconfig(mut self, initial: usize) -> Self {
+        self.reconfig_initial = Some(initial);
         self
     }
 

@@ -85,6 +85,16 @@ impl Member {
         SocketAddr::V4(SocketAddrV4::new(self.ip, self.client_port))
     }
 
+    /// `server.N=ip:quorum:election:participant;ip:client` (ensembles only).
+    fn server_spec(&self) -> Option<String> {
+        let (q, e) = (self.quorum_port?, self.election_port?);
+        let ip = self.ip;
+        Some(format!(
+            "server.{}={ip}:{q}:{e}:participant;{ip}:{}",
+            self.myid, self.client_port
+        ))
+    }
+
     fn ports(&self) -> impl Iterator<Item = u16> + '_ {
         std::iter::once(self.client_port)
             .chain(self.quorum_port)
@@ -301,9 +311,10 @@ impl Ensemble {
         loop {
             attempt += 1;
             let ensemble = Self::prepare(install.clone(), n, config.clone())?;
+            let initial: Vec<usize> = (0..ensemble.initial_members()).collect();
             match ensemble
                 .launch_all()
-                .and_then(|()| ensemble.wait_ready_all())
+                .and_then(|()| ensemble.wait_ready_set(&initial))
             {
                 Ok(()) => return Ok(ensemble),
                 Err(e) if attempt < START_ATTEMPTS && ensemble.port_conflict(&e) => continue,
@@ -324,8 +335,9 @@ impl Ensemble {
         loop {
             attempt += 1;
             let ensemble = Self::prepare(install.clone(), n, config.clone())?;
+            let initial: Vec<usize> = (0..ensemble.initial_members()).collect();
             let result = match ensemble.launch_all() {
-                Ok(()) => ensemble.wait_ready_all_async().await,
+                Ok(()) => ensemble.wait_ready_set_async(&initial).await,
                 Err(e) => Err(e),
             };
             match result {
@@ -447,13 +459,20 @@ impl Ensemble {
         if self.members.len() > 1 {
             line("initLimit=10".into());
             line("syncLimit=5".into());
+            let initial = c.reconfig_initial;
+            if initial.is_some() {
+                line("reconfigEnabled=true".into());
+                line("standaloneEnabled=false".into());
+                line("skipACL=yes".into());
+            }
             for other in &self.members {
-                if let (Some(q), Some(e)) = (other.quorum_port, other.election_port) {
-                    let ip = other.ip;
-                    line(format!(
-                        "server.{}={ip}:{q}:{e};{ip}:{}",
-                        other.myid, other.client_port
-                    ));
+                // A reconfigurable ensemble starts with its first members only; a later
+                // member knows them and itself.
+                let listed = initial.is_none_or(|n| other.index < n || other.index == m.index);
+                if listed {
+                    if let Some(spec) = other.server_spec() {
+                        line(spec);
+                    }
                 }
             }
         }
@@ -618,8 +637,18 @@ impl Ensemble {
         Ok(())
     }
 
+    /// The members started with the ensemble: all, or the first ones of a reconfigurable
+    /// ensemble (see [`ServerConfig::dynamic_reconfig`]).
+    fn initial_members(&self) -> usize {
+        self.config
+            .reconfig_initial
+            .map_or(self.members.len(), |n| n.clamp(1, self.members.len()))
+    }
+
     fn launch_all(&self) -> io::Result<()> {
-        self.members.iter().try_for_each(|m| self.launch(m))
+        self.members[..self.initial_members()]
+            .iter()
+            .try_for_each(|m| self.launch(m))
     }
 
     fn ready_modes(&self) -> &'static [Mode] {
@@ -765,6 +794,13 @@ impl Ensemble {
     /// Every member's client address, in member order.
     pub fn addrs(&self) -> Vec<SocketAddr> {
         self.members.iter().map(Member::addr).collect()
+    }
+
+    /// Member `i`'s line of a dynamic configuration,
+    /// `server.N=ip:quorum:election:participant;ip:client`, as `reconfig`
+    /// takes it to add the member. `None` for a standalone server.
+    pub fn server_spec(&self, i: usize) -> Option<String> {
+        self.member(i).server_spec()
     }
 
     /// The client port of member `i`.

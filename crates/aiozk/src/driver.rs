@@ -10,7 +10,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use aiozk_proto::{AddWatchMode, EventType, OpCode, Response};
-use rand::seq::SliceRandom;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tracing::{debug, info_span, Instrument};
@@ -19,6 +18,7 @@ use crate::error::Error;
 use crate::hosts::HostPort;
 use crate::metrics::ClientMetrics;
 use crate::path::Chroot;
+use crate::provider::{Draws, HostProvider};
 use crate::session::{
     watch_set_by, Event, Outgoing, Session, SessionConfig, SessionState, SessionStats, StateCause,
     Tokens, WatchKind,
@@ -120,6 +120,11 @@ pub(crate) enum Command {
         done: oneshot::Sender<()>,
     },
     Reconnect,
+    /// Replace the server list; the reply tells whether the client moves.
+    UpdateServers {
+        hosts: Vec<HostPort>,
+        reply: oneshot::Sender<bool>,
+    },
 }
 
 /// A state change as published to [`crate::Client::state_changes`].
@@ -170,7 +175,7 @@ pub(crate) type Connector = Arc<dyn Fn(HostPort) -> ConnectFuture + Send + Sync 
 /// The default connector: TCP, then TLS for hosts marked `tls`. The name is resolved at each
 /// attempt, and its addresses are tried in the resolver's order, staggered (see
 /// [`crate::dial`]), so one unreachable address costs a fraction of a second.
-pub(crate) fn tcp_connector(tls: Option<Arc<tokio_rustls::rustls::ClientConfig>>) -> Connector {
+pub(crate) fn tcp_connector(tls: Option<Arc<crate::tls::TlsSource>>) -> Connector {
     Arc::new(move |host: HostPort| {
         let tls = tls.clone();
         Box::pin(async move {
@@ -190,9 +195,14 @@ pub(crate) fn tcp_connector(tls: Option<Arc<tokio_rustls::rustls::ClientConfig>>
             if !host.tls {
                 return Ok((Box::new(stream) as BoxTransport, addr.to_string()));
             }
-            let config = tls.ok_or_else(|| {
-                Error::InvalidArgument(format!("{host} asks for TLS but no TLS options were given"))
-            })?;
+            let config = tls
+                .ok_or_else(|| {
+                    Error::InvalidArgument(format!(
+                        "{host} asks for TLS but no TLS options were given"
+                    ))
+                })?
+                // Read at each connection: rotated certificates apply from the next one.
+                .config();
             let name = crate::tls::server_name(&host.host)?;
             let stream = tokio_rustls::TlsConnector::from(config)
                 .connect(name, stream)
@@ -205,8 +215,9 @@ pub(crate) fn tcp_connector(tls: Option<Arc<tokio_rustls::rustls::ClientConfig>>
 
 pub(crate) struct Driver {
     session: Session<Channels>,
-    hosts: Vec<HostPort>,
-    next_host: usize,
+    hosts: HostProvider,
+    /// The server of the current connection.
+    connected_host: Option<HostPort>,
     connector: Connector,
     rx: mpsc::UnboundedReceiver<Command>,
     shared: Arc<Mutex<Shared>>,
@@ -217,6 +228,8 @@ pub(crate) struct Driver {
     server: Option<String>,
     last_error: Option<String>,
     close_waiters: Vec<oneshot::Sender<()>>,
+    /// Answers to server list updates, sent once the state they caused is published.
+    update_replies: Vec<(oneshot::Sender<bool>, bool)>,
     handles_gone: bool,
     probe: Probe,
     timer: Timer,
@@ -305,6 +318,18 @@ enum Wake {
     ProbeDue,
 }
 
+/// The host provider's randomness: one seed for the process, one ordinal per client, so that
+/// the clients of a process spread evenly (see `provider`).
+fn process_draws() -> Draws {
+    static SEED: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    static ORDINAL: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let seed = *SEED.get_or_init(rand::random);
+    Draws::new(
+        seed,
+        ORDINAL.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+    )
+}
+
 fn now() -> Instant {
     tokio::time::Instant::now().into_std()
 }
@@ -313,7 +338,7 @@ impl Driver {
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         config: SessionConfig,
-        mut hosts: Vec<HostPort>,
+        hosts: Vec<HostPort>,
         connector: Connector,
         rx: mpsc::UnboundedReceiver<Command>,
         shared: Arc<Mutex<Shared>>,
@@ -324,11 +349,11 @@ impl Driver {
         streams: Arc<StreamSlots>,
     ) -> Self {
         // Shuffled once, then used round-robin, so clients spread over the ensemble.
-        hosts.shuffle(&mut rand::thread_rng());
+        let hosts = HostProvider::new(hosts, process_draws());
         Self {
             session: Session::new(config, now()),
             hosts,
-            next_host: 0,
+            connected_host: None,
             connector,
             rx,
             shared,
@@ -339,6 +364,7 @@ impl Driver {
             server: None,
             last_error: None,
             close_waiters: Vec::new(),
+            update_replies: Vec::new(),
             handles_gone: false,
             probe: Probe::new(),
             timer: Timer {
@@ -389,6 +415,8 @@ impl Driver {
                         self.connecting = None;
                         debug!(server = %addr, "connected");
                         self.conn = Some(stream);
+                        self.hosts.on_connected();
+                        self.connected_host = self.hosts.current().cloned();
                         self.session.set_peer(addr.clone());
                         self.server = Some(addr);
                         // Do not re-register watches nobody waits for any more.
@@ -428,8 +456,10 @@ impl Driver {
                         self.probe.running = None;
                         match found {
                             Some(index) if self.session.is_read_only() => {
-                                tracing::info!(host = %self.hosts[index], "read-write server found; leaving the read-only one");
-                                self.next_host = index;
+                                if let Some(host) = self.hosts.hosts().get(index) {
+                                    tracing::info!(%host, "read-write server found; leaving the read-only one");
+                                }
+                                self.hosts.prefer(index);
                                 self.session.reconnect(now);
                             }
                             _ => {
@@ -447,12 +477,13 @@ impl Driver {
 
     fn start_probe(&mut self) {
         self.probe.next_at = None;
-        let current = self.next_host.wrapping_sub(1) % self.hosts.len().max(1);
+        let current = self.hosts.current_index();
         let candidates: Vec<(usize, HostPort)> = self
             .hosts
+            .hosts()
             .iter()
             .enumerate()
-            .filter(|(i, _)| *i != current)
+            .filter(|(i, _)| Some(*i) != current)
             .map(|(i, h)| (i, h.clone()))
             .collect();
         let connector = self.connector.clone();
@@ -493,6 +524,34 @@ impl Driver {
     fn drop_conn(&mut self) {
         self.conn = None;
         self.server = None;
+        self.connected_host = None;
+    }
+
+    /// Replaces the server list; drops the connection (or the attempt under way) when the
+    /// host provider decides to move. Returns whether it does.
+    fn update_servers(&mut self, now: Instant, hosts: Vec<HostPort>) -> bool {
+        let connected = self.connected_host.clone();
+        let moving = self.hosts.update(hosts, connected.as_ref());
+        self.session.set_host_count(self.hosts.len());
+        // A read-only probe under way names servers of the old list.
+        self.probe = Probe::new();
+        if !moving {
+            return false;
+        }
+        tracing::info!(
+            servers = self.hosts.len(),
+            "moving to rebalance over the new server list"
+        );
+        if self.session.state().is_connected() {
+            // Once the replies on this connection are in: a move fails no request.
+            self.session.move_when_idle(now);
+        } else if self.conn.is_some() || self.connecting.is_some() {
+            // An attempt under way: abandon it, the next goes where the provider says.
+            self.drop_conn();
+            self.connecting = None;
+            self.session.on_transport_closed(now, Error::ConnectionLoss);
+        }
+        true
     }
 
     fn command(&mut self, now: Instant, cmd: Command) {
@@ -530,6 +589,10 @@ impl Driver {
                 self.session.close(now);
             }
             Command::Reconnect => self.session.reconnect(now),
+            Command::UpdateServers { hosts, reply } => {
+                let moved = self.update_servers(now, hosts);
+                self.update_replies.push((reply, moved));
+            }
         }
     }
 
@@ -542,8 +605,7 @@ impl Driver {
                 self.connecting = None;
             }
             if self.session.poll_connect(now) {
-                let host = self.hosts[self.next_host % self.hosts.len()].clone();
-                self.next_host = self.next_host.wrapping_add(1);
+                let host = self.hosts.next();
                 debug!(%host, "connecting");
                 self.session.set_peer(host.to_string());
                 self.connecting = Some((self.connector)(host));
@@ -588,6 +650,9 @@ impl Driver {
             }
         }
         self.publish();
+        for (reply, moved) in self.update_replies.drain(..) {
+            let _ = reply.send(moved);
+        }
         self.update_probe();
         let state = self.session.state();
         if state.is_terminal() || (self.handles_gone && state == SessionState::Expired) {

@@ -222,6 +222,99 @@ fn parse_host(entry: &str, tls: bool) -> Result<HostPort> {
     })
 }
 
+/// The membership of an ensemble as its dynamic configuration lists it (the data of
+/// `/zookeeper/config`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DynamicConfig {
+    /// The client address of every member, participants and observers, in the order
+    /// listed. Members listed without a client port are left out.
+    pub servers: Vec<HostPort>,
+    /// The configuration's version (`version=`, hexadecimal), if given.
+    pub version: Option<i64>,
+}
+
+impl DynamicConfig {
+    /// Parses lines such as
+    /// `server.1=10.0.0.1:2888:3888:participant;0.0.0.0:2181` and `version=100000000`.
+    /// The client address after `;` is `[host:]port`; a missing or wildcard host
+    /// (`0.0.0.0`, `::`) stands for the member's (first) quorum address. Other lines are
+    /// ignored.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for a `server.N` line whose addresses cannot be read, or
+    /// when no member has a client address.
+    pub fn parse(data: &str) -> Result<Self> {
+        let mut servers = Vec::new();
+        let mut version = None;
+        for line in data.lines().map(str::trim) {
+            let Some((key, value)) = line.split_once('=') else {
+                continue;
+            };
+            let (key, value) = (key.trim(), value.trim());
+            if key == "version" {
+                version = i64::from_str_radix(value, 16).ok();
+            } else if key.starts_with("server.") {
+                if let Some(host) = member_client_address(value)? {
+                    servers.push(host);
+                }
+            }
+        }
+        if servers.is_empty() {
+            return Err(Error::InvalidArgument(
+                "the dynamic configuration lists no client address".into(),
+            ));
+        }
+        Ok(Self { servers, version })
+    }
+
+    /// The servers as a connect string (no chroot).
+    pub fn connect_string(&self) -> String {
+        ConnectString {
+            hosts: self.servers.clone(),
+            chroot: None,
+        }
+        .to_string()
+    }
+}
+
+/// The client address of one `server.N=` value; `None` when it has none.
+fn member_client_address(value: &str) -> Result<Option<HostPort>> {
+    let bad = || Error::InvalidArgument(format!("unreadable server line {value:?}"));
+    let Some((quorum, client)) = value.split_once(';') else {
+        return Ok(None);
+    };
+    // The first of the quorum addresses (`a:2888:3888|b:2888:3888`), without the ports
+    // and the role.
+    let first = quorum.split('|').next().unwrap_or("").trim();
+    let quorum_host = if let Some(inner) = first.strip_prefix('[') {
+        inner.split_once(']').map(|(h, _)| h).ok_or_else(bad)?
+    } else {
+        first.split(':').next().unwrap_or("")
+    };
+    let client = client.trim();
+    let (host, port) = if let Some(inner) = client.strip_prefix('[') {
+        let (h, rest) = inner.split_once(']').ok_or_else(bad)?;
+        (h, rest.strip_prefix(':').ok_or_else(bad)?)
+    } else {
+        match client.rsplit_once(':') {
+            Some((h, p)) => (h, p),
+            None => ("", client),
+        }
+    };
+    let host = match host {
+        "" | "0.0.0.0" | "::" | "0:0:0:0:0:0:0:0" => quorum_host,
+        h => h,
+    };
+    if host.is_empty() {
+        return Err(bad());
+    }
+    let port = match port.parse::<u16>() {
+        Ok(p) if p != 0 => p,
+        _ => return Err(bad()),
+    };
+    Ok(Some(HostPort::new(host, port)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -405,5 +498,34 @@ mod tests {
             let cs = ConnectString { hosts, chroot };
             prop_assert_eq!(ConnectString::parse(&cs.to_string()), Ok(cs));
         }
+    }
+
+    #[test]
+    fn dynamic_configs() {
+        let cfg = DynamicConfig::parse(
+            "server.1=127.0.0.1:2888:3888:participant;127.0.0.1:2181\n\
+             server.2=10.0.0.2:2888:3888:observer;0.0.0.0:2182\n\
+             server.3=[::1]:2888:3888|h3b:2888:3888;2183\n\
+             server.4=h4:2888:3888:participant\n\
+             server.5=h5:2888:3888;[fe80::5]:2185\n\
+             version=10000000a\n",
+        )
+        .unwrap();
+        assert_eq!(
+            cfg.servers,
+            [
+                hp("127.0.0.1", 2181, false),
+                hp("10.0.0.2", 2182, false),
+                hp("::1", 2183, false),
+                hp("fe80::5", 2185, false),
+            ]
+        );
+        assert_eq!(cfg.version, Some(0x10000000a));
+        assert_eq!(
+            cfg.connect_string(),
+            "127.0.0.1:2181,10.0.0.2:2182,[::1]:2183,[fe80::5]:2185"
+        );
+        assert!(DynamicConfig::parse("version=1\n").is_err());
+        assert!(DynamicConfig::parse("server.1=h:1:2;h:notaport").is_err());
     }
 }

@@ -55,6 +55,7 @@ pub mod fourlw;
 pub mod hosts;
 pub mod metrics;
 pub mod path;
+mod provider;
 pub mod retry;
 // Public for the fuzz target (`session::fuzzing`) alone: its types change with the
 // session's internals, so they are kept out of the documented API.

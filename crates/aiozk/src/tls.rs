@@ -1,13 +1,16 @@
 //! TLS (and mutual TLS) to ZooKeeper's `secureClientPort`, with rustls.
 
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use tokio_rustls::rustls::client::danger::{
     HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier,
 };
 use tokio_rustls::rustls::client::WebPkiServerVerifier;
 use tokio_rustls::rustls::pki_types::pem::PemObject;
-use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use tokio_rustls::rustls::pki_types::{
+    CertificateDer, CertificateRevocationListDer, PrivateKeyDer, ServerName, UnixTime,
+};
 use tokio_rustls::rustls::{
     self, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
 };
@@ -15,14 +18,55 @@ use tokio_rustls::rustls::{
 use crate::error::{Error, Result};
 
 /// TLS settings: which certificate authorities to trust, an optional client certificate,
-/// and whether the server's name is checked.
+/// optional certificate revocation lists, and whether the server's name is checked.
+///
+/// # Rotation
+/// What is given as files ([`TlsOptions::ca_file`], [`TlsOptions::client_identity_files`],
+/// [`TlsOptions::crl_file`]) is read again before each connection: when a file's contents
+/// changed, the next connection uses the new authorities, certificate, key or lists; the
+/// connection up stays as it is. A file that cannot be read or parsed at that moment (half
+/// written, say) leaves the last good settings in force, with a warning in the log.
+/// [`TlsOptions::reload_files`] turns this off.
 ///
 /// `Debug` never shows the private key.
 #[derive(Clone)]
 pub struct TlsOptions {
     roots: Roots,
     identity: Option<(Vec<CertificateDer<'static>>, Arc<PrivateKeyDer<'static>>)>,
+    crls: Vec<CertificateRevocationListDer<'static>>,
     verify_hostname: bool,
+    files: Files,
+}
+
+/// The files the settings came from, to read again.
+#[derive(Clone, Debug, Default)]
+struct Files {
+    ca: Option<PathBuf>,
+    identity: Option<(PathBuf, PathBuf)>,
+    crls: Vec<PathBuf>,
+    reload: bool,
+}
+
+impl Files {
+    fn any(&self) -> bool {
+        self.reload && (self.ca.is_some() || self.identity.is_some() || !self.crls.is_empty())
+    }
+
+    /// Every file's contents, in a fixed order.
+    fn read_all(&self) -> Result<Vec<Vec<u8>>> {
+        let mut out = Vec::new();
+        if let Some(ca) = &self.ca {
+            out.push(read(ca)?);
+        }
+        if let Some((cert, key)) = &self.identity {
+            out.push(read(cert)?);
+            out.push(read(key)?);
+        }
+        for crl in &self.crls {
+            out.push(read(crl)?);
+        }
+        Ok(out)
+    }
 }
 
 #[derive(Clone)]
@@ -45,7 +89,9 @@ impl std::fmt::Debug for TlsOptions {
                 "client_certificate",
                 &self.identity.as_ref().map(|_| "<present, key redacted>"),
             )
+            .field("crls", &self.crls.len())
             .field("verify_hostname", &self.verify_hostname)
+            .field("files", &self.files)
             .finish()
     }
 }
@@ -62,7 +108,12 @@ impl TlsOptions {
         Self {
             roots: Roots::System,
             identity: None,
+            crls: Vec::new(),
             verify_hostname: true,
+            files: Files {
+                reload: true,
+                ..Files::default()
+            },
         }
     }
 
@@ -83,13 +134,54 @@ impl TlsOptions {
         Ok(self)
     }
 
-    /// [`TlsOptions::ca_pem`] from a file.
+    /// [`TlsOptions::ca_pem`] from a file, read again before each connection (see
+    /// Rotation above).
     ///
     /// # Errors
     /// [`Error::InvalidArgument`] when the file cannot be read or holds no certificate.
     pub fn ca_file(self, path: impl AsRef<std::path::Path>) -> Result<Self> {
         let pem = read(path.as_ref())?;
-        self.ca_pem(&pem)
+        let mut this = self.ca_pem(&pem)?;
+        this.files.ca = Some(path.as_ref().to_path_buf());
+        Ok(this)
+    }
+
+    /// Check the server's certificate chain against these certificate revocation lists
+    /// (PEM, one or more `X509 CRL` blocks; may be called again to add more). A
+    /// certificate that a list of its issuer revokes is refused; the status of a
+    /// certificate whose issuer has no list here is taken as unknown and accepted.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] when the PEM holds no revocation list.
+    pub fn crl_pem(mut self, pem: &[u8]) -> Result<Self> {
+        let crls = CertificateRevocationListDer::pem_slice_iter(pem)
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|e| Error::InvalidArgument(format!("bad CRL PEM: {e}")))?;
+        if crls.is_empty() {
+            return Err(Error::InvalidArgument(
+                "the CRL PEM holds no revocation list".into(),
+            ));
+        }
+        self.crls.extend(crls);
+        Ok(self)
+    }
+
+    /// [`TlsOptions::crl_pem`] from a file, read again before each connection.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] when the file cannot be read or holds no list.
+    pub fn crl_file(self, path: impl AsRef<std::path::Path>) -> Result<Self> {
+        let pem = read(path.as_ref())?;
+        let mut this = self.crl_pem(&pem)?;
+        this.files.crls.push(path.as_ref().to_path_buf());
+        Ok(this)
+    }
+
+    /// Whether the files given are read again before each connection (default true; see
+    /// Rotation above).
+    pub fn reload_files(mut self, reload: bool) -> Self {
+        self.files.reload = reload;
+        self
     }
 
     /// Present this certificate chain and private key (PEM; PKCS#8, PKCS#1 or SEC1) to
@@ -122,8 +214,13 @@ impl TlsOptions {
         key: impl AsRef<std::path::Path>,
     ) -> Result<Self> {
         let certs = read(cert_chain.as_ref())?;
-        let key = read(key.as_ref())?;
-        self.client_identity_pem(&certs, &key)
+        let key_pem = read(key.as_ref())?;
+        let mut this = self.client_identity_pem(&certs, &key_pem)?;
+        this.files.identity = Some((
+            cert_chain.as_ref().to_path_buf(),
+            key.as_ref().to_path_buf(),
+        ));
+        Ok(this)
     }
 
     /// Accept a server certificate issued for another name (it must still chain to a
@@ -160,15 +257,21 @@ impl TlsOptions {
         let builder = ClientConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
             .map_err(|e| Error::InvalidArgument(format!("TLS setup: {e}")))?;
+        let mut verifier = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider);
+        if !self.crls.is_empty() {
+            verifier = verifier
+                .with_crls(self.crls.iter().cloned())
+                .allow_unknown_revocation_status();
+        }
+        let verifier = verifier
+            .build()
+            .map_err(|e| Error::InvalidArgument(format!("TLS setup: {e}")))?;
         let builder = if self.verify_hostname {
-            builder.with_root_certificates(roots)
+            builder.with_webpki_verifier(verifier)
         } else {
-            let inner = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
-                .build()
-                .map_err(|e| Error::InvalidArgument(format!("TLS setup: {e}")))?;
             builder
                 .dangerous()
-                .with_custom_certificate_verifier(Arc::new(AnyName(inner)))
+                .with_custom_certificate_verifier(Arc::new(AnyName(verifier)))
         };
         let config = match &self.identity {
             Some((certs, key)) => builder
@@ -180,7 +283,105 @@ impl TlsOptions {
     }
 }
 
-fn read(path: &std::path::Path) -> Result<Vec<u8>> {
+/// The TLS configuration of a client's connections, rebuilt when the files it came from
+/// change (see [`TlsOptions`], Rotation).
+pub(crate) struct TlsSource {
+    state: Mutex<SourceState>,
+}
+
+struct SourceState {
+    options: TlsOptions,
+    /// The files' contents the configuration was built from.
+    seen: Vec<Vec<u8>>,
+    config: Arc<ClientConfig>,
+}
+
+impl TlsSource {
+    /// The source of `options`' configuration.
+    ///
+    /// # Errors
+    /// As for building the configuration (bad certificates, no system authorities).
+    pub(crate) fn new(options: TlsOptions) -> Result<Self> {
+        // The files as they are now, which may differ from what `options` read.
+        let (options, config, seen) = if options.files.any() {
+            let seen = options.files.read_all()?;
+            let (options, config) = rebuild(&options, &seen)?;
+            (options, config, seen)
+        } else {
+            let config = options.client_config()?;
+            (options, config, Vec::new())
+        };
+        Ok(Self {
+            state: Mutex::new(SourceState {
+                options,
+                seen,
+                config,
+            }),
+        })
+    }
+
+    /// The configuration for the next connection: rebuilt first when a file changed. The
+    /// files are small and local; they are read on the caller's thread.
+    pub(crate) fn config(&self) -> Arc<ClientConfig> {
+        // A poisoned lock only means a reader panicked; the state is replaced whole.
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if !state.options.files.any() {
+            return state.config.clone();
+        }
+        let contents = match state.options.files.read_all() {
+            Ok(contents) => contents,
+            Err(err) => {
+                tracing::warn!(%err, "TLS files unreadable; keeping the current settings");
+                return state.config.clone();
+            }
+        };
+        if contents == state.seen {
+            return state.config.clone();
+        }
+        match rebuild(&state.options, &contents) {
+            Ok((options, config)) => {
+                tracing::info!("TLS files changed; the next connections use them");
+                state.options = options;
+                state.config = config;
+                state.seen = contents;
+            }
+            Err(err) => {
+                tracing::warn!(%err, "TLS files changed but do not parse; keeping the current settings");
+            }
+        }
+        state.config.clone()
+    }
+}
+
+/// `options` with the roots, identity and lists of `contents` (as [`Files::read_all`] orders
+/// them), and its configuration.
+fn rebuild(options: &TlsOptions, contents: &[Vec<u8>]) -> Result<(TlsOptions, Arc<ClientConfig>)> {
+    let mut next = options.clone();
+    let mut parts = contents.iter();
+    let mut part = || {
+        parts
+            .next()
+            .ok_or_else(|| Error::InvalidArgument("TLS file list changed".into()))
+    };
+    if next.files.ca.is_some() {
+        next = next.ca_pem(part()?)?;
+    }
+    if next.files.identity.is_some() {
+        let cert = part()?;
+        let key = part()?;
+        next = next.client_identity_pem(cert, key)?;
+    }
+    if !next.files.crls.is_empty() {
+        next.crls.clear();
+        for _ in 0..next.files.crls.len() {
+            next = next.crl_pem(part()?)?;
+        }
+    }
+    let config = next.client_config()?;
+    Ok((next, config))
+}
+
+fn read(path: &Path) -> Result<Vec<u8>> {
     std::fs::read(path)
         .map_err(|e| Error::InvalidArgument(format!("cannot read {}: {e}", path.display())))
 }

@@ -159,7 +159,11 @@ pub fn resolve_paths(command: &mut Command, cwd: &str) {
         | Command::Elect { path, .. }
         | Command::Ephemerals { path, .. }
         | Command::Count { path } => path,
-        Command::Whoami | Command::Config | Command::FourLw { .. } | Command::Shell => return,
+        Command::Whoami
+        | Command::Config
+        | Command::Reconfig { .. }
+        | Command::FourLw { .. }
+        | Command::Shell => return,
     };
     *path = resolve(cwd, path);
     if keep_slash && path != "/" {

@@ -41,7 +41,9 @@ class Stat:
 class TlsOptions:
     """TLS settings: trusted authorities (``ca_file``/``ca_pem``, default: the system's), a
     client certificate for mutual TLS (``cert_file`` + ``key_file`` or ``cert_pem`` +
-    ``key_pem``), and whether the server name is checked."""
+    ``key_pem``), whether the server name is checked, certificate revocation lists
+    (``crl_file``/``crl_pem``), and whether the files are read again before each
+    connection, so that rotated certificates apply from the next one (``reload_files``)."""
 
     def __init__(
         self,
@@ -52,6 +54,9 @@ class TlsOptions:
         cert_pem: Optional[bytes] = None,
         key_pem: Optional[bytes] = None,
         verify_hostname: bool = True,
+        crl_file: Optional[str] = None,
+        crl_pem: Optional[bytes] = None,
+        reload_files: bool = True,
     ) -> None: ...
 
 class ClientConfig:
@@ -119,6 +124,7 @@ class Client:
         coalesce_reads: bool = True,
         fail_eagerly: bool = False,
         client_config: Optional[ClientConfig] = None,
+        track_ensemble: bool = False,
     ) -> None: ...
     state: str
     session_id: int
@@ -133,6 +139,7 @@ class Client:
     def wait_connected(self, timeout: Optional[float] = None) -> Awaitable[str]: ...
     def close(self) -> Awaitable[None]: ...
     def reconnect(self) -> None: ...
+    def update_servers(self, servers: str) -> Awaitable[bool]: ...
     def stats(self) -> Dict[str, int]: ...
     def server_version(self) -> Awaitable[Optional[Tuple[int, int, int]]]: ...
     def on_state(self, callback: Callable[[str], Any]) -> None: ...

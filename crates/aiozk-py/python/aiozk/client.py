@@ -254,7 +254,10 @@ class ZKClient:
     ``zkCli.sh -client-configuration``:
     ``zookeeper.client.secure``, PEM ``zookeeper.ssl.*`` stores, ``zookeeper.request.timeout``,
     ``jute.maxbuffer``; each key that is not applied gives a ``ClientConfigWarning``; the other
-    arguments override the file).
+    arguments override the file),
+    ``track_ensemble`` (default False: follow the membership that ``/zookeeper/config``
+    lists, moving sessions to added servers and off removed ones; see
+    ``update_servers``).
     """
 
     def __init__(
@@ -279,6 +282,7 @@ class ZKClient:
         coalesce_reads: bool = True,
         fail_eagerly: bool = False,
         client_config: Union[str, 'os.PathLike[str]', None] = None,
+        track_ensemble: bool = False,
     ) -> None:
         self.servers = servers
         self._client_config: Optional[_aiozk.ClientConfig] = None
@@ -312,6 +316,7 @@ class ZKClient:
         self._max_write_delay = max_write_delay
         self._coalesce_reads = coalesce_reads
         self._fail_eagerly = fail_eagerly
+        self._track_ensemble = track_ensemble
         self._core: Optional[_aiozk.Client] = None
         self._starting: Optional[asyncio.Lock] = None
 
@@ -361,6 +366,7 @@ class ZKClient:
                 coalesce_reads=self._coalesce_reads,
                 fail_eagerly=self._fail_eagerly,
                 client_config=self._client_config,
+                track_ensemble=self._track_ensemble,
             )
             self._resume = None
             self.session.state._set('lost')
@@ -406,6 +412,20 @@ class ZKClient:
 
     async def __aexit__(self, *exc_info: Any) -> None:
         await self.close()
+
+    async def update_servers(self, servers: str) -> bool:
+        """Replaces the server list (``host:port,...``) while the session lives on.
+
+        The client moves to another server only when that evens out the load across the
+        new list (ZOOKEEPER-1355): when its server is gone, or, as the list grows, with the
+        probability that gives every server its share. Returns whether it moved. A move
+        waits for the replies to the calls already sent and holds new ones until the new
+        connection is up, so it fails no call. Also used by the next ``start()`` after a
+        close.
+        """
+        moved = await self._c().update_servers(servers)
+        self.servers = servers
+        return bool(moved)
 
     def _c(self) -> '_aiozk.Client':
         core = self._core

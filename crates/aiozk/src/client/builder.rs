@@ -46,6 +46,7 @@ pub struct ClientBuilder {
     fail_eagerly: bool,
     max_write_delay: Duration,
     coalesce_reads: bool,
+    track_ensemble: bool,
 }
 
 impl std::fmt::Debug for ClientBuilder {
@@ -63,6 +64,7 @@ impl std::fmt::Debug for ClientBuilder {
             .field("fail_eagerly", &self.fail_eagerly)
             .field("max_write_delay", &self.max_write_delay)
             .field("coalesce_reads", &self.coalesce_reads)
+            .field("track_ensemble", &self.track_ensemble)
             .field("reconnect_after_expiry", &self.reconnect_after_expiry)
             .field(
                 "resume",
@@ -103,6 +105,7 @@ impl ClientBuilder {
             fail_eagerly: false,
             max_write_delay: crate::session::DEFAULT_MAX_WRITE_DELAY,
             coalesce_reads: true,
+            track_ensemble: false,
         }
     }
 
@@ -205,6 +208,18 @@ impl ClientBuilder {
     /// as it would alone, and the other reads of the batch get their results.
     pub fn coalesce_reads(mut self, coalesce: bool) -> Self {
         self.coalesce_reads = coalesce;
+        self
+    }
+
+    /// Follow the ensemble's membership: watch `/zookeeper/config` (the dynamic
+    /// configuration, ZooKeeper 3.5+) and apply every membership it lists with
+    /// [`Client::update_servers`], so that servers added by a reconfig are used and removed
+    /// ones left, with the load evened out. The client address of each member is the one
+    /// the configuration lists (a wildcard address stands for the member's quorum host);
+    /// clients of TLS ports, which the configuration does not list, should not track.
+    /// A server without a dynamic configuration leaves the list as given. Default false.
+    pub fn track_ensemble(mut self, track: bool) -> Self {
+        self.track_ensemble = track;
         self
     }
 
@@ -311,11 +326,11 @@ impl ClientBuilder {
                 Err(Error::NoHosts(match last {
                     Some(why) => format!(
                         "no server of {} answered within {timeout:?}; last error: {why}",
-                        client.inner.servers
+                        client.inner.servers()
                     ),
                     None => format!(
                         "no server of {} answered within {timeout:?}",
-                        client.inner.servers
+                        client.inner.servers()
                     ),
                 }))
             }
@@ -335,11 +350,19 @@ impl ClientBuilder {
             }
         }
         let tls_config = if parsed.hosts.iter().any(|h| h.tls) {
-            Some(self.tls.clone().unwrap_or_default().client_config()?)
+            Some(Arc::new(crate::tls::TlsSource::new(
+                self.tls.clone().unwrap_or_default(),
+            )?))
         } else {
             None
         };
         let chroot = Chroot::new(parsed.chroot.as_deref())?;
+        let tls_ready = tls_config.is_some();
+        let servers = ConnectString {
+            hosts: parsed.hosts.clone(),
+            chroot: None,
+        }
+        .to_string();
         if self.default_acl.is_empty() {
             return Err(Error::InvalidArgument("the default ACL is empty".into()));
         }
@@ -414,16 +437,22 @@ impl ClientBuilder {
             state_rx,
             events_tx,
             streams,
-            servers: self.servers.clone(),
+            servers: Mutex::new(servers),
+            tls_all: self.tls.is_some(),
+            tls_ready,
             request_timeout: self.request_timeout,
             slots,
         };
-        Ok(Client {
+        let client = Client {
             inner: Arc::new(inner),
             retry: self.retry,
             call_timeout: self.call_timeout,
             connect_timeout: self.connect_timeout.unwrap_or(self.session_timeout),
-        })
+        };
+        if self.track_ensemble {
+            super::tracker::spawn(&client);
+        }
+        Ok(client)
     }
 }
 

@@ -53,7 +53,7 @@ pub struct Client {
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Client")
-            .field("servers", &self.inner.servers)
+            .field("servers", &self.inner.servers())
             .field("chroot", &self.inner.chroot)
             .field("state", &self.state())
             .field("session_id", &format_args!("{:#x}", self.session_id()))
@@ -188,6 +188,74 @@ impl Client {
         let _ = self.inner.tx.send(Command::Reconnect);
     }
 
+    /// Replaces the server list at run time, keeping the session (ZOOKEEPER-1355's
+    /// rebalancing). `connect_string` is a server list as given to [`Client::builder`]; its
+    /// chroot, if any, must be the client's own.
+    ///
+    /// The client moves to another server only when that evens out the load: when its
+    /// server is no longer listed, or, as the list grows, with the probability
+    /// `1 - old_size / new_size` (to one of the added servers). Otherwise it keeps its
+    /// connection. A move keeps the session and fails no call: the client waits for the
+    /// replies to the calls already sent (at most the read timeout, after which they fail
+    /// with [`Error::ConnectionLoss`] as on any lost connection), holds the calls made
+    /// meanwhile, then reconnects and sends them to the new server; watches are
+    /// re-registered. Servers are the same when host (without regard to case) and port
+    /// are; a name and its address are not.
+    ///
+    /// Returns whether the client decided to move.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] or [`Error::InvalidPath`] for a bad connect string, one
+    /// whose chroot differs from the client's, or `tls://` servers on a client built without
+    /// TLS; [`Error::Closed`] when the client is closed.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # async fn example() -> aiozk::Result<()> {
+    /// let zk = aiozk::Client::connect("zk1:2181,zk2:2181,zk3:2181").await?;
+    /// // Two servers joined the ensemble: about two fifths of the clients move to them.
+    /// let moved = zk.update_servers("zk1:2181,zk2:2181,zk3:2181,zk4:2181,zk5:2181").await?;
+    /// println!("moved: {moved}");
+    /// # Ok(()) }
+    /// ```
+    pub async fn update_servers(&self, connect_string: &str) -> Result<bool> {
+        let mut parsed = crate::hosts::ConnectString::parse(connect_string)?;
+        if parsed.chroot.is_some() && parsed.chroot.as_deref() != self.chroot() {
+            return Err(Error::InvalidArgument(format!(
+                "the chroot of {connect_string:?} is not the client's ({:?})",
+                self.chroot().unwrap_or("/")
+            )));
+        }
+        if self.inner.tls_all {
+            for host in &mut parsed.hosts {
+                host.tls = true;
+            }
+        }
+        if !self.inner.tls_ready {
+            if let Some(host) = parsed.hosts.iter().find(|h| h.tls) {
+                return Err(Error::InvalidArgument(format!(
+                    "{host} asks for TLS but the client was built without TLS"
+                )));
+            }
+        }
+        let (reply, rx) = oneshot::channel();
+        let hosts = parsed.hosts.clone();
+        self.inner
+            .tx
+            .send(Command::UpdateServers { hosts, reply })
+            .map_err(|_| Error::Closed)?;
+        let moved = rx.await.map_err(|_| Error::Closed)?;
+        parsed.chroot = None;
+        *self.inner.servers.lock().unwrap_or_else(|e| e.into_inner()) = parsed.to_string();
+        Ok(moved)
+    }
+
+    /// The server list as last set (by the builder or [`Client::update_servers`]), without
+    /// the chroot.
+    pub fn servers(&self) -> String {
+        self.inner.servers()
+    }
+
     /// The address of the server currently connected, if any.
     pub fn connected_server(&self) -> Option<String> {
         self.shared().server
@@ -301,6 +369,16 @@ pub struct ClientStats {
     pub bytes_received: u64,
 }
 
+impl Inner {
+    /// The server list as last set.
+    pub(super) fn servers(&self) -> String {
+        self.servers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+}
+
 /// What every clone of a [`Client`] shares.
 pub(super) struct Inner {
     pub(super) tx: mpsc::UnboundedSender<Command>,
@@ -312,7 +390,12 @@ pub(super) struct Inner {
     pub(super) events_tx: broadcast::Sender<SessionEvent>,
     /// Where the driver leaves the events of persistent watches.
     pub(super) streams: Arc<StreamSlots>,
-    pub(super) servers: String,
+    /// The connect string's server list, as last set.
+    pub(super) servers: Mutex<String>,
+    /// Every server is a TLS server (the builder was given TLS options).
+    pub(super) tls_all: bool,
+    /// The connector has a TLS configuration.
+    pub(super) tls_ready: bool,
     pub(super) request_timeout: Option<Duration>,
     /// Where the driver leaves one-shot watch events.
     pub(super) slots: Arc<WatchSlots>,

@@ -7,12 +7,14 @@
 //!   reply, retry);
 //! * `read`: reads, the one-shot watches they set, and persistent watches;
 //! * `write`: creates, deletes, data and ACL updates, reconfiguration;
-//! * `transaction`: [`Transaction`], an atomic batch of writes.
+//! * `transaction`: [`Transaction`], an atomic batch of writes;
+//! * `tracker`: ensemble tracking (`/zookeeper/config` applied to the server list).
 
 mod builder;
 mod call;
 mod handle;
 mod read;
+mod tracker;
 mod transaction;
 mod write;
 

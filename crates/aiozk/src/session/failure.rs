@@ -18,6 +18,7 @@ impl<T: Tokens> Session<T> {
     /// The connection went away for `reason`; the requests on it fail with `pending`.
     pub(super) fn lose_connection(&mut self, now: Instant, reason: Error, pending: &Error) {
         self.stats.disconnects += 1;
+        self.moving = None;
         self.deferred_removals.clear();
         self.ping_outstanding = false;
         self.zxid_held = 0;

@@ -144,6 +144,9 @@ pub struct Session<T: Tokens> {
     events: VecDeque<Event<T>>,
     close_transport: bool,
     want_connect: bool,
+    /// A move to another server waits for the replies on this connection, at most until
+    /// this deadline (see [`Session::move_when_idle`]).
+    moving: Option<Instant>,
     stats: SessionStats,
 }
 
@@ -199,6 +202,7 @@ impl<T: Tokens> Session<T> {
             events: VecDeque::new(),
             close_transport: false,
             want_connect: false,
+            moving: None,
             stats: SessionStats::default(),
         }
     }
@@ -272,6 +276,12 @@ impl<T: Tokens> Session<T> {
     /// Why the latest connection attempt or connection failed.
     pub fn last_failure(&self) -> Option<&Error> {
         self.health.last_failure.as_ref()
+    }
+
+    /// The server list now has `count` servers (it was replaced): the connect timeout and
+    /// the pauses between rounds of attempts follow.
+    pub fn set_host_count(&mut self, count: usize) {
+        self.config.host_count = count.max(1);
     }
 
     /// Names the server of the connection being opened (`host:port`), for errors; call it
@@ -442,6 +452,30 @@ impl<T: Tokens> Session<T> {
         }
     }
 
+    /// Leaves the current server without failing a request: requests submitted from now on
+    /// wait, and once every request on the connection has its reply (or, at the latest,
+    /// after the read timeout) the session reconnects as [`Session::reconnect`] does. The
+    /// waiting requests go to the next server. Does nothing unless connected.
+    pub fn move_when_idle(&mut self, now: Instant) {
+        if let Phase::Connected { .. } = self.phase {
+            self.moving = Some(now + self.read_timeout());
+            self.finish_move(now);
+        }
+    }
+
+    /// Reconnects for a pending move once nothing is in flight or its deadline passed.
+    fn finish_move(&mut self, now: Instant) {
+        let Some(deadline) = self.moving else {
+            return;
+        };
+        if !matches!(self.phase, Phase::Connected { .. }) {
+            self.moving = None;
+        } else if self.requests.sent() + self.reads.staged().0 == 0 || now >= deadline {
+            self.moving = None;
+            self.reconnect(now);
+        }
+    }
+
     /// True while connected to a read-only server.
     pub fn is_read_only(&self) -> bool {
         matches!(self.phase, Phase::Connected { read_only: true })
@@ -515,6 +549,11 @@ impl<T: Tokens> Session<T> {
 
     /// Processes the bytes added to [`Session::read_buf`].
     pub fn handle_read(&mut self, now: Instant) {
+        self.handle_frames(now);
+        self.finish_move(now);
+    }
+
+    fn handle_frames(&mut self, now: Instant) {
         self.last_recv = now;
         loop {
             let limit = self.reply_limit();
@@ -552,6 +591,11 @@ impl<T: Tokens> Session<T> {
     /// Handles expired deadlines: pings, read and connect timeouts, local expiry, the next
     /// connection attempt.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.handle_timers(now);
+        self.finish_move(now);
+    }
+
+    fn handle_timers(&mut self, now: Instant) {
         let timers = self.timers();
         match self.phase {
             Phase::Waiting { .. } => {
@@ -682,6 +726,7 @@ impl<T: Tokens> Session<T> {
         matches!(self.phase, Phase::Connected { .. })
             && self.auth.sasl.is_none()
             && self.probe.is_none()
+            && self.moving.is_none()
     }
 
     /// Frames a request and adds it to the requests waiting for their reply; returns the

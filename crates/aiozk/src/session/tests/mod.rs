@@ -13,6 +13,7 @@ mod handshake;
 mod health;
 mod joint_writes;
 mod local_expiry;
+mod moves;
 mod pings;
 mod protocol_violations;
 mod read_only;
