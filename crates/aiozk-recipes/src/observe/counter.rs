@@ -81,55 +81,39 @@ pub struct Int32Be(pub i32);
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, PartialOrd, Ord)]
 pub struct Int64Be(pub i64);
 
-impl CounterValue for Int32Be {
-    fn encode(self) -> String {
-        self.0.to_string()
-    }
+/// The counter arithmetic of a fixed-width big-endian integer value: empty data reads as 0,
+/// data of any other length is not a value, and arithmetic wraps around.
+macro_rules! big_endian_value {
+    ($name:ident, $int:ty) => {
+        impl CounterValue for $name {
+            fn encode(self) -> String {
+                self.0.to_string()
+            }
 
-    fn to_bytes(self) -> Vec<u8> {
-        self.0.to_be_bytes().to_vec()
-    }
+            fn to_bytes(self) -> Vec<u8> {
+                self.0.to_be_bytes().to_vec()
+            }
 
-    fn decode(data: &[u8]) -> Option<Self> {
-        if data.is_empty() {
-            return Some(Self(0));
+            fn decode(data: &[u8]) -> Option<Self> {
+                if data.is_empty() {
+                    return Some(Self(0));
+                }
+                Some(Self(<$int>::from_be_bytes(data.try_into().ok()?)))
+            }
+
+            fn plus(self, by: Self) -> Self {
+                Self(self.0.wrapping_add(by.0))
+            }
+
+            fn minus(self, by: Self) -> Self {
+                Self(self.0.wrapping_sub(by.0))
+            }
         }
-        Some(Self(i32::from_be_bytes(data.try_into().ok()?)))
-    }
-
-    fn plus(self, by: Self) -> Self {
-        Self(self.0.wrapping_add(by.0))
-    }
-
-    fn minus(self, by: Self) -> Self {
-        Self(self.0.wrapping_sub(by.0))
-    }
+    };
 }
 
-impl CounterValue for Int64Be {
-    fn encode(self) -> String {
-        self.0.to_string()
-    }
-
-    fn to_bytes(self) -> Vec<u8> {
-        self.0.to_be_bytes().to_vec()
-    }
-
-    fn decode(data: &[u8]) -> Option<Self> {
-        if data.is_empty() {
-            return Some(Self(0));
-        }
-        Some(Self(i64::from_be_bytes(data.try_into().ok()?)))
-    }
-
-    fn plus(self, by: Self) -> Self {
-        Self(self.0.wrapping_add(by.0))
-    }
-
-    fn minus(self, by: Self) -> Self {
-        Self(self.0.wrapping_sub(by.0))
-    }
-}
+big_endian_value!(Int32Be, i32);
+big_endian_value!(Int64Be, i64);
 
 /// A shared counter (aiozk's `Counter`): an integer (`Counter<i64>`) or a float
 /// (`Counter<f64>`) stored in one node as decimal text.
