@@ -7,13 +7,20 @@
 # - `cargo publish --dry-run` of aiozk-proto;
 # - the Python package's wheel (`maturin build`) and sdist (`maturin sdist`), and `pip install`
 #   of that sdist in a fresh venv, which then imports the package.
-# With --quick (the test suite's step, a few seconds): only the metadata checks and the file
-# lists of the crates' packages (`cargo package --list`), without building anything.
+# With --quick (a few seconds): only the metadata checks and the file lists of the crates'
+# packages (`cargo package --list`), without building anything.
+# With --suite (the test suite's step, under a minute): the metadata checks, `cargo package`
+# of the published crates without building each from its package, `cargo publish --dry-run`
+# of aiozk-proto (which does build it from its package), and the Python package's sdist; the
+# wheel is built and tested by crates/aiozk-py/scripts/test.sh. The full checks build every
+# crate from its package and install the sdist with pip.
 #
 # Environment: CARGO_TARGET_DIR.
 set -euo pipefail
 quick=false
+suite=false
 [ "${1:-}" = --quick ] && quick=true
+[ "${1:-}" = --suite ] && suite=true
 cd "$(dirname "$0")/.."
 root=$(pwd)
 target=${CARGO_TARGET_DIR:-$root/target}
@@ -54,6 +61,35 @@ if $quick; then
         grep -qx README.md <<<"$files" || { echo "$crate: no README.md in its package" >&2; exit 1; }
     done
     echo "packaging: quick checks passed (the full checks: scripts/check-packaging.sh)"
+    exit 0
+fi
+
+if $suite; then
+    starget=$work/suite-target
+    pkg_args=()
+    for crate in "${published[@]}"; do pkg_args+=(-p "$crate"); done
+    echo "packaging: cargo package --no-verify ${published[*]}"
+    rm -rf "$starget/package"
+    cargo package -q --no-verify --allow-dirty --target-dir "$starget" "${pkg_args[@]}"
+    for crate in "${published[@]}"; do
+        version=$(cargo pkgid -p "$crate" | sed 's/.*[#@]//')
+        tar -tzf "$starget/package/$crate-$version.crate" "$crate-$version/README.md" \
+            "$crate-$version/Cargo.toml" >/dev/null
+    done
+    echo "packaging: cargo publish --dry-run -p aiozk-proto"
+    cargo publish -q --dry-run --allow-dirty --target-dir "$starget" -p aiozk-proto
+    echo "packaging: Python sdist"
+    venv=$work/venv
+    [ -x "$venv/bin/maturin" ] || { python3 -m venv "$venv" && "$venv/bin/pip" install -q maturin; }
+    rm -rf "$work/suite-dist"
+    "$venv/bin/maturin" sdist -o "$work/suite-dist" -m crates/aiozk-py/Cargo.toml
+    sdist=$(ls "$work"/suite-dist/aiozk_rs-*.tar.gz)
+    files=$(tar -tzf "$sdist")
+    for needed in pyproject.toml python/aiozk/__init__.py python/aiozk/_aiozk.pyi; do
+        grep -q "/$needed\$" <<<"$files" || grep -q "/crates/aiozk-py/$needed\$" <<<"$files" ||
+            { echo "the sdist has no $needed" >&2; exit 1; }
+    done
+    echo "packaging: suite checks passed (the full checks: scripts/check-packaging.sh)"
     exit 0
 fi
 

@@ -22,7 +22,7 @@ leg() { # leg NAME SECONDS_AT_START
 t=$SECONDS
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
-scripts/check-packaging.sh --quick
+scripts/check-packaging.sh --suite
 cargo test --workspace --all-targets --no-run -q
 leg "checks and build" "$t"
 
