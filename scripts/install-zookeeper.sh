@@ -2,7 +2,7 @@
 # Installs what the tests' ZooKeeper servers need, idempotently:
 # - Debian's packages zookeeper (3.8.0, the `ZK_VERSION=debian` leg; it brings Java), maven and
 #   a JDK (javac, for the Curator peer of the interoperability tests), when missing, and tmux
-#   (the pseudo-terminal of the `zk shell` test);
+#   (the pseudo-terminal of the `zk shell` test), nftables and iproute2 (network namespaces);
 # - the releases named in ZK_RELEASES (default: 3.9.5 and the newest 3.8.x that Maven Central
 #   serves) from Maven Central into the Maven cache (~/.m2), through the test kit, which
 #   starts and stops one server of each to prove it runs. A warm cache downloads nothing.
@@ -16,6 +16,10 @@ command -v mvn >/dev/null || missing+=(maven)
 # javac: the interoperability tests compile their Curator peer (aiozk_testkit::Peer).
 command -v javac >/dev/null || missing+=(default-jdk-headless)
 command -v tmux >/dev/null || missing+=(tmux)
+# nft and ip: the tests that build their own network namespaces (tests/addresses.rs, the
+# proof harness) need them.
+command -v nft >/dev/null || missing+=(nftables)
+command -v ip >/dev/null || missing+=(iproute2)
 if [ ${#missing[@]} -gt 0 ]; then
   SUDO=""
   if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
