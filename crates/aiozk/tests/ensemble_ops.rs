@@ -1,76 +1,16 @@
 //! Ensemble operations against real ensembles: replacing the server list at run time
 //! (ZOOKEEPER-1355 rebalancing) and dynamic reconfiguration.
 
+mod common;
+
 use std::collections::BTreeMap;
-use std::future::Future;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use aiozk::{Client, Error, SessionEvent, SessionState};
+use aiozk::{Client, Error};
 use aiozk_testkit::{Ensemble, ServerConfig};
-
-async fn within<T>(secs: u64, what: &str, fut: impl Future<Output = T>) -> T {
-    match tokio::time::timeout(Duration::from_secs(secs), fut).await {
-        Ok(v) => v,
-        Err(_) => panic!("timed out after {secs} s waiting for {what}"),
-    }
-}
-
-/// What the load of one client saw.
-#[derive(Default)]
-struct Tally {
-    ok: AtomicU64,
-    connection_losses: AtomicU64,
-    /// Any other failure, or a new session: each is a test failure.
-    bad: std::sync::Mutex<Vec<String>>,
-}
-
-/// Writes and reads `path` in a loop until `stop`; counts the outcomes.
-fn load(client: Client, path: String, stop: Arc<AtomicBool>, tally: Arc<Tally>) {
-    tokio::spawn(async move {
-        let mut n = 0u64;
-        while !stop.load(Ordering::Relaxed) {
-            n += 1;
-            let value = n.to_string();
-            let write = client.set_data(&path, value.as_bytes(), None).await;
-            let read = client.get_data(&path).await.map(|_| ());
-            for outcome in [write.map(|_| ()), read] {
-                match outcome {
-                    Ok(()) => tally.ok.fetch_add(1, Ordering::Relaxed),
-                    Err(Error::ConnectionLoss) => {
-                        tally.connection_losses.fetch_add(1, Ordering::Relaxed)
-                    }
-                    Err(e) => {
-                        tally.bad.lock().unwrap().push(format!("{path}: {e}"));
-                        0
-                    }
-                };
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    });
-}
-
-/// Records every new session and expiry of `client` in `tally`.
-fn watch_session(client: &Client, tally: Arc<Tally>) {
-    let mut events = client.state_changes();
-    tokio::spawn(async move {
-        while let Ok(event) = events.recv().await {
-            match event {
-                SessionEvent::NewSession { session_id } => tally
-                    .bad
-                    .lock()
-                    .unwrap()
-                    .push(format!("new session {session_id:#x}")),
-                SessionEvent::State(SessionState::Expired, _) => {
-                    tally.bad.lock().unwrap().push("session expired".into())
-                }
-                _ => {}
-            }
-        }
-    });
-}
+use common::load::{load, watch_session, within, Tally};
 
 /// Waits until every client is connected; returns how many are on each server.
 async fn distribution(clients: &[Client]) -> BTreeMap<String, usize> {

@@ -3,71 +3,16 @@
 //! servers are restarted one by one with a certificate of the new authority that trust
 //! only the new one, and every session lives through it. Also: CRL checking.
 
-use std::future::Future;
+mod common;
+
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use aiozk::{Client, Error, SessionEvent, SessionState, TlsOptions};
+use aiozk::{Client, TlsOptions};
 use aiozk_testkit::{Ensemble, ServerConfig, TestPki};
-
-async fn within<T>(secs: u64, what: &str, fut: impl Future<Output = T>) -> T {
-    match tokio::time::timeout(Duration::from_secs(secs), fut).await {
-        Ok(v) => v,
-        Err(_) => panic!("timed out after {secs} s waiting for {what}"),
-    }
-}
-
-#[derive(Default)]
-struct Tally {
-    ok: AtomicU64,
-    connection_losses: AtomicU64,
-    bad: std::sync::Mutex<Vec<String>>,
-}
-
-fn load(client: Client, path: String, stop: Arc<AtomicBool>, tally: Arc<Tally>) {
-    tokio::spawn(async move {
-        let mut n = 0u64;
-        while !stop.load(Ordering::Relaxed) {
-            n += 1;
-            let write = client.set_data(&path, n.to_string().as_bytes(), None).await;
-            let read = client.get_data(&path).await.map(|_| ());
-            for outcome in [write.map(|_| ()), read] {
-                match outcome {
-                    Ok(()) => tally.ok.fetch_add(1, Ordering::Relaxed),
-                    Err(Error::ConnectionLoss) => {
-                        tally.connection_losses.fetch_add(1, Ordering::Relaxed)
-                    }
-                    Err(e) => {
-                        tally.bad.lock().unwrap().push(format!("{path}: {e}"));
-                        0
-                    }
-                };
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    });
-}
-
-fn watch_session(client: &Client, tally: Arc<Tally>) {
-    let mut events = client.state_changes();
-    tokio::spawn(async move {
-        while let Ok(event) = events.recv().await {
-            match event {
-                SessionEvent::NewSession { session_id } => tally
-                    .bad
-                    .lock()
-                    .unwrap()
-                    .push(format!("new session {session_id:#x}")),
-                SessionEvent::State(SessionState::Expired, _) => {
-                    tally.bad.lock().unwrap().push("session expired".into())
-                }
-                _ => {}
-            }
-        }
-    });
-}
+use common::load::{load, watch_session, within, Tally};
 
 async fn all_connected(clients: &[Client], what: &str) {
     within(90, what, async {

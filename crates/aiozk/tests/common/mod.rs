@@ -2,6 +2,8 @@
 
 #![allow(dead_code)]
 
+pub mod load;
+
 use std::sync::OnceLock;
 use std::time::Duration;
 
