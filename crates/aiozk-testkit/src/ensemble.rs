@@ -181,7 +181,12 @@ fn substitute(s: &str, dir: &Path, myid: u32) -> String {
 /// Starts a `sh` that waits for end of file on its stdin (a pipe whose write end only this
 /// process holds, so EOF means this process is gone), then kills `pid` and, when `cleanup` is
 /// set, removes `member_dir` and then `root` if it is empty.
-fn spawn_watchdog(pid: u32, member_dir: &Path, root: &Path, cleanup: bool) -> io::Result<Child> {
+pub(crate) fn spawn_watchdog(
+    pid: u32,
+    member_dir: &Path,
+    root: &Path,
+    cleanup: bool,
+) -> io::Result<Child> {
     const SCRIPT: &str = "read -r line; kill -9 \"$1\" 2>/dev/null; \
                           if [ \"$4\" = 1 ]; then sleep 1; rm -rf \"$2\"; rmdir \"$3\"; fi";
     Command::new("/bin/sh")

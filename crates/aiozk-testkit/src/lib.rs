@@ -16,6 +16,8 @@
 //!   lines, extra JVM flags, TTL/container support, read-only mode, a TLS port, ...);
 //!   [`TestPki`] makes the certificates of a TLS port, [`ServerConfig::tls`] sets it up, and
 //!   [`ServerConfig::sasl_digest_user`] adds a SASL user.
+//! * [`Kdc`] runs an MIT Kerberos KDC for a test realm; [`ServerConfig::sasl_kerberos`] makes
+//!   servers authenticate clients with SASL GSSAPI against it.
 //! * [`four_letter_word`] and [`four_letter_word_async`] send four-letter words such as
 //!   `ruok`, `srvr` or `mntr`.
 //! * [`FaultProxy`] sits between a client and a server and can cut connections (RST or FIN),
@@ -51,6 +53,7 @@ mod ensemble;
 mod foreign;
 mod fourlw;
 mod install;
+mod kerberos;
 mod ports;
 mod proxy;
 mod scripted;
@@ -61,6 +64,7 @@ pub use ensemble::Ensemble;
 pub use foreign::{python_venv, Peer, CURATOR_VERSION, KAZOO_VERSION};
 pub use fourlw::{four_letter_word, four_letter_word_async, Mode};
 pub use install::{ServerVersion, ZooKeeperInstall, DEFAULT_VERSION};
+pub use kerberos::{Kdc, TEST_REALM};
 pub use ports::{free_port, free_ports, port_is_free, port_is_free_on};
 pub use proxy::FaultProxy;
 pub use scripted::{connect_response, ScriptedConn, ScriptedServer};

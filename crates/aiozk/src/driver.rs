@@ -20,12 +20,39 @@ use crate::metrics::ClientMetrics;
 use crate::path::Chroot;
 use crate::provider::{Draws, HostProvider};
 use crate::session::{
-    watch_set_by, Event, Outgoing, Session, SessionConfig, SessionState, SessionStats, StateCause,
-    Tokens, WatchKind,
+    watch_set_by, Event, Outgoing, SaslInput, SaslStep, Session, SessionConfig, SessionState,
+    SessionStats, StateCause, Tokens, WatchKind,
 };
 use crate::trace::RequestTrace;
 use crate::watcher::slots::{SlotId, WatchSlots};
 use crate::watcher::{strip_event, StreamSlots};
+
+/// A SASL mechanism whose steps may block (GSSAPI talks to a KDC): the driver runs them on
+/// a blocking thread, one exchange per connection.
+pub(crate) trait SaslMechanism: Send + Sync {
+    /// A new exchange with the server `host` (as written in the server list).
+    fn exchange(&self, host: &str) -> Box<dyn SaslExchange>;
+}
+
+/// One exchange of a [`SaslMechanism`].
+pub(crate) trait SaslExchange: Send {
+    /// The answer to the session's input. Blocking.
+    fn step(&mut self, input: SaslInput) -> Result<SaslStep, String>;
+}
+
+/// A finished SASL step: the exchange back, and its answer.
+type SaslDone = (Box<dyn SaslExchange>, Result<SaslStep, String>);
+type SaslTask = tokio::task::JoinHandle<SaslDone>;
+
+/// The mechanism of an externally computed SASL exchange and the step under way.
+#[derive(Default)]
+struct ExternalSasl {
+    mechanism: Option<Arc<dyn SaslMechanism>>,
+    /// The exchange of the current round, while no step runs.
+    idle: Option<(u64, Box<dyn SaslExchange>)>,
+    /// The step running on a blocking thread, for this round.
+    running: Option<(u64, SaslTask)>,
+}
 
 /// The channel types the driver gives the session as tokens.
 pub(crate) struct Channels;
@@ -246,6 +273,8 @@ pub(crate) struct Driver {
     bytes_received: u64,
     /// The session's `coalesced_reads` already added to the metric.
     coalesced_reported: u64,
+    /// SASL steps computed outside the session (GSSAPI).
+    sasl: ExternalSasl,
 }
 
 /// The smallest registry size at which dropped one-shot watchers are collected.
@@ -316,6 +345,7 @@ enum Wake {
     Timer,
     Probe(Option<usize>),
     ProbeDue,
+    Sasl(Result<SaslDone, tokio::task::JoinError>),
 }
 
 /// The host provider's randomness: one seed for the process, one ordinal per client, so that
@@ -347,6 +377,7 @@ impl Driver {
         chroot: Chroot,
         slots: Arc<WatchSlots>,
         streams: Arc<StreamSlots>,
+        sasl: Option<Arc<dyn SaslMechanism>>,
     ) -> Self {
         // Shuffled once, then used round-robin, so clients spread over the ensemble.
         let hosts = HostProvider::new(hosts, process_draws());
@@ -381,6 +412,10 @@ impl Driver {
             bytes_sent: 0,
             bytes_received: 0,
             coalesced_reported: 0,
+            sasl: ExternalSasl {
+                mechanism: sasl,
+                ..ExternalSasl::default()
+            },
         }
     }
 
@@ -452,6 +487,19 @@ impl Driver {
                         self.session.handle_timeout(now);
                     }
                     Wake::ProbeDue => self.start_probe(),
+                    Wake::Sasl(done) => {
+                        let Some((round, _)) = self.sasl.running.take() else {
+                            continue;
+                        };
+                        let step = match done {
+                            Ok((exchange, step)) => {
+                                self.sasl.idle = Some((round, exchange));
+                                step
+                            }
+                            Err(e) => Err(format!("the SASL step did not finish: {e}")),
+                        };
+                        self.session.sasl_step(now, round, step);
+                    }
                     Wake::Probe(found) => {
                         self.probe.running = None;
                         match found {
@@ -692,7 +740,10 @@ impl Driver {
         let rx_open = !self.handles_gone;
         let probe_at = self.probe.next_at;
         let probe = &mut self.probe.running;
+        let sasl = &mut self.sasl.running;
         tokio::select! {
+            done = async { (&mut sasl.as_mut().expect("guarded by the select condition").1).await },
+                if sasl.is_some() => Wake::Sasl(done),
             found = async { probe.as_mut().expect("guarded by the select condition").await },
                 if probe.is_some() => Wake::Probe(found),
             _ = async {
@@ -752,6 +803,7 @@ impl Driver {
                     let _ = self.state_tx.send(state);
                     let _ = self.events_tx.send(SessionEvent::State(state, cause));
                 }
+                Event::Sasl { round, input } => self.sasl_step(round, input),
                 Event::NewSession { session_id } => {
                     self.metrics.new_session();
                     tracing::Span::current().record(
@@ -763,6 +815,39 @@ impl Driver {
                 }
             }
         }
+    }
+
+    /// Starts the blocking computation of the next SASL token of exchange `round`.
+    fn sasl_step(&mut self, round: u64, input: SaslInput) {
+        let exchange = match (&input, self.sasl.idle.take()) {
+            (SaslInput::Start, _) => {
+                // A new connection: a new exchange; a step still running for an earlier one
+                // finishes unheard.
+                self.sasl.running = None;
+                let host = self
+                    .connected_host
+                    .as_ref()
+                    .map(|h| h.host.clone())
+                    .unwrap_or_default();
+                self.sasl.mechanism.as_ref().map(|m| m.exchange(&host))
+            }
+            (SaslInput::Server(_), Some((r, exchange))) if r == round => Some(exchange),
+            (SaslInput::Server(_), _) => None,
+        };
+        let Some(mut exchange) = exchange else {
+            let why = if self.sasl.mechanism.is_none() {
+                "no SASL mechanism is configured"
+            } else {
+                "a server SASL token for an exchange that is not under way"
+            };
+            self.session.sasl_step(now(), round, Err(why.into()));
+            return;
+        };
+        let task = tokio::task::spawn_blocking(move || {
+            let step = exchange.step(input);
+            (exchange, step)
+        });
+        self.sasl.running = Some((round, task));
     }
 
     fn publish(&mut self) {

@@ -52,6 +52,8 @@ mod dial;
 mod driver;
 mod error;
 pub mod fourlw;
+#[cfg(feature = "gssapi")]
+mod gssapi;
 pub mod hosts;
 pub mod metrics;
 pub mod path;
@@ -73,6 +75,8 @@ pub use client::{
 };
 pub use driver::SessionEvent;
 pub use error::{Error, Result};
+#[cfg(feature = "gssapi")]
+pub use gssapi::{Gssapi, GssapiStats};
 pub use retry::RetryPolicy;
 pub use session::{EventKind, KnownNodes, SaslCredentials, SessionState, StateCause};
 pub use tls::TlsOptions;

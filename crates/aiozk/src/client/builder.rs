@@ -40,6 +40,8 @@ pub struct ClientBuilder {
     resume: Option<(i64, Vec<u8>)>,
     auth: Vec<(String, Vec<u8>)>,
     sasl: Option<crate::session::SaslCredentials>,
+    /// A SASL mechanism computed by the driver (GSSAPI).
+    external_sasl: Option<Arc<dyn crate::driver::SaslMechanism>>,
     tls: Option<crate::tls::TlsOptions>,
     request_timeout: Option<Duration>,
     call_timeout: Option<Duration>,
@@ -65,6 +67,7 @@ impl std::fmt::Debug for ClientBuilder {
             .field("max_write_delay", &self.max_write_delay)
             .field("coalesce_reads", &self.coalesce_reads)
             .field("track_ensemble", &self.track_ensemble)
+            .field("external_sasl", &self.external_sasl.is_some())
             .field("reconnect_after_expiry", &self.reconnect_after_expiry)
             .field(
                 "resume",
@@ -99,6 +102,7 @@ impl ClientBuilder {
             resume: None,
             auth: Vec::new(),
             sasl: None,
+            external_sasl: None,
             tls: None,
             request_timeout: None,
             call_timeout: None,
@@ -281,6 +285,28 @@ impl ClientBuilder {
         self
     }
 
+    /// Authenticate every connection with Kerberos (SASL GSSAPI) before anything else is
+    /// sent; replaces [`sasl_digest_md5`](Self::sasl_digest_md5). A failed exchange ends the
+    /// session with [`SessionState::AuthFailed`](crate::SessionState::AuthFailed), as a
+    /// refused password does. Needs the cargo feature `gssapi`.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), aiozk::Error> {
+    /// let kerberos = aiozk::Gssapi::keytab("app@EXAMPLE.COM", "/etc/app/app.keytab");
+    /// let client = aiozk::Client::builder("zk1.example.com:2181")
+    ///     .sasl_gssapi(kerberos)
+    ///     .connect()
+    ///     .await?;
+    /// # drop(client); Ok(()) }
+    /// ```
+    #[cfg(feature = "gssapi")]
+    pub fn sasl_gssapi(mut self, gssapi: crate::gssapi::Gssapi) -> Self {
+        self.external_sasl = Some(Arc::new(gssapi));
+        self
+    }
+
     /// Use TLS with these options for every server (servers written `tls://host:port` in
     /// the connect string use TLS even without this call, with these options if given, else
     /// the system's certificate authorities).
@@ -375,6 +401,7 @@ impl ClientBuilder {
             resume: self.resume.clone(),
             seed: rand::random(),
             sasl: self.sasl.clone(),
+            external_sasl: self.external_sasl.is_some(),
             max_write_delay: self.max_write_delay,
             coalesce_reads: self.coalesce_reads,
             fail_eagerly: self.fail_eagerly,
@@ -426,6 +453,7 @@ impl ClientBuilder {
             chroot.clone(),
             slots.clone(),
             streams.clone(),
+            self.external_sasl.clone(),
         );
         tokio::spawn(driver.run());
         let inner = Inner {

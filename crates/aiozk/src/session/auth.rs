@@ -21,9 +21,18 @@ pub(super) struct Auth<T: Tokens> {
 
 /// A SASL exchange under way.
 pub(super) struct SaslExchange {
-    pub(super) mech: DigestMd5,
+    pub(super) mech: Mechanism,
     /// The state to report once authenticated.
     pub(super) state: SessionState,
+}
+
+/// Who computes the tokens of a SASL exchange.
+pub(super) enum Mechanism {
+    /// DIGEST-MD5, computed here.
+    Digest(DigestMd5),
+    /// Computed by the driver (GSSAPI: it may talk to a KDC); `round` numbers the exchange,
+    /// so that an answer computed for an earlier connection is recognised and dropped.
+    External { round: u64 },
 }
 
 impl<T: Tokens> Default for Auth<T> {

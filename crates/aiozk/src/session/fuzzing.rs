@@ -286,7 +286,7 @@ impl Harness {
                 assert!(self.ended.insert(stream), "stream {stream} ended twice");
                 self.streams.retain(|&s| s != stream);
             }
-            Event::State(..) | Event::NewSession { .. } => {}
+            Event::State(..) | Event::NewSession { .. } | Event::Sasl { .. } => {}
         }
     }
 

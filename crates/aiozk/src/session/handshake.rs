@@ -10,12 +10,14 @@ use aiozk_proto::{
 use bytes::{Bytes, BytesMut};
 use tracing::{info, warn};
 
-use super::auth::SaslExchange;
+use super::auth::{Mechanism, SaslExchange};
 use super::catch_up::{self, SET_WATCHES_BATCH_BYTES};
 use super::health::Attempt;
 use super::pending::PendingKind;
 use super::sasl;
-use super::types::{Event, EventKind, SessionState, StateCause, Tokens, WatchedEvent};
+use super::types::{
+    Event, EventKind, SaslInput, SaslStep, SessionState, StateCause, Tokens, WatchedEvent,
+};
 use super::{Phase, Session};
 use crate::error::Error;
 
@@ -94,19 +96,47 @@ impl<T: Tokens> Session<T> {
             read_only = resp.read_only,
             "handshake complete"
         );
-        match self.config.sasl.clone() {
-            // SASL runs first, alone on the connection: the server handles its packets out
-            // of band, and nothing else may be sent until it is done.
-            Some(creds) => {
-                let cnonce = format!("{:016x}{:016x}", self.next_random(), self.next_random());
-                let mech = sasl::DigestMd5::new(creds, cnonce);
-                let token = mech.initial();
-                self.auth.sasl = Some(SaslExchange { mech, state });
-                self.write_sasl(now, &token);
-            }
-            None => self.after_handshake(now, state),
+        // SASL runs first, alone on the connection: the server handles its packets out of
+        // band, and nothing else may be sent until it is done.
+        if self.config.external_sasl {
+            self.sasl_rounds += 1;
+            let round = self.sasl_rounds;
+            self.auth.sasl = Some(SaslExchange {
+                mech: Mechanism::External { round },
+                state,
+            });
+            self.events.push_back(Event::Sasl {
+                round,
+                input: SaslInput::Start,
+            });
+        } else if let Some(creds) = self.config.sasl.clone() {
+            let cnonce = format!("{:016x}{:016x}", self.next_random(), self.next_random());
+            let mech = sasl::DigestMd5::new(creds, cnonce);
+            let token = mech.initial();
+            self.auth.sasl = Some(SaslExchange {
+                mech: Mechanism::Digest(mech),
+                state,
+            });
+            self.write_sasl(now, &token);
+        } else {
+            self.after_handshake(now, state);
         }
         Ok(())
+    }
+
+    /// The driver's answer to [`Event::Sasl`] for exchange `round`: a token to send, the end
+    /// of the exchange, or why the mechanism failed (which fails the session with
+    /// [`SessionState::AuthFailed`], as a rejection by the server does). An answer for an
+    /// exchange that is no longer under way (its connection is gone) is ignored.
+    pub fn sasl_step(&mut self, now: Instant, round: u64, step: Result<SaslStep, String>) {
+        match &self.auth.sasl {
+            Some(SaslExchange {
+                mech: Mechanism::External { round: current },
+                ..
+            }) if *current == round => {}
+            _ => return,
+        }
+        self.sasl_progress(now, step);
     }
 
     fn write_sasl(&mut self, now: Instant, token: &[u8]) {
@@ -121,19 +151,30 @@ impl<T: Tokens> Session<T> {
             self.auth.sasl = None;
             return;
         }
-        let step = match result {
-            Ok(Response::Sasl(Some(token))) => self
-                .auth
-                .sasl
-                .as_mut()
-                .map(|x| x.mech.step(&token))
-                .unwrap_or_else(|| Err("SASL reply without an exchange".into())),
-            Ok(_) => Err("the server has no SASL configuration".into()),
-            Err(e) => Err(format!("the server rejected the SASL credentials: {e}")),
+        let step = match (result, self.auth.sasl.as_mut().map(|x| &mut x.mech)) {
+            (Err(e), _) => Err(format!("the server rejected the SASL credentials: {e}")),
+            (Ok(Response::Sasl(token)), Some(Mechanism::External { round })) => {
+                // The driver's mechanism reads the token; its answer comes back through
+                // `sasl_step`.
+                let round = *round;
+                self.events.push_back(Event::Sasl {
+                    round,
+                    input: SaslInput::Server(token.map(|t| t.to_vec())),
+                });
+                return;
+            }
+            (Ok(Response::Sasl(Some(token))), Some(Mechanism::Digest(mech))) => mech.step(&token),
+            (Ok(_), None) => Err("SASL reply without an exchange".into()),
+            (Ok(_), Some(_)) => Err("the server has no SASL configuration".into()),
         };
+        self.sasl_progress(now, step);
+    }
+
+    /// Sends the next token, or ends the exchange (authenticated, or failed).
+    fn sasl_progress(&mut self, now: Instant, step: Result<SaslStep, String>) {
         match step {
-            Ok(sasl::Step::Send(token)) => self.write_sasl(now, &token),
-            Ok(sasl::Step::Done) => {
+            Ok(SaslStep::Send(token)) => self.write_sasl(now, &token),
+            Ok(SaslStep::Done) => {
                 let state = self
                     .auth
                     .sasl

@@ -77,8 +77,9 @@ use pending::{Pending, PendingKind, Requests};
 pub use sasl::SaslCredentials;
 use timer::{Timer, TimerTable};
 pub use types::{
-    Event, EventKind, KnownNodes, Outgoing, SessionConfig, SessionState, SessionStats, StateCause,
-    Tokens, WatchKind, WatchRequest, WatchedEvent, DEFAULT_MAX_WRITE_DELAY,
+    Event, EventKind, KnownNodes, Outgoing, SaslInput, SaslStep, SessionConfig, SessionState,
+    SessionStats, StateCause, Tokens, WatchKind, WatchRequest, WatchedEvent,
+    DEFAULT_MAX_WRITE_DELAY,
 };
 pub(crate) use watches::watch_set_by;
 use watches::{Existence, WatchRegistry, WatchRemoval};
@@ -125,6 +126,8 @@ pub struct Session<T: Tokens> {
     requests: Requests<T>,
     /// Credentials to replay, auth replies awaited, the SASL exchange.
     auth: Auth<T>,
+    /// SASL exchanges the driver has been asked to compute (see [`Event::Sasl`]).
+    sasl_rounds: u64,
     /// Reads waiting for a MultiRead batch, and what the server takes.
     reads: Coalescer<T>,
     /// The probe is out; the state to report once it is answered.
@@ -191,6 +194,7 @@ impl<T: Tokens> Session<T> {
             out: Outbox::default(),
             requests: Requests::default(),
             auth: Auth::default(),
+            sasl_rounds: 0,
             reads: Coalescer::new(coalesce),
             probe: None,
             watches: WatchRegistry::default(),

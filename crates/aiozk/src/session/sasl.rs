@@ -4,6 +4,8 @@
 
 use md5::{Digest, Md5};
 
+use super::types::SaslStep as Step;
+
 /// Credentials for SASL authentication. `Debug` never shows the password.
 #[derive(Clone, PartialEq, Eq)]
 pub struct SaslCredentials {
@@ -24,15 +26,6 @@ impl std::fmt::Debug for SaslCredentials {
 
 /// ZooKeeper's fixed service and server names for DIGEST-MD5.
 const DIGEST_URI: &str = "zookeeper/zk-sasl-md5";
-
-/// What to do after a server token.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Step {
-    /// Send this token and wait for the next server token.
-    Send(Vec<u8>),
-    /// Authentication succeeded.
-    Done,
-}
 
 enum Stage {
     Start,

@@ -155,6 +155,33 @@ pub enum Event<T: Tokens> {
         /// The new session id.
         session_id: i64,
     },
+    /// With [`SessionConfig::external_sasl`]: the driver computes the next token of the SASL
+    /// exchange numbered `round` and answers with [`Session::sasl_step`](super::Session::sasl_step).
+    Sasl {
+        /// The exchange; the answer names it.
+        round: u64,
+        /// What the driver answers.
+        input: SaslInput,
+    },
+}
+
+/// What the SASL mechanism of the driver answers (see [`Event::Sasl`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SaslInput {
+    /// The exchange starts (the handshake of a connection is complete): the client's first
+    /// token.
+    Start,
+    /// The server answered with this token (`None`: a reply without a token).
+    Server(Option<Vec<u8>>),
+}
+
+/// The driver's answer to [`Event::Sasl`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SaslStep {
+    /// Send this token to the server and wait for its answer.
+    Send(Vec<u8>),
+    /// The exchange is complete: the connection is authenticated.
+    Done,
 }
 
 impl<T: Tokens> std::fmt::Debug for Event<T> {
@@ -166,6 +193,12 @@ impl<T: Tokens> std::fmt::Debug for Event<T> {
             Self::StreamEnded(_) => f.write_str("StreamEnded"),
             Self::State(s, c) => f.debug_tuple("State").field(s).field(c).finish(),
             Self::NewSession { session_id } => write!(f, "NewSession({session_id:#x})"),
+            Self::Sasl { round, input } => match input {
+                SaslInput::Start => write!(f, "Sasl({round}, start)"),
+                SaslInput::Server(t) => {
+                    write!(f, "Sasl({round}, {} bytes)", t.as_ref().map_or(0, Vec::len))
+                }
+            },
         }
     }
 }
@@ -223,6 +256,9 @@ pub struct SessionConfig {
     pub seed: u64,
     /// SASL DIGEST-MD5 credentials, authenticated on every connection.
     pub sasl: Option<SaslCredentials>,
+    /// Authenticate every connection with SASL, the driver computing the tokens
+    /// ([`Event::Sasl`]; GSSAPI). Takes precedence over [`sasl`](Self::sasl).
+    pub external_sasl: bool,
     /// How long requests may wait to be written together while many are in flight
     /// (see [`Session::poll_transmit`](super::Session::poll_transmit)); zero writes every request at the first chance.
     pub max_write_delay: Duration,
@@ -247,6 +283,7 @@ impl std::fmt::Debug for SessionConfig {
             .field("max_write_delay", &self.max_write_delay)
             .field("coalesce_reads", &self.coalesce_reads)
             .field("fail_eagerly", &self.fail_eagerly)
+            .field("external_sasl", &self.external_sasl)
             .field(
                 "resume",
                 &self.resume.as_ref().map(|(id, _)| format!("{id:#x}")),
@@ -266,6 +303,7 @@ impl Default for SessionConfig {
             resume: None,
             seed: 0x5eed,
             sasl: None,
+            external_sasl: false,
             max_write_delay: DEFAULT_MAX_WRITE_DELAY,
             coalesce_reads: false,
             fail_eagerly: false,

@@ -23,9 +23,9 @@ pub(super) use bytes::{BufMut, Bytes, BytesMut};
 
 pub(super) use super::super::fuzzing::Numbers as TestTokens;
 pub(super) use super::super::{
-    Event, EventKind, Outgoing, Session, SessionConfig, SessionState, StateCause, WatchKind,
-    WatchRequest, WatchedEvent, DEFAULT_MAX_WRITE_DELAY, SET_WATCHES_BATCH_BYTES,
-    WRITE_BATCH_MIN_IN_FLIGHT,
+    Event, EventKind, Outgoing, SaslInput, SaslStep, Session, SessionConfig, SessionState,
+    StateCause, WatchKind, WatchRequest, WatchedEvent, DEFAULT_MAX_WRITE_DELAY,
+    SET_WATCHES_BATCH_BYTES, WRITE_BATCH_MIN_IN_FLIGHT,
 };
 pub(super) use crate::error::Error;
 
@@ -38,6 +38,7 @@ pub(super) enum Ev {
     StreamEnded(u32),
     State(SessionState, StateCause),
     NewSession(i64),
+    Sasl(u64, SaslInput),
 }
 
 impl From<Event<TestTokens>> for Ev {
@@ -49,6 +50,7 @@ impl From<Event<TestTokens>> for Ev {
             Event::StreamEnded(t) => Self::StreamEnded(t),
             Event::State(s, c) => Self::State(s, c),
             Event::NewSession { session_id } => Self::NewSession(session_id),
+            Event::Sasl { round, input } => Self::Sasl(round, input),
         }
     }
 }

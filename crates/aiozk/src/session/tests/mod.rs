@@ -9,6 +9,7 @@ mod catch_up;
 mod close;
 mod coalesce;
 mod connect;
+mod external_sasl;
 mod handshake;
 mod health;
 mod joint_writes;
