@@ -2,7 +2,9 @@
 # Installs what the tests' ZooKeeper servers need, idempotently:
 # - Debian's packages zookeeper (3.8.0, the `ZK_VERSION=debian` leg; it brings Java), maven and
 #   a JDK (javac, for the Curator peer of the interoperability tests), when missing, and tmux
-#   (the pseudo-terminal of the `zk shell` test), nftables and iproute2 (network namespaces);
+#   (the pseudo-terminal of the `zk shell` test), nftables and iproute2 (network namespaces),
+#   libkrb5-dev, krb5-kdc, krb5-admin-server and krb5-user (the `gssapi` feature, its test
+#   realm and kinit);
 # - the releases named in ZK_RELEASES (default: 3.9.5 and the newest 3.8.x that Maven Central
 #   serves) from Maven Central into the Maven cache (~/.m2), through the test kit, which
 #   starts and stops one server of each to prove it runs. A warm cache downloads nothing.
@@ -20,6 +22,12 @@ command -v tmux >/dev/null || missing+=(tmux)
 # proof harness) need them.
 command -v nft >/dev/null || missing+=(nftables)
 command -v ip >/dev/null || missing+=(iproute2)
+# Kerberos: the C libraries the `gssapi` feature links (headers and .so links), and MIT's KDC
+# with kadmin.local for the test kit's realm.
+[ -e /usr/include/gssapi/gssapi_ext.h ] || missing+=(libkrb5-dev)
+[ -x /usr/sbin/krb5kdc ] || missing+=(krb5-kdc)
+[ -x /usr/sbin/kadmin.local ] || missing+=(krb5-admin-server)
+command -v kinit >/dev/null || missing+=(krb5-user)
 if [ ${#missing[@]} -gt 0 ]; then
   SUDO=""
   if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi

@@ -95,6 +95,52 @@ pub struct Global {
     )]
     pub sasl: Option<(String, String)>,
 
+    /// Authenticate with Kerberos (SASL GSSAPI): with --keytab and --principal, a login of
+    /// its own renewed before its ticket expires; otherwise the tickets of the ticket cache
+    /// (KRB5CCNAME or --ccache). The server's principal is `zookeeper/<host>` of each server
+    /// (see --sasl-service and --server-principal). Needs a zk built with the `gssapi`
+    /// feature.
+    #[arg(long, env = "ZK_SASL_GSSAPI", global = true)]
+    pub sasl_gssapi: bool,
+
+    /// The keytab of a Kerberos login (with --principal).
+    #[arg(long, value_name = "FILE", requires_all = ["sasl_gssapi", "principal"], global = true)]
+    pub keytab: Option<PathBuf>,
+
+    /// The client's Kerberos principal, `name@REALM`: with --keytab, the one to log in as;
+    /// with a ticket cache, the one whose tickets to use.
+    #[arg(
+        long,
+        value_name = "PRINCIPAL",
+        requires = "sasl_gssapi",
+        global = true
+    )]
+    pub principal: Option<String>,
+
+    /// The ticket cache to use instead of the default one (`FILE:/tmp/krb5cc_1000`).
+    #[arg(
+        long,
+        value_name = "NAME",
+        requires = "sasl_gssapi",
+        conflicts_with = "keytab",
+        global = true
+    )]
+    pub ccache: Option<String>,
+
+    /// The service part of the servers' Kerberos principals (`zookeeper` by default).
+    #[arg(long, value_name = "NAME", requires = "sasl_gssapi", global = true)]
+    pub sasl_service: Option<String>,
+
+    /// The servers' whole Kerberos principal (`zookeeper/zk1.example.com@EXAMPLE.COM`)
+    /// instead of one made from each server's host.
+    #[arg(
+        long,
+        value_name = "PRINCIPAL",
+        requires = "sasl_gssapi",
+        global = true
+    )]
+    pub server_principal: Option<String>,
+
     /// Use TLS to every server, trusting the certificate authorities in this PEM file.
     #[arg(long, value_name = "FILE", global = true)]
     pub tls_ca: Option<PathBuf>,

@@ -131,7 +131,10 @@ pub fn status_of(err: &Error) -> u8 {
         Error::NodeExists => NODE_EXISTS,
         Error::BadVersion => BAD_VERSION,
         Error::NotEmpty => NOT_EMPTY,
-        Error::NoAuth | Error::AuthFailed | Error::SessionClosedRequireSaslAuth => NO_AUTH,
+        Error::NoAuth
+        | Error::AuthFailed
+        | Error::SaslFailed(_)
+        | Error::SessionClosedRequireSaslAuth => NO_AUTH,
         Error::NoHosts(_)
         | Error::ConnectionLoss
         | Error::Timeout

@@ -66,6 +66,9 @@ impl Ctx {
         if let Some((user, password)) = &g.sasl {
             builder = builder.sasl_digest_md5(user, password);
         }
+        if g.sasl_gssapi {
+            builder = kerberos(builder, g)?;
+        }
         if let Some(tls) = tls_options(g)? {
             builder = builder.tls(tls);
         }
@@ -143,6 +146,40 @@ impl Ctx {
 
 /// Slack for the builder's own connect timeout to fire first.
 const SAFETY: Duration = Duration::from_millis(200);
+
+/// The Kerberos options from the global flags.
+#[cfg(feature = "gssapi")]
+fn kerberos(builder: aiozk::ClientBuilder, g: &Global) -> Result<aiozk::ClientBuilder, Failure> {
+    let mut gss = match (&g.keytab, &g.principal) {
+        (Some(keytab), Some(principal)) => aiozk::Gssapi::keytab(principal, keytab),
+        (_, principal) => {
+            let mut gss = aiozk::Gssapi::ticket_cache();
+            if let Some(p) = principal {
+                gss = gss.principal(p);
+            }
+            if let Some(c) = &g.ccache {
+                gss = gss.ccache(c);
+            }
+            gss
+        }
+    };
+    if let Some(service) = &g.sasl_service {
+        gss = gss.service(service);
+    }
+    if let Some(p) = &g.server_principal {
+        gss = gss.server_principal(p);
+    }
+    Ok(builder.sasl_gssapi(gss))
+}
+
+/// Without the `gssapi` feature, `--sasl-gssapi` is refused.
+#[cfg(not(feature = "gssapi"))]
+fn kerberos(_: aiozk::ClientBuilder, _: &Global) -> Result<aiozk::ClientBuilder, Failure> {
+    Err(Failure::usage(
+        "--sasl-gssapi: this zk was built without Kerberos support \
+         (build it with `--features gssapi`)",
+    ))
+}
 
 /// The TLS options from the global flags, or `None` for plain TCP (a `tls://` server in the
 /// list still uses TLS, with the system's authorities).

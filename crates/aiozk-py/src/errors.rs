@@ -93,6 +93,8 @@ fn build(py: Python<'_>, e: Error) -> PyResult<PyErr> {
             value.setattr("results", PyList::new(py, per_op)?)?;
             value
         }
+        // The server's AuthFailed class, with this side's reason after the code.
+        Error::SaslFailed(_) => exc.getattr("AuthFailed")?.call1((-115, message))?,
         Error::Timeout => exc.getattr("TimeoutError")?.call1((message,))?,
         Error::Closed => exc.getattr("ClientClosed")?.call1((message,))?,
         Error::InvalidPath { .. } => exc.getattr("InvalidPath")?.call1((message,))?,

@@ -187,6 +187,8 @@ pub(crate) struct Shared {
     pub(crate) heard_at: Option<Instant>,
     /// See [`Session::connect_failure`].
     pub(crate) connect_failure: Option<Error>,
+    /// Why the session ended with `AuthFailed`.
+    pub(crate) auth_failure: Option<Error>,
 }
 
 /// A byte stream to a server (TCP, or TLS over TCP).
@@ -797,6 +799,11 @@ impl Driver {
                 Event::StreamEnded(slot) => self.slots.streams.slots.release(slot),
                 Event::State(state, cause) => {
                     self.metrics.state(state, &cause);
+                    if let StateCause::AuthRejected(why) = &cause {
+                        // A poisoned lock only means a reader panicked; the data is plain.
+                        let mut shared = self.shared.lock().unwrap_or_else(|e| e.into_inner());
+                        shared.auth_failure = Some(why.clone());
+                    }
                     // Whoever wakes on the change reads the session id, server and
                     // counters next: they must already be current.
                     self.publish();

@@ -191,6 +191,11 @@ pub enum Error {
     /// An I/O error on the connection.
     #[error("I/O error: {0}")]
     Io(Arc<str>),
+    /// The SASL exchange failed on this side: the mechanism could not make its next token
+    /// (no Kerberos ticket, the KDC unreachable, the server's answer not what the mechanism
+    /// expects). Ends the session like [`Error::AuthFailed`], which is the server's refusal.
+    #[error("SASL authentication failed: {0}")]
+    SaslFailed(Arc<str>),
     /// A retry policy gave up; the last error is attached.
     #[error("gave up after {attempts} attempts: {last}")]
     RetriesExhausted {
@@ -318,6 +323,7 @@ impl Error {
             self,
             Self::SessionExpired
                 | Self::AuthFailed
+                | Self::SaslFailed(_)
                 | Self::SessionClosedRequireSaslAuth
                 | Self::Closed
         )

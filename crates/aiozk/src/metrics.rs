@@ -256,6 +256,7 @@ pub(crate) fn outcome(err: &Error) -> &'static str {
         Error::InvalidCallback => "invalid_callback",
         Error::InvalidAcl => "invalid_acl",
         Error::AuthFailed => "auth_failed",
+        Error::SaslFailed(_) => "sasl_failed",
         Error::Closing => "closing",
         Error::Nothing => "nothing",
         Error::SessionMoved => "session_moved",

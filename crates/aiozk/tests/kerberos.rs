@@ -38,6 +38,9 @@ async fn cut_and_reconnect(client: &Client, proxy: &FaultProxy, what: &str) {
     state(client, SessionState::Connected, 30, what).await;
 }
 
+// Over two minutes, nearly all of it waiting: scripts/test.sh runs it beside the suite's
+// first leg (`cargo test --features gssapi --test kerberos -- --ignored` runs it alone).
+#[ignore = "two minutes of waiting for tickets to age; scripts/test.sh runs it beside the first leg"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_session_outlives_its_tickets_through_renewals_and_reconnects() {
     let kdc = Kdc::start().expect("start the KDC");

@@ -31,9 +31,22 @@ fn main() {
         println!("{NAME}: test");
         return;
     }
-    // A name filter given to `cargo test` that does not match this test: nothing to run.
-    let filters: Vec<&String> = args[1..].iter().filter(|a| !a.starts_with('-')).collect();
-    if !filters.is_empty() && !filters.iter().any(|f| NAME.contains(f.as_str())) {
+    // A name filter given to `cargo test` that does not match this test, or a `--skip`
+    // that does: nothing to run.
+    let mut filters = Vec::new();
+    let mut skips = Vec::new();
+    let mut rest = args[1..].iter();
+    while let Some(a) = rest.next() {
+        if a == "--skip" {
+            skips.extend(rest.next().map(String::as_str));
+        } else if let Some(s) = a.strip_prefix("--skip=") {
+            skips.push(s);
+        } else if !a.starts_with('-') {
+            filters.push(a.as_str());
+        }
+    }
+    let skipped = skips.iter().any(|s| NAME.contains(s));
+    if skipped || (!filters.is_empty() && !filters.iter().any(|f| NAME.contains(f))) {
         println!("running 0 tests");
         return;
     }

@@ -340,7 +340,9 @@ impl ClientBuilder {
         };
         match outcome {
             s if s.is_connected() => Ok(client),
-            SessionState::AuthFailed => Err(Error::AuthFailed),
+            SessionState::AuthFailed => {
+                Err(client.shared().auth_failure.unwrap_or(Error::AuthFailed))
+            }
             _ if client.connect_failure().is_some() => {
                 let err = client.connect_failure().unwrap_or(Error::ConnectionLoss);
                 client.close().await;
@@ -423,6 +425,7 @@ impl ClientBuilder {
             bytes_sent: 0,
             bytes_received: 0,
             heard_at: None,
+            auth_failure: None,
             connect_failure: None,
         }));
         let connector = driver::tcp_connector(tls_config);

@@ -152,7 +152,11 @@ impl<T: Tokens> Session<T> {
             return;
         }
         let step = match (result, self.auth.sasl.as_mut().map(|x| &mut x.mech)) {
-            (Err(e), _) => Err(format!("the server rejected the SASL credentials: {e}")),
+            (Err(e), _) => {
+                let why = format!("the server rejected the SASL credentials: {e}");
+                self.sasl_failed(&why, Error::AuthFailed);
+                return;
+            }
             (Ok(Response::Sasl(token)), Some(Mechanism::External { round })) => {
                 // The driver's mechanism reads the token; its answer comes back through
                 // `sasl_step`.
@@ -187,15 +191,23 @@ impl<T: Tokens> Session<T> {
                 self.after_handshake(now, state);
             }
             Err(msg) => {
-                warn!(session_id = format_args!("{:#x}", self.session_id), "{msg}");
-                self.auth.sasl = None;
-                self.stop(
-                    SessionState::AuthFailed,
-                    StateCause::AuthRejected(Error::AuthFailed),
-                    &Error::AuthFailed,
-                );
+                let error = Error::SaslFailed(msg.as_str().into());
+                self.sasl_failed(&msg, error);
             }
         }
+    }
+
+    /// Ends the session with [`SessionState::AuthFailed`] for `why`: `cause` is
+    /// [`Error::AuthFailed`] when the server refused, [`Error::SaslFailed`] when this side
+    /// could not go on. Requests fail with [`Error::AuthFailed`].
+    fn sasl_failed(&mut self, why: &str, cause: Error) {
+        warn!(session_id = format_args!("{:#x}", self.session_id), "{why}");
+        self.auth.sasl = None;
+        self.stop(
+            SessionState::AuthFailed,
+            StateCause::AuthRejected(cause),
+            &Error::AuthFailed,
+        );
     }
 
     /// Sends what waited for the connection, in this order: credentials, watch

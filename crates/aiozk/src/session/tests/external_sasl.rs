@@ -105,11 +105,12 @@ fn a_failed_step_fails_the_session() {
         evs.contains(&Ev::Reply(1, Err(Error::AuthFailed))),
         "{evs:?}"
     );
+    // The cause says why, on this side.
     assert_eq!(
         evs.last(),
         Some(&Ev::State(
             SessionState::AuthFailed,
-            StateCause::AuthRejected(Error::AuthFailed)
+            StateCause::AuthRejected(Error::SaslFailed("no ticket".into()))
         ))
     );
     assert!(h.s.state().is_terminal());
