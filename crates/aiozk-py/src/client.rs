@@ -409,7 +409,7 @@ impl PyClient {
         default_acl=None, retry=None, call_timeout=None, connect_timeout=None, auth=Vec::new(),
         sasl=None, tls=None, reconnect_after_expiry=true, resume=None, max_frame=None,
         max_write_delay=None, coalesce_reads=true, fail_eagerly=false, client_config=None,
-        track_ensemble=false))]
+        track_ensemble=false, kerberos=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         servers: &str,
@@ -431,6 +431,7 @@ impl PyClient {
         fail_eagerly: bool,
         client_config: Option<PyRef<'_, PyClientConfig>>,
         track_ensemble: bool,
+        kerberos: Option<PyRef<'_, crate::kerberos::PyKerberos>>,
     ) -> PyResult<Self> {
         let mut builder = Client::builder(servers);
         // The file first, so the keyword arguments override it.
@@ -465,6 +466,9 @@ impl PyClient {
         }
         if let Some(tls) = tls {
             builder = builder.tls(tls.options.clone());
+        }
+        if let Some(k) = kerberos {
+            builder = crate::kerberos::apply(builder, &k)?;
         }
         if let Some((id, password)) = resume {
             builder = builder.resume_session(id, password);
@@ -516,7 +520,9 @@ impl PyClient {
                         .map(|s| *s)
                         .unwrap_or(SessionState::Closed);
                     match state {
-                        SessionState::AuthFailed => Err(aiozk::Error::AuthFailed),
+                        SessionState::AuthFailed => {
+                            Err(client.auth_failure().unwrap_or(aiozk::Error::AuthFailed))
+                        }
                         SessionState::Closed => Err(aiozk::Error::Closed),
                         s if s.is_connected() => Ok(state_name(s)),
                         // Every server sent garbage (or refused): say which, and why.

@@ -22,6 +22,7 @@ mod bridge;
 mod client;
 mod errors;
 mod fence;
+mod kerberos;
 mod metrics;
 mod recipes;
 mod transaction;
@@ -39,6 +40,7 @@ fn aiozk_ext(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<client::PyClient>()?;
     m.add_class::<client::PyTlsOptions>()?;
     m.add_class::<client::PyClientConfig>()?;
+    m.add_class::<kerberos::PyKerberos>()?;
     m.add_class::<types::PyStat>()?;
     m.add_class::<watch::PyPersistentWatch>()?;
     m.add_class::<watch::PyStateChanges>()?;

@@ -22,14 +22,14 @@ import aiozk
 CRATE = pathlib.Path(__file__).resolve().parent.parent
 
 
-def _test_server() -> Iterator[Dict[str, Any]]:
+def _test_server(*options: str) -> Iterator[Dict[str, Any]]:
     binary = os.environ.get('ZK_TESTKIT')
     if binary:
         cmd = [binary]
     else:
         cmd = ['cargo', 'run', '--quiet', '--manifest-path', str(CRATE.parent / 'aiozk-testkit' / 'Cargo.toml'),
                '--bin', 'zk-testkit', '--']
-    cmd += ['serve', '--ttl', '--sasl', 'bob:bobsecret', '--tls']
+    cmd += ['serve', *(options or ('--ttl', '--sasl', 'bob:bobsecret', '--tls'))]
     proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         line = proc.stdout.readline()  # type: ignore[union-attr]
@@ -53,6 +53,13 @@ def zk_server() -> Iterator[Dict[str, Any]]:
 def private_server() -> Iterator[Dict[str, Any]]:
     """A server of its own for one test (which may freeze it: ``pid`` is the JVM's)."""
     yield from _test_server()
+
+
+@pytest.fixture
+def kerberos_server() -> Iterator[Dict[str, Any]]:
+    """A server that requires Kerberos, with a KDC of its own: ``kerberos_servers``,
+    ``krb5_conf``, ``keytab`` and ``principal``."""
+    yield from _test_server('--kerberos')
 
 
 @pytest.fixture

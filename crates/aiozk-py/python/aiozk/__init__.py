@@ -20,7 +20,7 @@ Quick start::
 """
 
 from . import exc, metrics, protocol, recipes, states
-from ._aiozk import TlsOptions
+from ._aiozk import Kerberos, TlsOptions
 from .client import ClientStats, PersistentWatch, StateChange, StateChanges, ZKClient
 from .deadline import Deadline
 from .protocol import ACL, WatchEvent
@@ -36,6 +36,7 @@ __all__ = [
     'ACL',
     'ClientStats',
     'Deadline',
+    'Kerberos',
     'PersistentWatch',
     'Result',
     'RetryPolicy',

@@ -98,6 +98,28 @@ class Canceller:
 
     def __call__(self, fut: Any) -> None: ...
 
+class Kerberos:
+    """Kerberos (SASL GSSAPI) authentication: with ``keytab`` and ``principal`` a login of
+    its own, renewed when ``renew_at`` of its ticket's lifetime has passed (unless ``renew``
+    is False); otherwise the tickets of the ticket cache (``ccache`` or the default one).
+    The servers' principal is ``<service>/<host>`` (``service`` default ``zookeeper``) or
+    ``server_principal``. Raises RuntimeError in a build without the ``gssapi`` feature."""
+
+    def __init__(
+        self,
+        *,
+        keytab: Optional[str] = None,
+        principal: Optional[str] = None,
+        ccache: Optional[str] = None,
+        service: Optional[str] = None,
+        server_principal: Optional[str] = None,
+        renew_at: float = 0.8,
+        renew: bool = True,
+    ) -> None: ...
+    def stats(self) -> Dict[str, Any]:
+        """``renewals``, ``renewal_failures``, ``authentications``, ``failures``,
+        ``principal`` and ``ticket_valid_for`` (seconds, or None)."""
+
 EventCallback = Callable[[int, str], Any]
 
 class Client:
@@ -125,6 +147,7 @@ class Client:
         fail_eagerly: bool = False,
         client_config: Optional[ClientConfig] = None,
         track_ensemble: bool = False,
+        kerberos: Optional[Kerberos] = None,
     ) -> None: ...
     state: str
     session_id: int

@@ -257,7 +257,9 @@ class ZKClient:
     arguments override the file),
     ``track_ensemble`` (default False: follow the membership that ``/zookeeper/config``
     lists, moving sessions to added servers and off removed ones; see
-    ``update_servers``).
+    ``update_servers``), ``kerberos`` (a ``Kerberos``: SASL GSSAPI at every connect, with a
+    keytab login renewed before its ticket expires, or a ticket cache; needs a build with
+    the ``gssapi`` feature).
     """
 
     def __init__(
@@ -283,6 +285,7 @@ class ZKClient:
         fail_eagerly: bool = False,
         client_config: Union[str, 'os.PathLike[str]', None] = None,
         track_ensemble: bool = False,
+        kerberos: Optional['_aiozk.Kerberos'] = None,
     ) -> None:
         self.servers = servers
         self._client_config: Optional[_aiozk.ClientConfig] = None
@@ -317,6 +320,7 @@ class ZKClient:
         self._coalesce_reads = coalesce_reads
         self._fail_eagerly = fail_eagerly
         self._track_ensemble = track_ensemble
+        self._kerberos = kerberos
         self._core: Optional[_aiozk.Client] = None
         self._starting: Optional[asyncio.Lock] = None
 
@@ -367,6 +371,7 @@ class ZKClient:
                 fail_eagerly=self._fail_eagerly,
                 client_config=self._client_config,
                 track_ensemble=self._track_ensemble,
+                kerberos=self._kerberos,
             )
             self._resume = None
             self.session.state._set('lost')

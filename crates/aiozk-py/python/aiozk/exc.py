@@ -289,9 +289,15 @@ class InvalidACL(ResponseError):
 
 
 class AuthFailed(ResponseError):
-    """Authentication failed (-115)."""
+    """Authentication failed (-115): the server refused the credentials, or (with a reason
+    after the code) this side's SASL exchange could not go on, e.g. without a Kerberos
+    ticket."""
 
     error_code = -115
+
+    def __str__(self) -> str:
+        reasons = [a for a in self.args if isinstance(a, str)]
+        return f'AuthFailed: {reasons[0]}' if reasons else 'AuthFailed'
 
 
 class SessionMoved(ResponseError):

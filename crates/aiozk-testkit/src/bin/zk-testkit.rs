@@ -1,5 +1,5 @@
 //! `zk-testkit serve [--version V] [--port P] [--members N] [--ttl] [--sasl U:P] [--tls]
-//! [--json]`: runs a throw-away ZooKeeper for manual testing and for the Python tests.
+//! [--kerberos] [--json]`: runs a throw-away ZooKeeper for manual testing and for the Python tests.
 //!
 //! `zk-testkit peer curator|kazoo CONNECT SESSION_SECONDS`: runs the test kit's Curator or
 //! kazoo peer (`aiozk_testkit::Peer`, fetched and built on first use) on this process's
@@ -15,19 +15,22 @@
 //!
 //! Options for the servers of client tests: `--ttl` enables TTL and container nodes,
 //! `--sasl USER:PASSWORD` a SASL DIGEST-MD5 user, `--tls` a TLS port with a certificate
-//! authority made for the run. `--json` (implied by `--tls`) prints one JSON line instead:
-//! `{"plain": ..., "pid": ..., "tls": ..., "ca_pem": ..., "client_cert_pem": ...,
-//! "client_key_pem": ...}` (`pid`: the first server's JVM; the TLS fields with `--tls` only).
+//! authority made for the run, `--kerberos` SASL GSSAPI required of every client, against a
+//! KDC made for the run. `--json` (implied by `--tls` and `--kerberos`) prints one JSON line
+//! instead: `{"plain": ..., "pid": ..., "tls": ..., "ca_pem": ..., "client_cert_pem": ...,
+//! "client_key_pem": ..., "kerberos_servers": ..., "krb5_conf": ..., "keytab": ...,
+//! "principal": ...}` (`pid`: the first server's JVM; the TLS fields with `--tls` only, the
+//! Kerberos ones with `--kerberos`).
 
 use std::io::{self, Write};
 use std::process::ExitCode;
 
 use std::time::Duration;
 
-use aiozk_testkit::{Ensemble, Peer, ServerConfig, TestPki};
+use aiozk_testkit::{Ensemble, Kdc, Peer, ServerConfig, TestPki, TEST_REALM};
 
 const USAGE: &str = "usage: zk-testkit serve [--version V] [--port P] [--members N] [--ttl]
-                         [--sasl USER:PASSWORD] [--tls] [--json]
+                         [--sasl USER:PASSWORD] [--tls] [--kerberos] [--json]
 
        zk-testkit peer curator|kazoo CONNECT SESSION_SECONDS
 
@@ -40,6 +43,8 @@ SIGINT/SIGTERM arrives.
 --ttl        enables TTL nodes
 --sasl U:P   adds a SASL DIGEST-MD5 user
 --tls        a TLS port with a CA made for the run
+--kerberos   clients must authenticate with Kerberos (SASL GSSAPI), against a KDC made for
+             the run (its krb5.conf, a client keytab and principal in the JSON line)
 --json       (implied by --tls) prints a JSON line with the connect strings and the CA and
              client certificate";
 
@@ -56,8 +61,19 @@ struct Extra {
     ttl: bool,
     sasl: Option<(String, String)>,
     tls: bool,
+    kerberos: bool,
     json: bool,
 }
+
+/// What `Extra::apply` made for the servers, kept while they run.
+struct Made {
+    pki: Option<TestPki>,
+    /// The realm, and the keytab of its client principal [`KERBEROS_CLIENT`].
+    kerberos: Option<(Kdc, std::path::PathBuf)>,
+}
+
+/// The client principal of `--kerberos` (in the realm `TEST_REALM`).
+const KERBEROS_CLIENT: &str = "client";
 
 fn parse(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
     match args.next().as_deref() {
@@ -99,6 +115,7 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
             }
             "--ttl" => parsed.extra.ttl = true,
             "--tls" => parsed.extra.tls = true,
+            "--kerberos" => parsed.extra.kerberos = true,
             "--json" => parsed.extra.json = true,
             "--sasl" => {
                 let v = value()?;
@@ -161,11 +178,11 @@ fn serve(args: Args) -> io::Result<()> {
             .collect::<io::Result<Vec<u16>>>()?;
         config = config.client_ports(ports);
     }
-    let (config, pki) = args.extra.apply(config)?;
+    let (config, made) = args.extra.apply(config)?;
     let zk = Ensemble::start(args.members, config)?;
     let mut out = io::stdout().lock();
-    if args.extra.json || pki.is_some() {
-        writeln!(out, "{}", Extra::json(&zk, pki.as_ref()))?;
+    if args.extra.json || made.pki.is_some() || made.kerberos.is_some() {
+        writeln!(out, "{}", Extra::json(&zk, &made))?;
     } else {
         writeln!(out, "{}", zk.connect_string())?;
     }
@@ -180,6 +197,7 @@ fn serve(args: Args) -> io::Result<()> {
     );
     let why = wait_for_shutdown();
     drop(zk);
+    drop(made);
     match why {
         Ok(why) => eprintln!("zk-testkit: {why}, servers stopped"),
         Err(e) => eprintln!("zk-testkit: waiting failed ({e}), servers stopped"),
@@ -188,8 +206,9 @@ fn serve(args: Args) -> io::Result<()> {
 }
 
 impl Extra {
-    /// `config` with these options; the certificates made for `--tls`.
-    fn apply(&self, mut config: ServerConfig) -> io::Result<(ServerConfig, Option<TestPki>)> {
+    /// `config` with these options; the certificates made for `--tls`, the realm of
+    /// `--kerberos`.
+    fn apply(&self, mut config: ServerConfig) -> io::Result<(ServerConfig, Made)> {
         if self.ttl {
             config = config.extended_types(true);
         }
@@ -203,15 +222,34 @@ impl Extra {
         } else {
             None
         };
-        Ok((config, pki))
+        let kerberos = if self.kerberos {
+            let kdc = Kdc::start()?;
+            let keytab = kdc.add_principal(KERBEROS_CLIENT, None)?;
+            config = config.sasl_kerberos(&kdc, true)?;
+            Some((kdc, keytab))
+        } else {
+            None
+        };
+        Ok((config, Made { pki, kerberos }))
     }
 
     /// The JSON line of `--json`.
-    fn json(zk: &Ensemble, pki: Option<&TestPki>) -> serde_json::Value {
+    fn json(zk: &Ensemble, made: &Made) -> serde_json::Value {
         // The JVM's pid, for tests that freeze the server (SIGSTOP).
         let pids: Vec<u32> = (0..zk.len()).filter_map(|i| zk.pid(i)).collect();
         let mut line = serde_json::json!({ "plain": zk.connect_string(), "pid": pids.first() });
-        if let Some(pki) = pki {
+        if let Some((kdc, keytab)) = &made.kerberos {
+            // `localhost`: the servers' principal is zookeeper/localhost.
+            let servers = (0..zk.len())
+                .map(|i| format!("localhost:{}", zk.client_port(i)))
+                .collect::<Vec<_>>()
+                .join(",");
+            line["kerberos_servers"] = servers.into();
+            line["krb5_conf"] = kdc.krb5_conf().display().to_string().into();
+            line["keytab"] = keytab.display().to_string().into();
+            line["principal"] = format!("{KERBEROS_CLIENT}@{TEST_REALM}").into();
+        }
+        if let Some(pki) = &made.pki {
             let tls = (0..zk.len())
                 .filter_map(|i| zk.secure_client_port(i))
                 .map(|p| format!("127.0.0.1:{p}"))

@@ -175,6 +175,13 @@ impl Client {
         self.lock_shared().connect_failure.clone()
     }
 
+    /// Why the session ended with [`SessionState::AuthFailed`]: [`Error::AuthFailed`] when
+    /// the server refused the credentials, [`Error::SaslFailed`] (with the reason) when this
+    /// side's SASL mechanism could not go on (no Kerberos ticket, say). `None` otherwise.
+    pub fn auth_failure(&self) -> Option<Error> {
+        self.lock_shared().auth_failure.clone()
+    }
+
     fn lock_shared(&self) -> std::sync::MutexGuard<'_, Shared> {
         // A poisoned lock only means a reader panicked; the data is plain values.
         self.inner.shared.lock().unwrap_or_else(|e| e.into_inner())
