@@ -21,7 +21,7 @@ leg() { # leg NAME SECONDS_AT_START
   echo "=== leg $1 took $((took / 60)) min $((took % 60)) s ===" >&2
 }
 
-features=aiozk/gssapi,aiozk-cli/gssapi
+features=aiozk/gssapi,aiozk-cli/gssapi,aiozk-py/gssapi
 # The long Kerberos test (ignored by a plain `cargo test`), by name: run beside the first leg.
 long_kerberos=a_session_outlives_its_tickets_through_renewals_and_reconnects
 
@@ -29,7 +29,7 @@ t=$SECONDS
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --features "$features" -- -D warnings
 # The default build (no Kerberos) of the library and of zk compiles cleanly too.
-cargo clippy -p aiozk -p aiozk-cli --lib --bins -- -D warnings
+cargo clippy -p aiozk -p aiozk-cli -p aiozk-py --lib --bins -- -D warnings
 scripts/check-packaging.sh --suite
 cargo test --workspace --all-targets --features "$features" --no-run -q
 leg "checks and build" "$t"

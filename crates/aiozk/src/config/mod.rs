@@ -4,7 +4,8 @@
 //! [`ClientConfig::from_file`] reads it; [`ClientConfig::apply`] sets the matching
 //! [`ClientBuilder`] options. Every key that is not applied gives a [`ConfigWarning`]
 //! (also logged at warn level): unknown keys, keys of the server, and Java client settings
-//! that have no equivalent here (Kerberos, revocation checks, cipher suites, ...). Nothing
+//! that have no equivalent here (Kerberos settings, which `ClientBuilder::sasl_gssapi` takes
+//! instead, revocation checks, cipher suites, ...). Nothing
 //! is ignored without a word.
 //!
 //! | key | effect |
@@ -136,7 +137,8 @@ enum StoreField {
 }
 
 const KERBEROS: &str =
-    "a Kerberos (GSSAPI) setting; this client authenticates with SASL DIGEST-MD5 only";
+    "a Kerberos (GSSAPI) setting of the Java client, not applied: give Kerberos \
+     settings with ClientBuilder::sasl_gssapi (zk --sasl-gssapi, Python kerberos=)";
 const JAVA_ONLY: &str = "a setting of the Java client's implementation, with no effect here";
 const SERVER_SIDE: &str = "a server-side TLS setting, with no effect on a client";
 
