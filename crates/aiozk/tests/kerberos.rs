@@ -3,7 +3,9 @@
 //! forced reconnects (the last ones after its first ticket expired) without an
 //! authentication failure; a client that does not renew fails to authenticate after its
 //! ticket expired, which shows that the expiry is real and renewal is what keeps the first
-//! one going; a client without SASL is refused by the server.
+//! one going; a ticket cache filled once by `kinit` is renewed in place and still
+//! authenticates after its first ticket expired; a client without SASL is refused by the
+//! server.
 //!
 //! Built with the `gssapi` feature only. It needs MIT's KDC (`krb5-kdc`,
 //! `krb5-admin-server`; scripts/install-zookeeper.sh installs them) and takes a little over
@@ -92,6 +94,26 @@ async fn a_session_outlives_its_tickets_through_renewals_and_reconnects() {
         .connect()
         .await
         .expect("connect with Kerberos");
+    // A ticket cache filled once by kinit with a renewable ticket: the client renews it in
+    // place.
+    let cache_dir = tempfile::tempdir().expect("temp dir");
+    let cache = format!("FILE:{}", cache_dir.path().join("cc").display());
+    let kinit = std::process::Command::new("kinit")
+        .args(["-r", "1h", "-k", "-t"])
+        .arg(&keytab)
+        .args(["-c", &cache, &principal])
+        .output()
+        .expect("run kinit (Debian's krb5-user)");
+    assert!(kinit.status.success(), "kinit: {kinit:?}");
+    let cache_proxy = FaultProxy::start(upstream).await.expect("proxy");
+    let cached = Gssapi::ticket_cache().ccache(&cache).renew_at(0.2);
+    let from_cache = Client::builder(&via(&cache_proxy))
+        .session_timeout(Duration::from_secs(20))
+        .sasl_gssapi(cached.clone())
+        .connect()
+        .await
+        .expect("connect with the ticket cache");
+    let cache_session = from_cache.session_id();
     let control = Gssapi::keytab(&principal, &keytab).renew(false);
     let unrenewed = Client::builder(&via(&control_proxy))
         .session_timeout(Duration::from_secs(20))
@@ -172,6 +194,21 @@ async fn a_session_outlives_its_tickets_through_renewals_and_reconnects() {
         .await
         .expect("read after the last reconnect");
     assert_eq!(data.0, (writes - 1).to_string().as_bytes());
+
+    // The ticket cache's ticket was renewed in place: a new connection authenticates.
+    cut_and_reconnect(&from_cache, &cache_proxy, "the ticket cache's client").await;
+    let cache_stats = cached.stats();
+    println!(
+        "ticket cache: {} renewals, {} authentications, {} failures; ticket valid for {:?}",
+        cache_stats.renewals,
+        cache_stats.authentications,
+        cache_stats.failures,
+        cache_stats.ticket_valid_for
+    );
+    assert!(cache_stats.renewals >= 4, "{cache_stats:?}");
+    assert_eq!(cache_stats.failures, 0);
+    assert_eq!(cache_stats.renewal_failures, 0);
+    assert_eq!(from_cache.session_id(), cache_session);
 
     // The client that kept its first ticket cannot authenticate a new connection now.
     control_proxy.cut_rst().await;

@@ -141,12 +141,52 @@ extern "C" {
     ) -> OM_uint32;
 }
 
+type krb5_principal = *mut c_void;
+
+/// Room for a `krb5_creds`, which this module never reads: the library fills it and frees
+/// what it points to. MIT's is 120 bytes, aligned to 8, on 64-bit Linux; four times that
+/// leaves room for any field a later release adds.
+#[repr(C, align(16))]
+struct CredsRoom([u8; 512]);
+
 #[link(name = "krb5")]
 extern "C" {
     fn krb5_init_context(context: *mut krb5_context) -> i32;
     fn krb5_free_context(context: krb5_context);
     fn krb5_cc_resolve(context: krb5_context, name: *const c_char, cache: *mut krb5_ccache) -> i32;
+    fn krb5_cc_default(context: krb5_context, cache: *mut krb5_ccache) -> i32;
     fn krb5_cc_destroy(context: krb5_context, cache: krb5_ccache) -> i32;
+    fn krb5_cc_close(context: krb5_context, cache: krb5_ccache) -> i32;
+    fn krb5_cc_get_type(context: krb5_context, cache: krb5_ccache) -> *const c_char;
+    fn krb5_cc_get_principal(
+        context: krb5_context,
+        cache: krb5_ccache,
+        principal: *mut krb5_principal,
+    ) -> i32;
+    fn krb5_cc_new_unique(
+        context: krb5_context,
+        kind: *const c_char,
+        hint: *const c_char,
+        cache: *mut krb5_ccache,
+    ) -> i32;
+    fn krb5_cc_initialize(
+        context: krb5_context,
+        cache: krb5_ccache,
+        principal: krb5_principal,
+    ) -> i32;
+    fn krb5_cc_store_cred(context: krb5_context, cache: krb5_ccache, creds: *mut CredsRoom) -> i32;
+    fn krb5_cc_move(context: krb5_context, src: krb5_ccache, dst: krb5_ccache) -> i32;
+    fn krb5_get_renewed_creds(
+        context: krb5_context,
+        creds: *mut CredsRoom,
+        client: krb5_principal,
+        cache: krb5_ccache,
+        service: *const c_char,
+    ) -> i32;
+    fn krb5_free_cred_contents(context: krb5_context, creds: *mut CredsRoom);
+    fn krb5_free_principal(context: krb5_context, principal: krb5_principal);
+    fn krb5_get_error_message(context: krb5_context, code: i32) -> *const c_char;
+    fn krb5_free_error_message(context: krb5_context, message: *const c_char);
 }
 
 /// The Kerberos 5 mechanism, 1.2.840.113554.1.2.2.
@@ -529,4 +569,128 @@ pub(crate) fn destroy_cache(name: &str) {
         }
         krb5_free_context(context);
     }
+}
+
+/// A krb5 library context, freed on drop.
+struct Krb5(krb5_context);
+
+impl Krb5 {
+    fn new() -> Result<Self, String> {
+        let mut context = ptr::null_mut();
+        // SAFETY: `context` receives a new library context, freed by `Drop`.
+        match unsafe { krb5_init_context(&mut context) } {
+            0 => Ok(Self(context)),
+            code => Err(format!("cannot start the Kerberos library (error {code})")),
+        }
+    }
+
+    /// `what` failed with `code`: the library's message for it.
+    fn error(&self, what: &str, code: i32) -> String {
+        // SAFETY: a live context; the message is copied, then freed as the library asks.
+        unsafe {
+            let text = krb5_get_error_message(self.0, code);
+            if text.is_null() {
+                return format!("{what}: Kerberos error {code}");
+            }
+            let out = std::ffi::CStr::from_ptr(text)
+                .to_string_lossy()
+                .into_owned();
+            krb5_free_error_message(self.0, text);
+            format!("{what}: {out}")
+        }
+    }
+}
+
+impl Drop for Krb5 {
+    fn drop(&mut self) {
+        // SAFETY: the context came from `krb5_init_context` and is freed once.
+        unsafe { krb5_free_context(self.0) };
+    }
+}
+
+/// Renews the ticket-granting ticket of the ticket cache `name` (the default cache when
+/// `None`), as `kinit -R` does: the renewed ticket is stored in a new cache of the same
+/// type that then replaces the old one whole (a rename for files), so a connection
+/// authenticating meanwhile reads either the old cache or the new one.
+///
+/// Fails when the ticket is not renewable or past its renewable lifetime.
+pub(crate) fn renew_ticket_cache(name: Option<&str>) -> Result<(), String> {
+    let krb5 = Krb5::new()?;
+    let name = name
+        .map(|n| CString::new(n).map_err(|_| "NUL in the cache name".to_owned()))
+        .transpose()?;
+    let mut cache = ptr::null_mut();
+    // SAFETY: live context and name; the cache handle is closed below.
+    let code = unsafe {
+        match &name {
+            Some(n) => krb5_cc_resolve(krb5.0, n.as_ptr(), &mut cache),
+            None => krb5_cc_default(krb5.0, &mut cache),
+        }
+    };
+    if code != 0 {
+        return Err(krb5.error("opening the ticket cache", code));
+    }
+    let result = renew_into(&krb5, cache);
+    // SAFETY: the cache handle is live and closed once.
+    unsafe { krb5_cc_close(krb5.0, cache) };
+    result
+}
+
+fn renew_into(krb5: &Krb5, cache: krb5_ccache) -> Result<(), String> {
+    let mut principal = ptr::null_mut();
+    // SAFETY: live context and cache; the principal is freed below.
+    let code = unsafe { krb5_cc_get_principal(krb5.0, cache, &mut principal) };
+    if code != 0 {
+        return Err(krb5.error("reading the ticket cache's principal", code));
+    }
+    let mut creds = Box::new(CredsRoom([0; 512]));
+    // SAFETY: live handles; `creds` has room for the structure the library fills.
+    let code =
+        unsafe { krb5_get_renewed_creds(krb5.0, &mut *creds, principal, cache, ptr::null()) };
+    let result = if code != 0 {
+        Err(krb5.error("renewing the ticket", code))
+    } else {
+        let stored = replace_cache(krb5, cache, principal, &mut creds);
+        // SAFETY: the library filled `creds`; its contents are freed once.
+        unsafe { krb5_free_cred_contents(krb5.0, &mut *creds) };
+        stored
+    };
+    // SAFETY: the principal came from the library and is freed once.
+    unsafe { krb5_free_principal(krb5.0, principal) };
+    result
+}
+
+/// Stores `creds` for `principal` in a new cache of `cache`'s type, then moves that over
+/// `cache`.
+fn replace_cache(
+    krb5: &Krb5,
+    cache: krb5_ccache,
+    principal: krb5_principal,
+    creds: &mut CredsRoom,
+) -> Result<(), String> {
+    let mut fresh = ptr::null_mut();
+    // SAFETY: live handles; the type string belongs to the cache and is only read.
+    let code = unsafe {
+        let kind = krb5_cc_get_type(krb5.0, cache);
+        krb5_cc_new_unique(krb5.0, kind, ptr::null(), &mut fresh)
+    };
+    if code != 0 {
+        return Err(krb5.error("making a cache for the renewed ticket", code));
+    }
+    // SAFETY: live handles; on failure the new cache is destroyed, on success
+    // `krb5_cc_move` consumes it.
+    unsafe {
+        let mut code = krb5_cc_initialize(krb5.0, fresh, principal);
+        if code == 0 {
+            code = krb5_cc_store_cred(krb5.0, fresh, creds);
+        }
+        if code == 0 {
+            code = krb5_cc_move(krb5.0, fresh, cache);
+        }
+        if code != 0 {
+            krb5_cc_destroy(krb5.0, fresh);
+            return Err(krb5.error("storing the renewed ticket", code));
+        }
+    }
+    Ok(())
 }

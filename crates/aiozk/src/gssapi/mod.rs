@@ -9,7 +9,9 @@
 //! the KDC); the session waits for it and sends nothing else meanwhile. With a keytab, a
 //! thread of the [`Gssapi`] value fetches a new ticket-granting ticket when a fraction of the
 //! current one's lifetime has passed ([`Gssapi::renew_at`], 0.8 by default, as the Java
-//! client does), into a fresh in-memory credential cache; the next connection uses it.
+//! client does), into a fresh in-memory credential cache; the next connection uses it. With
+//! a ticket cache, the same thread renews a renewable ticket in place, as the Java client
+//! does with `kinit -R`.
 //! Established connections are not affected by a ticket's expiry: the server checks tickets
 //! when a connection authenticates.
 
@@ -89,7 +91,8 @@ impl std::fmt::Debug for Gssapi {
 /// Counters of a [`Gssapi`] value (and of its clones).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct GssapiStats {
-    /// Ticket-granting tickets fetched from the keytab after the first one.
+    /// Tickets renewed: ticket-granting tickets fetched from the keytab after the first
+    /// one, or the ticket cache's ticket renewed.
     pub renewals: u64,
     /// Renewals that failed (each is retried before the ticket expires).
     pub renewal_failures: u64,
@@ -99,7 +102,7 @@ pub struct GssapiStats {
     pub failures: u64,
     /// The client's principal, once known.
     pub principal: Option<String>,
-    /// How long the current ticket-granting ticket stays valid (keytab logins).
+    /// How long the current ticket-granting ticket stays valid, as last read.
     pub ticket_valid_for: Option<Duration>,
 }
 
@@ -123,6 +126,8 @@ struct Shared {
     failures: AtomicU64,
     caches: AtomicU64,
     principal: Mutex<Option<String>>,
+    /// When the current ticket expires, as last read.
+    expiry: Mutex<Option<Instant>>,
     /// Set when the renewal thread runs; `stop` ends it.
     renewer: Mutex<bool>,
     stop: Arc<(Mutex<bool>, Condvar)>,
@@ -168,8 +173,11 @@ impl Gssapi {
     }
 
     /// Tickets read from the default ticket cache (`KRB5CCNAME`, or the library's default)
-    /// at every connection, for the cache's principal. Whoever filled the cache (`kinit`,
-    /// `k5start`, sssd) keeps it fresh; this client does not renew it.
+    /// at every connection, for the cache's principal. A renewable ticket is renewed in
+    /// place before it expires, as `kinit -R` does (the cache is replaced whole, so a
+    /// connection authenticating meanwhile reads the old one or the new one); past its
+    /// renewable lifetime, whoever filled the cache (`kinit`, `k5start`, sssd) must fill it
+    /// again.
     pub fn ticket_cache() -> Self {
         Self::new(Source::TicketCache {
             ccache: None,
@@ -195,6 +203,7 @@ impl Gssapi {
                 failures: AtomicU64::new(0),
                 caches: AtomicU64::new(0),
                 principal: Mutex::new(None),
+                expiry: Mutex::new(None),
                 renewer: Mutex::new(false),
                 stop: Arc::new((Mutex::new(false), Condvar::new())),
             }),
@@ -235,7 +244,8 @@ impl Gssapi {
     }
 
     /// Renew a keytab login when this fraction of its ticket's lifetime has passed
-    /// (clamped to 0.05–0.95; 0.8 by default).
+    /// (clamped to 0.05–0.95; 0.8 by default); a ticket cache's ticket when this fraction of
+    /// what was left of it when last read has passed.
     pub fn renew_at(mut self, fraction: f64) -> Self {
         self.config.renew_at = if fraction.is_nan() {
             0.8
@@ -245,8 +255,9 @@ impl Gssapi {
         self
     }
 
-    /// Renew keytab logins (the default). Off, a connection made after the ticket expired
-    /// fails to authenticate.
+    /// Renew tickets (the default): keytab logins, and renewable tickets of a ticket cache.
+    /// Off, a connection made after the ticket expired fails to authenticate (unless
+    /// something else refreshed the cache).
     pub fn renew(mut self, on: bool) -> Self {
         self.config.renew = on;
         self
@@ -261,9 +272,7 @@ impl Gssapi {
             authentications: s.authentications.load(Ordering::Relaxed),
             failures: s.failures.load(Ordering::Relaxed),
             principal: lock(&s.principal).clone(),
-            ticket_valid_for: lock(&s.login)
-                .as_ref()
-                .map(|l| l.lifetime.saturating_sub(l.obtained.elapsed())),
+            ticket_valid_for: lock(&s.expiry).map(|e| e.saturating_duration_since(Instant::now())),
         }
     }
 
@@ -295,6 +304,7 @@ impl Gssapi {
         let cred = Arc::new(ffi::Cred::acquire(None, &[("ccache", &cache)])?);
         let lifetime = Duration::from_secs(u64::from(seconds));
         *lock(&self.shared.principal) = Some(shown.clone());
+        *lock(&self.shared.expiry) = Some(obtained + lifetime);
         tracing::info!(principal = %shown, valid_s = seconds, "Kerberos ticket obtained");
         let old = lock(&self.shared.login).replace(Login {
             cred: cred.clone(),
@@ -324,16 +334,32 @@ impl Gssapi {
                 self.start_renewer();
                 Ok(cred)
             }
-            Source::TicketCache { ccache, principal } => {
-                let name = principal.as_deref().map(ffi::Name::principal).transpose()?;
-                let store: Vec<(&str, &str)> =
-                    ccache.iter().map(|c| ("ccache", c.as_str())).collect();
-                let cred = ffi::Cred::acquire(name.as_ref(), &store)?;
-                let (shown, _) = cred.inquire()?;
-                *lock(&self.shared.principal) = Some(shown);
+            Source::TicketCache { .. } => {
+                let (cred, _) = self.cache_credential()?;
+                self.start_renewer();
                 Ok(Arc::new(cred))
             }
         }
+    }
+
+    /// Credentials from the ticket cache, and how long its ticket stays valid. Blocking.
+    fn cache_credential(&self) -> Result<(ffi::Cred, Duration), String> {
+        let Source::TicketCache { ccache, principal } = &self.config.source else {
+            return Err("no ticket cache configured".into());
+        };
+        let name = principal.as_deref().map(ffi::Name::principal).transpose()?;
+        let store: Vec<(&str, &str)> = ccache.iter().map(|c| ("ccache", c.as_str())).collect();
+        let cred = ffi::Cred::acquire(name.as_ref(), &store)?;
+        let (shown, seconds) = cred.inquire()?;
+        let left = Duration::from_secs(u64::from(seconds));
+        *lock(&self.shared.principal) = Some(shown);
+        *lock(&self.shared.expiry) = Some(Instant::now() + left);
+        Ok((cred, left))
+    }
+
+    /// How long the ticket cache's ticket stays valid. Blocking.
+    fn cache_ticket_left(&self) -> Result<Duration, String> {
+        self.cache_credential().map(|(_, left)| left)
     }
 
     /// Starts the renewal thread of a keytab login, once.
@@ -358,57 +384,82 @@ impl Gssapi {
     }
 }
 
-/// Renews the login of `weak` until its last handle is gone.
+/// Renews the tickets of `weak` until its last handle is gone: a new login from the keytab,
+/// or the ticket cache's ticket renewed in place (as `kinit -R`).
 fn renew_loop(weak: Weak<Shared>, config: Config, stop: Arc<(Mutex<bool>, Condvar)>) {
-    loop {
-        let due = {
-            let Some(shared) = weak.upgrade() else { return };
-            let login = lock(&shared.login);
-            match login.as_ref() {
-                Some(l) => l.obtained + l.lifetime.mul_f64(config.renew_at),
-                None => Instant::now() + Duration::from_secs(1),
-            }
-        };
+    // Waits until `until` or until the last handle is gone (false then).
+    let sleep_until = |until: Instant| {
         let (flag, wake) = &*stop;
         let mut stopped = lock(flag);
         loop {
             if *stopped {
-                return;
+                return false;
             }
             let now = Instant::now();
-            if now >= due {
-                break;
+            if now >= until {
+                return true;
             }
             stopped = wake
-                .wait_timeout(stopped, due - now)
+                .wait_timeout(stopped, until - now)
                 .unwrap_or_else(|e| e.into_inner())
                 .0;
         }
-        drop(stopped);
+    };
+    loop {
         let Some(shared) = weak.upgrade() else { return };
         let gss = Gssapi {
             config: config.clone(),
             shared,
         };
-        match gss.fetch() {
-            Ok(_) => {
+        let due = match &config.source {
+            Source::Keytab { .. } => lock(&gss.shared.login)
+                .as_ref()
+                .map(|l| l.obtained + l.lifetime.mul_f64(config.renew_at)),
+            // What is left of the cache's ticket now: renewed when `renew_at` of that has
+            // passed (the ticket's start is not known here), always before it expires.
+            Source::TicketCache { .. } => gss
+                .cache_ticket_left()
+                .ok()
+                .map(|left| Instant::now() + left.mul_f64(config.renew_at)),
+        };
+        // No ticket yet (or the cache is unreadable): look again in a while.
+        let due = due.unwrap_or_else(|| Instant::now() + Duration::from_secs(30));
+        drop(gss);
+        if !sleep_until(due) {
+            return;
+        }
+        let Some(shared) = weak.upgrade() else { return };
+        let gss = Gssapi {
+            config: config.clone(),
+            shared,
+        };
+        let renewed = match &config.source {
+            Source::Keytab { .. } => gss.fetch().map(drop),
+            Source::TicketCache { ccache, .. } => ffi::renew_ticket_cache(ccache.as_deref())
+                .and_then(|()| gss.cache_ticket_left().map(drop)),
+        };
+        let pause = match renewed {
+            Ok(()) => {
                 gss.shared.renewals.fetch_add(1, Ordering::Relaxed);
+                tracing::info!("Kerberos ticket renewed");
+                continue;
             }
             Err(e) => {
                 gss.shared.renewal_failures.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(error = %e, "Kerberos ticket renewal failed; retrying");
-                // Try again after a tenth of what is left of the ticket (at least a second).
-                let left = lock(&gss.shared.login)
-                    .as_ref()
-                    .map(|l| l.lifetime.saturating_sub(l.obtained.elapsed()))
-                    .unwrap_or_default();
-                let pause = (left / 10).max(Duration::from_secs(1));
-                let (flag, wake) = &*stop;
-                let stopped = lock(flag);
-                if !*stopped {
-                    let _ = wake.wait_timeout(stopped, pause);
+                tracing::warn!(error = %e, "Kerberos ticket renewal failed");
+                let left = gss.stats().ticket_valid_for.unwrap_or_default();
+                match config.source {
+                    // The KDC may be back soon: try again after a tenth of what is left.
+                    Source::Keytab { .. } => (left / 10).max(Duration::from_secs(1)),
+                    // A ticket that cannot be renewed stays so: wait until it expired (or
+                    // whoever owns the cache replaced it).
+                    Source::TicketCache { .. } => left.max(Duration::from_secs(30)),
                 }
             }
+        };
+        drop(gss);
+        if !sleep_until(Instant::now() + pause) {
+            return;
         }
     }
 }
