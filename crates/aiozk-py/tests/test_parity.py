@@ -36,8 +36,8 @@ def rustdoc_json(crate: str) -> Dict[str, Any]:
         # The JSON output is an unstable rustdoc option: RUSTC_BOOTSTRAP lets the project's
         # own (stable) toolchain produce it.
         subprocess.run(
-            ['cargo', 'rustdoc', '-q', '-p', crate, '--lib', '--target-dir', str(target), '--',
-             '-Zunstable-options', '--output-format', 'json'],
+            ['cargo', 'rustdoc', '-q', '-p', crate, '--lib', *(['--features', 'gssapi'] if crate == 'aiozk' else []),
+             '--target-dir', str(target), '--', '-Zunstable-options', '--output-format', 'json'],
             cwd=ROOT, check=True, env={**os.environ, 'RUSTC_BOOTSTRAP': '1'},
         )  # fmt: skip
         directory = target / 'doc'

@@ -850,8 +850,10 @@ impl Driver {
             self.session.sasl_step(now(), round, Err(why.into()));
             return;
         };
+        // In the session's span, so that what the mechanism logs names the session.
+        let span = tracing::Span::current();
         let task = tokio::task::spawn_blocking(move || {
-            let step = exchange.step(input);
+            let step = span.in_scope(|| exchange.step(input));
             (exchange, step)
         });
         self.sasl.running = Some((round, task));

@@ -34,6 +34,17 @@ async fn state(client: &Client, want: SessionState, secs: u64, what: &str) {
         .expect("the client is gone");
 }
 
+/// A session through `proxy` authenticated by `gss`. `localhost`: the server's principal is
+/// made from the host as written, zookeeper/localhost@AIOZK.TEST.
+async fn connect(proxy: &FaultProxy, gss: &Gssapi) -> Client {
+    Client::builder(&format!("localhost:{}", proxy.addr().port()))
+        .session_timeout(Duration::from_secs(20))
+        .sasl_gssapi(gss.clone())
+        .connect()
+        .await
+        .unwrap_or_else(|e| panic!("connect with {gss:?}: {e}"))
+}
+
 async fn cut_and_reconnect(client: &Client, proxy: &FaultProxy, what: &str) {
     proxy.cut_rst().await;
     state(client, SessionState::Disconnected, 30, what).await;
@@ -63,9 +74,6 @@ async fn a_session_outlives_its_tickets_through_renewals_and_reconnects() {
     let upstream = zk.addrs()[0];
     let proxy = FaultProxy::start(upstream).await.expect("proxy");
     let control_proxy = FaultProxy::start(upstream).await.expect("proxy");
-    // `localhost`: the server's principal is made from the host as written,
-    // zookeeper/localhost@AIOZK.TEST.
-    let via = |p: &FaultProxy| format!("localhost:{}", p.addr().port());
 
     // Without SASL the server closes the session.
     let plain = Client::builder(&zk.connect_string())
@@ -88,12 +96,7 @@ async fn a_session_outlives_its_tickets_through_renewals_and_reconnects() {
 
     let started = Instant::now();
     let kerberos = Gssapi::keytab(&principal, &keytab).renew_at(0.2);
-    let client = Client::builder(&via(&proxy))
-        .session_timeout(Duration::from_secs(20))
-        .sasl_gssapi(kerberos.clone())
-        .connect()
-        .await
-        .expect("connect with Kerberos");
+    let client = connect(&proxy, &kerberos).await;
     // A ticket cache filled once by kinit with a renewable ticket: the client renews it in
     // place.
     let cache_dir = tempfile::tempdir().expect("temp dir");
@@ -107,20 +110,10 @@ async fn a_session_outlives_its_tickets_through_renewals_and_reconnects() {
     assert!(kinit.status.success(), "kinit: {kinit:?}");
     let cache_proxy = FaultProxy::start(upstream).await.expect("proxy");
     let cached = Gssapi::ticket_cache().ccache(&cache).renew_at(0.2);
-    let from_cache = Client::builder(&via(&cache_proxy))
-        .session_timeout(Duration::from_secs(20))
-        .sasl_gssapi(cached.clone())
-        .connect()
-        .await
-        .expect("connect with the ticket cache");
+    let from_cache = connect(&cache_proxy, &cached).await;
     let cache_session = from_cache.session_id();
     let control = Gssapi::keytab(&principal, &keytab).renew(false);
-    let unrenewed = Client::builder(&via(&control_proxy))
-        .session_timeout(Duration::from_secs(20))
-        .sasl_gssapi(control.clone())
-        .connect()
-        .await
-        .expect("connect the client that does not renew");
+    let unrenewed = connect(&control_proxy, &control).await;
     let session = client.session_id();
     let first = kerberos.stats();
     println!(
