@@ -444,11 +444,17 @@ impl DoubleBarrier {
         let client = &self.client;
         let mut session = SessionWatch::new(client);
         loop {
-            let children = until(
+            let children = match until(
                 deadline,
                 persist(client, || client.get_children(&self.base)),
             )
-            .await?;
+            .await
+            {
+                Ok(children) => children,
+                // Everybody left, and the server reaped Curator's container already.
+                Err(Error::NoNode) => Vec::new(),
+                Err(e) => return Err(e),
+            };
             let participants = self.participants(children);
             let own = self
                 .own_node()
