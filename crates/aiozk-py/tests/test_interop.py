@@ -312,6 +312,44 @@ async def test_party_in_kazoo_layout(servers: str) -> None:
         await zk.close()
 
 
+async def test_shallow_party_in_kazoo_layout(servers: str) -> None:
+    """This package's Party with layout='kazoo', shallow=True and kazoo's ShallowParty see
+    each other; the names are in the node names."""
+    ensure_kazoo()
+    from kazoo.client import KazooClient
+
+    zk = aiozk.ZKClient(servers, session_timeout=10)
+    await zk.start(timeout=30)
+    kz = KazooClient(hosts=servers, timeout=10)
+    await asyncio.to_thread(kz.start, 30)
+    path = f'/interop-shallow-party-{uuid.uuid4().hex}'
+    try:
+        with pytest.raises(ValueError):
+            zk.recipes.Party(path, 'x', shallow=True)
+        ours = zk.recipes.Party(path, 'aiozk-py', layout='kazoo', shallow=True)
+        await ours.join()
+        node = ours.own_node.rsplit('/', 1)[-1]
+        assert len(node) == 32 + len('-aiozk-py') and node.endswith('-aiozk-py'), node
+        theirs = kz.ShallowParty(path, 'kazoo-1')
+        await asyncio.to_thread(theirs.join)
+        assert sorted(await asyncio.to_thread(lambda: list(kz.ShallowParty(path)))) == ['aiozk-py', 'kazoo-1']
+        deadline = time.monotonic() + 20
+        while sorted(ours.members) != ['aiozk-py', 'kazoo-1']:
+            assert time.monotonic() < deadline, ours.members
+            await wait_change(ours)
+        await asyncio.to_thread(theirs.leave)
+        while ours.members != ['aiozk-py']:
+            assert time.monotonic() < deadline, ours.members
+            await wait_change(ours)
+        await ours.leave()
+        assert await asyncio.to_thread(lambda: list(kz.ShallowParty(path))) == []
+    finally:
+        await asyncio.to_thread(kz.stop)
+        await asyncio.to_thread(kz.close)
+        await zk.deleteall(path)
+        await zk.close()
+
+
 async def test_double_barrier_in_kazoo_layout(servers: str) -> None:
     """This package's DoubleBarrier with layout='kazoo' and kazoo's enter and leave
     together."""

@@ -20,6 +20,8 @@ recipe path, SECONDS a timeout):
   party_join PATH NAME | party_members PATH | party_leave PATH
                                        Party: "joined", the members' names sorted and
                                        joined by commas, "left"
+  shallow_join PATH NAME | shallow_members PATH | shallow_leave PATH
+                                       ShallowParty, the same answers
   dbarrier_enter PATH N | dbarrier_leave PATH
                                        DoubleBarrier of N members: "entered", "left"
   bg NAME COMMAND...                   runs COMMAND on a thread of its own; its answer comes
@@ -337,6 +339,15 @@ def main():
         elif cmd == "party_members":
             out = ",".join(sorted(zk.Party(w[1])))
         elif cmd == "party_leave":
+            parties.pop(w[1]).leave()
+            out = "left"
+        elif cmd == "shallow_join":
+            parties[w[1]] = zk.ShallowParty(w[1], w[2])
+            parties[w[1]].join()
+            out = "joined"
+        elif cmd == "shallow_members":
+            out = ",".join(sorted(zk.ShallowParty(w[1])))
+        elif cmd == "shallow_leave":
             parties.pop(w[1]).leave()
             out = "left"
         elif cmd == "dbarrier_enter":
