@@ -185,8 +185,9 @@ class LeaderSelector(RustRecipe):
             await ownership.release()
 
     async def close(self) -> None:
-        """Leaves the selection: cancels a running leader callback, relinquishes
-        leadership and leaves the line."""
+        """Leaves the selection: cancels a running leader callback and relinquishes
+        leadership (its node is deleted before this returns), or leaves the line (the
+        waiting node is deleted in the background at once, as Curator's ``close()`` does)."""
         self._closed = True
         task, self._task = self._task, None
         if task is not None:
@@ -207,10 +208,7 @@ class LeaderSelector(RustRecipe):
                     await asyncio.sleep(RETRY_PAUSE)
                     self.requeue()
                 continue
-            try:
-                await self._lead(ownership)
-            finally:
-                self._in_line = False
+            await self._lead(ownership)
             if self.auto_requeue:
                 self.requeue()
 
@@ -232,8 +230,11 @@ class LeaderSelector(RustRecipe):
                 log.warning('leader selector %s: the leader callback failed: %r', self.base_path,
                             work.exception())
         finally:
+            # The leadership is over: the selector may be queued again at once (the next
+            # turn starts once the release is done).
             self._work = None
             self._ownership = None
+            self._in_line = False
             lost.cancel()
             if not work.done():
                 work.cancel()
