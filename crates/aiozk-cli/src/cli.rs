@@ -20,8 +20,8 @@ A command-line tool for Apache ZooKeeper, built on the aiozk client.
 Every command opens one session, runs, and closes the session (so ephemeral nodes made by
 `create -e` are deleted when zk exits). --timeout bounds the whole command: connecting, the
 requests and the closeSession at exit, so zk never hangs on a dead or wrong server. Commands
-that walk a subtree (ls -R, tree, rmr, dump, load, ephemerals) and lock, elect and watch give
-each request --timeout instead. When every server refuses the connection twice in a row, zk
+that walk a subtree (ls -R, tree, rmr, dump, load, ephemerals) and lock, elect, double-barrier
+and watch give each request --timeout instead. When every server refuses the connection twice in a row, zk
 fails at once.
 
 Paths are relative to the chroot given in --servers (`host:port/chroot`). Node data given on
@@ -172,7 +172,8 @@ pub struct Global {
     pub client_config: Option<PathBuf>,
 
     /// Seconds allowed for the whole command: connecting, the requests and the
-    /// closeSession at exit (fractions allowed). Subtree walks, lock, elect, watch and shell: for
+    /// closeSession at exit (fractions allowed). Subtree walks, lock, elect, double-barrier, watch
+    /// and shell: for
     /// each request.
     #[arg(
         long,
@@ -499,13 +500,28 @@ pub enum Command {
         creation zxid (decimal; it grows with every holder, a fencing token for other \
         systems). Its writes with `zk set/create/rm --fence \"$ZK_FENCE_NODE\"` succeed only \
         while the lock is held, even if this zk process is frozen and the lock passed on.\n\n\
-        --layout curator contends with Apache Curator's InterProcessMutex on PATH, --layout \
-        kazoo with kazoo's Lock."
+        --read and --write take the read or the write lock of the read/write lock at PATH \
+        (the SharedLock recipe: readers share it, a writer excludes everyone); --permits N \
+        takes one of the N permits of the semaphore at PATH (the Semaphore recipe; every user \
+        of PATH must give the same N).\n\n\
+        --layout curator contends with Apache Curator's InterProcessMutex on PATH (with \
+        --read/--write its InterProcessReadWriteLock, with --permits its \
+        InterProcessSemaphoreV2), --layout kazoo with kazoo's Lock (ReadLock/WriteLock, \
+        Semaphore)."
     )]
     Lock {
         /// Give up (exit 8) if the lock is not acquired within SECONDS. Default: wait.
         #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
         wait: Option<Duration>,
+        /// Take the read lock of a read/write lock: shared with other readers.
+        #[arg(long, conflicts_with_all = ["write", "permits"])]
+        read: bool,
+        /// Take the write lock of a read/write lock: excludes readers and writers.
+        #[arg(long, conflicts_with = "permits")]
+        write: bool,
+        /// Take one of N permits of a semaphore (every user of PATH must give the same N).
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+        permits: Option<u32>,
         /// Whose lock nodes to use: aiozk's, Curator's or kazoo's.
         #[arg(long, value_name = "LAYOUT", default_value = "aiozk", value_parser = parse_layout)]
         layout: Layout,
@@ -539,6 +555,57 @@ pub enum Command {
         /// The command and its arguments (after `--`).
         #[arg(last = true, required = true, value_name = "CMD")]
         command: Vec<OsString>,
+    },
+
+    /// Run a command in step with other participants (a double barrier).
+    #[command(
+        long_about = "Enter the double barrier at PATH (the DoubleBarrier recipe of \
+        aiozk-recipes), wait until N participants have entered, run the command, then leave \
+        and wait until every participant has left. zk's exit status is the command's; exit 8 \
+        when the others did not enter or leave within --wait.\n\n\
+        --layout curator takes part in Apache Curator's DistributedDoubleBarrier on PATH, \
+        --layout kazoo in kazoo's DoubleBarrier."
+    )]
+    DoubleBarrier {
+        /// How many participants the barrier waits for.
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+        participants: u32,
+        /// Give up (exit 8) if the others have not entered, or left, within SECONDS each.
+        /// Default: wait.
+        #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
+        wait: Option<Duration>,
+        /// Whose barrier nodes to use: aiozk's, Curator's or kazoo's.
+        #[arg(long, value_name = "LAYOUT", default_value = "aiozk", value_parser = parse_layout)]
+        layout: Layout,
+        /// The barrier's path.
+        path: String,
+        /// The command and its arguments (after `--`).
+        #[arg(last = true, required = true, value_name = "CMD")]
+        command: Vec<OsString>,
+    },
+
+    /// Print a counter, or add to it atomically.
+    #[command(
+        long_about = "Print the value of the counter at PATH (the Counter recipe of \
+        aiozk-recipes). With --add N, add N (negative subtracts) with a compare-and-set that \
+        is tried again on a conflict, creating the counter with 0 when missing, and print the \
+        new value.\n\n\
+        --encoding text is the decimal text of aiozk's and kazoo's Counter; int32 is 4 \
+        big-endian bytes (Curator's SharedCount, kazoo's Counter(support_curator=True)); \
+        int64 is 8 (Curator's DistributedAtomicLong).\n\n\
+        If the connection drops while the addition is in flight and it cannot be told \
+        whether the server applied it, zk exits with 8 and says so: it never adds twice.\n\n\
+        JSON: {\"path\", \"value\"}."
+    )]
+    Counter {
+        /// Add N atomically, then print the new value.
+        #[arg(long, value_name = "N", allow_negative_numbers = true)]
+        add: Option<i64>,
+        /// How the node holds the value: text, int32 or int64.
+        #[arg(long, value_enum, value_name = "ENCODING", default_value = "text")]
+        encoding: CounterEncoding,
+        /// The counter's node.
+        path: String,
     },
 
     /// Print the identities the server gives this session.
@@ -656,6 +723,17 @@ fn parse_seconds(s: &str) -> Result<Duration, String> {
         return Err(format!("{s:?}: seconds must be positive"));
     }
     Ok(Duration::from_secs_f64(secs))
+}
+
+/// How `zk counter` reads and writes the value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CounterEncoding {
+    /// Decimal text (aiozk, kazoo).
+    Text,
+    /// 4 bytes, big-endian (Curator's SharedCount).
+    Int32,
+    /// 8 bytes, big-endian (Curator's DistributedAtomicLong).
+    Int64,
 }
 
 /// A recipe layout: `aiozk`, `curator` or `kazoo`.

@@ -26,11 +26,13 @@ pub const CONNECTION: u8 = 8;
 /// `lock`/`elect`: the lock or the leadership was lost while the command ran (the command
 /// was stopped) or before it exited. `--fence`: the fence node is gone; nothing was written.
 pub const LOST: u8 = 9;
-/// `lock`/`elect`: the command was found but could not be executed (shell convention).
+/// `lock`/`elect`/`double-barrier`: the command was found but could not be executed (shell
+/// convention).
 pub const CANNOT_EXECUTE: u8 = 126;
-/// `lock`/`elect`: the command was not found (shell convention).
+/// `lock`/`elect`/`double-barrier`: the command was not found (shell convention).
 pub const NOT_FOUND: u8 = 127;
-/// `lock`/`elect`: zk was interrupted (SIGINT or SIGTERM) before the command finished.
+/// `lock`/`elect`/`double-barrier`: zk was interrupted (SIGINT or SIGTERM) before the
+/// command finished.
 pub const INTERRUPTED: u8 = 130;
 
 /// The exit status table, as shown at the end of `zk --help`.
@@ -50,10 +52,12 @@ Exit status:
     9    `lock`/`elect`: the lock or leadership was lost while the command ran (it
          was stopped) or before it exited; `--fence`: the fence node is gone, so
          nothing was written
-  126    `lock`/`elect`: the command could not be executed
-  127    `lock`/`elect`: the command was not found
-  130    `lock`/`elect`: zk was interrupted before the command finished
-  other  `lock`/`elect`: the command's own exit status (128+N if killed by signal N)";
+  126    `lock`/`elect`/`double-barrier`: the command could not be executed
+  127    `lock`/`elect`/`double-barrier`: the command was not found
+  130    `lock`/`elect`/`double-barrier`: zk was interrupted before the command
+         finished
+  other  `lock`/`elect`/`double-barrier`: the command's own exit status (128+N if
+         killed by signal N)";
 
 /// Why a command failed: the exit status and the line to print on stderr (none for a
 /// silent exit, e.g. a closed stdout).

@@ -1,10 +1,12 @@
 //! `zk`: a command-line tool for Apache ZooKeeper, built on the public API of the aiozk
-//! client (and the aiozk-recipes Lock and LeaderElection for `zk lock` and `zk elect`).
+//! client (and the aiozk-recipes for `zk lock`, `zk elect`, `zk double-barrier` and
+//! `zk counter`).
 //!
 //! `zk --help` documents the commands, the JSON shapes and the exit statuses
 //! ([`exit::TABLE`]).
 
 mod cli;
+mod counter;
 mod exit;
 mod info;
 mod nodes;
@@ -140,6 +142,7 @@ fn runs_long(command: &Command) -> bool {
             | Command::Watch { .. }
             | Command::Lock { .. }
             | Command::Elect { .. }
+            | Command::DoubleBarrier { .. }
             | Command::Shell
     )
 }
@@ -217,10 +220,33 @@ pub(crate) async fn run_command(
         } => transfer::load(ctx, &dump.unwrap_or_default(), &path, overwrite).await,
         Command::Lock {
             wait,
+            read,
+            write,
+            permits,
             layout,
             path,
             command,
-        } => run::lock(ctx, &path, wait, layout, &command).await,
+        } => {
+            let kind = match (read, write, permits) {
+                (true, _, _) => run::LockKind::Read,
+                (_, true, _) => run::LockKind::Write,
+                (_, _, Some(n)) => run::LockKind::Permit(n),
+                _ => run::LockKind::Exclusive,
+            };
+            run::lock(ctx, &path, wait, kind, layout, &command).await
+        }
+        Command::DoubleBarrier {
+            participants,
+            wait,
+            layout,
+            path,
+            command,
+        } => run::double_barrier(ctx, &path, participants, wait, layout, &command).await,
+        Command::Counter {
+            add,
+            encoding,
+            path,
+        } => counter::counter(ctx, &path, add, encoding).await,
         Command::Elect {
             layout,
             path,

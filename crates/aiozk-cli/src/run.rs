@@ -1,11 +1,15 @@
-//! `lock` and `elect`: run a command while holding a lock or the leadership.
+//! `lock`, `elect` and `double-barrier`: run a command while holding a lock, a permit or the
+//! leadership, or between entering and leaving a double barrier.
 
 use std::ffi::OsString;
 use std::process::ExitStatus;
 use std::time::Duration;
 
 use aiozk::Error;
-use aiozk_recipes::{Layout, LeaderElection, Lock, LossReason, LostSignal};
+use aiozk_recipes::{
+    DoubleBarrier, Layout, LeaderElection, Lock, LockGuard, LossReason, LostSignal, Semaphore,
+    SharedLock,
+};
 
 use crate::exit::{self, Failure};
 use crate::session::Ctx;
@@ -14,19 +18,58 @@ use crate::watch::interrupted;
 /// How long a stopped command gets between SIGTERM and SIGKILL.
 const GRACE: Duration = Duration::from_secs(5);
 
+/// What `lock` takes.
+#[derive(Debug, Clone, Copy)]
+pub enum LockKind {
+    /// The Lock recipe.
+    Exclusive,
+    /// The read lock of the SharedLock recipe.
+    Read,
+    /// The write lock of the SharedLock recipe.
+    Write,
+    /// One permit of the Semaphore recipe with this many permits.
+    Permit(u32),
+}
+
 /// `lock`.
 pub async fn lock(
     ctx: &Ctx,
     path: &str,
     wait: Option<Duration>,
+    kind: LockKind,
     layout: Layout,
     command: &[OsString],
 ) -> Result<u8, Failure> {
     aiozk::path::validate_path(path).map_err(|e| Failure::zk("", &e))?;
-    let lock = Lock::new(&ctx.client, path).with_layout(layout);
+    let acquire = async {
+        match kind {
+            LockKind::Exclusive => {
+                Lock::new(&ctx.client, path)
+                    .with_layout(layout)
+                    .acquire(wait)
+                    .await
+            }
+            LockKind::Read => {
+                SharedLock::with_layout(&ctx.client, path, layout)
+                    .acquire_read(wait)
+                    .await
+            }
+            LockKind::Write => {
+                SharedLock::with_layout(&ctx.client, path, layout)
+                    .acquire_write(wait)
+                    .await
+            }
+            LockKind::Permit(n) => {
+                Semaphore::new(&ctx.client, path, n)
+                    .with_layout(layout)
+                    .acquire(wait)
+                    .await
+            }
+        }
+    };
     // Dropping the acquisition on an interrupt withdraws from the line.
-    let guard = tokio::select! {
-        acquired = lock.acquire(wait) => acquired.map_err(|e| match e {
+    let guard: LockGuard = tokio::select! {
+        acquired = acquire => acquired.map_err(|e| match e {
             Error::Timeout => Failure::new(
                 exit::CONNECTION,
                 format!("lock {path}: not acquired within {:?}", wait.unwrap_or_default()),
@@ -100,6 +143,88 @@ pub async fn elect(
     outcome.map_err(|f| in_context(f, "elect", path))
 }
 
+/// `double-barrier`.
+pub async fn double_barrier(
+    ctx: &Ctx,
+    path: &str,
+    participants: u32,
+    wait: Option<Duration>,
+    layout: Layout,
+    command: &[OsString],
+) -> Result<u8, Failure> {
+    aiozk::path::validate_path(path).map_err(|e| Failure::zk("", &e))?;
+    let barrier = DoubleBarrier::new(&ctx.client, path, participants as usize).with_layout(layout);
+    let timed_out = |what: &str| {
+        Failure::new(
+            exit::CONNECTION,
+            format!(
+                "double-barrier {path}: the others did not {what} within {:?}",
+                wait.unwrap_or_default()
+            ),
+        )
+    };
+    // Dropping `enter` on an interrupt removes our node.
+    tokio::select! {
+        entered = barrier.enter(wait) => entered.map_err(|e| match e {
+            Error::Timeout => timed_out("enter"),
+            e => Failure::zk(&format!("double-barrier {path}"), &e),
+        })?,
+        () = interrupted() => return Ok(exit::INTERRUPTED),
+    }
+    let status = run_to_exit(command).await;
+    ctx.renew(ctx.timeout);
+    // Leave even when the command failed or zk was interrupted: the others wait for us.
+    let left = barrier.leave(wait).await;
+    let status = status?;
+    match left {
+        Ok(()) => Ok(status),
+        Err(Error::Timeout) => Err(timed_out("leave")),
+        Err(e) => Err(Failure::zk(&format!("double-barrier {path}"), &e)),
+    }
+}
+
+/// Runs the command until it exits (or zk is interrupted: it is stopped, and the status is
+/// [`exit::INTERRUPTED`]).
+async fn run_to_exit(command: &[OsString]) -> Result<u8, Failure> {
+    let mut child = spawn(command, None)?;
+    tokio::select! {
+        status = child.wait() => status.map(status_code).map_err(|e| {
+            Failure::new(exit::GENERIC, format!("waiting for the command: {e}"))
+        }),
+        () = interrupted() => {
+            stop(&mut child).await;
+            Ok(exit::INTERRUPTED)
+        }
+    }
+}
+
+/// Starts the command, with the fencing variables when given.
+fn spawn(
+    command: &[OsString],
+    fence: Option<&Fencing<'_>>,
+) -> Result<tokio::process::Child, Failure> {
+    let program = command
+        .first()
+        .ok_or_else(|| Failure::usage("no command given"))?;
+    let mut cmd = tokio::process::Command::new(program);
+    cmd.args(&command[1..]);
+    if let Some(fence) = fence {
+        cmd.env("ZK_FENCE_NODE", fence.node)
+            .env("ZK_FENCE_CZXID", fence.czxid.to_string());
+    }
+    cmd.spawn().map_err(|e| {
+        let code = if e.kind() == std::io::ErrorKind::NotFound {
+            exit::NOT_FOUND
+        } else {
+            exit::CANNOT_EXECUTE
+        };
+        Failure::new(
+            code,
+            format!("cannot run {}: {e}", program.to_string_lossy()),
+        )
+    })
+}
+
 fn in_context(mut failure: Failure, command: &str, path: &str) -> Failure {
     if let Some(m) = &mut failure.message {
         *m = format!("{command} {path}: {m}");
@@ -129,25 +254,7 @@ async fn supervise(
     held: impl Fn() -> bool,
     what: &str,
 ) -> Result<u8, Failure> {
-    let program = command
-        .first()
-        .ok_or_else(|| Failure::usage("no command given"))?;
-    let mut child = tokio::process::Command::new(program)
-        .args(&command[1..])
-        .env("ZK_FENCE_NODE", fence.node)
-        .env("ZK_FENCE_CZXID", fence.czxid.to_string())
-        .spawn()
-        .map_err(|e| {
-            let code = if e.kind() == std::io::ErrorKind::NotFound {
-                exit::NOT_FOUND
-            } else {
-                exit::CANNOT_EXECUTE
-            };
-            Failure::new(
-                code,
-                format!("cannot run {}: {e}", program.to_string_lossy()),
-            )
-        })?;
+    let mut child = spawn(command, Some(fence))?;
     let lost_before_exit = |reason: &str, status: u8| {
         Failure::new(
             exit::LOST,

@@ -1,5 +1,6 @@
 //! The `zk` binary against a real ZooKeeper server: every command, its `--json` output
-//! parsed back, exit statuses, standard input, dump → load, watch, lock and elect.
+//! parsed back, exit statuses, standard input, dump → load, watch, lock (also read/write
+//! and with permits), elect, double-barrier and counter.
 
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::path::PathBuf;
@@ -237,6 +238,8 @@ fn help_documents_every_command_json_and_exit_statuses() {
         "load",
         "lock",
         "elect",
+        "double-barrier",
+        "counter",
         "whoami",
         "ephemerals",
         "count",
@@ -258,7 +261,7 @@ fn help_documents_every_command_json_and_exit_statuses() {
         );
         assert!(text.contains("Global options:"), "zk help {c}:\n{text}");
         // Every command that prints something says how it looks in JSON.
-        if !["lock", "elect"].contains(&c) {
+        if !["lock", "elect", "double-barrier"].contains(&c) {
             assert!(
                 text.contains("JSON"),
                 "zk help {c} has no JSON shape:\n{text}"
@@ -1344,6 +1347,194 @@ fn elect_runs_one_leader_at_a_time() {
         Some(130)
     );
     assert_eq!(ok_text(&["ls", &e]), "");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// `zk ARGS -- sh -c SCRIPT`, spawned with `D` (the directory) in its environment.
+fn spawn_in(args: &[&str], dir: &std::path::Path, script: &str) -> Child {
+    let mut all = args.to_vec();
+    all.extend(["--", "sh", "-c", script]);
+    cmd(&all)
+        .env("D", dir)
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// Waits until `file` exists.
+fn wait_file(file: &std::path::Path, d: Duration) {
+    let start = Instant::now();
+    while !file.exists() {
+        assert!(
+            start.elapsed() < d,
+            "{} did not appear within {d:?}",
+            file.display()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// How long a waiting side is watched to be still waiting.
+const STILL_WAITING: Duration = Duration::from_millis(500);
+
+#[test]
+fn lock_read_write_and_permits() {
+    let b = base("lock-kinds");
+    let rw = format!("{b}/rw");
+    let dir = temp_dir();
+    // Each holder marks its start and waits for `go`.
+    let hold =
+        |name: &str| format!(r#": > "$D/{name}"; while [ ! -e "$D/go" ]; do sleep 0.02; done"#);
+    // Readers share: the second gets the read lock while the first holds it.
+    let mut a = spawn_in(&["lock", "--read", &rw], &dir, &hold("a"));
+    wait_file(&dir.join("a"), Duration::from_secs(15));
+    let mut r = spawn_in(&["lock", "--read", &rw], &dir, &hold("r"));
+    wait_file(&dir.join("r"), Duration::from_secs(15));
+    // A writer waits for both.
+    let mut w = spawn_in(&["lock", "--write", &rw], &dir, r#": > "$D/w""#);
+    std::thread::sleep(STILL_WAITING);
+    assert!(!dir.join("w").exists(), "the writer overlapped the readers");
+    std::fs::write(dir.join("go"), "").unwrap();
+    for child in [&mut a, &mut r, &mut w] {
+        assert!(wait_exit(child, Duration::from_secs(20)).success());
+    }
+    assert!(dir.join("w").exists());
+    // A writer excludes a reader.
+    std::fs::remove_file(dir.join("go")).unwrap();
+    let mut w = spawn_in(&["lock", "--write", &rw], &dir, &hold("w2"));
+    wait_file(&dir.join("w2"), Duration::from_secs(15));
+    fails(
+        &["lock", "--read", "--wait", "0.5", &rw, "--", "true"],
+        CONNECTION,
+    );
+    std::fs::write(dir.join("go"), "").unwrap();
+    assert!(wait_exit(&mut w, Duration::from_secs(20)).success());
+    assert_eq!(ok_text(&["ls", &rw]), "");
+
+    // Two permits: a third holder waits for one of them.
+    std::fs::remove_file(dir.join("go")).unwrap();
+    let sem = format!("{b}/sem");
+    let permits = ["lock", "--permits", "2", sem.as_str()];
+    let mut p1 = spawn_in(&permits, &dir, &hold("p1"));
+    let mut p2 = spawn_in(&permits, &dir, &hold("p2"));
+    wait_file(&dir.join("p1"), Duration::from_secs(15));
+    wait_file(&dir.join("p2"), Duration::from_secs(15));
+    let mut p3 = spawn_in(&permits, &dir, r#": > "$D/p3""#);
+    std::thread::sleep(STILL_WAITING);
+    assert!(!dir.join("p3").exists(), "a third permit was granted");
+    std::fs::write(dir.join("go"), "").unwrap();
+    for child in [&mut p1, &mut p2, &mut p3] {
+        assert!(wait_exit(child, Duration::from_secs(20)).success());
+    }
+    assert!(dir.join("p3").exists());
+    assert_eq!(ok_text(&["ls", &sem]), "");
+
+    fails(&["lock", "--read", "--write", &rw, "--", "true"], USAGE);
+    fails(
+        &["lock", "--read", "--permits", "2", &rw, "--", "true"],
+        USAGE,
+    );
+    fails(&["lock", "--permits", "0", &sem, "--", "true"], USAGE);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn counter_adds_atomically_in_each_encoding() {
+    let b = base("counter");
+    let c = format!("{b}/c");
+    fails(&["counter", &c], NO_NODE);
+    assert_eq!(ok_text(&["counter", "--add", "5", &c]), "5\n");
+    assert_eq!(ok_text(&["counter", "--add", "-2", &c]), "3\n");
+    assert_eq!(ok_text(&["counter", &c]), "3\n");
+    assert_eq!(ok(&["get", &c]), b"3");
+    let v = ok_json(&["counter", "--add", "1", &c]);
+    assert_eq!(v["path"], c.as_str());
+    assert_eq!(v["value"], 4);
+
+    // Curator's binary counters.
+    let c32 = format!("{b}/c32");
+    assert_eq!(
+        ok_text(&["counter", "--encoding", "int32", "--add", "258", &c32]),
+        "258\n"
+    );
+    assert_eq!(ok(&["get", &c32]), [0, 0, 1, 2]);
+    let c64 = format!("{b}/c64");
+    assert_eq!(
+        ok_text(&["counter", "--encoding", "int64", "--add", "-1", &c64]),
+        "-1\n"
+    );
+    assert_eq!(ok(&["get", &c64]), [0xff; 8]);
+    fails(
+        &[
+            "counter",
+            "--encoding",
+            "int32",
+            "--add",
+            "3000000000",
+            &c32,
+        ],
+        USAGE,
+    );
+    // Data that is no number of the encoding (--encoding does not fit the node).
+    fails(&["counter", "--encoding", "int32", &c], USAGE);
+
+    // Concurrent additions are all counted.
+    let loops: Vec<_> = (0..4)
+        .map(|_| {
+            let c = c32.clone();
+            std::thread::spawn(move || {
+                for _ in 0..10 {
+                    ok(&["counter", "--encoding", "int32", "--add", "1", &c]);
+                }
+            })
+        })
+        .collect();
+    for l in loops {
+        l.join().unwrap();
+    }
+    assert_eq!(ok_text(&["counter", "--encoding", "int32", &c32]), "298\n");
+}
+
+#[test]
+fn double_barrier_runs_the_command_once_all_have_entered() {
+    let b = base("double-barrier");
+    let p = format!("{b}/db");
+    let dir = temp_dir();
+    let args = ["double-barrier", "--participants", "3", p.as_str()];
+    let mut first = spawn_in(&args, &dir, r#": > "$D/in.$$""#);
+    let mut second = spawn_in(&args, &dir, r#": > "$D/in.$$""#);
+    std::thread::sleep(STILL_WAITING);
+    assert_eq!(
+        std::fs::read_dir(&dir).unwrap().count(),
+        0,
+        "a command ran before all had entered"
+    );
+    let mut third = spawn_in(&args, &dir, r#": > "$D/in.$$"; exit 4"#);
+    assert!(wait_exit(&mut first, Duration::from_secs(20)).success());
+    assert!(wait_exit(&mut second, Duration::from_secs(20)).success());
+    assert_eq!(
+        wait_exit(&mut third, Duration::from_secs(20)).code(),
+        Some(4)
+    );
+    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 3);
+    assert_eq!(ok_text(&["ls", &p]), "");
+    // Alone, with a limit.
+    let err = fails(
+        &[
+            "double-barrier",
+            "--participants",
+            "2",
+            "--wait",
+            "0.5",
+            &p,
+            "--",
+            "true",
+        ],
+        CONNECTION,
+    );
+    assert!(err.contains("did not enter"), "{err}");
+    assert_eq!(ok_text(&["ls", &p]), "");
+    fails(&["double-barrier", &p, "--", "true"], USAGE);
     let _ = std::fs::remove_dir_all(dir);
 }
 

@@ -8,159 +8,36 @@ kazoo is installed from PyPI into this venv when missing, and the test kit's
 with Maven and compiled on first use). The tests fail, saying why, when that is impossible.
 ``zk`` is ``ZK_CLI`` and ``zk-testkit`` is ``ZK_TESTKIT``, else both are built with cargo.
 
-Every holder follows the marker protocol of the test kit's peers: create ``DIR/holder``
-exclusively (finding it there is an overlap), add one to ``DIR/counter`` (the shared
-fencing counter: a lost update would show two holders), append a line to ``DIR/log``,
-wait a few milliseconds, delete the marker, release.
+Every holder follows the exclusive marker protocol of ``interop.py`` (and of the test kit's
+peers): create ``DIR/holder`` exclusively (finding it there is an overlap), add one to
+``DIR/counter`` (the shared fencing counter: a lost update would show two holders), append
+a line to ``DIR/log``, wait a few milliseconds, delete the marker, release. The other
+recipes' mixed contention tests are in ``test_interop_contention.py``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import importlib.metadata
 import os
-import pathlib
 import random
-import socket
-import struct
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from typing import Any, List, Optional, Set, Tuple
+from typing import Any, List, Tuple
 
 import pytest
 
 import aiozk
 from aiozk import exc
-
-KAZOO = '2.11.0'
-CURATOR = '5.9.0'
-ROOT = pathlib.Path(__file__).resolve().parent.parent.parent.parent
-PEER = ROOT / 'crates' / 'aiozk-testkit' / 'foreign' / 'kazoo_peer.py'
+from interop import (FOREIGN, PEER, SH_EXCLUSIVE, CuttingProxy, Peer, built, ensure_kazoo, exclusive_hold,
+                     peer_command)
 
 #: Acquisitions by each kind of contender.
 PY_TASKS, PY_RUNS = 2, 170
 ZK_LOOPS, ZK_RUNS = 2, 110
 PEER_RUNS = 440
-
-
-def ensure_kazoo() -> None:
-    try:
-        if importlib.metadata.version('kazoo') == KAZOO:
-            return
-    except importlib.metadata.PackageNotFoundError:
-        pass
-    out = subprocess.run([sys.executable, '-m', 'pip', 'install', '-q', f'kazoo=={KAZOO}'],
-                         capture_output=True, text=True)
-    if out.returncode != 0:
-        pytest.fail(f'pip could not install kazoo {KAZOO} from PyPI:\n{out.stdout}{out.stderr}')
-
-
-def built(env: str, package: str, name: str) -> str:
-    """The binary ``name`` of ``package``: ``$env``, else built with cargo."""
-    binary = os.environ.get(env)
-    if binary:
-        return binary
-    subprocess.run(['cargo', 'build', '-q', '-p', package, '--bin', name], cwd=ROOT, check=True)
-    target = os.environ.get('CARGO_TARGET_DIR', str(ROOT / 'target'))
-    return os.path.join(target, 'debug', name)
-
-
-class CuttingProxy:
-    """Forwards TCP connections to ``target``; ``cut()`` resets every open one."""
-
-    def __init__(self, target: str) -> None:
-        host, port = target.rsplit(':', 1)
-        self.target = (host, int(port))
-        self.conns: Set[Tuple[asyncio.StreamWriter, asyncio.StreamWriter]] = set()
-        self.cuts = 0
-        #: Connections reset by cuts.
-        self.resets = 0
-        self.server: Optional[asyncio.AbstractServer] = None
-
-    async def start(self) -> str:
-        self.server = await asyncio.start_server(self._serve, '127.0.0.1', 0)
-        port = self.server.sockets[0].getsockname()[1]
-        return f'127.0.0.1:{port}'
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            up_reader, up_writer = await asyncio.open_connection(*self.target)
-        except OSError:
-            writer.close()
-            return
-        pair = (writer, up_writer)
-        self.conns.add(pair)
-
-        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
-            try:
-                while data := await src.read(65536):
-                    dst.write(data)
-                    await dst.drain()
-            except (OSError, asyncio.CancelledError):
-                pass
-            finally:
-                dst.close()
-
-        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
-        self.conns.discard(pair)
-
-    def cut(self) -> None:
-        for pair in list(self.conns):
-            for w in pair:
-                sock = w.get_extra_info('socket')
-                try:
-                    if sock is not None:
-                        # SO_LINGER 0: closing sends a reset.
-                        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))
-                except OSError:
-                    pass  # closed meanwhile
-                w.transport.abort()
-            self.conns.discard(pair)
-            self.resets += 1
-        self.cuts += 1
-
-    async def close(self) -> None:
-        if self.server is not None:
-            self.server.close()
-        for pair in list(self.conns):
-            for w in pair:
-                w.transport.abort()
-
-
-def hold(directory: str, who: str) -> bool:
-    """The marker protocol; False on an overlap."""
-    marker = os.path.join(directory, 'holder')
-    try:
-        fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-    except FileExistsError:
-        with open(os.path.join(directory, 'overlaps'), 'a') as f:
-            f.write(who + '\n')
-        return False
-    os.close(fd)
-    counter = os.path.join(directory, 'counter')
-    try:
-        with open(counter) as f:
-            value = int(f.read().strip() or 0)
-    except FileNotFoundError:
-        value = 0
-    with open(counter, 'w') as f:
-        f.write(str(value + 1))
-    with open(os.path.join(directory, 'log'), 'a') as f:
-        f.write(who + '\n')
-    time.sleep(0.003)
-    os.unlink(marker)
-    return True
-
-
-ZK_HOLD = '''if ( set -C; : > "$D/holder" ) 2>/dev/null; then
-  n=$(cat "$D/counter" 2>/dev/null || echo 0); echo $((n + 1)) > "$D/counter"
-  echo zk >> "$D/log"; sleep 0.003; rm -f "$D/holder"
-else
-  echo zk >> "$D/overlaps"
-fi'''
 
 
 # About 35 s each on a loaded 2-core machine; the limits leave room for a slower one.
@@ -177,7 +54,7 @@ async def test_mixed_contention_with_curator_under_connection_cuts(servers: str)
 
 
 async def mixed(servers: str, layout: str, peer_command: List[str]) -> None:
-    foreign = {'kazoo': f'kazoo {KAZOO}', 'curator': f'Curator {CURATOR}'}[layout]
+    foreign = FOREIGN[layout]
     zk_binary = built('ZK_CLI', 'aiozk-cli', 'zk')
     path = f'/interop-{uuid.uuid4().hex}'
     directory = tempfile.mkdtemp(prefix='aiozk-interop-')
@@ -207,7 +84,7 @@ async def mixed(servers: str, layout: str, peer_command: List[str]) -> None:
                 # Hold only while the lock is ours as far as we can tell (it may have been
                 # lost to a long cut meanwhile).
                 if lock.locked():
-                    hold(directory, 'python')
+                    await exclusive_hold(directory, 'python')
                     held += 1
             finally:
                 try:
@@ -223,7 +100,7 @@ async def mixed(servers: str, layout: str, peer_command: List[str]) -> None:
         while held < ZK_RUNS:
             proc = await asyncio.create_subprocess_exec(
                 zk_binary, '--session-timeout', '4', 'lock', '--layout', layout, '--wait', '30', path, '--',
-                'sh', '-c', ZK_HOLD, env=env, stdin=subprocess.DEVNULL,
+                'sh', '-c', SH_EXCLUSIVE, env=env, stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
             _, err = await proc.communicate()
             if proc.returncode == 0:
@@ -355,6 +232,37 @@ async def test_layouts_exclude_kazoo_both_ways(servers: str) -> None:
             await shared.writer_lock.acquire(timeout=0.3)
         await shared.reader_lock.release()
         await asyncio.to_thread(reader.release)
+
+        # LeaderElection and kazoo's Election take turns.
+        import threading
+
+        def kazoo_leads(path: str) -> Tuple[Any, threading.Event, threading.Event, Any]:
+            their_election = kz.Election(path, 'kazoo')
+            leading, stop = threading.Event(), threading.Event()
+
+            def lead() -> None:
+                leading.set()
+                stop.wait()
+
+            return their_election, leading, stop, asyncio.create_task(asyncio.to_thread(their_election.run, lead))
+
+        el = root + '/election'
+        their_election, leading, stop, running = kazoo_leads(el)
+        assert await asyncio.to_thread(leading.wait, 20)
+        election = zk.recipes.LeaderElection(el, layout='kazoo', identifier='aiozk-py')
+        await election.volunteer()
+        with pytest.raises(exc.TimeoutError):
+            await election.wait_for_leadership(timeout=0.4)
+        assert sorted(await asyncio.to_thread(their_election.contenders)) == ['aiozk-py', 'kazoo']
+        stop.set()
+        await asyncio.wait_for(running, 20)
+        await election.wait_for_leadership(timeout=20)
+        their_election, leading, stop, running = kazoo_leads(el)
+        assert not await asyncio.to_thread(leading.wait, 0.4), 'kazoo led while we did'
+        await election.resign()
+        assert await asyncio.to_thread(leading.wait, 20)
+        stop.set()
+        await asyncio.wait_for(running, 20)
     finally:
         await asyncio.to_thread(kz.stop)
         await asyncio.to_thread(kz.close)
@@ -397,6 +305,44 @@ async def test_party_in_kazoo_layout(servers: str) -> None:
             await wait_change(ours)
         await ours.leave()
         assert await asyncio.to_thread(lambda: list(kz.Party(path))) == []
+    finally:
+        await asyncio.to_thread(kz.stop)
+        await asyncio.to_thread(kz.close)
+        await zk.deleteall(path)
+        await zk.close()
+
+
+async def test_shallow_party_in_kazoo_layout(servers: str) -> None:
+    """This package's Party with layout='kazoo', shallow=True and kazoo's ShallowParty see
+    each other; the names are in the node names."""
+    ensure_kazoo()
+    from kazoo.client import KazooClient
+
+    zk = aiozk.ZKClient(servers, session_timeout=10)
+    await zk.start(timeout=30)
+    kz = KazooClient(hosts=servers, timeout=10)
+    await asyncio.to_thread(kz.start, 30)
+    path = f'/interop-shallow-party-{uuid.uuid4().hex}'
+    try:
+        with pytest.raises(ValueError):
+            zk.recipes.Party(path, 'x', shallow=True)
+        ours = zk.recipes.Party(path, 'aiozk-py', layout='kazoo', shallow=True)
+        await ours.join()
+        node = ours.own_node.rsplit('/', 1)[-1]
+        assert len(node) == 32 + len('-aiozk-py') and node.endswith('-aiozk-py'), node
+        theirs = kz.ShallowParty(path, 'kazoo-1')
+        await asyncio.to_thread(theirs.join)
+        assert sorted(await asyncio.to_thread(lambda: list(kz.ShallowParty(path)))) == ['aiozk-py', 'kazoo-1']
+        deadline = time.monotonic() + 20
+        while sorted(ours.members) != ['aiozk-py', 'kazoo-1']:
+            assert time.monotonic() < deadline, ours.members
+            await wait_change(ours)
+        await asyncio.to_thread(theirs.leave)
+        while ours.members != ['aiozk-py']:
+            assert time.monotonic() < deadline, ours.members
+            await wait_change(ours)
+        await ours.leave()
+        assert await asyncio.to_thread(lambda: list(kz.ShallowParty(path))) == []
     finally:
         await asyncio.to_thread(kz.stop)
         await asyncio.to_thread(kz.close)
@@ -468,4 +414,197 @@ async def test_binary_counter_with_kazoo_support_curator(servers: str) -> None:
         await asyncio.to_thread(kz.stop)
         await asyncio.to_thread(kz.close)
         await zk.deleteall(path)
+        await zk.close()
+
+
+async def curator_peer(servers: str) -> Peer:
+    peer = Peer(peer_command('curator', servers))
+    await peer.start()
+    return peer
+
+
+async def still_waiting(peer: Peer, seconds: float = 0.4) -> bool:
+    """True when the peer gave no answer within ``seconds``."""
+    try:
+        line = await asyncio.wait_for(peer.plain.get(), seconds)
+    except asyncio.TimeoutError:
+        return True
+    pytest.fail(f'the peer answered {line!r} while it should wait')
+
+
+@pytest.mark.timeout(900)  # the first run may fetch Curator with Maven
+async def test_recipes_with_curator_both_ways(servers: str) -> None:
+    """This package's SharedLock, Semaphore, LeaderElection and DoubleBarrier with
+    layout='curator', and Curator's recipes in their own process, on the same paths: they
+    wait for us, we wait for them."""
+    peer = await curator_peer(servers)
+    zk = aiozk.ZKClient(servers, session_timeout=10)
+    await zk.start(timeout=30)
+    root = f'/interop-curator-{uuid.uuid4().hex}'
+    try:
+        # SharedLock: their writer blocks our reader and writer; their reader shares with
+        # ours; our writer blocks their reader, and their writer waits for it.
+        rw = root + '/rw'
+        shared = zk.recipes.SharedLock(rw, layout='curator')
+        assert await peer.ask(f'write {rw} 5000') == 'acquired'
+        with pytest.raises(exc.TimeoutError):
+            await shared.reader_lock.acquire(timeout=0.3)
+        with pytest.raises(exc.TimeoutError):
+            await shared.writer_lock.acquire(timeout=0.3)
+        assert await peer.ask(f'unwrite {rw}') == 'released'
+        assert await peer.ask(f'read {rw} 5000') == 'acquired'
+        await shared.reader_lock.acquire(timeout=10)
+        assert await peer.ask(f'write {rw} 300') == 'timeout'
+        await shared.reader_lock.release()
+        assert await peer.ask(f'unread {rw}') == 'released'
+        await shared.writer_lock.acquire(timeout=10)
+        names = await zk.get_children(rw)
+        assert len(names) == 1 and '__WRIT__' in names[0], names
+        assert await peer.ask(f'read {rw} 300') == 'timeout'
+        await peer.send(f'write {rw} 30000')
+        assert await still_waiting(peer)
+        await shared.writer_lock.release()
+        assert await asyncio.wait_for(peer.plain.get(), 30) == 'acquired'
+        with pytest.raises(exc.TimeoutError):
+            await shared.reader_lock.acquire(timeout=0.3)
+        assert await peer.ask(f'unwrite {rw}') == 'released'
+
+        # Semaphore of 2: one each; a third waits on either side.
+        sem_path = root + '/sem'
+        sem = zk.recipes.Semaphore(sem_path, 2, layout='curator')
+        ours = await sem.acquire(timeout=10)
+        assert await peer.ask(f'sem {sem_path} 2 10000') == 'acquired'
+        with pytest.raises(exc.TimeoutError):
+            await sem.acquire(timeout=0.3)
+        assert await peer.ask(f'sem {sem_path} 2 300') == 'timeout'
+        await peer.send(f'sem {sem_path} 2 30000')
+        assert await still_waiting(peer)
+        await ours.release()
+        assert await asyncio.wait_for(peer.plain.get(), 30) == 'acquired'
+        waiting = asyncio.create_task(sem.acquire(timeout=30))
+        await asyncio.sleep(0.4)
+        assert not waiting.done(), 'a third permit was granted'
+        assert await peer.ask(f'unsem {sem_path}') == 'released'
+        await (await asyncio.wait_for(waiting, 30)).release()
+        assert await peer.ask(f'unsem {sem_path}') == 'released'
+
+        # LeaderElection and Curator's LeaderLatch take turns.
+        el = root + '/election'
+        assert await peer.ask(f'latch {el} java') == 'started'
+        assert await peer.ask(f'leader {el} 20000') == 'leader'
+        election = zk.recipes.LeaderElection(el, layout='curator', identifier='aiozk-py')
+        await election.volunteer()
+        with pytest.raises(exc.TimeoutError):
+            await election.wait_for_leadership(timeout=0.4)
+        names = await zk.get_children(el)
+        assert len(names) == 2 and all('-latch-' in n for n in names), names
+        assert await peer.ask(f'unlatch {el}') == 'closed'
+        await election.wait_for_leadership(timeout=20)
+        assert election.has_leadership
+        assert await peer.ask(f'latch {el} java') == 'started'
+        assert await peer.ask(f'leader {el} 400') == 'timeout'
+        await election.resign()
+        assert await peer.ask(f'leader {el} 20000') == 'leader'
+        assert await peer.ask(f'unlatch {el}') == 'closed'
+
+        # DoubleBarrier: they wait for us to enter, then we wait for them; both leave.
+        for first in ('curator', 'python'):
+            db = f'{root}/dbarrier-{first}'
+            barrier = zk.recipes.DoubleBarrier(db, 2, layout='curator')
+            if first == 'curator':
+                await peer.send(f'dbarrier_enter {db} 2 30000')
+                assert await still_waiting(peer)
+                await barrier.enter(timeout=20)
+                assert await asyncio.wait_for(peer.plain.get(), 30) == 'entered'
+            else:
+                entering = asyncio.create_task(barrier.enter(timeout=20))
+                await asyncio.sleep(0.4)
+                assert not entering.done(), 'we entered alone'
+                assert await peer.ask(f'dbarrier_enter {db} 2 30000') == 'entered'
+                await asyncio.wait_for(entering, 30)
+            names = sorted(await zk.get_children(db))
+            assert len(names) == 3 and names[-1] == 'ready' and all(len(n) == 36 for n in names[:2]), names
+            await peer.send(f'dbarrier_leave {db} 30000')
+            await barrier.leave(timeout=20)
+            assert await asyncio.wait_for(peer.plain.get(), 30) == 'left'
+            try:
+                assert await zk.get_children(db) == []
+            except exc.NoNode:
+                pass  # the empty container was reaped already
+    finally:
+        await peer.quit()
+        await zk.deleteall(root)
+        await zk.close()
+
+
+@pytest.mark.timeout(900)
+@pytest.mark.parametrize('encoding,command', [('int32', 'shared_add'), ('int64', 'along_add')])
+async def test_counters_with_curator(servers: str, encoding: str, command: str) -> None:
+    """Counter(encoding='int32') with Curator's SharedCount, 'int64' with its
+    DistributedAtomicLong: both count on one node at the same time, losing no increment."""
+    peer = await curator_peer(servers)
+    zk = aiozk.ZKClient(servers, session_timeout=10)
+    await zk.start(timeout=30)
+    path = f'/interop-curator-counter-{uuid.uuid4().hex}'
+    try:
+        ours = zk.recipes.Counter(path, 0, encoding=encoding)
+        await ours.start()
+        theirs = await peer.background(f'{command} {path} 150')
+        for _ in range(150):
+            await ours.incr(1)
+        answer = await asyncio.wait_for(theirs, 60)
+        assert not answer.startswith('error'), answer
+        assert 0 < int(answer.split()[-1]) <= 300
+        assert await ours.get_value() == 300
+        data, _ = await zk.get(path)
+        assert data == (300).to_bytes(4 if encoding == 'int32' else 8, 'big')
+    finally:
+        await peer.quit()
+        await zk.deleteall(path)
+        await zk.close()
+
+
+@pytest.mark.timeout(900)
+async def test_leader_selector_with_curator_both_ways(servers: str) -> None:
+    """This package's LeaderSelector and Curator's in its own process on one path: Curator
+    leads and we wait, then we lead and Curator waits; the nodes are alike and hold the
+    participants' ids, which both sides list."""
+    peer = await curator_peer(servers)
+    zk = aiozk.ZKClient(servers, session_timeout=10)
+    await zk.start(timeout=30)
+    path = f'/interop-selector-{uuid.uuid4().hex}'
+    led, go = asyncio.Event(), asyncio.Event()
+
+    async def lead(leadership: Any) -> None:
+        led.set()
+        await go.wait()
+
+    ours = zk.recipes.LeaderSelector(path, lead, identifier='aiozk-py')
+    try:
+        assert await peer.ask(f'select {path} java') == 'started'
+        assert await peer.ask(f'selected {path} 20000') == 'leader'
+        await ours.start()
+        await asyncio.sleep(0.4)
+        assert not led.is_set(), 'we led while Curator did'
+        assert await ours.participants() == [('java', True), ('aiozk-py', False)]
+        names = await zk.get_children(path)
+        assert len(names) == 2 and all(n.startswith('_c_') and '-lock-' in n for n in names), names
+        assert await peer.ask(f'unselect {path}') == 'closed'
+        await asyncio.wait_for(led.wait(), 20)
+        assert ours.has_leadership
+        # Now Curator waits for us, and leads once our callback returns.
+        assert await peer.ask(f'select {path} java') == 'started'
+        assert await peer.ask(f'selected {path} 400') == 'timeout'
+        assert await ours.leader() == ('aiozk-py', True)
+        go.set()
+        assert await peer.ask(f'selected {path} 20000') == 'leader'
+        assert not ours.has_leadership
+        assert await peer.ask(f'unselect {path}') == 'closed'
+    finally:
+        await ours.close()
+        await peer.quit()
+        try:
+            await zk.deleteall(path)
+        except exc.NoNode:
+            pass
         await zk.close()

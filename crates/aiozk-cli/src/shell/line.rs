@@ -157,6 +157,8 @@ pub fn resolve_paths(command: &mut Command, cwd: &str) {
         | Command::Load { path, .. }
         | Command::Lock { path, .. }
         | Command::Elect { path, .. }
+        | Command::DoubleBarrier { path, .. }
+        | Command::Counter { path, .. }
         | Command::Ephemerals { path, .. }
         | Command::Count { path } => path,
         Command::Whoami

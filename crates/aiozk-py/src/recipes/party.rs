@@ -19,14 +19,23 @@ pub(crate) struct PyParty {
 #[pymethods]
 impl PyParty {
     #[new]
-    #[pyo3(signature = (client, path, name, layout="aiozk"))]
-    fn new(client: PyRef<'_, PyClient>, path: &str, name: &str, layout: &str) -> PyResult<Self> {
+    #[pyo3(signature = (client, path, name, layout="aiozk", shallow=false))]
+    fn new(
+        client: PyRef<'_, PyClient>,
+        path: &str,
+        name: &str,
+        layout: &str,
+        shallow: bool,
+    ) -> PyResult<Self> {
         let layout: aiozk_recipes::Layout = layout
             .parse()
             .map_err(|e: aiozk::Error| pyo3::exceptions::PyValueError::new_err(e.to_string()))?;
-        let party = Party::new(&client.client, &client.path(path), name)
+        let mut party = Party::new(&client.client, &client.path(path), name)
             .map_err(|e| crate::errors::to_py(client.py(), e))?
             .with_layout(layout);
+        if shallow {
+            party = party.shallow();
+        }
         Ok(Self {
             party: Arc::new(party),
         })

@@ -148,6 +148,14 @@ const WORKER: &str = "worker";
 /// sentinel's part. Participants are ordered by node name. A participant deletes `ready`
 /// when it starts leaving (kazoo) or once it has left (Curator), as those libraries do.
 ///
+/// kazoo's early deletion has a gap that kazoo's own participants share: one that was cut
+/// off from the server when the barrier opened, and is back only after the first
+/// participant started leaving, finds no `ready` (no watch fires for a node created and
+/// deleted while the connection was down), so it waits in `enter` until its timeout while
+/// the others wait in `leave` for its node. In kazoo's layout give `enter` a timeout, or let
+/// participants leave only once all have passed `enter`. Curator's and aiozk's layouts keep
+/// the sentinel until every participant has left, so a late participant still finds it.
+///
 /// # Guarantees
 /// `enter` returns once `<base>/sentinel` exists; it is created only when at least
 /// `min_participants` worker nodes exist. `leave` follows ZooKeeper's recipe: it returns
@@ -444,11 +452,17 @@ impl DoubleBarrier {
         let client = &self.client;
         let mut session = SessionWatch::new(client);
         loop {
-            let children = until(
+            let children = match until(
                 deadline,
                 persist(client, || client.get_children(&self.base)),
             )
-            .await?;
+            .await
+            {
+                Ok(children) => children,
+                // Everybody left, and the server reaped Curator's container already.
+                Err(Error::NoNode) => Vec::new(),
+                Err(e) => return Err(e),
+            };
             let participants = self.participants(children);
             let own = self
                 .own_node()

@@ -29,6 +29,12 @@ use crate::Layout;
 /// member's name (kazoo's identifier). The members are the data of the children whose
 /// names hold `__party__`, in the order of the node names.
 ///
+/// With [`Party::shallow`] it is kazoo's `ShallowParty` instead: `<base>/<uuid hex>-<name>`,
+/// an ephemeral node (data: the name too, as kazoo writes it), so the member list is one
+/// `getChildren`: every child of the base path is a member, named by what follows the first
+/// `-` of its node name, in the order of the node names. Names must then be valid in a node
+/// name (they already exclude `/`).
+///
 /// # Guarantees
 /// [`members`](Party::members) is the latest list read from the server; every change of
 /// the list is observed, though changes in quick succession may be coalesced into one.
@@ -65,6 +71,7 @@ pub struct Party {
     name: String,
     guid: String,
     layout: Layout,
+    shallow: bool,
     shared: Arc<Shared>,
     task: Mutex<Option<TaskGuard>>,
 }
@@ -104,6 +111,7 @@ impl Party {
             name: name.to_owned(),
             guid: new_guid(),
             layout: Layout::Aiozk,
+            shallow: false,
             shared: Arc::new(Shared {
                 members: watch::channel(Vec::new()).0,
                 own: Mutex::new(None),
@@ -117,6 +125,14 @@ impl Party {
     /// keeps aiozk's.
     pub fn with_layout(mut self, layout: Layout) -> Self {
         self.layout = layout;
+        self
+    }
+
+    /// Uses kazoo's `ShallowParty` nodes, the name in the node name (see
+    /// [kazoo's layout](#kazoos-layout)); implies [`Layout::Kazoo`].
+    pub fn shallow(mut self) -> Self {
+        self.layout = Layout::Kazoo;
+        self.shallow = true;
         self
     }
 
@@ -152,7 +168,7 @@ impl Party {
             base: self.base.clone(),
             name: self.name.clone(),
             guid: self.guid.clone(),
-            kazoo: self.layout == Layout::Kazoo,
+            style: self.style(),
         };
         let mut guard = OrphanGuard::new(&self.client, &self.base, me.prefix());
         let node = me.create().await?;
@@ -176,11 +192,7 @@ impl Party {
         }
         self.shared.set_own(None);
         // Sweep by prefix: the follower task may have been re-joining when it was stopped.
-        let prefix = if self.layout == Layout::Kazoo {
-            format!("{}{KAZOO_PARTY}", self.guid)
-        } else {
-            format!("{}-{}-", self.name, self.guid)
-        };
+        let prefix = self.style().prefix(&self.name, &self.guid);
         let children = match persist(&self.client, || self.client.get_children(&self.base)).await {
             Ok(c) => c,
             Err(Error::NoNode) => return Ok(()),
@@ -190,6 +202,14 @@ impl Party {
             delete_quietly(&self.client, &join(&self.base, c)).await?;
         }
         Ok(())
+    }
+
+    fn style(&self) -> Style {
+        match (self.layout, self.shallow) {
+            (Layout::Kazoo, true) => Style::KazooShallow,
+            (Layout::Kazoo, false) => Style::Kazoo,
+            _ => Style::Aiozk,
+        }
     }
 
     /// The member names as last read, in joining order (empty before [`join`](Party::join)).
@@ -228,27 +248,45 @@ impl Party {
 /// kazoo's name part of a party member's node.
 const KAZOO_PARTY: &str = "__party__";
 
+/// Whose party nodes a member uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Style {
+    /// `<name>-<guid>-<seq>`, empty.
+    Aiozk,
+    /// kazoo's `Party`: `<guid>__party__`, the name as data.
+    Kazoo,
+    /// kazoo's `ShallowParty`: `<guid>-<name>`, the name as data too.
+    KazooShallow,
+}
+
+impl Style {
+    /// The start of a member's node names (the whole name in kazoo's layouts).
+    fn prefix(self, name: &str, guid: &str) -> String {
+        match self {
+            Style::Aiozk => format!("{name}-{guid}-"),
+            Style::Kazoo => format!("{guid}{KAZOO_PARTY}"),
+            Style::KazooShallow => format!("{guid}-{name}"),
+        }
+    }
+}
+
 /// What the follower task needs to know about this member.
 struct Member {
     client: Client,
     base: String,
     name: String,
     guid: String,
-    kazoo: bool,
+    style: Style,
 }
 
 impl Member {
     /// The start of this member's node names.
     fn prefix(&self) -> String {
-        if self.kazoo {
-            format!("{}{KAZOO_PARTY}", self.guid)
-        } else {
-            format!("{}-{}-", self.name, self.guid)
-        }
+        self.style.prefix(&self.name, &self.guid)
     }
 
     async fn create(&self) -> Result<String> {
-        if self.kazoo {
+        if self.style != Style::Aiozk {
             create_plain(
                 &self.client,
                 &self.base,
@@ -264,7 +302,7 @@ impl Member {
 
     /// After a new session: this member's node, created again if it went with the old one.
     async fn reclaim(&self, node: &str) -> Result<String> {
-        if !self.kazoo {
+        if self.style == Style::Aiozk {
             return reclaim(&self.client, &self.base, &self.name, &self.guid, node).await;
         }
         let stat = persist(&self.client, || self.client.exists(node)).await?;
@@ -274,14 +312,25 @@ impl Member {
         self.create().await
     }
 
-    /// The member names of `children`: their labels (aiozk), or the data of kazoo's
-    /// member nodes (read now; a node gone meanwhile is left out).
-    async fn names(&self, children: Vec<String>) -> Result<Vec<String>> {
-        if !self.kazoo {
-            return Ok(sorted_sequential(children)
-                .iter()
-                .map(|c| label_of(c).to_owned())
-                .collect());
+    /// The member names of `children`: their labels (aiozk), what follows the first `-`
+    /// (kazoo's shallow party), or the data of kazoo's member nodes (read now; a node gone
+    /// meanwhile is left out).
+    async fn names(&self, mut children: Vec<String>) -> Result<Vec<String>> {
+        match self.style {
+            Style::Aiozk => {
+                return Ok(sorted_sequential(children)
+                    .iter()
+                    .map(|c| label_of(c).to_owned())
+                    .collect())
+            }
+            Style::KazooShallow => {
+                children.sort();
+                return Ok(children
+                    .iter()
+                    .map(|c| c.split_once('-').map_or(c.as_str(), |(_, n)| n).to_owned())
+                    .collect());
+            }
+            Style::Kazoo => {}
         }
         let mut members: Vec<String> = children
             .into_iter()

@@ -326,3 +326,48 @@ async fn double_barrier_enter_survives_session_expiry() {
     assert_eq!(children(&zk, &b).await, Vec::<String>::new());
     zk.deleteall(&b).await.unwrap();
 }
+
+/// In Curator's layout the barrier path is a container, which the server removes once the
+/// last participant is gone: a participant still waiting in `leave` then finds no path at
+/// all, which means everybody left.
+#[tokio::test]
+async fn curator_double_barrier_leave_accepts_a_reaped_container() {
+    let zk = connect().await;
+    let b = base(&zk, "dbarrier-reaped").await;
+    let path = format!("{b}/barrier");
+    // Another participant whose node sorts first: ours leaves first and waits for it.
+    let other = connect().await;
+    other
+        .create_with(&path, b"", &aiozk::CreateOptions::new().container())
+        .await
+        .unwrap();
+    let first = format!("{path}/00000000-0000-0000-0000-000000000000");
+    other
+        .create_with(&first, b"", &aiozk::CreateOptions::new().ephemeral())
+        .await
+        .unwrap();
+    let ours = DoubleBarrier::new(&zk, &path, 2).with_layout(aiozk_recipes::Layout::Curator);
+    within(20, ours.enter(Some(Duration::from_secs(10))))
+        .await
+        .unwrap();
+    let leaving = tokio::spawn(async move {
+        let r = ours.leave(Some(Duration::from_secs(20))).await;
+        (ours, r)
+    });
+    // Ours is gone first, then the other node, `ready` and the container at once (as the
+    // other's leave and the server's reaper would).
+    eventually(20, "our node deleted", || async {
+        children(&zk, &path).await.len() == 2
+    })
+    .await;
+    other
+        .transaction()
+        .delete(&format!("{path}/ready"), -1)
+        .delete(&first, -1)
+        .delete(&path, -1)
+        .commit()
+        .await
+        .unwrap();
+    let (_ours, left) = within(30, leaving).await.unwrap();
+    assert_eq!(left, Ok(()));
+}

@@ -1,7 +1,8 @@
 //! Counters shared with Apache Curator and kazoo, each in its own process (see
 //! `aiozk_testkit::Peer`): both sides increment the same node at the same time, and no
 //! increment is lost; the node holds the foreign library's bytes. Barriers set by one side
-//! block the other until lifted; kazoo parties and ours see each other.
+//! block the other until lifted; kazoo parties (Party and ShallowParty) and ours see each
+//! other.
 
 use std::time::Duration;
 
@@ -236,6 +237,67 @@ async fn kazoo_party_and_ours_see_each_other() {
         peer.ask(&format!("party_members {path}"), answer).unwrap(),
         ""
     );
+}
+
+/// kazoo's ShallowParty: the names are in the node names, and each side sees the other's
+/// members join and leave.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kazoo_shallow_party_and_ours_see_each_other() {
+    let zk = connect().await;
+    let b = base(&zk, "kazoo-shallow-party").await;
+    let path = format!("{b}/party");
+    let mut peer = peer(false);
+    let answer = Duration::from_secs(30);
+    let ours = Party::new(&zk, &path, "rust-1").unwrap().shallow();
+    ours.join().await.unwrap();
+    let node = ours.own_node().unwrap();
+    let name = aiozk::path::basename(&node);
+    assert!(
+        name.len() == 32 + 7
+            && name.ends_with("-rust-1")
+            && name[..32].bytes().all(|c| c.is_ascii_hexdigit()),
+        "{name}"
+    );
+    assert_eq!(zk.get_data(&node).await.unwrap().0.as_ref(), b"rust-1");
+    assert_eq!(
+        peer.ask(&format!("shallow_join {path} py-1"), answer)
+            .unwrap(),
+        "joined"
+    );
+    // Names with a '-' survive: only the first one separates the id.
+    assert_eq!(
+        peer.ask(&format!("shallow_members {path}"), answer)
+            .unwrap(),
+        "py-1,rust-1"
+    );
+    within(20, async {
+        while {
+            let mut m = ours.members();
+            m.sort();
+            m != ["py-1", "rust-1"]
+        } {
+            // Bounded: a change just before the call is seen by the next look.
+            let _ = tokio::time::timeout(Duration::from_millis(500), ours.wait_for_change()).await;
+        }
+    })
+    .await;
+    assert_eq!(
+        peer.ask(&format!("shallow_leave {path}"), answer).unwrap(),
+        "left"
+    );
+    within(20, async {
+        while ours.members() != ["rust-1"] {
+            let _ = tokio::time::timeout(Duration::from_millis(500), ours.wait_for_change()).await;
+        }
+    })
+    .await;
+    ours.leave().await.unwrap();
+    assert_eq!(
+        peer.ask(&format!("shallow_members {path}"), answer)
+            .unwrap(),
+        ""
+    );
+    assert!(zk.get_children(&path).await.unwrap().is_empty());
 }
 
 /// A double barrier of two: the peer and us. Whoever enters first waits for the other;

@@ -1,8 +1,9 @@
 """Recipes: ``client.recipes.<Name>(...)`` for every name of ``RECIPES``.
 
 aiozk's twelve (DataWatcher, ChildrenWatcher, Lock, SharedLock, Lease, Barrier,
-DoubleBarrier, LeaderElection, Party, Counter, TreeCache, Allocator), plus Semaphore and
-Queue; all backed by the Rust recipes, with aiozk's znode layouts.
+DoubleBarrier, LeaderElection, Party, Counter, TreeCache, Allocator), plus Semaphore, Queue
+and LeaderSelector (Curator's); all backed by the Rust recipes, with aiozk's znode layouts
+unless a ``layout`` says otherwise.
 """
 
 from .allocator import Allocator
@@ -14,6 +15,7 @@ from .double_barrier import DoubleBarrier
 from .election import LeaderElection
 from .fence import Fence, FencedTransaction
 from .lease import Lease
+from .leader_selector import Leadership, LeaderSelector, Participant
 from .lock import Lock
 from .party import Party
 from .proxy import RecipeProxy
@@ -32,6 +34,7 @@ RECIPES = {
     'Barrier': Barrier,
     'DoubleBarrier': DoubleBarrier,
     'LeaderElection': LeaderElection,
+    'LeaderSelector': LeaderSelector,
     'Party': Party,
     'Counter': Counter,
     'TreeCache': TreeCache,
@@ -51,8 +54,11 @@ __all__ = [
     'Fence',
     'FencedTransaction',
     'LeaderElection',
+    'LeaderSelector',
+    'Leadership',
     'Lease',
     'Lock',
+    'Participant',
     'Party',
     'Permit',
     'Queue',

@@ -12,7 +12,10 @@ from .recipe import RustRecipe
 class DoubleBarrier(RustRecipe):
     """A double barrier on ``base_path``. ``layout='curator'`` is Curator's
     ``DistributedDoubleBarrier``, ``layout='kazoo'`` kazoo's ``DoubleBarrier`` (whose
-    ``identifier`` is the member node's data)."""
+    ``identifier`` is the member node's data). In kazoo's layout, as in kazoo, the first
+    member to leave deletes ``ready``: a member whose connection was down while the barrier
+    opened may then never see it open, and waits in ``enter`` until its timeout (see the
+    Rust ``DoubleBarrier``)."""
 
     def __init__(self, base_path: str, min_participants: int, layout: str = 'aiozk',
                  identifier: Optional[str] = None) -> None:

@@ -10,18 +10,22 @@ from .recipe import RustRecipe
 
 class Party(RustRecipe):
     """Membership of ``name`` in the party at ``base_path``; ``members`` lists the names
-    of all members (sorted by arrival)."""
+    of all members (sorted by arrival). ``layout='kazoo'`` is kazoo's ``Party``
+    (``<uuid hex>__party__`` nodes holding the name); with ``shallow=True`` too, kazoo's
+    ``ShallowParty`` (``<uuid hex>-<name>`` nodes: every child of the path is a member)."""
 
-    def __init__(self, base_path: str, name: str, layout: str = 'aiozk') -> None:
+    def __init__(self, base_path: str, name: str, layout: str = 'aiozk', shallow: bool = False) -> None:
         if layout not in ('aiozk', 'kazoo'):
             raise ValueError(f'unknown party layout {layout!r}: expected aiozk or kazoo')
+        if shallow and layout != 'kazoo':
+            raise ValueError("shallow=True is kazoo's ShallowParty: give layout='kazoo'")
         super().__init__(base_path)
         self.name = name
         self.layout = layout
+        self.shallow = shallow
 
     def _build(self, core: Any) -> Any:
-        # layout='kazoo': kazoo's Party (`<uuid hex>__party__` nodes holding the name).
-        return _aiozk.Party(core, self.base_path, self.name, layout=self.layout)
+        return _aiozk.Party(core, self.base_path, self.name, layout=self.layout, shallow=self.shallow)
 
     @property
     def members(self) -> List[str]:
