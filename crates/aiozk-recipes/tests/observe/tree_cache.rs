@@ -274,10 +274,14 @@ async fn ten_thousand_nodes_resync_with_reads_only_for_what_changed() {
         converged(&cache, &zk, &root).await;
         let after = cache.stats();
         let reads = after.reads() - before.reads();
+        // Each catch-up pass reads the root once (its reply proves the catch-up events are
+        // all in); a loaded machine can see a second reconnect, and so a second pass,
+        // before the cache has converged.
+        let passes = after.resyncs - before.resyncs;
         println!(
-            "10,000 nodes, {changed} changed during the cut: {reads} reads in the resync \
-             ({} data, {} children, {} stat), {:?}; the re-registration asking the server \
-             took {} SetWatches requests",
+            "10,000 nodes, {changed} changed during the cut: {reads} reads in {passes} \
+             resync pass(es) (the first: {} data, {} children, {} stat, {:?}); the \
+             re-registration asking the server took {} SetWatches requests",
             report.data_reads,
             report.children_reads,
             report.stat_reads,
@@ -286,7 +290,11 @@ async fn ten_thousand_nodes_resync_with_reads_only_for_what_changed() {
         );
         assert_eq!(report.known, 10_000);
         assert_eq!(report.changed, changed as u64, "{report:?}");
-        assert!(reads <= changed as u64 + 1, "{reads} reads: {report:?}");
+        assert!((1..=2).contains(&passes), "{passes} passes: {report:?}");
+        assert!(
+            reads <= changed as u64 + passes,
+            "{reads} reads in {passes} passes: {report:?}"
+        );
         assert!(report.stat_reads <= 1, "{report:?}");
     }
     drop(cache);
