@@ -279,6 +279,25 @@ async def wait_change(party: Any) -> None:
         pass
 
 
+async def party_both_ways(ours: Any, party_class: Any, path: str, their_name: str) -> None:
+    """``ours`` (joined as ``aiozk-py``) and a kazoo party of ``party_class`` named
+    ``their_name`` see each other join and leave, and nothing is left."""
+    theirs = party_class(path, their_name)
+    await asyncio.to_thread(theirs.join)
+    both = sorted(['aiozk-py', their_name])
+    assert sorted(await asyncio.to_thread(lambda: list(party_class(path)))) == both
+    deadline = time.monotonic() + 20
+    while sorted(ours.members) != both:
+        assert time.monotonic() < deadline, ours.members
+        await wait_change(ours)
+    await asyncio.to_thread(theirs.leave)
+    while ours.members != ['aiozk-py']:
+        assert time.monotonic() < deadline, ours.members
+        await wait_change(ours)
+    await ours.leave()
+    assert await asyncio.to_thread(lambda: list(party_class(path))) == []
+
+
 async def test_party_in_kazoo_layout(servers: str) -> None:
     """This package's Party with layout='kazoo' and kazoo's Party see each other."""
     ensure_kazoo()
@@ -292,19 +311,7 @@ async def test_party_in_kazoo_layout(servers: str) -> None:
     try:
         ours = zk.recipes.Party(path, 'aiozk-py', layout='kazoo')
         await ours.join()
-        theirs = kz.Party(path, 'kazoo')
-        await asyncio.to_thread(theirs.join)
-        assert sorted(await asyncio.to_thread(lambda: list(kz.Party(path)))) == ['aiozk-py', 'kazoo']
-        deadline = time.monotonic() + 20
-        while sorted(ours.members) != ['aiozk-py', 'kazoo']:
-            assert time.monotonic() < deadline, ours.members
-            await wait_change(ours)
-        await asyncio.to_thread(theirs.leave)
-        while ours.members != ['aiozk-py']:
-            assert time.monotonic() < deadline, ours.members
-            await wait_change(ours)
-        await ours.leave()
-        assert await asyncio.to_thread(lambda: list(kz.Party(path))) == []
+        await party_both_ways(ours, kz.Party, path, 'kazoo')
     finally:
         await asyncio.to_thread(kz.stop)
         await asyncio.to_thread(kz.close)
@@ -330,19 +337,7 @@ async def test_shallow_party_in_kazoo_layout(servers: str) -> None:
         await ours.join()
         node = ours.own_node.rsplit('/', 1)[-1]
         assert len(node) == 32 + len('-aiozk-py') and node.endswith('-aiozk-py'), node
-        theirs = kz.ShallowParty(path, 'kazoo-1')
-        await asyncio.to_thread(theirs.join)
-        assert sorted(await asyncio.to_thread(lambda: list(kz.ShallowParty(path)))) == ['aiozk-py', 'kazoo-1']
-        deadline = time.monotonic() + 20
-        while sorted(ours.members) != ['aiozk-py', 'kazoo-1']:
-            assert time.monotonic() < deadline, ours.members
-            await wait_change(ours)
-        await asyncio.to_thread(theirs.leave)
-        while ours.members != ['aiozk-py']:
-            assert time.monotonic() < deadline, ours.members
-            await wait_change(ours)
-        await ours.leave()
-        assert await asyncio.to_thread(lambda: list(kz.ShallowParty(path))) == []
+        await party_both_ways(ours, kz.ShallowParty, path, 'kazoo-1')
     finally:
         await asyncio.to_thread(kz.stop)
         await asyncio.to_thread(kz.close)
